@@ -1,0 +1,1 @@
+"""Dominus local runtime: dev server, Upstash-REST server, simulated OpenAI-compatible model."""

@@ -1,0 +1,1 @@
+"""Dominus shared layer: the performance engine every AI call goes through."""
