@@ -1,0 +1,411 @@
+"""The engine: the one pipeline every AI call goes through.
+
+generate(): org settings -> model choice -> org-scoped key -> cache -> single-flight -> upstream ->
+validate -> admit to cache -> debit -> perf record. stream(): the same, as events.
+
+Failure policy: the store is an optimisation, so a store that fails or is slow turns the call into
+a plain upstream call (`bypass`); the perf log and the balance debit never fail a call; an upstream
+failure is a domain error and nothing is cached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from shared.cache_keys import KeySpace, canonical_json, check_org_id, fingerprint
+from shared.catalog import Usage
+from shared.errors import DominusError, InsufficientBalance, ModelRefused, UpstreamError, UpstreamUnavailable
+from shared.events import DeltaEvent, DoneEvent, ErrorEvent, MetaEvent, ResultEvent, StreamEvent
+from shared.llm import ChatModel, Completion, ModelCall
+from shared.modes import Billing, ModelChoice, ModelPair, select_model
+from shared.orgs import CachedOrgSettings, OrgSettings
+from shared.outcomes import CacheOutcome
+from shared.perf import PerfRecord, PerfRecorder, Status, utc_now
+from shared.requests import AIRequest, AIResult, CallMeta
+from shared.schemas import schema_name, strict_schema
+from shared.singleflight import FollowTimeout, Role, SingleFlight
+from shared.stores.base import Store, StoreUnavailable
+
+T = TypeVar("T", bound=BaseModel)
+
+logger = logging.getLogger(__name__)
+
+_REPLAY_CHUNK = 48  # characters per delta when a cached answer is replayed as a stream
+_IMAGE_TOKENS_GUESS = 1_000  # worst-case estimate per image until the vision issue prices images exactly
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """Who is calling: the tenant (from the authorizer, never a body), the request, the capability."""
+
+    org_id: str
+    request_id: str
+    function: str
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    models: ModelPair
+    auto_threshold: int = 200
+    lease_ms: int = 5_000
+    follow_wait_ms: int = 26_000
+
+
+class Answer(BaseModel):
+    """A validated answer as the cache and the single-flight hold it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    content: str
+    model: str
+    input_tokens: int
+    cached_input_tokens: int
+    output_tokens: int
+    cost_usd: float | None
+
+    @property
+    def usage(self) -> Usage:
+        return Usage(self.input_tokens, self.cached_input_tokens, self.output_tokens)
+
+
+@dataclass(slots=True)
+class Plan:
+    """Everything decided before a call goes anywhere."""
+
+    ctx: CallContext
+    request: AIRequest[Any]
+    org: OrgSettings
+    choice: ModelChoice
+    keys: KeySpace
+    call: ModelCall
+    estimated_cost_usd: float | None
+    started: float
+    ttft_ms: float | None = None
+    debited: int = 0
+    billed: bool = field(default=False)
+
+    @property
+    def use_cache(self) -> bool:
+        return self.org.cache_enabled
+
+    @property
+    def use_dedupe(self) -> bool:
+        return self.org.dedupe_enabled
+
+
+class Engine:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        orgs: CachedOrgSettings,
+        chat: ChatModel,
+        billing: Billing,
+        recorder: PerfRecorder,
+        config: EngineConfig,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self._store = store
+        self._orgs = orgs
+        self._chat = chat
+        self._billing = billing
+        self._recorder = recorder
+        self._config = config
+        self._clock = clock
+        self._flights = SingleFlight(store, lease_ms=config.lease_ms, wait_ms=config.follow_wait_ms)
+
+    @property
+    def simulated(self) -> bool:
+        return self._chat.simulated
+
+    @property
+    def store_name(self) -> str:
+        return self._store.name
+
+    async def store_healthy(self) -> bool:
+        return await self._store.ping()
+
+    def flush_records(self, timeout_s: float = 2.0) -> bool:
+        """Wait for the perf records to be written: a Lambda handler calls this before returning."""
+        return self._recorder.flush(timeout_s)
+
+    # ---- structured result -------------------------------------------------------------------
+
+    async def generate(self, ctx: CallContext, request: AIRequest[T]) -> AIResult[T]:
+        plan = await self._plan(ctx, request)
+        try:
+            answer, outcome = await self._obtain(plan)
+            value = request.response_model.model_validate_json(answer.content)
+        except DominusError as exc:
+            self._record(plan, CacheOutcome.MISS, None, "error", error_code=exc.code)
+            raise
+        meta = self._meta(plan, outcome, answer)
+        self._record(plan, outcome, answer, "ok")
+        return AIResult(value, meta)
+
+    async def _obtain(self, plan: Plan) -> tuple[Answer, CacheOutcome]:
+        try:
+            if plan.use_cache:
+                cached = await self._store.get(plan.keys.cache)
+                if cached is not None and (answer := _parse_answer(cached)) is not None:
+                    return answer, CacheOutcome.HIT
+            if plan.use_dedupe:
+                return await self._deduplicated(plan)
+        except StoreUnavailable:
+            return await self._produce(plan, admit=False), CacheOutcome.BYPASS
+        if plan.use_cache:
+            return await self._produce(plan, admit=True), CacheOutcome.MISS
+        return await self._produce(plan, admit=False), CacheOutcome.BYPASS
+
+    async def _deduplicated(self, plan: Plan) -> tuple[Answer, CacheOutcome]:
+        async def lead() -> str:
+            return (await self._produce(plan, admit=plan.use_cache)).model_dump_json()
+
+        try:
+            raw, role = await self._flights.run(plan.keys, lead)
+        except FollowTimeout:
+            return await self._produce(plan, admit=plan.use_cache), CacheOutcome.MISS
+        answer = Answer.model_validate_json(raw)
+        return answer, CacheOutcome.MISS if role is Role.LEADER else CacheOutcome.SHARED
+
+    async def _produce(self, plan: Plan, *, admit: bool) -> Answer:
+        """One upstream call: validate, admit to the cache if allowed, debit the balance."""
+        self._ensure_affordable(plan)
+        completion = await self._chat.complete(plan.call)
+        plan.ttft_ms = None
+        answer = await self._accept(plan, completion)
+        if admit:
+            await self._admit(plan, answer)
+        return answer
+
+    # ---- stream ------------------------------------------------------------------------------
+
+    async def stream(self, ctx: CallContext, request: AIRequest[Any]) -> AsyncGenerator[StreamEvent, None]:
+        """Events in contract order. A hit replays at once; a miss streams from the model."""
+        try:
+            plan = await self._plan(ctx, request)
+        except DominusError as exc:
+            yield ErrorEvent(exc.code, exc.message, ctx.request_id)
+            return
+        outcome, answer, error_code = CacheOutcome.MISS, None, None
+        status: Status = "cancelled"
+        try:
+            cached = await self._cached_answer(plan)
+            if cached is not None:
+                outcome, answer = CacheOutcome.HIT, cached
+                yield self._meta_event(plan, outcome)
+                for start in range(0, len(cached.content), _REPLAY_CHUNK):
+                    yield DeltaEvent(cached.content[start : start + _REPLAY_CHUNK])
+            else:
+                outcome = CacheOutcome.MISS if plan.use_cache else CacheOutcome.BYPASS
+                yield self._meta_event(plan, outcome)
+                self._ensure_affordable(plan)
+                completion: Completion | None = None
+                async for item in self._chat.stream(plan.call):
+                    if isinstance(item, str):
+                        if plan.ttft_ms is None:
+                            plan.ttft_ms = self._elapsed_ms(plan)
+                        yield DeltaEvent(item)
+                    else:
+                        completion = item
+                if completion is None:
+                    raise UpstreamError("The model's stream ended without a completion.", code="incomplete_output")
+                answer = await self._accept(plan, completion)
+                if plan.use_cache:
+                    await self._admit(plan, answer)
+            meta = self._meta(plan, outcome, answer)
+            yield ResultEvent(json.loads(answer.content))
+            yield DoneEvent.from_meta(meta)
+            status = "ok"
+        except DominusError as exc:
+            status, error_code = "error", exc.code
+            yield ErrorEvent(exc.code, exc.message, ctx.request_id)
+        finally:
+            # A client that leaves mid-stream lands here with status still "cancelled".
+            self._record(plan, outcome, answer, status, stream=True, error_code=error_code)
+
+    async def _cached_answer(self, plan: Plan) -> Answer | None:
+        if not plan.use_cache:
+            return None
+        try:
+            cached = await self._store.get(plan.keys.cache)
+        except StoreUnavailable:
+            return None
+        return None if cached is None else _parse_answer(cached)
+
+    # ---- steps -------------------------------------------------------------------------------
+
+    async def _plan(self, ctx: CallContext, request: AIRequest[Any]) -> Plan:
+        started = self._clock()
+        check_org_id(ctx.org_id)
+        org = self._orgs.cached(ctx.org_id) or await self._load_org(ctx.org_id)
+        schema = strict_schema(request.response_model)  # memoised per model class
+        worst = _worst_case_usage(request, schema)
+        choice = select_model(
+            org_mode=org.mode_default,
+            requested=request.mode,
+            balance=org.token_balance,
+            worst_case=worst,
+            models=self._config.models,
+            billing=self._billing,
+            auto_threshold=self._config.auto_threshold,
+        )
+        call = ModelCall(
+            model=choice.model,
+            messages=[message.to_openai() for message in request.messages],
+            schema_name=schema_name(request.response_model),
+            schema=schema,
+            temperature=request.temperature,
+            max_output_tokens=request.max_output_tokens,
+        )
+        keys = KeySpace(ctx.org_id, request.operation, fingerprint(request, choice.model, schema))
+        estimate = self._billing.prices.cost_usd(choice.model, worst)
+        return Plan(ctx, request, org, choice, keys, call, estimate, started)
+
+    async def _load_org(self, org_id: str) -> OrgSettings:
+        try:
+            return await asyncio.to_thread(self._orgs.get, org_id)
+        except Exception as exc:
+            logger.warning("org settings unavailable: %s", type(exc).__name__)
+            raise UpstreamUnavailable(
+                "The org settings store is unavailable; try again shortly.", code="settings_unavailable"
+            ) from exc
+
+    def _ensure_affordable(self, plan: Plan) -> None:
+        if not plan.choice.affordable:
+            raise InsufficientBalance(
+                f"The org's AI token balance ({plan.org.token_balance}) cannot cover this call; "
+                "top up the balance, or repeat a call that is already cached."
+            )
+
+    async def _accept(self, plan: Plan, completion: Completion) -> Answer:
+        """Bill what the model used, then keep only a complete, schema-valid, non-refused answer."""
+        await self._debit(plan, completion.usage)
+        if completion.refusal:
+            raise ModelRefused(f"The model declined: {completion.refusal[:300]}")
+        if completion.finish_reason not in (None, "stop"):
+            raise UpstreamError(
+                f"The model's answer was cut off ({completion.finish_reason}).", code="incomplete_output"
+            )
+        try:
+            value = plan.request.response_model.model_validate_json(completion.content)
+        except ValidationError as exc:
+            raise UpstreamError(
+                f"The model's answer did not match the schema ({exc.error_count()} errors).", code="invalid_output"
+            ) from None
+        return Answer(
+            content=value.model_dump_json(),
+            model=plan.choice.model,
+            input_tokens=completion.usage.input_tokens,
+            cached_input_tokens=completion.usage.cached_input_tokens,
+            output_tokens=completion.usage.output_tokens,
+            cost_usd=self._billing.prices.cost_usd(plan.choice.model, completion.usage),
+        )
+
+    async def _admit(self, plan: Plan, answer: Answer) -> None:
+        try:
+            await self._store.set(plan.keys.cache, answer.model_dump_json(), plan.org.cache_ttl_s * 1000)
+        except StoreUnavailable:
+            logger.warning("answer not cached: store unavailable")
+
+    async def _debit(self, plan: Plan, usage: Usage) -> None:
+        if usage.total_tokens == 0:
+            return
+        plan.billed = True
+        tokens = self._billing.tokens_for(plan.choice.model, usage)
+        try:
+            debit = await asyncio.to_thread(self._orgs.debit, plan.ctx.org_id, tokens)
+        except Exception as exc:  # the call already happened: losing a debit must not lose the answer
+            logger.error("balance debit of %s tokens failed: %s", tokens, type(exc).__name__)
+            return
+        plan.debited = debit.charged
+        if debit.shortfall:
+            logger.warning("org balance ran out: %s tokens not covered", debit.shortfall)
+
+    # ---- reporting ---------------------------------------------------------------------------
+
+    def _elapsed_ms(self, plan: Plan) -> float:
+        return round((self._clock() - plan.started) * 1000, 3)
+
+    def _meta_event(self, plan: Plan, outcome: CacheOutcome) -> MetaEvent:
+        return MetaEvent(plan.ctx.request_id, plan.choice.model, plan.choice.mode.value, outcome.value, self.simulated)
+
+    def _meta(self, plan: Plan, outcome: CacheOutcome, answer: Answer) -> CallMeta:
+        went_upstream = outcome in (CacheOutcome.MISS, CacheOutcome.BYPASS)
+        return CallMeta(
+            request_id=plan.ctx.request_id,
+            model=answer.model,
+            mode=plan.choice.mode,
+            cache=outcome,
+            usage=answer.usage if went_upstream else Usage(),
+            cost_usd=answer.cost_usd if went_upstream else 0.0,
+            saved_cost_usd=None if went_upstream else answer.cost_usd,
+            latency_ms=self._elapsed_ms(plan),
+            ttft_ms=plan.ttft_ms,
+            simulated=self.simulated,
+        )
+
+    def _record(
+        self,
+        plan: Plan,
+        outcome: CacheOutcome,
+        answer: Answer | None,
+        status: Status,
+        *,
+        stream: bool = False,
+        error_code: str | None = None,
+    ) -> None:
+        try:
+            meta = self._meta(plan, outcome, answer) if answer is not None else None
+            self._recorder.record(
+                PerfRecord(
+                    org_id=plan.ctx.org_id,
+                    request_id=plan.ctx.request_id,
+                    function=plan.ctx.function,
+                    operation=plan.request.operation,
+                    model=plan.choice.model,
+                    mode=plan.choice.mode,
+                    cache=outcome,
+                    status=status,
+                    stream=stream,
+                    simulated=self.simulated,
+                    latency_ms=self._elapsed_ms(plan),
+                    ttft_ms=plan.ttft_ms,
+                    input_tokens=meta.usage.input_tokens if meta else 0,
+                    cached_input_tokens=meta.usage.cached_input_tokens if meta else 0,
+                    output_tokens=meta.usage.output_tokens if meta else 0,
+                    cost_usd=meta.cost_usd if meta else None,
+                    estimated_cost_usd=plan.estimated_cost_usd,
+                    saved_cost_usd=meta.saved_cost_usd if meta else None,
+                    debited_tokens=plan.debited,
+                    error_code=error_code,
+                    timestamp=utc_now(),
+                )
+            )
+        except Exception:  # an observer can never break a call
+            logger.exception("perf record not written")
+
+
+def _parse_answer(raw: str) -> Answer | None:
+    try:
+        return Answer.model_validate_json(raw)
+    except ValidationError:
+        logger.warning("unreadable cache entry ignored")
+        return None
+
+
+def _worst_case_usage(request: AIRequest[Any], schema: dict[str, Any]) -> Usage:
+    """An upper estimate before the call (about 4 characters a token), to keep within the balance."""
+    text = canonical_json([m.canonical() for m in request.messages]) + canonical_json(schema)
+    images = sum(
+        1 for m in request.messages if not isinstance(m.content, str) for part in m.content if not isinstance(part, str)
+    )
+    return Usage(input_tokens=len(text) // 3 + images * _IMAGE_TOKENS_GUESS, output_tokens=request.max_output_tokens)

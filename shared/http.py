@@ -1,0 +1,149 @@
+"""HTTP glue every function's FastAPI app shares: tenant, request id, body limit, errors, AI headers.
+
+Tenant rule: in AWS the org id comes only from the authorizer's context (Mangum hands us the event;
+Lambda Web Adapter forwards the request context as a header). Locally the `X-Org-Id` header names it.
+A body field never does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from typing import Any, Literal
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.cache_keys import check_org_id
+from shared.errors import DominusError, PayloadTooLarge, Unauthorized, error_body, error_response
+from shared.requests import AIResult
+
+logger = logging.getLogger(__name__)
+
+ORG_HEADER = "x-org-id"
+LOCAL_DEFAULT_ORG = "demo"
+DEFAULT_MAX_BODY_BYTES = 1_000_000
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{8,128}$")
+_STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+
+
+def _request_context(request: Request) -> dict[str, Any]:
+    event = request.scope.get("aws.event")
+    if isinstance(event, dict) and isinstance(event.get("requestContext"), dict):
+        context: dict[str, Any] = event["requestContext"]
+        return context
+    forwarded = request.headers.get("x-amzn-request-context")  # Lambda Web Adapter (streaming deployment)
+    if forwarded:
+        try:
+            parsed = json.loads(forwarded)
+        except ValueError:
+            return {}
+        return parsed if isinstance(parsed, dict) else {}
+    return {}
+
+
+def request_id_of(request: Request) -> str:
+    cached = getattr(request.state, "request_id", None)
+    if isinstance(cached, str):
+        return cached
+    candidate = _request_context(request).get("requestId") or request.headers.get("x-request-id") or ""
+    request_id = candidate if _REQUEST_ID.match(candidate) else uuid.uuid4().hex
+    request.state.request_id = request_id
+    return request_id
+
+
+def org_id_of(request: Request, env: Literal["local", "aws"]) -> str:
+    if env == "aws":
+        authorizer = _request_context(request).get("authorizer") or {}
+        org_id = authorizer.get("org_id") if isinstance(authorizer, dict) else None
+        if not isinstance(org_id, str) or not org_id:
+            raise Unauthorized("No org in the caller's credentials.")
+        return check_org_id(org_id)
+    return check_org_id(request.headers.get(ORG_HEADER) or LOCAL_DEFAULT_ORG)
+
+
+def ai_json(result: AIResult[Any]) -> JSONResponse:
+    """A structured AI result with the X-Dominus-* headers."""
+    return JSONResponse(result.value.model_dump(mode="json"), headers=result.meta.headers())
+
+
+class BodyLimit:
+    """413 for a body over the limit, whether it declares its length or streams it."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._reject(scope, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise PayloadTooLarge(self._message())
+            return message
+
+        await self.app(scope, counted, send)
+
+    def _message(self) -> str:
+        return f"The request body is larger than the {self.max_bytes:,}-byte limit."
+
+    async def _reject(self, scope: Scope, send: Send) -> None:
+        request_id = uuid.uuid4().hex
+        body = json.dumps(error_body("payload_too_large", self._message(), request_id)).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"x-request-id", request_id.encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def install_error_handling(app: FastAPI, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+    """Every error leaves as the contract's JSON shape with the right status; never a stack trace."""
+
+    async def on_error(request: Request, exc: Exception) -> JSONResponse:
+        request_id = request_id_of(request)
+        status, body = error_response(exc, request_id)
+        if status >= 500:
+            logger.error("request failed: %s", type(exc).__name__, exc_info=status == 500)
+        return JSONResponse(body, status_code=status, headers={"X-Request-Id": request_id})
+
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        request_id = request_id_of(request)
+        fields = [
+            {"field": ".".join(str(p) for p in err["loc"][1:]) or "body", "message": err["msg"]} for err in exc.errors()
+        ]
+        summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])
+        body = error_body("invalid_input", f"The request is not valid: {summary}", request_id, fields)
+        return JSONResponse(body, status_code=422, headers={"X-Request-Id": request_id})
+
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        request_id = request_id_of(request)
+        code = _STATUS_CODES.get(exc.status_code, "http_error")
+        body = error_body(code, str(exc.detail), request_id)
+        return JSONResponse(body, status_code=exc.status_code, headers={"X-Request-Id": request_id})
+
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(DominusError, on_error)  # handled in place
+    app.add_exception_handler(Exception, on_error)  # last resort: a generic 500, logged
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)

@@ -1,0 +1,192 @@
+"""One performance record per AI call, written off the request path.
+
+`PerfRecorder.record` only enqueues; a worker thread batches records into the sinks (DynamoDB) and
+observers (structured log, EMF metrics). Nothing here can raise into a request: a failing sink is
+logged and counted. A Lambda handler calls `flush()` before it returns, so a frozen sandbox loses
+nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.modes import Mode
+from shared.outcomes import CacheOutcome
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+logger = logging.getLogger(__name__)
+
+Status = Literal["ok", "error", "cancelled"]
+
+
+class PerfRecord(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    org_id: str
+    request_id: str
+    function: str
+    operation: str
+    model: str
+    mode: Mode
+    cache: CacheOutcome
+    status: Status
+    stream: bool = False
+    simulated: bool = False
+    latency_ms: float
+    ttft_ms: float | None = None
+    input_tokens: int = 0
+    cached_input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = None
+    estimated_cost_usd: float | None = None
+    saved_cost_usd: float | None = None
+    debited_tokens: int = 0
+    error_code: str | None = None
+    timestamp: datetime
+
+    def sort_key(self) -> str:
+        return f"{self.timestamp.strftime('%Y-%m-%dT%H:%M:%S.%f')[:-3]}Z#{self.request_id}"
+
+
+class PerfSink(Protocol):
+    def write(self, records: Sequence[PerfRecord]) -> None: ...
+
+
+class DynamoPerfSink:
+    """The perf-log table: key (org_id, "<timestamp>#<request id>"), GSIs by function and by hour."""
+
+    def __init__(self, client: DynamoDBClient, table: str, retention_days: int) -> None:
+        self._client = client
+        self._table = table
+        self._retention = timedelta(days=retention_days)
+
+    def item(self, record: PerfRecord) -> dict[str, Any]:
+        from boto3.dynamodb.types import TypeSerializer
+
+        fields = record.model_dump(mode="json", exclude_none=True)
+        fields |= {
+            "sk": record.sort_key(),
+            "org_function": f"{record.org_id}#{record.function}",
+            "hour": record.timestamp.strftime("%Y-%m-%dT%H"),
+            "expires_at": int((record.timestamp + self._retention).timestamp()),
+        }
+        serializer = TypeSerializer()
+        return {name: serializer.serialize(_decimal(value)) for name, value in fields.items()}
+
+    def write(self, records: Sequence[PerfRecord]) -> None:
+        for start in range(0, len(records), 25):  # BatchWriteItem takes 25 at a time
+            pending: Any = {self._table: [{"PutRequest": {"Item": self.item(r)}} for r in records[start : start + 25]]}
+            for attempt in range(4):
+                reply = self._client.batch_write_item(RequestItems=pending)
+                pending = reply.get("UnprocessedItems") or {}
+                if not pending:
+                    break
+                time.sleep(0.05 * 2**attempt)
+            if pending:
+                raise RuntimeError(f"{len(pending[self._table])} perf records left unprocessed")
+
+
+def _decimal(value: Any) -> Any:
+    return Decimal(str(value)) if isinstance(value, float) else value
+
+
+Observer = Callable[[PerfRecord], None]
+
+
+def log_observer(record: PerfRecord) -> None:
+    logger.info("ai_call", extra={"perf": record.model_dump(mode="json", exclude_none=True)})
+
+
+class EmfObserver:
+    """CloudWatch metrics through Powertools' embedded metric format (AWS only: it prints to stdout)."""
+
+    def __init__(self, namespace: str = "Dominus") -> None:
+        from aws_lambda_powertools.metrics import EphemeralMetrics
+
+        self._metrics = EphemeralMetrics(namespace=namespace, service="dominus")
+
+    def __call__(self, record: PerfRecord) -> None:
+        from aws_lambda_powertools.metrics import MetricUnit
+
+        self._metrics.add_dimension("function", record.function)
+        self._metrics.add_dimension("cache", record.cache.value)
+        self._metrics.add_metric("AICalls", MetricUnit.Count, 1)
+        self._metrics.add_metric("LatencyMs", MetricUnit.Milliseconds, record.latency_ms)
+        if record.ttft_ms is not None:
+            self._metrics.add_metric("TimeToFirstTokenMs", MetricUnit.Milliseconds, record.ttft_ms)
+        if record.cost_usd is not None:
+            self._metrics.add_metric("CostUsd", MetricUnit.NoUnit, record.cost_usd)
+        if record.status == "error":
+            self._metrics.add_metric("AIErrors", MetricUnit.Count, 1)
+        self._metrics.flush_metrics()
+
+
+class PerfRecorder:
+    def __init__(self, sinks: Sequence[PerfSink], observers: Sequence[Observer] = (), max_queue: int = 10_000) -> None:
+        self._sinks = list(sinks)
+        self._observers = list(observers)
+        self._queue: queue.Queue[PerfRecord] = queue.Queue(max_queue)
+        self._idle = threading.Condition()
+        self._busy = 0
+        self.dropped = 0
+        self.failed_writes = 0
+        self._worker = threading.Thread(target=self._run, name="perf-recorder", daemon=True)
+        self._worker.start()
+
+    def record(self, record: PerfRecord) -> None:
+        """Enqueue; never blocks, never raises (a full queue drops and counts the record)."""
+        try:
+            with self._idle:
+                self._busy += 1
+            self._queue.put_nowait(record)
+        except queue.Full:
+            with self._idle:
+                self._busy -= 1
+            self.dropped += 1
+
+    def flush(self, timeout_s: float = 2.0) -> bool:
+        """Wait until every enqueued record is written; False if that took longer than `timeout_s`."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._busy == 0, timeout_s)
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < 25:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            self._deliver(batch)
+            with self._idle:
+                self._busy -= len(batch)
+                self._idle.notify_all()
+
+    def _deliver(self, batch: list[PerfRecord]) -> None:
+        for observer in self._observers:
+            for record in batch:
+                try:
+                    observer(record)
+                except Exception:
+                    logger.exception("perf observer failed")
+        for sink in self._sinks:
+            try:
+                sink.write(batch)
+            except Exception as exc:
+                self.failed_writes += len(batch)
+                logger.warning("perf sink %s failed: %s", type(sink).__name__, type(exc).__name__)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,101 @@
+"""Composition root: builds the engine's collaborators from `Settings`, once per process.
+
+Everything heavy (boto3, redis, the upstash client, openai) is imported here or later, when a
+deployment really uses it, never at module import of the request path.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from shared.catalog import PriceTable
+from shared.engine import Engine, EngineConfig
+from shared.llm import ChatModel, OpenAIChatModel, RetryPolicy
+from shared.modes import Billing, ModelPair
+from shared.orgs import CachedOrgSettings, DynamoOrgRepository
+from shared.perf import DynamoPerfSink, EmfObserver, Observer, PerfRecorder, log_observer
+from shared.settings import Settings
+from shared.stores.base import GuardedStore, Store
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+def build_store(settings: Settings) -> GuardedStore:
+    """Upstash if configured, else Redis if configured, else the in-process Memory store."""
+    timeout_s = settings.dominus_store_timeout_ms / 1000
+    inner: Store
+    if settings.upstash_redis_rest_url and settings.upstash_redis_rest_token:
+        from shared.stores.upstash import UpstashStore
+
+        token = settings.upstash_redis_rest_token.get_secret_value()
+        inner = UpstashStore.from_credentials(settings.upstash_redis_rest_url, token, timeout_s)
+    elif settings.redis_url:
+        from shared.stores.redis_store import RedisStore
+
+        inner = RedisStore.from_url(settings.redis_url, timeout_s)
+    else:
+        from shared.stores.memory import MemoryStore
+
+        inner = MemoryStore()
+    return GuardedStore(inner, timeout_s=timeout_s, cooldown_s=settings.dominus_store_cooldown_ms / 1000)
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(
+        budget_s=settings.dominus_upstream_budget_s,
+        attempt_timeout_s=settings.dominus_upstream_attempt_timeout_s,
+        connect_timeout_s=settings.dominus_upstream_connect_timeout_s,
+        max_attempts=settings.dominus_upstream_max_attempts,
+    )
+
+
+def build_chat_model(settings: Settings) -> OpenAIChatModel:
+    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+    return OpenAIChatModel(api_key=key, base_url=settings.openai_base_url, policy=retry_policy(settings))
+
+
+def dynamodb_client(endpoint_url: str | None = None) -> DynamoDBClient:
+    import boto3
+    from botocore.config import Config
+
+    # Small timeouts and standard retries: DynamoDB answers in milliseconds or is having a bad day.
+    config = Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "max_attempts": 3})
+    return boto3.client("dynamodb", endpoint_url=endpoint_url, config=config)
+
+
+def build_engine(
+    settings: Settings,
+    *,
+    dynamodb: DynamoDBClient | None = None,
+    chat: ChatModel | None = None,
+    store: GuardedStore | None = None,
+    recorder: PerfRecorder | None = None,
+) -> Engine:
+    client = dynamodb or dynamodb_client()
+    prices = PriceTable.with_overrides(settings.dominus_prices_json)
+    repository = DynamoOrgRepository(client, settings.dominus_org_table, settings.dominus_default_balance)
+    if recorder is None:
+        observers: list[Observer] = [log_observer]
+        if settings.dominus_env == "aws":
+            observers.append(EmfObserver())
+        sink = DynamoPerfSink(client, settings.dominus_perf_table, settings.dominus_perf_retention_days)
+        recorder = PerfRecorder([sink], observers)
+    return Engine(
+        store=store or build_store(settings),
+        orgs=CachedOrgSettings(repository, settings.dominus_org_settings_ttl_s),
+        chat=chat or build_chat_model(settings),
+        billing=Billing(prices, settings.dominus_usd_per_balance_token),
+        recorder=recorder,
+        config=EngineConfig(
+            models=ModelPair(cheap=settings.dominus_cheap_model, smart=settings.dominus_smart_model),
+            auto_threshold=settings.dominus_auto_threshold,
+            lease_ms=settings.dominus_lease_ms,
+            follow_wait_ms=settings.dominus_follow_wait_ms,
+        ),
+    )
+
+
+def engine_parts(engine: Engine) -> dict[str, Any]:
+    """For health checks: what the engine runs on, without secrets."""
+    return {"store": engine.store_name, "simulated_model": engine.simulated}

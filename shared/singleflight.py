@@ -1,0 +1,160 @@
+"""Single-flight: concurrent identical calls make one upstream call, across processes and Lambdas.
+
+In one process, identical calls await one future. Across processes, the first caller takes a lease
+(SET NX PX) and keeps it alive with a heartbeat while it works; the others poll for its published
+result. A leader that dies stops renewing its lease, the lease expires, and a waiter takes over.
+A waiter never waits past its bound: then it calls upstream itself. The leader's failure is shared
+too, so a failing upstream is not hammered once per waiter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
+from typing import Any
+
+from shared.cache_keys import KeySpace
+from shared.errors import DominusError
+from shared.stores.base import Store, StoreUnavailable
+
+logger = logging.getLogger(__name__)
+
+
+class Role(StrEnum):
+    LEADER = "leader"
+    FOLLOWER = "follower"
+
+
+class FollowTimeout(Exception):
+    """Waited the whole bound without a result: the caller goes upstream itself."""
+
+
+class SharedFailure(DominusError):
+    """The leader's error, as a waiter in another process receives it."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message, code=code)
+        self.status = status  # type: ignore[misc]  # mirrors the leader's error class
+
+
+def _envelope_ok(answer: str) -> str:
+    return json.dumps({"ok": answer})
+
+
+def _envelope_error(exc: DominusError) -> str:
+    return json.dumps({"error": {"status": exc.status, "code": exc.code, "message": exc.message}})
+
+
+def _open(envelope: str) -> str:
+    data: dict[str, Any] = json.loads(envelope)
+    if "ok" in data:
+        answer: str = data["ok"]
+        return answer
+    error = data["error"]
+    raise SharedFailure(int(error["status"]), str(error["code"]), str(error["message"]))
+
+
+class SingleFlight:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        lease_ms: int,
+        wait_ms: int,
+        result_ttl_ms: int = 10_000,
+        poll_min_ms: float = 4,
+        poll_max_ms: float = 50,
+    ) -> None:
+        self._store = store
+        self._lease_ms = lease_ms
+        self._wait_s = wait_ms / 1000
+        self._result_ttl_ms = result_ttl_ms
+        self._poll_min_s = poll_min_ms / 1000
+        self._poll_max_s = poll_max_ms / 1000
+        self._local: dict[str, asyncio.Future[str]] = {}
+
+    async def run(self, keys: KeySpace, produce: Callable[[], Awaitable[str]]) -> tuple[str, Role]:
+        """The answer and this caller's role. Raises StoreUnavailable before any upstream call only."""
+        while (local := self._local.get(keys.lease)) is not None:
+            try:
+                return await asyncio.shield(local), Role.FOLLOWER
+            except asyncio.CancelledError:
+                if not local.cancelled():
+                    raise  # this caller itself was cancelled
+                # the local leader was cancelled (its client left): try again, maybe as leader
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._local[keys.lease] = future
+        try:
+            answer, role = await self._run_distributed(keys, produce)
+        except BaseException as exc:
+            if isinstance(exc, Exception):
+                future.set_exception(exc)
+                future.exception()  # marks it retrieved when no local waiter exists
+            else:
+                future.cancel()
+            raise
+        else:
+            future.set_result(answer)
+            return answer, role
+        finally:
+            del self._local[keys.lease]
+
+    async def _run_distributed(self, keys: KeySpace, produce: Callable[[], Awaitable[str]]) -> tuple[str, Role]:
+        token = uuid.uuid4().hex
+        if await self._store.set_if_absent(keys.lease, token, self._lease_ms):
+            return await self._lead(keys, token, produce), Role.LEADER
+        deadline = time.monotonic() + self._wait_s
+        pause = self._poll_min_s
+        while True:
+            result, lease = await self._store.get_many([keys.result, keys.lease])
+            if result is not None:
+                return _open(result), Role.FOLLOWER
+            if lease is None:
+                # The leader finished without publishing, or died and its lease expired: take over.
+                if await self._store.set_if_absent(keys.lease, token, self._lease_ms):
+                    return await self._lead(keys, token, produce), Role.LEADER
+                continue
+            if time.monotonic() >= deadline:
+                raise FollowTimeout(keys.lease)
+            await asyncio.sleep(pause)
+            pause = min(pause * 1.5, self._poll_max_s)
+
+    async def _lead(self, keys: KeySpace, token: str, produce: Callable[[], Awaitable[str]]) -> str:
+        heartbeat = asyncio.create_task(self._keep_lease(keys.lease, token))
+        try:
+            try:
+                answer = await produce()
+            except DominusError as exc:
+                await self._publish(keys, token, _envelope_error(exc))
+                raise
+            await self._publish(keys, token, _envelope_ok(answer))
+            return answer
+        finally:
+            heartbeat.cancel()
+            # Whatever happened (even cancellation), free the lease so a waiter need not wait it out.
+            with contextlib.suppress(StoreUnavailable, asyncio.CancelledError):
+                await self._store.delete_if_value(keys.lease, token)
+
+    async def _publish(self, keys: KeySpace, token: str, envelope: str) -> None:
+        """The result for waiters; the store failing here must not fail the leader's call."""
+        try:
+            await self._store.set(keys.result, envelope, self._result_ttl_ms)
+        except StoreUnavailable:
+            logger.warning("could not publish a shared result; waiters will take over")
+
+    async def _keep_lease(self, lease: str, token: str) -> None:
+        interval = self._lease_ms / 3000
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if not await self._store.extend_if_value(lease, token, self._lease_ms):
+                    logger.warning("lost a single-flight lease; a waiter may call upstream too")
+                    return
+            except StoreUnavailable:
+                continue

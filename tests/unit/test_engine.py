@@ -1,0 +1,171 @@
+"""The engine's pipeline with in-memory collaborators: cache, de-duplication, modes, failures, stream."""
+
+import asyncio
+import json
+
+import pytest
+
+from shared.catalog import Usage
+from shared.errors import InsufficientBalance, ModelRefused, UpstreamError
+from shared.events import DeltaEvent, DoneEvent, MetaEvent, ResultEvent, StreamEvent
+from shared.llm import Completion
+from shared.modes import Mode
+from shared.orgs import OrgSettings
+from shared.outcomes import CacheOutcome
+from tests.support.fakes import (
+    GOOD_ANSWER,
+    FailingStore,
+    ScriptedChatModel,
+    assessment_request,
+    ctx,
+    engine_kit,
+)
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_a_repeated_call_is_a_hit_with_no_upstream_call_and_no_cost() -> None:
+    kit = engine_kit()
+
+    async def twice():
+        first = await kit.engine.generate(ctx(), assessment_request())
+        second = await kit.engine.generate(ctx(request_id="req-00000002"), assessment_request())
+        return first, second
+
+    first, second = run(twice())
+    assert (first.meta.cache, second.meta.cache) == (CacheOutcome.MISS, CacheOutcome.HIT)
+    assert len(kit.chat.calls) == 1
+    assert second.value == first.value
+    assert second.meta.cost_usd == 0.0
+    assert second.meta.saved_cost_usd == first.meta.cost_usd > 0
+    assert second.meta.headers()["X-Dominus-Cache"] == "hit"
+    hit = kit.records()[1]
+    assert (hit.cache, hit.input_tokens, hit.debited_tokens) == (CacheOutcome.HIT, 0, 0)
+
+
+def test_another_org_never_sees_the_first_orgs_answer() -> None:
+    kit = engine_kit()
+
+    async def two_orgs():
+        await kit.engine.generate(ctx("acme"), assessment_request())
+        return await kit.engine.generate(ctx("globex"), assessment_request())
+
+    assert run(two_orgs()).meta.cache is CacheOutcome.MISS
+    assert len(kit.chat.calls) == 2
+
+
+def test_concurrent_identical_calls_in_one_process_make_one_upstream_call() -> None:
+    kit = engine_kit(chat=ScriptedChatModel(delay_s=0.05))
+
+    async def ten():
+        return await asyncio.gather(*(kit.engine.generate(ctx(), assessment_request()) for _ in range(10)))
+
+    results = run(ten())
+    assert len(kit.chat.calls) == 1
+    assert sorted(r.meta.cache for r in results) == [CacheOutcome.MISS] + [CacheOutcome.SHARED] * 9
+    assert len({r.value.model_dump_json() for r in results}) == 1
+
+
+@pytest.mark.parametrize(
+    ("completion", "error"),
+    [
+        (Completion("", "I can't help with that.", "stop", Usage(10, 0, 5)), ModelRefused),
+        (Completion(GOOD_ANSWER[:20], None, "length", Usage(10, 0, 5)), UpstreamError),
+        (Completion('{"score": 900, "summary": "x", "reasons": []}', None, "stop", Usage(10, 0, 5)), UpstreamError),
+    ],
+    ids=["refused", "truncated", "schema-invalid"],
+)
+def test_unusable_answers_are_errors_billed_but_never_cached(completion: Completion, error: type) -> None:
+    kit = engine_kit(chat=ScriptedChatModel(answer=lambda call: completion))
+
+    async def twice() -> None:
+        for _ in range(2):
+            with pytest.raises(error):
+                await kit.engine.generate(ctx(), assessment_request())
+
+    run(twice())
+    assert len(kit.chat.calls) == 2  # nothing was cached between them
+    assert kit.orgs.get("acme").token_balance < 10_000
+    assert [r.status for r in kit.records()] == ["error", "error"]
+
+
+def test_a_failing_store_turns_calls_into_bypass_and_nothing_raises() -> None:
+    kit = engine_kit(store=FailingStore())
+    result = run(kit.engine.generate(ctx(), assessment_request()))
+    assert result.meta.cache is CacheOutcome.BYPASS
+    assert result.value.score == 72
+
+
+def test_cache_and_dedupe_off_is_bypass_every_time() -> None:
+    kit = engine_kit()
+    kit.orgs.put(OrgSettings(org_id="acme", token_balance=5_000, cache_enabled=False, dedupe_enabled=False))
+
+    async def twice():
+        return [await kit.engine.generate(ctx(), assessment_request()) for _ in range(2)]
+
+    assert [r.meta.cache for r in run(twice())] == [CacheOutcome.BYPASS, CacheOutcome.BYPASS]
+    assert len(kit.chat.calls) == 2
+
+
+def test_auto_mode_follows_the_balance_and_the_call_is_debited() -> None:
+    kit = engine_kit()
+    kit.orgs.put(OrgSettings(org_id="low", token_balance=150))
+    kit.orgs.put(OrgSettings(org_id="rich", token_balance=10_000))
+    low = run(kit.engine.generate(ctx("low"), assessment_request()))
+    rich = run(kit.engine.generate(ctx("rich"), assessment_request()))
+    assert (low.meta.model, low.meta.mode) == ("gpt-4o-mini", Mode.AUTO)
+    assert rich.meta.model == "gpt-4o"
+    assert kit.orgs.get("rich").token_balance == 10_000 - 5  # 1000 in + 200 out on gpt-4o = $0.0045
+    assert kit.orgs.get("low").token_balance == 149
+
+
+def test_an_empty_balance_refuses_new_calls_but_still_serves_cached_ones() -> None:
+    kit = engine_kit()
+    run(kit.engine.generate(ctx("acme"), assessment_request(mode=Mode.CHEAP)))
+    kit.orgs.put(OrgSettings(org_id="acme", token_balance=0))
+    assert run(kit.engine.generate(ctx("acme"), assessment_request(mode=Mode.CHEAP))).meta.cache is CacheOutcome.HIT
+    with pytest.raises(InsufficientBalance):
+        run(kit.engine.generate(ctx("acme"), assessment_request("something new")))
+    assert len(kit.chat.calls) == 1
+
+
+def collect(kit, request_id: str = "req-00000001") -> list[StreamEvent]:
+    async def go() -> list[StreamEvent]:
+        return [event async for event in kit.engine.stream(ctx(request_id=request_id), assessment_request())]
+
+    return run(go())
+
+
+def test_a_stream_emits_meta_deltas_result_done_and_a_repeat_replays_from_cache() -> None:
+    kit = engine_kit()
+    first = collect(kit)
+    assert isinstance(first[0], MetaEvent) and first[0].cache == "miss"
+    assert isinstance(first[-2], ResultEvent) and isinstance(first[-1], DoneEvent)
+    deltas = [e.text for e in first if isinstance(e, DeltaEvent)]
+    assert len(deltas) > 1 and json.loads("".join(deltas)) == json.loads(GOOD_ANSWER)
+    assert first[-1].ttft_ms is not None and first[-1].output_tokens == 200
+
+    again = collect(kit, "req-00000002")
+    assert isinstance(again[0], MetaEvent) and again[0].cache == "hit"
+    assert again[-2] == first[-2]
+    assert len(kit.chat.calls) == 1
+    assert [r.stream for r in kit.records()] == [True, True]
+
+
+def test_a_stream_abandoned_midway_is_recorded_cancelled_and_not_cached() -> None:
+    kit = engine_kit(chat=ScriptedChatModel(delay_s=0.05))
+
+    async def leave_early() -> None:
+        events = kit.engine.stream(ctx(), assessment_request())
+        async for event in events:
+            if isinstance(event, DeltaEvent):
+                break
+        await events.aclose()  # what a disconnecting client does to the generator
+
+    run(leave_early())
+    assert kit.records()[0].status == "cancelled"
+    meta = collect(kit, "req-00000002")[0]
+    assert isinstance(meta, MetaEvent)
+    assert meta.cache == "miss"
