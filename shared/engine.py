@@ -133,6 +133,11 @@ class Engine:
     async def store_healthy(self) -> bool:
         return await self._store.ping()
 
+    async def aclose(self) -> None:
+        """Release connections (store, model client); for tests and a server's shutdown."""
+        await self._store.close()
+        await self._chat.aclose()
+
     def flush_records(self, timeout_s: float = 2.0) -> bool:
         """Wait for the perf records to be written: a Lambda handler calls this before returning."""
         return self._recorder.flush(timeout_s)

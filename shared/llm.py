@@ -9,6 +9,7 @@ attempts are bounded, backoff honours Retry-After, and nothing is retried once a
 from __future__ import annotations
 
 import asyncio
+import importlib
 import random
 import time
 from collections.abc import AsyncIterator
@@ -51,6 +52,8 @@ class ChatModel(Protocol):
     def stream(self, call: ModelCall) -> AsyncIterator[str | Completion]:
         """Text deltas as they arrive, then one `Completion` with the whole content and usage."""
         ...
+
+    async def aclose(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,14 +136,15 @@ class OpenAIChatModel:
         self._policy = policy
         self._client: Any = None
 
-    def _sdk(self) -> Any:
+    async def _sdk(self) -> Any:
         if self._client is None:
             if not self._api_key and not self._base_url:
                 raise ServiceNotConfigured(
                     "OPENAI_API_KEY is not set: set it, or OPENAI_BASE_URL for a compatible server."
                 )
-            import openai
-
+            # The first import takes about a second: do it off the event loop, which meanwhile keeps
+            # serving other requests and renewing single-flight leases.
+            openai = await asyncio.to_thread(importlib.import_module, "openai")
             self._client = openai.AsyncOpenAI(
                 api_key=self._api_key or "unused-by-this-server",
                 base_url=self._base_url,
@@ -148,6 +152,11 @@ class OpenAIChatModel:
                 timeout=openai.Timeout(self._policy.attempt_timeout_s, connect=self._policy.connect_timeout_s),
             )
         return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
 
     def _arguments(self, call: ModelCall) -> dict[str, Any]:
         return {
@@ -162,7 +171,7 @@ class OpenAIChatModel:
         }
 
     async def complete(self, call: ModelCall) -> Completion:
-        client = self._sdk()
+        client = await self._sdk()
         deadline = time.monotonic() + self._policy.budget_s
         attempt = 0
         while True:
@@ -176,7 +185,7 @@ class OpenAIChatModel:
                 await self._pause_or_raise(classify(exc), attempt, deadline)
 
     async def stream(self, call: ModelCall) -> AsyncIterator[str | Completion]:
-        client = self._sdk()
+        client = await self._sdk()
         deadline = time.monotonic() + self._policy.budget_s
         attempt = 0
         while True:

@@ -123,6 +123,8 @@ class DynamoOrgRepository:
         current = self.get(org_id).token_balance
         if current >= tokens:
             return None
+        if current == 0:
+            return 0
         taken = self._conditional_update(
             org_id,
             "SET token_balance = :zero",

@@ -16,16 +16,18 @@ class RedisStore:
 
     @classmethod
     def from_url(cls, url: str, timeout_s: float) -> RedisStore:
-        from redis.asyncio import Redis  # imported here: only deployments that use Redis pay for it
+        from redis.asyncio import BlockingConnectionPool, Redis  # only deployments that use Redis pay for it
 
-        client = Redis.from_url(
+        # A bursty process (many waiters polling at once) queues for a connection instead of failing.
+        pool = BlockingConnectionPool.from_url(
             url,
+            max_connections=64,
+            timeout=timeout_s,
             decode_responses=True,
             socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,
-            retry_on_timeout=False,
         )
-        return cls(client)
+        return cls(Redis(connection_pool=pool))
 
     async def get(self, key: str) -> str | None:
         value: str | None = await self._client.get(key)

@@ -51,6 +51,9 @@ class ScriptedChatModel:
     simulated: bool = True
     calls: list[ModelCall] = field(default_factory=list)
 
+    async def aclose(self) -> None:
+        pass
+
     async def complete(self, call: ModelCall) -> Completion:
         self.calls.append(call)
         await asyncio.sleep(self.delay_s)

@@ -2,6 +2,8 @@
 
 import asyncio
 import json
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 import pytest
 
@@ -21,8 +23,10 @@ from tests.support.fakes import (
     engine_kit,
 )
 
+T = TypeVar("T")
 
-def run(coro):
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
