@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.cache_keys import check_org_id
-from shared.errors import DominusError, PayloadTooLarge, Unauthorized, error_body, error_response
+from shared.errors import DominusError, Unauthorized, error_body, error_response
 from shared.requests import AIResult
 
 logger = logging.getLogger(__name__)
@@ -73,7 +73,8 @@ def ai_json(result: AIResult[Any]) -> JSONResponse:
 
 
 class BodyLimit:
-    """413 for a body over the limit, whether it declares its length or streams it."""
+    """413 for a body over the limit, whether it declares its length or streams it (API Gateway's own
+    limit is 10 MB; ours is smaller and says so)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -84,25 +85,42 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(scope, send)
+        if declared is not None:
+            if declared.isdigit() and int(declared) > self.max_bytes:
+                await self._reject(send)
+                return
+            await self.app(scope, receive, send)
             return
-        seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
+        # No declared length (chunked): read up to the limit here, then replay the body to the app.
+        chunks: list[bytes] = []
+        size, more = 0, True
+        while more:
             message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
-                raise PayloadTooLarge(self._message())
-            return message
+            if message["type"] != "http.request":
+                await self.app(scope, receive, send)  # a disconnect: let the app see it
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            more = message.get("more_body", False)
+            if size > self.max_bytes:
+                await self._reject(send)
+                return
+        body = b"".join(chunks)
+        replayed = False
 
-        await self.app(scope, counted, send)
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
     def _message(self) -> str:
         return f"The request body is larger than the {self.max_bytes:,}-byte limit."
 
-    async def _reject(self, scope: Scope, send: Send) -> None:
+    async def _reject(self, send: Send) -> None:
         request_id = uuid.uuid4().hex
         body = json.dumps(error_body("payload_too_large", self._message(), request_id)).encode()
         await send(

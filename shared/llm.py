@@ -12,7 +12,7 @@ import asyncio
 import importlib
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -128,25 +128,31 @@ class OpenAIChatModel:
     """Any OpenAI-compatible server (OPENAI_BASE_URL), through the official SDK."""
 
     def __init__(
-        self, *, api_key: str | None, base_url: str | None, policy: RetryPolicy, simulated: bool = False
+        self,
+        *,
+        api_key: Callable[[], str | None],
+        base_url: str | None,
+        policy: RetryPolicy,
+        simulated: bool = False,
     ) -> None:
         self.simulated = simulated
-        self._api_key = api_key
+        self._api_key = api_key  # resolved on the first upstream call: a cache hit never reads the secret
         self._base_url = base_url
         self._policy = policy
         self._client: Any = None
 
     async def _sdk(self) -> Any:
         if self._client is None:
-            if not self._api_key and not self._base_url:
+            # The first import takes about a second and the key may be a Secrets Manager read: both
+            # happen off the event loop, which meanwhile keeps serving requests and renewing leases.
+            api_key = await asyncio.to_thread(self._api_key)
+            if not api_key and not self._base_url:
                 raise ServiceNotConfigured(
                     "OPENAI_API_KEY is not set: set it, or OPENAI_BASE_URL for a compatible server."
                 )
-            # The first import takes about a second: do it off the event loop, which meanwhile keeps
-            # serving other requests and renewing single-flight leases.
             openai = await asyncio.to_thread(importlib.import_module, "openai")
             self._client = openai.AsyncOpenAI(
-                api_key=self._api_key or "unused-by-this-server",
+                api_key=api_key or "unused-by-this-server",
                 base_url=self._base_url,
                 max_retries=0,
                 timeout=openai.Timeout(self._policy.attempt_timeout_s, connect=self._policy.connect_timeout_s),

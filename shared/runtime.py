@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from pydantic import SecretStr
+
 from shared.catalog import PriceTable
 from shared.engine import Engine, EngineConfig
 from shared.llm import ChatModel, OpenAIChatModel, RetryPolicy
 from shared.modes import Billing, ModelPair
 from shared.orgs import CachedOrgSettings, DynamoOrgRepository
 from shared.perf import DynamoPerfSink, EmfObserver, Observer, PerfRecorder, log_observer
+from shared.secrets import LazySecret
 from shared.settings import Settings
 from shared.stores.base import GuardedStore, Store
 
@@ -25,10 +28,10 @@ def build_store(settings: Settings) -> GuardedStore:
     """Upstash if configured, else Redis if configured, else the in-process Memory store."""
     timeout_s = settings.dominus_store_timeout_ms / 1000
     inner: Store
-    if settings.upstash_redis_rest_url and settings.upstash_redis_rest_token:
+    if settings.upstash_redis_rest_url:
         from shared.stores.upstash import UpstashStore
 
-        token = settings.upstash_redis_rest_token.get_secret_value()
+        token = _secret(settings.upstash_redis_rest_token, settings.dominus_upstash_token_secret_arn).get() or ""
         inner = UpstashStore.from_credentials(settings.upstash_redis_rest_url, token, timeout_s)
     elif settings.redis_url:
         from shared.stores.redis_store import RedisStore
@@ -50,9 +53,13 @@ def retry_policy(settings: Settings) -> RetryPolicy:
     )
 
 
+def _secret(value: SecretStr | None, arn: str | None) -> LazySecret:
+    return LazySecret(value.get_secret_value() if value else None, arn)
+
+
 def build_chat_model(settings: Settings) -> OpenAIChatModel:
-    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
-    return OpenAIChatModel(api_key=key, base_url=settings.openai_base_url, policy=retry_policy(settings))
+    key = _secret(settings.openai_api_key, settings.dominus_openai_secret_arn)
+    return OpenAIChatModel(api_key=key.get, base_url=settings.openai_base_url, policy=retry_policy(settings))
 
 
 def dynamodb_client(endpoint_url: str | None = None) -> DynamoDBClient:

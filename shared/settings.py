@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     upstash_redis_rest_url: str | None = None
     upstash_redis_rest_token: SecretStr | None = None
+    # Deployed, secrets stay in Secrets Manager: the template passes their ARNs, never their values.
+    dominus_openai_secret_arn: str | None = None
+    dominus_upstash_token_secret_arn: str | None = None
     dominus_perf_table: str = "PerfLogTable"
     dominus_org_table: str = "OrgSettingsTable"
 
@@ -48,14 +51,17 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _upstash_needs_both(self) -> Settings:
-        if bool(self.upstash_redis_rest_url) != bool(self.upstash_redis_rest_token):
-            raise ValueError("UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN must be set together")
+        has_token = bool(self.upstash_redis_rest_token or self.dominus_upstash_token_secret_arn)
+        if bool(self.upstash_redis_rest_url) != has_token:
+            raise ValueError(
+                "UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN (or DOMINUS_UPSTASH_TOKEN_SECRET_ARN) "
+                "must be set together"
+            )
         return self
 
     @property
-    def simulated(self) -> bool:
-        """No key and no custom endpoint: the bundled simulated model answers (local only)."""
-        return self.openai_api_key is None and self.openai_base_url is None
+    def has_model_credentials(self) -> bool:
+        return bool(self.openai_api_key or self.dominus_openai_secret_arn or self.openai_base_url)
 
 
 def describe_validation_error(exc: ValidationError) -> str:

@@ -25,7 +25,7 @@ def test_defaults_follow_the_contract(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
     settings = Settings()
     assert (settings.dominus_cheap_model, settings.dominus_smart_model) == ("gpt-4o-mini", "gpt-4o")
-    assert settings.simulated
+    assert not settings.has_model_credentials
 
 
 def test_errors_map_to_status_and_the_contract_shape() -> None:

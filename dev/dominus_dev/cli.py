@@ -1,0 +1,50 @@
+"""`dominus`: the bundle's command line (`dominus serve` now; geometry and vision as they land)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from shared.errors import ServiceNotConfigured
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from dominus_dev.local import LocalRuntime
+    from dominus_dev.server import create_dev_app
+    from shared.settings import load_settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    with LocalRuntime(load_settings()) as runtime:
+        app = create_dev_app(runtime)
+        print(f"Dominus is serving on http://{args.host}:{args.port}  (API reference: /docs)", flush=True)
+        uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="dominus", description="Dominus, the AI back end of the roofing CRM.")
+    commands = root.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("serve", help="serve every function locally on embedded defaults")
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    run.set_defaults(handler=serve)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except ServiceNotConfigured as exc:
+        print(f"dominus: {exc.message}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

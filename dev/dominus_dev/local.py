@@ -1,0 +1,73 @@
+"""The local runtime behind `make run`: the product on embedded defaults.
+
+- DynamoDB and S3: an embedded moto server with the template's own tables and buckets;
+- store: Memory, unless REDIS_URL or UPSTASH_REDIS_REST_URL/TOKEN name a real one;
+- model: OpenAI when OPENAI_API_KEY (or OPENAI_BASE_URL) is set, else the bundled simulated model,
+  and every response then says so (`X-Dominus-Simulated: true`, `simulated` in stream events).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from types import TracebackType
+
+from dominus_dev.simulated_model import SimulatedModel
+from dominus_dev.template import EmbeddedAws
+from shared.engine import Engine
+from shared.llm import ChatModel, OpenAIChatModel
+from shared.runtime import build_engine, retry_policy
+from shared.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class LocalRuntime:
+    settings: Settings
+    aws: EmbeddedAws = field(default_factory=EmbeddedAws)
+    model: SimulatedModel | None = None
+    engine: Engine | None = None
+
+    def start(self) -> LocalRuntime:
+        self.aws.start()
+        resources = self.aws.create_resources()
+        self.settings = self.settings.model_copy(
+            update={
+                "dominus_perf_table": resources.get("DOMINUS_PERF_TABLE", self.settings.dominus_perf_table),
+                "dominus_org_table": resources.get("DOMINUS_ORG_TABLE", self.settings.dominus_org_table),
+            }
+        )
+        self.engine = build_engine(self.settings, dynamodb=self.aws.client("dynamodb"), chat=self._chat_model())
+        logger.info(
+            "local runtime: AWS at %s, store %s, model %s",
+            self.aws.endpoint_url,
+            self.engine.store_name,
+            "simulated"
+            if self.engine.simulated
+            else "OpenAI-compatible at " + (self.settings.openai_base_url or "api.openai.com"),
+        )
+        return self
+
+    def _chat_model(self) -> ChatModel | None:
+        if self.settings.has_model_credentials:
+            return None  # the production client, as build_engine makes it
+        self.model = SimulatedModel().start()
+        return OpenAIChatModel(
+            api_key=lambda: None, base_url=self.model.base_url, policy=retry_policy(self.settings), simulated=True
+        )
+
+    def stop(self) -> None:
+        if self.engine is not None:
+            self.engine.flush_records()
+        if self.model is not None:
+            self.model.stop()
+        self.aws.stop()
+
+    def __enter__(self) -> LocalRuntime:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

@@ -1,0 +1,148 @@
+"""The HTTP glue every function shares: AI headers, tenant rules, the error contract, body limits."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from fastapi import FastAPI, Request
+from fastapi.testclient import TestClient
+from mangum import Mangum
+from pydantic import BaseModel, Field
+
+from shared.engine import CallContext
+from shared.http import ai_json, install_error_handling, org_id_of, request_id_of
+from tests.support.fakes import EngineKit, assessment_request, engine_kit
+
+
+class LeadBody(BaseModel):
+    lead: str = Field(min_length=1, max_length=200)
+    org_id: str | None = None  # a client may send one; it must never name the tenant
+
+
+def app_for(kit: EngineKit, env: Literal["local", "aws"] = "local", max_body_bytes: int = 10_000) -> FastAPI:
+    app = FastAPI()
+    install_error_handling(app, max_body_bytes=max_body_bytes)
+
+    @app.post("/v1/assess")
+    async def assess(body: LeadBody, request: Request) -> Any:
+        ctx = CallContext(org_id_of(request, env), request_id_of(request), "analyze")
+        return ai_json(await kit.engine.generate(ctx, assessment_request(body.lead)))
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("password=hunter2 in an internal message")
+
+    return app
+
+
+def test_ai_responses_carry_the_dominus_headers_and_a_repeat_is_a_hit() -> None:
+    client = TestClient(app_for(engine_kit()))
+    first = client.post("/v1/assess", json={"lead": "roof at 1 Main St"})
+    second = client.post("/v1/assess", json={"lead": "roof at 1 Main St"})
+    assert first.status_code == 200
+    assert first.json()["score"] == 72
+    assert first.headers["X-Dominus-Cache"] == "miss"
+    assert second.headers["X-Dominus-Cache"] == "hit"
+    assert first.headers["X-Dominus-Model"] == "gpt-4o"
+    assert first.headers["X-Dominus-Mode"] == "auto"
+    assert float(first.headers["X-Dominus-Cost-Usd"]) > 0
+    assert float(second.headers["X-Dominus-Cost-Usd"]) == 0
+    assert first.headers["X-Request-Id"] != second.headers["X-Request-Id"]
+
+
+def test_locally_the_org_header_names_the_tenant_and_a_body_field_never_does() -> None:
+    kit = engine_kit()
+    client = TestClient(app_for(kit))
+    client.post("/v1/assess", json={"lead": "x"}, headers={"X-Org-Id": "acme"})
+    spoof = client.post("/v1/assess", json={"lead": "x", "org_id": "acme"}, headers={"X-Org-Id": "globex"})
+    assert spoof.headers["X-Dominus-Cache"] == "miss"
+    assert {r.org_id for r in kit.records()} == {"acme", "globex"}
+
+
+def api_gateway_event(
+    body: dict[str, Any], authorizer: dict[str, Any] | None, headers: dict[str, str]
+) -> dict[str, Any]:
+    return {
+        "resource": "/v1/assess",
+        "path": "/v1/assess",
+        "httpMethod": "POST",
+        "headers": {"content-type": "application/json", **headers},
+        "multiValueHeaders": {},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": "/v1/assess",
+            "httpMethod": "POST",
+            "path": "/dev/v1/assess",
+            "stage": "dev",
+            "requestId": "apigw-request-0001",
+            "identity": {"sourceIp": "203.0.113.9"},
+            **({"authorizer": authorizer} if authorizer is not None else {}),
+        },
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
+class LambdaContext:
+    function_name = "analyze"
+    aws_request_id = "lambda-0001"
+
+
+CONTEXT: Any = LambdaContext()  # Mangum reads no more of it than these
+
+
+def test_in_aws_only_the_authorizer_claims_name_the_tenant() -> None:
+    kit = engine_kit()
+    handler = Mangum(app_for(kit, env="aws"), lifespan="off")
+    event = api_gateway_event({"lead": "x", "org_id": "globex"}, {"org_id": "acme"}, {"X-Org-Id": "globex"})
+    reply = handler(event, CONTEXT)
+    assert reply["statusCode"] == 200
+    assert reply["headers"]["x-request-id"] == "apigw-request-0001"  # API Gateway's own id
+    assert [r.org_id for r in kit.records()] == ["acme"]
+
+    unauthenticated = handler(api_gateway_event({"lead": "x"}, None, {"X-Org-Id": "globex"}), CONTEXT)
+    assert unauthenticated["statusCode"] == 401
+    assert json.loads(unauthenticated["body"])["error"]["code"] == "unauthorized"
+
+
+def test_bad_input_gets_422_with_the_fields_to_fix() -> None:
+    reply = TestClient(app_for(engine_kit())).post("/v1/assess", json={"lead": ""})
+    assert reply.status_code == 422
+    error = reply.json()["error"]
+    assert error["code"] == "invalid_input"
+    assert error["details"][0]["field"] == "lead"
+    assert "lead" in error["message"]
+    assert error["request_id"] == reply.headers["X-Request-Id"]
+
+
+def test_an_oversized_body_gets_413_declared_or_streamed() -> None:
+    client = TestClient(app_for(engine_kit(), max_body_bytes=100))
+    declared = client.post("/v1/assess", json={"lead": "x" * 150})
+    assert declared.status_code == 413
+    assert "100-byte limit" in declared.json()["error"]["message"]
+
+    def chunks():  # no Content-Length: the limit still holds while streaming
+        yield b'{"lead": "'
+        yield b"x" * 150
+        yield b'"}'
+
+    streamed = client.post("/v1/assess", content=chunks(), headers={"content-type": "application/json"})
+    assert streamed.status_code == 413
+
+
+def test_an_internal_error_is_a_generic_500_without_internals() -> None:
+    reply = TestClient(app_for(engine_kit()), raise_server_exceptions=False).get("/boom")
+    assert reply.status_code == 500
+    assert reply.json()["error"]["code"] == "internal_error"
+    assert "hunter2" not in reply.text
+    assert "Traceback" not in reply.text
+
+
+def test_unknown_routes_use_the_error_shape_too() -> None:
+    reply = TestClient(app_for(engine_kit())).get("/nope")
+    assert reply.status_code == 404
+    assert reply.json()["error"]["code"] == "not_found"
