@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
@@ -41,26 +41,20 @@ class Message:
     content: str | Sequence[str | ImagePart]
 
     def to_openai(self) -> dict[str, Any]:
-        if isinstance(self.content, str):
-            return {"role": self.role, "content": self.content}
-        parts: list[dict[str, Any]] = []
-        for part in self.content:
-            if isinstance(part, str):
-                parts.append({"type": "text", "text": part})
-            else:
-                parts.append({"type": "image_url", "image_url": {"url": part.data_url(), "detail": part.detail}})
-        return {"role": self.role, "content": parts}
+        return self._render(
+            lambda image: {"type": "image_url", "image_url": {"url": image.data_url(), "detail": image.detail}}
+        )
 
     def canonical(self) -> dict[str, Any]:
         """The message as the cache key sees it: images by content hash."""
+        return self._render(
+            lambda image: {"type": "image", "sha256": image.sha256, "media": image.media_type, "detail": image.detail}
+        )
+
+    def _render(self, image: Callable[[ImagePart], dict[str, Any]]) -> dict[str, Any]:
         if isinstance(self.content, str):
             return {"role": self.role, "content": self.content}
-        parts: list[dict[str, Any]] = []
-        for part in self.content:
-            if isinstance(part, str):
-                parts.append({"type": "text", "text": part})
-            else:
-                parts.append({"type": "image", "sha256": part.sha256, "media": part.media_type, "detail": part.detail})
+        parts = [{"type": "text", "text": part} if isinstance(part, str) else image(part) for part in self.content]
         return {"role": self.role, "content": parts}
 
 
