@@ -15,7 +15,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncGenerator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -31,7 +31,7 @@ from shared.outcomes import CacheOutcome
 from shared.perf import PerfRecord, PerfRecorder, Status, utc_now
 from shared.requests import AIRequest, AIResult, CallMeta
 from shared.schemas import schema_name, strict_schema
-from shared.singleflight import FollowTimeout, Role, SingleFlight
+from shared.singleflight import FollowTimeout, SingleFlight
 from shared.stores.base import Store, StoreUnavailable
 
 T = TypeVar("T", bound=BaseModel)
@@ -88,9 +88,10 @@ class Plan:
     call: ModelCall
     estimated_cost_usd: float | None
     started: float
+    outcome: CacheOutcome = CacheOutcome.MISS
     ttft_ms: float | None = None
+    billed_usage: Usage | None = None  # what the model used, even when its answer was then refused
     debited: int = 0
-    billed: bool = field(default=False)
 
     @property
     def use_cache(self) -> bool:
@@ -150,42 +151,45 @@ class Engine:
             answer, outcome = await self._obtain(plan)
             value = request.response_model.model_validate_json(answer.content)
         except DominusError as exc:
-            self._record(plan, CacheOutcome.MISS, None, "error", error_code=exc.code)
+            self._record(plan, plan.outcome, None, "error", error_code=exc.code)
             raise
         meta = self._meta(plan, outcome, answer)
         self._record(plan, outcome, answer, "ok")
         return AIResult(value, meta)
 
     async def _obtain(self, plan: Plan) -> tuple[Answer, CacheOutcome]:
+        """The answer and how it was served; `plan.outcome` says it too, should an error follow."""
         try:
             if plan.use_cache:
                 cached = await self._store.get(plan.keys.cache)
                 if cached is not None and (answer := _parse_answer(cached)) is not None:
-                    return answer, CacheOutcome.HIT
+                    plan.outcome = CacheOutcome.HIT
+                    return answer, plan.outcome
             if plan.use_dedupe:
                 return await self._deduplicated(plan)
         except StoreUnavailable:
-            return await self._produce(plan, admit=False), CacheOutcome.BYPASS
-        if plan.use_cache:
-            return await self._produce(plan, admit=True), CacheOutcome.MISS
-        return await self._produce(plan, admit=False), CacheOutcome.BYPASS
+            plan.outcome = CacheOutcome.BYPASS
+            return await self._produce(plan, admit=False), plan.outcome
+        plan.outcome = CacheOutcome.MISS if plan.use_cache else CacheOutcome.BYPASS
+        return await self._produce(plan, admit=plan.use_cache), plan.outcome
 
     async def _deduplicated(self, plan: Plan) -> tuple[Answer, CacheOutcome]:
         async def lead() -> str:
+            plan.outcome = CacheOutcome.MISS
             return (await self._produce(plan, admit=plan.use_cache)).model_dump_json()
 
+        plan.outcome = CacheOutcome.SHARED  # unless this caller ends up leading
         try:
-            raw, role = await self._flights.run(plan.keys, lead)
+            raw, _ = await self._flights.run(plan.keys, lead)
         except FollowTimeout:
-            return await self._produce(plan, admit=plan.use_cache), CacheOutcome.MISS
-        answer = Answer.model_validate_json(raw)
-        return answer, CacheOutcome.MISS if role is Role.LEADER else CacheOutcome.SHARED
+            plan.outcome = CacheOutcome.MISS
+            return await self._produce(plan, admit=plan.use_cache), plan.outcome
+        return Answer.model_validate_json(raw), plan.outcome
 
     async def _produce(self, plan: Plan, *, admit: bool) -> Answer:
         """One upstream call: validate, admit to the cache if allowed, debit the balance."""
         self._ensure_affordable(plan)
         completion = await self._chat.complete(plan.call)
-        plan.ttft_ms = None
         answer = await self._accept(plan, completion)
         if admit:
             await self._admit(plan, answer)
@@ -324,7 +328,7 @@ class Engine:
     async def _debit(self, plan: Plan, usage: Usage) -> None:
         if usage.total_tokens == 0:
             return
-        plan.billed = True
+        plan.billed_usage = usage
         tokens = self._billing.tokens_for(plan.choice.model, usage)
         try:
             debit = await asyncio.to_thread(self._orgs.debit, plan.ctx.org_id, tokens)
@@ -370,6 +374,9 @@ class Engine:
     ) -> None:
         try:
             meta = self._meta(plan, outcome, answer) if answer is not None else None
+            # A failed call may still have been billed (a refusal, an invalid answer): report it.
+            usage = meta.usage if meta else (plan.billed_usage or Usage())
+            cost = meta.cost_usd if meta else self._billing.prices.cost_usd(plan.choice.model, usage)
             self._recorder.record(
                 PerfRecord(
                     org_id=plan.ctx.org_id,
@@ -384,10 +391,10 @@ class Engine:
                     simulated=self.simulated,
                     latency_ms=self._elapsed_ms(plan),
                     ttft_ms=plan.ttft_ms,
-                    input_tokens=meta.usage.input_tokens if meta else 0,
-                    cached_input_tokens=meta.usage.cached_input_tokens if meta else 0,
-                    output_tokens=meta.usage.output_tokens if meta else 0,
-                    cost_usd=meta.cost_usd if meta else None,
+                    input_tokens=usage.input_tokens,
+                    cached_input_tokens=usage.cached_input_tokens,
+                    output_tokens=usage.output_tokens,
+                    cost_usd=cost,
                     estimated_cost_usd=plan.estimated_cost_usd,
                     saved_cost_usd=meta.saved_cost_usd if meta else None,
                     debited_tokens=plan.debited,

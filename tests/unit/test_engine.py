@@ -92,7 +92,9 @@ def test_unusable_answers_are_errors_billed_but_never_cached(completion: Complet
     run(twice())
     assert len(kit.chat.calls) == 2  # nothing was cached between them
     assert kit.orgs.get("acme").token_balance < 10_000
-    assert [r.status for r in kit.records()] == ["error", "error"]
+    records = kit.records()
+    assert [r.status for r in records] == ["error", "error"]
+    assert all(r.input_tokens == 10 and r.cost_usd and r.debited_tokens == 1 for r in records)
 
 
 def test_a_failing_store_turns_calls_into_bypass_and_nothing_raises() -> None:
@@ -173,3 +175,16 @@ def test_a_stream_abandoned_midway_is_recorded_cancelled_and_not_cached() -> Non
     meta = collect(kit, "req-00000002")[0]
     assert isinstance(meta, MetaEvent)
     assert meta.cache == "miss"
+
+
+def test_a_leaders_failure_reaches_its_followers_without_more_upstream_calls() -> None:
+    refusal = Completion("", "no", "stop", Usage(10, 0, 5))
+    kit = engine_kit(chat=ScriptedChatModel(answer=lambda call: refusal, delay_s=0.05))
+
+    async def five():
+        calls = [kit.engine.generate(ctx(request_id=f"req-0000000{i}"), assessment_request()) for i in range(5)]
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    assert all(isinstance(r, ModelRefused) for r in run(five()))
+    assert len(kit.chat.calls) == 1
+    assert sorted(r.cache for r in kit.records()) == [CacheOutcome.MISS] + [CacheOutcome.SHARED] * 4
