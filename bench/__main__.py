@@ -1,0 +1,28 @@
+"""`python -m bench [NAME ...]`: run the named benchmarks (all when none is named), in order."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import platform
+import time
+from collections.abc import Sequence
+
+BENCHMARKS = ("hit", "miss", "fanin", "coldstart")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("names", nargs="*", choices=[[], *BENCHMARKS], metavar="NAME", help=", ".join(BENCHMARKS))
+    names = parser.parse_args(argv).names or list(BENCHMARKS)
+    print(f"Dominus benchmarks: {', '.join(names)} (python {platform.python_version()}, loopback only)")
+    started = time.perf_counter()
+    for name in names:
+        began = time.perf_counter()
+        importlib.import_module(f"bench.{name}").run()
+        print(f"   [{name}: {time.perf_counter() - began:.1f} s]")
+    print(f"\nall done in {time.perf_counter() - started:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
