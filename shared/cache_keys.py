@@ -47,6 +47,11 @@ def fingerprint(request: AIRequest[BaseModel], model: str, schema: dict[str, Any
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def org_settings_key(org_id: str) -> str:
+    """The store's shared copy of an org's settings (every instance reads DynamoDB less)."""
+    return f"dominus:{KEY_VERSION}:{check_org_id(org_id)}:org-settings"
+
+
 class KeySpace:
     """Every key one call touches, all under `dominus:v1:<org>:`."""
 

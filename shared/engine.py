@@ -11,6 +11,7 @@ failure is a domain error and nothing is cached.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -20,7 +21,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from shared.cache_keys import KeySpace, canonical_json, check_org_id, fingerprint
+from shared.cache_keys import KeySpace, canonical_json, check_org_id, fingerprint, org_settings_key
 from shared.catalog import Usage
 from shared.errors import DominusError, InsufficientBalance, ModelRefused, UpstreamError, UpstreamUnavailable
 from shared.events import DeltaEvent, DoneEvent, ErrorEvent, MetaEvent, ResultEvent, StreamEvent
@@ -28,7 +29,7 @@ from shared.llm import ChatModel, Completion, ModelCall
 from shared.modes import Billing, ModelChoice, ModelPair, select_model
 from shared.orgs import CachedOrgSettings, OrgSettings
 from shared.outcomes import CacheOutcome
-from shared.perf import PerfRecord, PerfRecorder, Status, utc_now
+from shared.perf import Charge, PerfRecord, PerfRecorder, Status, utc_now
 from shared.requests import AIRequest, AIResult, CallMeta
 from shared.schemas import schema_name, strict_schema
 from shared.singleflight import FollowTimeout, SingleFlight
@@ -57,6 +58,7 @@ class EngineConfig:
     auto_threshold: int = 200
     lease_ms: int = 5_000
     follow_wait_ms: int = 26_000
+    org_settings_ttl_ms: int = 30_000
 
 
 class Answer(BaseModel):
@@ -91,7 +93,7 @@ class Plan:
     outcome: CacheOutcome = CacheOutcome.MISS
     ttft_ms: float | None = None
     billed_usage: Usage | None = None  # what the model used, even when its answer was then refused
-    debited: int = 0
+    charge_tokens: int = 0  # what the org's balance owes for it, debited off the request path
 
     @property
     def use_cache(self) -> bool:
@@ -160,6 +162,8 @@ class Engine:
     async def _obtain(self, plan: Plan) -> tuple[Answer, CacheOutcome]:
         """The answer and how it was served; `plan.outcome` says it too, should an error follow."""
         try:
+            if plan.use_dedupe and self._flights.in_process(plan.keys):
+                return await self._deduplicated(plan)  # an identical call here is already on it
             if plan.use_cache:
                 cached = await self._store.get(plan.keys.cache)
                 if cached is not None and (answer := _parse_answer(cached)) is not None:
@@ -280,13 +284,36 @@ class Engine:
         return Plan(ctx, request, org, choice, keys, call, estimate, started)
 
     async def _load_org(self, org_id: str) -> OrgSettings:
+        """Org settings from the store's shared copy, else from DynamoDB (then shared for the TTL).
+
+        Every instance then reads DynamoDB at most once per TTL per org, and a cold start whose org
+        is in the store never builds a DynamoDB client before it answers.
+        """
+        key = org_settings_key(org_id)
+        shared_copy = self._config.org_settings_ttl_ms > 0
         try:
-            return await asyncio.to_thread(self._orgs.get, org_id)
+            raw = await self._store.get(key) if shared_copy else None
+        except StoreUnavailable:
+            raw = None
+        if raw is not None:
+            try:
+                settings = OrgSettings.model_validate_json(raw)
+            except ValidationError:
+                settings = None
+            if settings is not None:
+                self._orgs.remember(settings)
+                return settings
+        try:
+            settings = await asyncio.to_thread(self._orgs.get, org_id)
         except Exception as exc:
             logger.warning("org settings unavailable: %s", type(exc).__name__)
             raise UpstreamUnavailable(
                 "The org settings store is unavailable; try again shortly.", code="settings_unavailable"
             ) from exc
+        if shared_copy:
+            with contextlib.suppress(StoreUnavailable):
+                await self._store.set(key, settings.model_dump_json(), self._config.org_settings_ttl_ms)
+        return settings
 
     def _ensure_affordable(self, plan: Plan) -> None:
         if not plan.choice.affordable:
@@ -297,7 +324,7 @@ class Engine:
 
     async def _accept(self, plan: Plan, completion: Completion) -> Answer:
         """Bill what the model used, then keep only a complete, schema-valid, non-refused answer."""
-        await self._debit(plan, completion.usage)
+        self._bill(plan, completion.usage)
         if completion.refusal:
             raise ModelRefused(f"The model declined: {completion.refusal[:300]}")
         if completion.finish_reason not in (None, "stop"):
@@ -325,19 +352,26 @@ class Engine:
         except StoreUnavailable:
             logger.warning("answer not cached: store unavailable")
 
-    async def _debit(self, plan: Plan, usage: Usage) -> None:
+    def _bill(self, plan: Plan, usage: Usage) -> None:
+        """Note what a billed call owes. The debit itself runs with the perf record, off the request path."""
         if usage.total_tokens == 0:
             return
         plan.billed_usage = usage
-        tokens = self._billing.tokens_for(plan.choice.model, usage)
-        try:
-            debit = await asyncio.to_thread(self._orgs.debit, plan.ctx.org_id, tokens)
-        except Exception as exc:  # the call already happened: losing a debit must not lose the answer
-            logger.error("balance debit of %s tokens failed: %s", tokens, type(exc).__name__)
-            return
-        plan.debited = debit.charged
-        if debit.shortfall:
-            logger.warning("org balance ran out: %s tokens not covered", debit.shortfall)
+        plan.charge_tokens = self._billing.tokens_for(plan.choice.model, usage)
+        self._orgs.note_spend(plan.ctx.org_id, plan.charge_tokens)
+
+    def _charge(self, plan: Plan) -> Charge | None:
+        if plan.charge_tokens == 0:
+            return None
+        org_id, tokens = plan.ctx.org_id, plan.charge_tokens
+
+        def charge() -> int:
+            debit = self._orgs.debit(org_id, tokens)
+            if debit.shortfall:
+                logger.warning("org balance ran out: %s tokens not covered", debit.shortfall)
+            return debit.charged
+
+        return charge
 
     # ---- reporting ---------------------------------------------------------------------------
 
@@ -397,10 +431,10 @@ class Engine:
                     cost_usd=cost,
                     estimated_cost_usd=plan.estimated_cost_usd,
                     saved_cost_usd=meta.saved_cost_usd if meta else None,
-                    debited_tokens=plan.debited,
                     error_code=error_code,
                     timestamp=utc_now(),
-                )
+                ),
+                charge=self._charge(plan),
             )
         except Exception:  # an observer can never break a call
             logger.exception("perf record not written")

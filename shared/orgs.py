@@ -53,13 +53,15 @@ class OrgRepository(Protocol):
 
 
 class DynamoOrgRepository:
-    def __init__(self, client: DynamoDBClient, table: str, default_balance: int) -> None:
-        self._client = client
+    def __init__(self, client: DynamoDBClient | Callable[[], DynamoDBClient], table: str, default_balance: int) -> None:
+        # A factory defers building the client (and importing boto3) until an org is really read:
+        # a cold start served from the store's copy of the settings never pays for it.
+        self._make_client = client if callable(client) else (lambda: client)
         self._table = table
         self._default_balance = default_balance
 
     def get(self, org_id: str) -> OrgSettings:
-        item = self._client.get_item(TableName=self._table, Key={"org_id": {"S": org_id}}).get("Item", {})
+        item = self._make_client().get_item(TableName=self._table, Key={"org_id": {"S": org_id}}).get("Item", {})
         prefs = OrgPreferences()
         return OrgSettings(
             org_id=org_id,
@@ -71,7 +73,7 @@ class DynamoOrgRepository:
         )
 
     def save_preferences(self, org_id: str, prefs: OrgPreferences) -> None:
-        self._client.update_item(
+        self._make_client().update_item(
             TableName=self._table,
             Key={"org_id": {"S": org_id}},
             UpdateExpression="SET mode_default = :m, cache_enabled = :c, cache_ttl_s = :t, "
@@ -89,7 +91,7 @@ class DynamoOrgRepository:
         """Billing's operation (top-up or reset), not an org's: no API route calls it."""
         if tokens < 0:
             raise ValueError("a balance cannot be negative")
-        self._client.update_item(
+        self._make_client().update_item(
             TableName=self._table,
             Key={"org_id": {"S": org_id}},
             UpdateExpression="SET token_balance = :b",
@@ -135,7 +137,7 @@ class DynamoOrgRepository:
 
     def _conditional_update(self, org_id: str, update: str, condition: str, values: dict[str, Any]) -> int | None:
         try:
-            reply = self._client.update_item(
+            reply = self._make_client().update_item(
                 TableName=self._table,
                 Key={"org_id": {"S": org_id}},
                 UpdateExpression=update,
@@ -143,7 +145,7 @@ class DynamoOrgRepository:
                 ExpressionAttributeValues=values,
                 ReturnValues="UPDATED_NEW",
             )
-        except self._client.exceptions.ConditionalCheckFailedException:
+        except self._make_client().exceptions.ConditionalCheckFailedException:
             return None
         return int(reply["Attributes"]["token_balance"]["N"])
 
@@ -169,6 +171,17 @@ class CachedOrgSettings:
     def cached(self, org_id: str) -> OrgSettings | None:
         entry = self._entries.get(org_id)
         return None if entry is None or self._clock() - entry[0] >= self._ttl_s else entry[1]
+
+    def remember(self, settings: OrgSettings) -> None:
+        """Hold settings read elsewhere (the store's shared copy) for the rest of the TTL."""
+        self._entries[settings.org_id] = (self._clock(), settings)
+
+    def note_spend(self, org_id: str, tokens: int) -> None:
+        """Lower the held balance at once; the authoritative debit follows off the request path."""
+        entry = self._entries.get(org_id)
+        if entry is not None:
+            balance = max(0, entry[1].token_balance - tokens)
+            self._entries[org_id] = (entry[0], entry[1].model_copy(update={"token_balance": balance}))
 
     def debit(self, org_id: str, tokens: int) -> Debit:
         debit = self._repository.debit(org_id, tokens)

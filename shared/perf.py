@@ -1,9 +1,10 @@
-"""One performance record per AI call, written off the request path.
+"""One performance record per AI call, settled off the request path.
 
-`PerfRecorder.record` only enqueues; a worker thread batches records into the sinks (DynamoDB) and
-observers (structured log, EMF metrics). Nothing here can raise into a request: a failing sink is
-logged and counted. A Lambda handler calls `flush()` before it returns, so a frozen sandbox loses
-nothing.
+`PerfRecorder.record` only enqueues; a worker thread first runs the call's charge (the balance debit,
+a DynamoDB conditional update that need not delay the answer), then batches the records into the
+sinks (DynamoDB) and observers (structured log, EMF metrics). Nothing here can raise into a request:
+a failing charge or sink is logged and counted. A Lambda handler calls `flush()` before it returns,
+so a frozen sandbox loses nothing.
 """
 
 from __future__ import annotations
@@ -66,8 +67,9 @@ class PerfSink(Protocol):
 class DynamoPerfSink:
     """The perf-log table: key (org_id, "<timestamp>#<request id>"), GSIs by function and by hour."""
 
-    def __init__(self, client: DynamoDBClient, table: str, retention_days: int) -> None:
-        self._client = client
+    def __init__(self, client: DynamoDBClient | Callable[[], DynamoDBClient], table: str, retention_days: int) -> None:
+        # A factory defers building the client (and importing boto3) to the worker's first write.
+        self._client = client if callable(client) else (lambda: client)
         self._table = table
         self._retention = timedelta(days=retention_days)
 
@@ -88,7 +90,7 @@ class DynamoPerfSink:
         for start in range(0, len(records), 25):  # BatchWriteItem takes 25 at a time
             pending: Any = {self._table: [{"PutRequest": {"Item": self.item(r)}} for r in records[start : start + 25]]}
             for attempt in range(4):
-                reply = self._client.batch_write_item(RequestItems=pending)
+                reply = self._client().batch_write_item(RequestItems=pending)
                 pending = reply.get("UnprocessedItems") or {}
                 if not pending:
                     break
@@ -102,6 +104,8 @@ def _decimal(value: Any) -> Any:
 
 
 Observer = Callable[[PerfRecord], None]
+Charge = Callable[[], int]
+"""Bills the org for a call; returns the balance tokens taken. Runs on the worker thread."""
 
 
 def log_observer(record: PerfRecord) -> None:
@@ -133,47 +137,67 @@ class EmfObserver:
 
 
 class PerfRecorder:
-    def __init__(self, sinks: Sequence[PerfSink], observers: Sequence[Observer] = (), max_queue: int = 10_000) -> None:
+    def __init__(
+        self,
+        sinks: Sequence[PerfSink],
+        observers: Sequence[Observer] = (),
+        *,
+        max_queue: int = 10_000,
+        linger_s: float = 0.1,
+    ) -> None:
         self._sinks = list(sinks)
         self._observers = list(observers)
-        self._queue: queue.Queue[PerfRecord] = queue.Queue(max_queue)
+        self._queue: queue.Queue[tuple[PerfRecord, Charge | None]] = queue.Queue(max_queue)
         self._idle = threading.Condition()
         self._busy = 0
+        # Records wait up to `linger_s` to be written in one batch: fewer writes, and the worker's
+        # boto3 work (GIL-bound) does not compete with the request that is still being answered.
+        self._linger_s = linger_s
+        self._flush_now = threading.Event()
         self.dropped = 0
         self.failed_writes = 0
         self._worker = threading.Thread(target=self._run, name="perf-recorder", daemon=True)
         self._worker.start()
 
-    def record(self, record: PerfRecord) -> None:
+    def record(self, record: PerfRecord, charge: Charge | None = None) -> None:
         """Enqueue; never blocks, never raises (a full queue drops and counts the record)."""
         try:
             with self._idle:
                 self._busy += 1
-            self._queue.put_nowait(record)
+            self._queue.put_nowait((record, charge))
         except queue.Full:
             with self._idle:
                 self._busy -= 1
             self.dropped += 1
+            logger.error("perf queue full: a record (and its charge) was dropped")
 
     def flush(self, timeout_s: float = 2.0) -> bool:
         """Wait until every enqueued record is written; False if that took longer than `timeout_s`."""
+        self._flush_now.set()
         with self._idle:
-            return self._idle.wait_for(lambda: self._busy == 0, timeout_s)
+            done = self._idle.wait_for(lambda: self._busy == 0, timeout_s)
+        self._flush_now.clear()
+        return done
 
     def _run(self) -> None:
         while True:
             batch = [self._queue.get()]
+            deadline = time.monotonic() + self._linger_s
             while len(batch) < 25:
+                left = 0.0 if self._flush_now.is_set() else deadline - time.monotonic()
                 try:
-                    batch.append(self._queue.get_nowait())
+                    # short waits, so that a flush() cuts the linger at once
+                    batch.append(self._queue.get(timeout=min(left, 0.005)) if left > 0 else self._queue.get_nowait())
                 except queue.Empty:
-                    break
+                    if left <= 0:
+                        break
             self._deliver(batch)
             with self._idle:
                 self._busy -= len(batch)
                 self._idle.notify_all()
 
-    def _deliver(self, batch: list[PerfRecord]) -> None:
+    def _deliver(self, jobs: list[tuple[PerfRecord, Charge | None]]) -> None:
+        batch = [self._settle(record, charge) for record, charge in jobs]
         for observer in self._observers:
             for record in batch:
                 try:
@@ -186,6 +210,15 @@ class PerfRecorder:
             except Exception as exc:
                 self.failed_writes += len(batch)
                 logger.warning("perf sink %s failed: %s", type(sink).__name__, type(exc).__name__)
+
+    def _settle(self, record: PerfRecord, charge: Charge | None) -> PerfRecord:
+        if charge is None:
+            return record
+        try:
+            return record.model_copy(update={"debited_tokens": charge()})
+        except Exception as exc:
+            logger.error("balance charge for request %s failed: %s", record.request_id, type(exc).__name__)
+            return record
 
 
 def utc_now() -> datetime:

@@ -6,7 +6,9 @@ deployment really uses it, never at module import of the request path.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import SecretStr
 
@@ -22,6 +24,23 @@ from shared.stores.base import GuardedStore, Store
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+T = TypeVar("T")
+
+
+def once(make: Callable[[], T]) -> Callable[[], T]:
+    """`make()` on the first call only, from whichever thread asks first (boto3 clients must not be
+    built concurrently)."""
+    lock = threading.Lock()
+    made: list[T] = []
+
+    def get() -> T:
+        with lock:
+            if not made:
+                made.append(make())
+            return made[0]
+
+    return get
 
 
 def build_store(settings: Settings) -> GuardedStore:
@@ -79,7 +98,8 @@ def build_engine(
     store: GuardedStore | None = None,
     recorder: PerfRecorder | None = None,
 ) -> Engine:
-    client = dynamodb or dynamodb_client()
+    # Built on first use (boto3 costs ~180 ms to import and load): a cold cache hit never needs it.
+    client = dynamodb or once(dynamodb_client)
     prices = PriceTable.with_overrides(settings.dominus_prices_json)
     repository = DynamoOrgRepository(client, settings.dominus_org_table, settings.dominus_default_balance)
     if recorder is None:
@@ -99,6 +119,7 @@ def build_engine(
             auto_threshold=settings.dominus_auto_threshold,
             lease_ms=settings.dominus_lease_ms,
             follow_wait_ms=settings.dominus_follow_wait_ms,
+            org_settings_ttl_ms=int(settings.dominus_org_settings_ttl_s * 1000),
         ),
     )
 

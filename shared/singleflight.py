@@ -79,6 +79,10 @@ class SingleFlight:
         self._poll_max_s = poll_max_ms / 1000
         self._local: dict[str, asyncio.Future[str]] = {}
 
+    def in_process(self, keys: KeySpace) -> bool:
+        """Whether an identical call in this process is in flight (joining it needs no store)."""
+        return keys.lease in self._local
+
     async def run(self, keys: KeySpace, produce: Callable[[], Awaitable[str]]) -> tuple[str, Role]:
         """The answer and this caller's role. Raises StoreUnavailable before any upstream call only."""
         while (local := self._local.get(keys.lease)) is not None:

@@ -72,15 +72,20 @@ class MemoryOrgRepository:
     def __init__(self, default_balance: int = 10_000) -> None:
         self.default_balance = default_balance
         self.orgs: dict[str, OrgSettings] = {}
+        self.reads = 0
 
     def get(self, org_id: str) -> OrgSettings:
+        self.reads += 1
+        return self._current(org_id)
+
+    def _current(self, org_id: str) -> OrgSettings:
         return self.orgs.get(org_id) or OrgSettings(org_id=org_id, token_balance=self.default_balance)
 
     def put(self, org: OrgSettings) -> None:
         self.orgs[org.org_id] = org
 
     def debit(self, org_id: str, tokens: int) -> Debit:
-        org = self.get(org_id)
+        org = self._current(org_id)
         charged = min(tokens, org.token_balance)
         self.orgs[org_id] = org.model_copy(update={"token_balance": org.token_balance - charged})
         return Debit(charged, org.token_balance - charged, tokens - charged)
@@ -92,6 +97,18 @@ class ListSink:
 
     def write(self, records: Sequence[PerfRecord]) -> None:
         self.records.extend(records)
+
+
+class CountingStore(MemoryStore):
+    """A Memory store that counts lookups."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gets = 0
+
+    async def get(self, key: str) -> str | None:
+        self.gets += 1
+        return await super().get(key)
 
 
 class FailingStore(MemoryStore):
@@ -128,6 +145,7 @@ def engine_kit(
     store: Store | None = None,
     lease_ms: int = 2_000,
     follow_wait_ms: int = 5_000,
+    org_settings_ttl_s: float = 0,
 ) -> EngineKit:
     chat = chat or ScriptedChatModel()
     orgs = MemoryOrgRepository()
@@ -135,12 +153,16 @@ def engine_kit(
     guarded = GuardedStore(store or MemoryStore(), timeout_s=0.2, cooldown_s=0.0)
     engine = Engine(
         store=guarded,
-        orgs=CachedOrgSettings(orgs, ttl_s=0),
+        orgs=CachedOrgSettings(orgs, ttl_s=org_settings_ttl_s),
         chat=chat,
         billing=Billing(PriceTable(), usd_per_token=0.001),
         recorder=PerfRecorder([sink]),
         config=EngineConfig(
-            models=ModelPair(cheap="gpt-4o-mini", smart="gpt-4o"), lease_ms=lease_ms, follow_wait_ms=follow_wait_ms
+            models=ModelPair(cheap="gpt-4o-mini", smart="gpt-4o"),
+            lease_ms=lease_ms,
+            follow_wait_ms=follow_wait_ms,
+            # by default every call reads the fake repository, so tests can change it freely
+            org_settings_ttl_ms=int(org_settings_ttl_s * 1000),
         ),
     )
     return EngineKit(engine, chat, orgs, sink, guarded)

@@ -14,8 +14,10 @@ from shared.llm import Completion
 from shared.modes import Mode
 from shared.orgs import OrgSettings
 from shared.outcomes import CacheOutcome
+from shared.stores.memory import MemoryStore
 from tests.support.fakes import (
     GOOD_ANSWER,
+    CountingStore,
     FailingStore,
     ScriptedChatModel,
     assessment_request,
@@ -91,8 +93,8 @@ def test_unusable_answers_are_errors_billed_but_never_cached(completion: Complet
 
     run(twice())
     assert len(kit.chat.calls) == 2  # nothing was cached between them
-    assert kit.orgs.get("acme").token_balance < 10_000
     records = kit.records()
+    assert kit.orgs.get("acme").token_balance < 10_000
     assert [r.status for r in records] == ["error", "error"]
     assert all(r.input_tokens == 10 and r.cost_usd and r.debited_tokens == 1 for r in records)
 
@@ -121,6 +123,7 @@ def test_auto_mode_follows_the_balance_and_the_call_is_debited() -> None:
     kit.orgs.put(OrgSettings(org_id="rich", token_balance=10_000))
     low = run(kit.engine.generate(ctx("low"), assessment_request()))
     rich = run(kit.engine.generate(ctx("rich"), assessment_request()))
+    kit.records()  # debits are settled off the request path, with the records
     assert (low.meta.model, low.meta.mode) == ("gpt-4o-mini", Mode.AUTO)
     assert rich.meta.model == "gpt-4o"
     assert kit.orgs.get("rich").token_balance == 10_000 - 5  # 1000 in + 200 out on gpt-4o = $0.0045
@@ -130,6 +133,7 @@ def test_auto_mode_follows_the_balance_and_the_call_is_debited() -> None:
 def test_an_empty_balance_refuses_new_calls_but_still_serves_cached_ones() -> None:
     kit = engine_kit()
     run(kit.engine.generate(ctx("acme"), assessment_request(mode=Mode.CHEAP)))
+    kit.records()  # its debit is settled
     kit.orgs.put(OrgSettings(org_id="acme", token_balance=0))
     assert run(kit.engine.generate(ctx("acme"), assessment_request(mode=Mode.CHEAP))).meta.cache is CacheOutcome.HIT
     with pytest.raises(InsufficientBalance):
@@ -188,3 +192,28 @@ def test_a_leaders_failure_reaches_its_followers_without_more_upstream_calls() -
     assert all(isinstance(r, ModelRefused) for r in run(five()))
     assert len(kit.chat.calls) == 1
     assert sorted(r.cache for r in kit.records()) == [CacheOutcome.MISS] + [CacheOutcome.SHARED] * 4
+
+
+def test_org_settings_are_read_once_then_shared_through_the_store() -> None:
+    store = MemoryStore()
+    first, second = engine_kit(store=store, org_settings_ttl_s=30), engine_kit(store=store, org_settings_ttl_s=30)
+    run(first.engine.generate(ctx(), assessment_request()))
+    run(first.engine.generate(ctx(), assessment_request("again")))
+    run(second.engine.generate(ctx(), assessment_request()))  # another instance, same org
+    assert (first.orgs.reads, second.orgs.reads) == (1, 0)
+
+
+def test_a_call_joins_an_identical_call_in_this_process_without_asking_the_store() -> None:
+    store = CountingStore()
+    kit = engine_kit(chat=ScriptedChatModel(delay_s=0.05), store=store)
+
+    async def three():
+        first = asyncio.create_task(kit.engine.generate(ctx(), assessment_request()))
+        await asyncio.sleep(0.01)  # the first is now waiting on the model
+        gets_before = store.gets
+        rest = await asyncio.gather(*(kit.engine.generate(ctx(), assessment_request()) for _ in range(2)))
+        return gets_before, [await first, *rest]
+
+    gets_before, results = run(three())
+    assert store.gets == gets_before
+    assert [r.meta.cache for r in results] == [CacheOutcome.MISS, CacheOutcome.SHARED, CacheOutcome.SHARED]
