@@ -61,3 +61,4 @@ class KeySpace:
         self.lease = f"{base}:lease:{digest}"
         self.result = f"{base}:result:{digest}"
         self.chunks = f"{base}:chunks:{digest}"
+        self.watch = f"{base}:watch:{digest}"

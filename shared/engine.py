@@ -15,7 +15,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -34,6 +34,7 @@ from shared.requests import AIRequest, AIResult, CallMeta
 from shared.schemas import schema_name, strict_schema
 from shared.singleflight import FollowTimeout, SingleFlight
 from shared.stores.base import Store, StoreUnavailable
+from shared.streaming import StreamFlights, StreamRole, Subscription
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -124,6 +125,9 @@ class Engine:
         self._config = config
         self._clock = clock
         self._flights = SingleFlight(store, lease_ms=config.lease_ms, wait_ms=config.follow_wait_ms)
+        self._streams = StreamFlights(
+            store, answer_type=Answer, lease_ms=config.lease_ms, wait_ms=config.follow_wait_ms
+        )
 
     @property
     def simulated(self) -> bool:
@@ -202,39 +206,42 @@ class Engine:
     # ---- stream ------------------------------------------------------------------------------
 
     async def stream(self, ctx: CallContext, request: AIRequest[Any]) -> AsyncGenerator[StreamEvent, None]:
-        """Events in contract order. A hit replays at once; a miss streams from the model."""
+        """Events in contract order. A hit replays at once; a miss streams from the model, shared by
+        every identical stream in flight (here and, through the store, in other instances)."""
         try:
             plan = await self._plan(ctx, request)
         except DominusError as exc:
             yield ErrorEvent(exc.code, exc.message, ctx.request_id)
             return
-        outcome, answer, error_code = CacheOutcome.MISS, None, None
-        status: Status = "cancelled"
+        answer: Answer | None = None
+        status: Status = "cancelled"  # what a client that leaves mid-stream leaves behind
+        error_code: str | None = None
+        subscription: Subscription | None = None
         try:
             cached = await self._cached_answer(plan)
             if cached is not None:
-                outcome, answer = CacheOutcome.HIT, cached
-                yield self._meta_event(plan, outcome)
+                plan.outcome, answer = CacheOutcome.HIT, cached
+                yield self._meta_event(plan)
                 for start in range(0, len(cached.content), _REPLAY_CHUNK):
                     yield DeltaEvent(cached.content[start : start + _REPLAY_CHUNK])
             else:
-                outcome = CacheOutcome.MISS if plan.use_cache else CacheOutcome.BYPASS
-                yield self._meta_event(plan, outcome)
-                self._ensure_affordable(plan)
-                completion: Completion | None = None
-                async for item in self._chat.stream(plan.call):
+                subscription = await self._streams.open(
+                    plan.keys, lambda: self._upstream_items(plan), dedupe=plan.use_dedupe
+                )
+                plan.outcome = self._stream_outcome(plan, subscription)
+                yield self._meta_event(plan)
+                async for item in subscription.items():
                     if isinstance(item, str):
                         if plan.ttft_ms is None:
                             plan.ttft_ms = self._elapsed_ms(plan)
                         yield DeltaEvent(item)
                     else:
-                        completion = item
-                if completion is None:
-                    raise UpstreamError("The model's stream ended without a completion.", code="incomplete_output")
-                answer = await self._accept(plan, completion)
-                if plan.use_cache:
-                    await self._admit(plan, answer)
-            meta = self._meta(plan, outcome, answer)
+                        assert isinstance(item, Answer)
+                        answer = item
+                plan.outcome = self._stream_outcome(plan, subscription)  # a follower may have taken over
+                if answer is None:
+                    raise UpstreamError("The stream ended without an answer.", code="incomplete_output")
+            meta = self._meta(plan, plan.outcome, answer)
             yield ResultEvent(json.loads(answer.content))
             yield DoneEvent.from_meta(meta)
             status = "ok"
@@ -242,8 +249,37 @@ class Engine:
             status, error_code = "error", exc.code
             yield ErrorEvent(exc.code, exc.message, ctx.request_id)
         finally:
-            # A client that leaves mid-stream lands here with status still "cancelled".
-            self._record(plan, outcome, answer, status, stream=True, error_code=error_code)
+            if subscription is not None:
+                # Leaving may cancel the upstream call, or wait for it to finish for other readers;
+                # either way the charge for what it used is known before the record is written.
+                await subscription.close()
+            self._record(
+                plan, plan.outcome, answer if status == "ok" else None, status, stream=True, error_code=error_code
+            )
+
+    @staticmethod
+    def _stream_outcome(plan: Plan, subscription: Subscription) -> CacheOutcome:
+        if subscription.role is not StreamRole.LEADER:
+            return CacheOutcome.SHARED
+        if subscription.bypass or not (plan.use_cache or plan.use_dedupe):
+            return CacheOutcome.BYPASS
+        return CacheOutcome.MISS
+
+    async def _upstream_items(self, plan: Plan) -> AsyncIterator[str | Answer]:
+        """The leader's upstream stream: text deltas, then the validated answer (admitted to the cache)."""
+        self._ensure_affordable(plan)
+        completion: Completion | None = None
+        async for item in self._chat.stream(plan.call):
+            if isinstance(item, str):
+                yield item
+            else:
+                completion = item
+        if completion is None:
+            raise UpstreamError("The model's stream ended without a completion.", code="incomplete_output")
+        answer = await self._accept(plan, completion)
+        if plan.use_cache:
+            await self._admit(plan, answer)
+        yield answer
 
     async def _cached_answer(self, plan: Plan) -> Answer | None:
         if not plan.use_cache:
@@ -378,8 +414,9 @@ class Engine:
     def _elapsed_ms(self, plan: Plan) -> float:
         return round((self._clock() - plan.started) * 1000, 3)
 
-    def _meta_event(self, plan: Plan, outcome: CacheOutcome) -> MetaEvent:
-        return MetaEvent(plan.ctx.request_id, plan.choice.model, plan.choice.mode.value, outcome.value, self.simulated)
+    def _meta_event(self, plan: Plan) -> MetaEvent:
+        choice = plan.choice
+        return MetaEvent(plan.ctx.request_id, choice.model, choice.mode.value, plan.outcome.value, self.simulated)
 
     def _meta(self, plan: Plan, outcome: CacheOutcome, answer: Answer) -> CallMeta:
         went_upstream = outcome in (CacheOutcome.MISS, CacheOutcome.BYPASS)

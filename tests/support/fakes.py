@@ -50,6 +50,7 @@ class ScriptedChatModel:
     delay_s: float = 0.0
     simulated: bool = True
     calls: list[ModelCall] = field(default_factory=list)
+    cancelled: int = 0  # streams stopped before their end
 
     async def aclose(self) -> None:
         pass
@@ -62,9 +63,13 @@ class ScriptedChatModel:
     async def stream(self, call: ModelCall) -> AsyncIterator[str | Completion]:
         self.calls.append(call)
         completion = self.answer(call)
-        for start in range(0, len(completion.content), 10):
-            await asyncio.sleep(self.delay_s / 10)
-            yield completion.content[start : start + 10]
+        try:
+            for start in range(0, len(completion.content), 10):
+                await asyncio.sleep(self.delay_s / 10)
+                yield completion.content[start : start + 10]
+        except (asyncio.CancelledError, GeneratorExit):
+            self.cancelled += 1
+            raise
         yield completion
 
 
