@@ -6,6 +6,7 @@ deployment really uses it, never at module import of the request path.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 
 def once(make: Callable[[], T]) -> Callable[[], T]:
@@ -127,3 +129,23 @@ def build_engine(
 def engine_parts(engine: Engine) -> dict[str, Any]:
     """For health checks: what the engine runs on, without secrets."""
     return {"store": engine.store_name, "simulated_model": engine.simulated}
+
+
+_process_engine: list[Engine] = []
+_process_lock = threading.Lock()
+
+
+def process_engine() -> Engine:
+    """This process's engine (a Lambda sandbox's), built from the environment on first use."""
+    with _process_lock:
+        if not _process_engine:
+            from shared.settings import load_settings
+
+            _process_engine.append(build_engine(load_settings()))
+        return _process_engine[0]
+
+
+def flush_process_engine(timeout_s: float = 2.0) -> None:
+    """Write what this invocation recorded (perf records, balance debits) before it is frozen."""
+    if _process_engine and not _process_engine[0].flush_records(timeout_s):
+        logger.warning("perf records still pending after %.1f s", timeout_s)

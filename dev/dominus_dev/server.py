@@ -1,25 +1,24 @@
 """The dev server: every function's routes on one local port, plus /healthz, /docs, /openapi.json.
 
-Functions register here as they are built: each contributes an APIRouter made from the engine, the
-same router its Lambda app serves, so local and deployed paths are the same.
+Functions register here as they are built: each contributes the router its own Lambda app serves,
+made with the local engine, so local and deployed paths are the same.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 
+from analyze.function import FUNCTION as ANALYZE
 from dominus_dev.local import LocalRuntime
-from shared.engine import Engine
+from shared.api import Function
 from shared.http import install_error_handling
 
-RouterFactory = Callable[[Engine], APIRouter]
-
-# One entry per function package, in the order of the API reference.
-FUNCTION_ROUTERS: list[RouterFactory] = []
+# Every AI function, in the order of the API reference.
+FUNCTIONS: list[Function] = [ANALYZE]
 
 
 def create_dev_app(runtime: LocalRuntime) -> FastAPI:
@@ -37,7 +36,9 @@ def create_dev_app(runtime: LocalRuntime) -> FastAPI:
         description="The AI back end of the roofing CRM, served locally on embedded defaults.",
         lifespan=lifespan,
     )
-    install_error_handling(app)
+    # The dev server takes the largest body any function accepts; each function's own limit is
+    # enforced by its deployed app, and by the route's models here.
+    install_error_handling(app, max_body_bytes=max(f.max_body_bytes for f in FUNCTIONS))
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, Any]:
@@ -50,6 +51,6 @@ def create_dev_app(runtime: LocalRuntime) -> FastAPI:
             "models": {"cheap": runtime.settings.dominus_cheap_model, "smart": runtime.settings.dominus_smart_model},
         }
 
-    for make_router in FUNCTION_ROUTERS:
-        app.include_router(make_router(engine))
+    for function in FUNCTIONS:
+        app.include_router(function.router(lambda: engine, runtime.settings.dominus_env))
     return app

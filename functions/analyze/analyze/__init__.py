@@ -1,0 +1,1 @@
+"""Dominus lead analysis: a structured assessment of a roofing lead."""

@@ -1,0 +1,146 @@
+"""What every AI function's HTTP surface is made of.
+
+One `AIRoute` gives two routes: `POST <path>` (the validated JSON result with the X-Dominus-* headers)
+and `POST <path>/stream` (the contract's SSE events). A `Function` bundles its routes into a router
+(the dev server mounts it next to the others) and into its own deployed app, served by Mangum
+(buffered) or by Lambda Web Adapter (streaming): one app, two deployments, no second code path.
+
+No `from __future__ import annotations` here: FastAPI reads the route functions' annotations, and
+they name classes only known when a route is built.
+"""
+
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from fastapi import APIRouter, Body, FastAPI, Query, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel
+
+from shared.engine import CallContext, Engine
+from shared.events import StreamEvent, to_sse
+from shared.http import ai_json, install_error_handling, org_id_of, request_id_of
+from shared.modes import Mode
+from shared.requests import AIRequest
+
+logger = logging.getLogger(__name__)
+
+B = TypeVar("B", bound=BaseModel)
+EngineProvider = Callable[[], Engine]
+Env = Literal["local", "aws"]
+
+MODE_QUERY = Query(
+    None, description="cheap, smart or auto; the org's default applies when absent (an org's cheap is a ceiling)"
+)
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
+
+
+@dataclass(frozen=True)
+class AIRoute(Generic[B]):
+    """One AI operation over HTTP."""
+
+    path: str
+    body: type[B]
+    response_model: type[BaseModel]
+    build: Callable[[B, Mode | None], AIRequest[Any]]
+    summary: str
+    description: str = ""
+    examples: dict[str, Any] = field(default_factory=dict)  # OpenAPI examples of the body, by name
+
+
+def sse_response(events: AsyncIterator[StreamEvent], request_id: str) -> StreamingResponse:
+    async def frames() -> AsyncIterator[str]:
+        async for event in events:
+            yield to_sse(event)
+
+    headers = SSE_HEADERS | {"X-Request-Id": request_id}
+    return StreamingResponse(frames(), media_type="text/event-stream", headers=headers)
+
+
+class Function:
+    """A capability: its name (in perf records), its routes, and its limits."""
+
+    def __init__(self, name: str, title: str, routes: Sequence[AIRoute[Any]], *, max_body_bytes: int = 64_000) -> None:
+        self.name = name
+        self.title = title
+        self.routes = list(routes)
+        self.max_body_bytes = max_body_bytes
+
+    def router(self, engine: EngineProvider, env: Env) -> APIRouter:
+        router = APIRouter(tags=[self.title])
+        for route in self.routes:
+            self._add(router, route, engine, env)
+        return router
+
+    def _add(self, router: APIRouter, route: AIRoute[Any], engine: EngineProvider, env: Env) -> None:
+        body_type = route.body
+        annotated_body = Annotated[body_type, Body(openapi_examples=route.examples or None)]  # type: ignore[valid-type]
+        function = self.name
+
+        def context(request: Request) -> CallContext:
+            return CallContext(org_id_of(request, env), request_id_of(request), function)
+
+        async def buffered(request: Request, body: annotated_body, mode: Mode | None = MODE_QUERY) -> JSONResponse:
+            result = await engine().generate(context(request), route.build(body, mode))
+            return ai_json(result)
+
+        async def stream(request: Request, body: annotated_body, mode: Mode | None = MODE_QUERY) -> StreamingResponse:
+            call = context(request)
+            return sse_response(engine().stream(call, route.build(body, mode)), call.request_id)
+
+        router.add_api_route(
+            route.path,
+            buffered,
+            methods=["POST"],
+            response_model=route.response_model,
+            summary=route.summary,
+            description=route.description,
+            operation_id=f"{function}_{route.path.strip('/').replace('/', '_').replace('-', '_')}",
+        )
+        router.add_api_route(
+            route.path + "/stream",
+            stream,
+            methods=["POST"],
+            summary=route.summary + " (stream)",
+            description=(
+                "Server-Sent Events: `meta`, then `delta` repeated, then `result` and `done`; or `error`."
+                " A cached answer replays at once; identical streams in flight share one upstream call."
+            ),
+            response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {}}, "description": "SSE events"}},
+            operation_id=f"{function}_{route.path.strip('/').replace('/', '_').replace('-', '_')}_stream",
+        )
+
+    def app(self, engine: EngineProvider | None = None, env: Env | None = None) -> FastAPI:
+        """The deployed app: the engine is built from the environment on the first request."""
+        from shared.runtime import process_engine
+        from shared.settings import load_settings
+
+        app = FastAPI(title=f"Dominus {self.title}", version="1.0.0")
+        install_error_handling(app, max_body_bytes=self.max_body_bytes)
+        app.include_router(self.router(engine or process_engine, env or load_settings().dominus_env))
+
+        @app.get("/healthz", include_in_schema=False)
+        async def healthz() -> dict[str, str]:
+            return {"status": "ok", "function": self.name}
+
+        return app
+
+    def lambda_handler(self, app: FastAPI) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+        """The buffered deployment's handler: Mangum, then the call's perf record and debit are
+        written before the sandbox can be frozen."""
+        from mangum import Mangum
+
+        from shared.runtime import flush_process_engine
+
+        adapter = Mangum(app, lifespan="off")
+
+        def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+            try:
+                response: dict[str, Any] = adapter(event, context)
+                return response
+            finally:
+                flush_process_engine()
+
+        return handler
