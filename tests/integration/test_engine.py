@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
-from dominus_dev.simulated_model import SimulatedModel
 
+from dominus_dev.simulated_model import SimulatedModel
 from shared.engine import CallContext, Engine
 from shared.errors import InsufficientBalance, UpstreamTimeout, UpstreamUnavailable
 from shared.modes import Mode

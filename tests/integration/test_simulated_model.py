@@ -14,9 +14,10 @@ from typing import Any, Literal
 import httpx
 import openai
 import pytest
-from dominus_dev.simulated_model import SimulatedModel
 from openai import AsyncOpenAI, OpenAI
 from pydantic import BaseModel, Field
+
+from dominus_dev.simulated_model import SimulatedModel
 
 pytestmark = pytest.mark.integration
 

@@ -7,8 +7,8 @@ import os
 import boto3
 import pytest
 from boto3.dynamodb.conditions import Key
-from dominus_dev.template import EmbeddedAws
 
+from dominus_dev.template import EmbeddedAws
 from tests.support.aws_fixtures import AwsEnv
 
 pytestmark = pytest.mark.integration

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 import pytest
+
 from dominus_dev.template import (
     LOCAL_REGION,
     EmbeddedAws,

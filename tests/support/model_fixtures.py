@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+
 from dominus_dev.simulated_model import SimulatedModel
 
 

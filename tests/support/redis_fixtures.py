@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import redis
+
 from dominus_dev.serving import free_port
 from dominus_dev.upstash_rest import serve
 
