@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
+import anyio
 from fastapi import APIRouter, Body, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
@@ -49,10 +50,19 @@ class AIRoute(Generic[B]):
     examples: dict[str, Any] = field(default_factory=dict)  # OpenAPI examples of the body, by name
 
 
-def sse_response(events: AsyncIterator[StreamEvent], request_id: str) -> StreamingResponse:
+def sse_response(
+    events: AsyncIterator[StreamEvent], request_id: str, after: Callable[[], object] | None = None
+) -> StreamingResponse:
+    """SSE frames; `after` runs once the last frame is out (or the client left), off the event loop."""
+
     async def frames() -> AsyncIterator[str]:
-        async for event in events:
-            yield to_sse(event)
+        try:
+            async for event in events:
+                yield to_sse(event)
+        finally:
+            if after is not None:
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(after)
 
     headers = SSE_HEADERS | {"X-Request-Id": request_id}
     return StreamingResponse(frames(), media_type="text/event-stream", headers=headers)
@@ -67,13 +77,17 @@ class Function:
         self.routes = list(routes)
         self.max_body_bytes = max_body_bytes
 
-    def router(self, engine: EngineProvider, env: Env) -> APIRouter:
+    def router(self, engine: EngineProvider, env: Env, *, flush_after_stream: bool = False) -> APIRouter:
+        """The routes. `flush_after_stream`: write a stream's records as it ends (a Lambda Web Adapter
+        sandbox may be frozen once the response is over)."""
         router = APIRouter(tags=[self.title])
         for route in self.routes:
-            self._add(router, route, engine, env)
+            self._add(router, route, engine, env, flush_after_stream)
         return router
 
-    def _add(self, router: APIRouter, route: AIRoute[Any], engine: EngineProvider, env: Env) -> None:
+    def _add(
+        self, router: APIRouter, route: AIRoute[Any], engine: EngineProvider, env: Env, flush_after_stream: bool
+    ) -> None:
         body_type = route.body
         annotated_body = Annotated[body_type, Body(openapi_examples=route.examples or None)]  # type: ignore[valid-type]
         function = self.name
@@ -87,7 +101,8 @@ class Function:
 
         async def stream(request: Request, body: annotated_body, mode: Mode | None = MODE_QUERY) -> StreamingResponse:
             call = context(request)
-            return sse_response(engine().stream(call, route.build(body, mode)), call.request_id)
+            after = (lambda: engine().flush_records()) if flush_after_stream else None
+            return sse_response(engine().stream(call, route.build(body, mode)), call.request_id, after)
 
         router.add_api_route(
             route.path,
@@ -119,7 +134,10 @@ class Function:
 
         app = FastAPI(title=f"Dominus {self.title}", version="1.0.0")
         install_error_handling(app, max_body_bytes=self.max_body_bytes)
-        app.include_router(self.router(engine or process_engine, env or load_settings().dominus_env))
+        deployed_env = env or load_settings().dominus_env
+        app.include_router(
+            self.router(engine or process_engine, deployed_env, flush_after_stream=deployed_env == "aws")
+        )
 
         @app.get("/healthz", include_in_schema=False)
         async def healthz() -> dict[str, str]:
@@ -128,19 +146,24 @@ class Function:
         return app
 
     def lambda_handler(self, app: FastAPI) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-        """The buffered deployment's handler: Mangum, then the call's perf record and debit are
-        written before the sandbox can be frozen."""
+        """The buffered deployment's handler: Mangum; the call's perf record and debit are written by
+        an internal extension after the response has gone (inline, before returning, outside Lambda)."""
         from mangum import Mangum
 
+        from shared.lambda_extension import AfterResponseFlush
         from shared.runtime import flush_process_engine
 
         adapter = Mangum(app, lifespan="off")
+        after_response = AfterResponseFlush.from_environment(flush_process_engine)  # during init
 
         def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             try:
                 response: dict[str, Any] = adapter(event, context)
                 return response
             finally:
-                flush_process_engine()
+                if after_response is not None:
+                    after_response.invocation_done()
+                else:
+                    flush_process_engine()
 
         return handler

@@ -93,7 +93,7 @@ def test_three_concurrent_identical_streams_make_one_upstream_call(
         assert json.loads(text) == events[-2][1]["result"]  # every chunk, from the start
     assert streams[0][-2] == streams[1][-2] == streams[2][-2]
     assert sorted(events[0][1]["cache"] for events in streams) == ["miss", "shared", "shared"]
-    done = streams[0][-1][1]
+    done = next(events[-1][1] for events in streams if events[0][1]["cache"] == "miss")  # the leader's
     assert done["output_tokens"] > 0
     assert done["cost_usd"] > 0
     assert done["ttft_ms"] >= 150
@@ -138,8 +138,10 @@ def test_a_client_that_disconnects_caches_nothing_and_is_recorded_cancelled(
     while simulated_model.stats().in_flight and time.monotonic() < deadline:
         time.sleep(0.02)  # the server notices the disconnect and cancels the upstream call
     assert simulated_model.stats().in_flight == 0
-    instances[0].engine.flush_records(5)
-    records = perf_records(aws_env, "demo")
+    records: list[dict[str, Any]] = []
+    while not records and time.monotonic() < deadline:  # written as the server's stream winds down
+        instances[0].engine.flush_records(5)
+        records = perf_records(aws_env, "demo")
     assert [r["status"] for r in records] == ["cancelled"]
 
     simulated_model.configure(chunk_interval_ms=0)
