@@ -27,7 +27,7 @@ def canonical_json(value: Any) -> str:
 
 def check_org_id(org_id: str) -> str:
     """Org ids are key segments: a stray ':' or '*' must not let one org address another's keys."""
-    if not _ORG_ID.match(org_id):
+    if not _ORG_ID.fullmatch(org_id):
         raise BadRequest("org id must be 1-128 letters, digits, '.', '_' or '-'")
     return org_id
 

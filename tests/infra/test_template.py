@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import ast
 import copy
 import json
+import os
 import re
+import shutil
 import socket
+import subprocess
+import sys
+import time
 import tomllib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from cfnlint.api import ManualArgs, lint
-from dominus_dev.template import DEFAULT_TEMPLATE, dynamodb_tables, env_var_for_table, load_template
 from samtranslator.translator.transform import transform
+
+from dominus_dev.serving import free_port
+from dominus_dev.template import DEFAULT_TEMPLATE, dynamodb_tables, env_var_for_table, load_template
 
 pytestmark = pytest.mark.infra
 
@@ -148,6 +158,11 @@ def test_translation_keeps_the_resources(translated: dict[str, Any]) -> None:
         "AWS::ApiGateway::RestApi",
         "AWS::ApiGateway::Stage",
         "AWS::ApiGateway::Deployment",
+        "AWS::Lambda::Function",
+        "AWS::Lambda::Permission",
+        "AWS::IAM::Role",
+        "AWS::IAM::ManagedPolicy",
+        "AWS::Logs::LogGroup",
     } <= types
     assert "Transform" not in translated
 
@@ -322,6 +337,343 @@ def test_outputs(template: dict[str, Any]) -> None:
     assert outputs["PerfLogTableName"]["Value"] == {"Ref": "PerfLogTable"}
     assert outputs["OrgSettingsTableName"]["Value"] == {"Ref": "OrgSettingsTable"}
     assert outputs["SharedLayerArn"]["Value"] == {"Ref": "SharedLayer"}
+
+
+# --- the AI functions: two deployments each, routes, authorizer, permissions, logs ----------------
+
+# Function folder (functions/<name>/, holding package <name>) -> its buffered routes; each also at /stream.
+AI_ROUTES = {
+    "analyze": ["/v1/analyze"],
+    "video": ["/v1/video/script", "/v1/video/storyboard"],
+    "smart_actions": [
+        "/v1/smart-actions/carrier-email",
+        "/v1/smart-actions/summary",
+        "/v1/smart-actions/recommendations",
+    ],
+}
+LWA_LAYER = {"Fn::Sub": "arn:aws:lambda:${AWS::Region}:753240598075:layer:LambdaAdapterLayerX86:27"}
+LWA_ENVIRONMENT = {
+    "AWS_LAMBDA_EXEC_WRAPPER": "/opt/bootstrap",
+    "AWS_LWA_INVOKE_MODE": "response_stream",
+    "PORT": "8080",
+    "AWS_LWA_READINESS_CHECK_PATH": "/healthz",
+}
+AUTHORIZER = "JwtAuthorizer"
+REST_TIMEOUT_S = 29
+STREAM_MAX_S = 15 * 60  # API Gateway streams a response for at most 15 minutes
+ROOT = DEFAULT_TEMPLATE.parent
+
+
+def _serverless_functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        logical_id: resource["Properties"]
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+
+
+def _deployments(template: dict[str, Any], name: str) -> tuple[tuple[str, dict[str, Any]], tuple[str, dict[str, Any]]]:
+    """(buffered, streaming) deployments of functions/<name>/, as (logical id, properties)."""
+    found = [(lid, p) for lid, p in _serverless_functions(template).items() if p.get("CodeUri") == f"functions/{name}/"]
+    buffered = [(lid, p) for lid, p in found if p["Handler"] == f"{name}.app.handler"]
+    streaming = [(lid, p) for lid, p in found if p["Handler"] == "run.sh"]
+    assert len(found) == 2 and len(buffered) == 1 and len(streaming) == 1, f"functions/{name}/: {found}"
+    return buffered[0], streaming[0]
+
+
+def _events(props: dict[str, Any]) -> set[tuple[str, str, str | None]]:
+    events = set()
+    for spec in props.get("Events", {}).values():
+        assert spec["Type"] == "Api"
+        event = spec["Properties"]
+        assert event["RestApiId"] == {"Ref": "Api"}, "every route lives on the one REST API"
+        events.add((event["Path"], event["Method"].lower(), event.get("ResponseTransferMode")))
+    return events
+
+
+def _body(translated: dict[str, Any]) -> dict[str, Any]:
+    [api] = _resources_of_type(translated, "AWS::ApiGateway::RestApi").values()
+    body: dict[str, Any] = api["Properties"]["Body"]
+    return body
+
+
+def _defines(module: Path, name: str) -> bool:
+    """Whether a module defines `name` at top level (def or assignment), read without importing it."""
+    tree = ast.parse(module.read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node.name == name:
+            return True
+        targets: list[ast.expr] = []
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, ast.AnnAssign):
+            targets = [node.target]
+        if any(isinstance(target, ast.Name) and target.id == name for target in targets):
+            return True
+    return False
+
+
+def test_each_ai_function_is_deployed_buffered_and_streaming_from_one_code_base(template: dict[str, Any]) -> None:
+    ai = {
+        lid
+        for lid, props in _serverless_functions(template).items()
+        if any(props.get("CodeUri") == f"functions/{name}/" for name in AI_ROUTES)
+    }
+    assert len(ai) == 6
+    for name in AI_ROUTES:
+        (_, buffered), (_, streaming) = _deployments(template, name)
+        assert buffered["CodeUri"] == streaming["CodeUri"]
+
+
+@pytest.mark.parametrize("name", AI_ROUTES)
+def test_buffered_and_stream_routes_go_to_their_deployment(template: dict[str, Any], name: str) -> None:
+    (_, buffered), (_, streaming) = _deployments(template, name)
+    assert _events(buffered) == {(path, "post", None) for path in AI_ROUTES[name]}
+    assert _events(streaming) == {(f"{path}/stream", "post", "RESPONSE_STREAM") for path in AI_ROUTES[name]}
+
+
+def test_every_ai_route_is_on_the_rest_api_with_its_transfer_mode(
+    template: dict[str, Any], translated: dict[str, Any]
+) -> None:
+    paths = _body(translated)["paths"]
+    expected = {"/healthz"} | {route for routes in AI_ROUTES.values() for r in routes for route in (r, f"{r}/stream")}
+    assert expected <= set(paths)
+    for name, routes in AI_ROUTES.items():
+        (buffered_id, _), (streaming_id, streaming) = _deployments(template, name)
+        for route in routes:
+            # Buffered: the classic Invoke API, API Gateway's default (buffered) transfer mode.
+            assert set(paths[route]) == {"post"}
+            integration = paths[route]["post"]["x-amazon-apigateway-integration"]
+            assert integration["type"] == "aws_proxy"
+            assert integration.get("responseTransferMode", "BUFFERED") == "BUFFERED"
+            assert integration["uri"] == {
+                "Fn::Sub": "arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/"
+                f"${{{buffered_id}.Arn}}/invocations"
+            }
+            assert integration.get("timeoutInMillis", REST_TIMEOUT_S * 1000) <= REST_TIMEOUT_S * 1000
+            # Streaming: InvokeWithResponseStream, transfer mode STREAM, a timeout covering the function's.
+            assert set(paths[f"{route}/stream"]) == {"post"}
+            integration = paths[f"{route}/stream"]["post"]["x-amazon-apigateway-integration"]
+            assert integration["type"] == "aws_proxy"
+            assert integration["responseTransferMode"] == "STREAM"
+            assert integration["uri"] == {
+                "Fn::Sub": "arn:aws:apigateway:${AWS::Region}:lambda:path/2021-11-15/functions/"
+                f"${{{streaming_id}.Arn}}/response-streaming-invocations"
+            }
+            assert integration["timeoutInMillis"] == streaming["Timeout"] * 1000
+
+
+@pytest.mark.parametrize("name", AI_ROUTES)
+def test_timeouts(template: dict[str, Any], name: str) -> None:
+    (_, buffered), (_, streaming) = _deployments(template, name)
+    # Buffered: the Globals' 29 s, like the REST integration that calls it.
+    assert "Timeout" not in buffered
+    assert template["Globals"]["Function"]["Timeout"] == REST_TIMEOUT_S
+    # Streaming: longer (API Gateway streams up to 15 minutes without a quota increase), and the
+    # engine gives up upstream before Lambda would cut the stream.
+    assert REST_TIMEOUT_S < streaming["Timeout"] <= STREAM_MAX_S
+    budget = float(streaming["Environment"]["Variables"]["DOMINUS_UPSTREAM_BUDGET_S"])
+    assert budget < streaming["Timeout"]
+
+
+@pytest.mark.parametrize("name", AI_ROUTES)
+def test_streaming_deployment_runs_behind_lambda_web_adapter(
+    template: dict[str, Any], translated: dict[str, Any], name: str
+) -> None:
+    _, (streaming_id, streaming) = _deployments(template, name)
+    # Globals' layers come first, then the function's own.
+    assert template["Globals"]["Function"]["Layers"] + streaming["Layers"] == [{"Ref": "SharedLayer"}, LWA_LAYER]
+    function = translated["Resources"][streaming_id]["Properties"]
+    [shared_layer] = _resources_of_type(translated, "AWS::Lambda::LayerVersion")
+    assert function["Layers"] == [{"Ref": shared_layer}, LWA_LAYER]
+    assert function["Handler"] == "run.sh"
+    assert LWA_ENVIRONMENT.items() <= function["Environment"]["Variables"].items()
+    # The engine's configuration reaches the streaming deployment as it reaches the buffered one.
+    assert function["Environment"]["Variables"]["DOMINUS_PERF_TABLE"] == {"Ref": "PerfLogTable"}
+
+
+def test_every_ai_route_is_behind_the_authorizer_and_healthz_is_open(translated: dict[str, Any]) -> None:
+    body = _body(translated)
+    for path, methods in body["paths"].items():
+        for method, operation in methods.items():
+            if path == "/healthz":
+                assert AUTHORIZER not in json.dumps(operation.get("security", [])), "/healthz stays open"
+            else:
+                assert operation["security"] == [{AUTHORIZER: []}], f"{method.upper()} {path}"
+    scheme = body["components"]["securitySchemes"][AUTHORIZER]
+    assert scheme["x-amazon-apigateway-authtype"] == "custom"
+    assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "header", "Authorization")
+    authorizer = scheme["x-amazon-apigateway-authorizer"]
+    assert authorizer["type"] == "token"
+    assert authorizer["authorizerResultTtlInSeconds"] == 300
+    assert {"Fn::GetAtt": ["AuthorizerFunction", "Arn"]} in authorizer["authorizerUri"]["Fn::Sub"][1].values()
+    # API Gateway itself turns away a header that is not a bearer JWT (401 without an invocation).
+    pattern = re.compile(authorizer["identityValidationExpression"])
+    assert pattern.match("Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1In0.c2ln")
+    assert pattern.match("bearer a-b_c.d.e")
+    for bad in ("Basic dXNlcjpwYXNz", "Bearer", "Bearer abc", "Bearer a.b.c extra", "a.b.c"):
+        assert not pattern.match(bad), bad
+    # API Gateway may invoke the authorizer.
+    permissions = _resources_of_type(translated, "AWS::Lambda::Permission")
+    assert any(
+        p["Properties"]["FunctionName"] == {"Fn::GetAtt": ["AuthorizerFunction", "Arn"]} for p in permissions.values()
+    )
+
+
+def test_authorizer_function(template: dict[str, Any]) -> None:
+    props = template["Resources"]["AuthorizerFunction"]["Properties"]
+    assert props["CodeUri"] == "functions/authorizer/"
+    assert props["Handler"] == "authorizer.app.handler"
+    assert props["Timeout"] <= 10
+    assert props["Environment"]["Variables"] == {
+        "DOMINUS_JWKS_URL": {"Ref": "JwksUrl"},
+        "DOMINUS_JWT_ISSUER": {"Ref": "JwtIssuer"},
+        "DOMINUS_JWT_AUDIENCE": {"Ref": "JwtAudience"},
+        "DOMINUS_JWT_ORG_CLAIM": {"Ref": "JwtOrgClaim"},
+    }
+    assert template["Parameters"]["JwtOrgClaim"]["Default"] == "org_id"
+    auth = template["Resources"]["Api"]["Properties"]["Auth"]
+    assert auth["DefaultAuthorizer"] == AUTHORIZER
+    authorizer = auth["Authorizers"][AUTHORIZER]
+    assert authorizer["FunctionArn"] == {"Fn::GetAtt": ["AuthorizerFunction", "Arn"]}
+    assert authorizer["FunctionPayloadType"] == "TOKEN"
+    assert authorizer["Identity"]["Header"] == "Authorization"
+    assert authorizer["Identity"]["ReauthorizeEvery"] == 300
+
+
+def test_handlers_point_at_the_function_packages(template: dict[str, Any]) -> None:
+    # The packages arrive with their own changes: the path pattern always holds; where the module
+    # already exists it must define what the template runs.
+    for logical_id, props in _serverless_functions(template).items():
+        code_root = ROOT / props["CodeUri"]
+        folder = Path(props["CodeUri"]).name
+        module = code_root / folder / "app.py"
+        if props["Handler"] == "run.sh":
+            assert (code_root / "run.sh").is_file(), logical_id
+            if module.is_file():
+                assert _defines(module, "app"), f"{module} defines no `app` for uvicorn"
+        else:
+            assert props["Handler"] == f"{folder}.app.handler", logical_id
+            if module.is_file():
+                assert _defines(module, "handler"), f"{module} defines no `handler`"
+    assert (ROOT / "functions/authorizer/authorizer/app.py").is_file()
+    assert _defines(ROOT / "functions/authorizer/authorizer/app.py", "handler")
+
+
+@pytest.mark.parametrize("name", AI_ROUTES)
+def test_run_sh_starts_uvicorn_on_the_app(name: str) -> None:
+    script = ROOT / "functions" / name / "run.sh"
+    assert script.stat().st_mode & 0o111 == 0o111, "Lambda runs the handler script directly: it must be executable"
+    text = script.read_text(encoding="utf-8")
+    assert text.startswith("#!/bin/sh\n")
+    assert f'exec python -m uvicorn {name}.app:app --host 0.0.0.0 --port "${{PORT:-8080}}" --no-access-log' in text
+    # POSIX sh (dash where there is one, the strictest shell at hand).
+    shell = shutil.which("dash") or "/bin/sh"
+    subprocess.run([shell, "-n", str(script)], check=True)
+
+
+@pytest.mark.parametrize("name", AI_ROUTES)
+def test_run_sh_serves_the_package_from_the_task_root(name: str, tmp_path: Path) -> None:
+    # Given a task root holding a stand-in package with the function's name (as Lambda unpacks it)
+    package = tmp_path / name
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "app.py").write_text(
+        "async def app(scope, receive, send):\n"
+        "    assert scope['type'] in ('http', 'lifespan')\n"
+        "    if scope['type'] == 'lifespan':\n"
+        "        while (await receive())['type'] != 'lifespan.shutdown':\n"
+        "            await send({'type': 'lifespan.startup.complete'})\n"
+        "        await send({'type': 'lifespan.shutdown.complete'})\n"
+        "        return\n"
+        f"    body = b'{name}:' + scope['path'].encode()\n"
+        "    await send({'type': 'http.response.start', 'status': 200, 'headers': []})\n"
+        "    await send({'type': 'http.response.body', 'body': body})\n"
+    )
+    port = free_port()
+    env = {
+        **os.environ,
+        "LAMBDA_TASK_ROOT": str(tmp_path),
+        "PORT": str(port),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    # When the Web Adapter would start it
+    process = subprocess.Popen(
+        [str(ROOT / "functions" / name / "run.sh")],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        # Then the readiness path answers on $PORT, from the task root's package
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                reply = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, process.communicate()[1].decode()
+                assert time.monotonic() < deadline, "run.sh did not start uvicorn"
+                time.sleep(0.05)
+        assert reply.status_code == 200
+        assert reply.text == f"{name}:/healthz"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+AI_POLICIES = [{"Ref": "SecretsReadPolicy"}, {"Ref": "AiTablesPolicy"}]
+# What SAM attaches to every function role: logs, and X-Ray for `Tracing: Active`.
+LAMBDA_BASICS = {
+    f"arn:aws:iam::aws:policy/{name}" for name in ("service-role/AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess")
+}
+
+
+def test_ai_functions_may_touch_only_the_two_tables_and_the_secrets(
+    template: dict[str, Any], translated: dict[str, Any]
+) -> None:
+    statements = template["Resources"]["AiTablesPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    grants = {
+        json.dumps(s["Resource"], sort_keys=True): (s["Effect"], sorted(s["Action"]))
+        for s in statements
+        if "Condition" not in s
+    }
+    assert grants == {
+        json.dumps({"Fn::GetAtt": ["PerfLogTable", "Arn"]}): ("Allow", ["dynamodb:BatchWriteItem", "dynamodb:PutItem"]),
+        json.dumps({"Fn::GetAtt": ["OrgSettingsTable", "Arn"]}): ("Allow", ["dynamodb:GetItem", "dynamodb:UpdateItem"]),
+    }
+    assert len(statements) == 2
+    for name in AI_ROUTES:
+        for logical_id, props in _deployments(template, name):
+            assert props["Policies"] == AI_POLICIES, logical_id
+            role = translated["Resources"][f"{logical_id}Role"]["Properties"]
+            assert "Policies" not in role, f"{logical_id}: no inline grants besides the two managed policies"
+            managed = role["ManagedPolicyArns"]
+            assert all(p in managed for p in AI_POLICIES)
+            assert {p for p in managed if p not in AI_POLICIES} <= LAMBDA_BASICS
+
+
+def test_the_authorizer_reads_no_table_and_no_secret(template: dict[str, Any], translated: dict[str, Any]) -> None:
+    assert "Policies" not in template["Resources"]["AuthorizerFunction"]["Properties"]
+    role = translated["Resources"]["AuthorizerFunctionRole"]["Properties"]
+    assert "Policies" not in role
+    assert set(role["ManagedPolicyArns"]) <= LAMBDA_BASICS
+
+
+def test_every_function_has_a_log_group_with_retention(template: dict[str, Any]) -> None:
+    groups = {
+        json.dumps(r["Properties"]["LogGroupName"]): r
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Logs::LogGroup"
+    }
+    functions = _serverless_functions(template)
+    assert len(functions) >= 7  # authorizer + 3 buffered + 3 streaming
+    for logical_id in functions:
+        group = groups.get(json.dumps({"Fn::Sub": f"/aws/lambda/${{{logical_id}}}"}))
+        assert group is not None, f"{logical_id} has no /aws/lambda/<name> log group"
+        assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+        assert group["DeletionPolicy"] == "Delete"
 
 
 # --- samconfig -----------------------------------------------------------------------------------

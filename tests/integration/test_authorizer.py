@@ -1,0 +1,224 @@
+"""The authorizer against a real JWKS endpoint on loopback, through the real PyJWKClient."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from authorizer import app as authorizer_app
+from authorizer.core import AuthorizerConfig, KeysUnavailable, Unauthorized, authorize
+from authorizer.jwks import USER_AGENT, JwksSigningKeys
+from dominus_dev.serving import ServerThread
+
+pytestmark = pytest.mark.integration
+
+ISSUER = "https://crm.example.com/"
+AUDIENCE = "dominus-api"
+METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:abc123defg/dev/POST/v1/video/script/stream"
+
+
+@dataclass
+class Jwks:
+    """What the fake identity provider publishes, and what it was asked."""
+
+    keys: list[dict[str, Any]] = field(default_factory=list)
+    status: int = 200
+    delay_s: float = 0.0
+    body: str | None = None  # overrides the JSON key set
+    requests: list[str] = field(default_factory=list)
+
+    def app(self) -> Starlette:
+        async def jwks(request: Request) -> Response:
+            self.requests.append(request.headers.get("user-agent", ""))
+            if self.delay_s:
+                await asyncio.sleep(self.delay_s)
+            if self.status != 200:
+                return PlainTextResponse("unavailable", status_code=self.status)
+            if self.body is not None:
+                return PlainTextResponse(self.body, media_type="application/json")
+            return JSONResponse({"keys": self.keys})
+
+        return Starlette(routes=[Route("/.well-known/jwks.json", jwks)])
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[tuple[Jwks, str]]:
+    jwks = Jwks()
+    with ServerThread(jwks.app()) as server:
+        yield jwks, f"{server.url}/.well-known/jwks.json"
+
+
+@pytest.fixture
+def idp(provider: tuple[Jwks, str]) -> Jwks:
+    jwks, _ = provider
+    jwks.keys, jwks.status, jwks.delay_s, jwks.body = [], 200, 0.0, None
+    jwks.requests.clear()
+    return jwks
+
+
+@pytest.fixture
+def jwks_url(provider: tuple[Jwks, str]) -> str:
+    return provider[1]
+
+
+def rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def published(private_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, kid: str) -> dict[str, Any]:
+    if isinstance(private_key, rsa.RSAPrivateKey):
+        jwk = RSAAlgorithm.to_jwk(private_key.public_key(), as_dict=True)
+    else:
+        jwk = ECAlgorithm.to_jwk(private_key.public_key(), as_dict=True)
+    assert isinstance(jwk, dict)
+    return {**jwk, "kid": kid, "use": "sig"}
+
+
+def token(private_key: Any, kid: str, alg: str = "RS256", org_id: str = "acme-roofing") -> str:
+    now = int(time.time())
+    payload = {"iss": ISSUER, "aud": AUDIENCE, "sub": "user-7", "org_id": org_id, "iat": now, "exp": now + 300}
+    return jwt.encode(payload, private_key, algorithm=alg, headers={"kid": kid})
+
+
+def event(bearer: str) -> dict[str, Any]:
+    return {"type": "TOKEN", "authorizationToken": f"Bearer {bearer}", "methodArn": METHOD_ARN}
+
+
+def config(jwks_url: str, **tuning: Any) -> AuthorizerConfig:
+    return AuthorizerConfig(jwks_url=jwks_url, issuer=ISSUER, audience=AUDIENCE, **tuning)
+
+
+def test_keys_are_fetched_once_then_served_from_memory(idp: Jwks, jwks_url: str) -> None:
+    # Given a provider publishing an RSA and an EC key
+    first, second = rsa_key(), ec.generate_private_key(ec.SECP256R1())
+    idp.keys = [published(first, "rsa-1"), published(second, "ec-1")]
+    cfg = config(jwks_url)
+    keys = JwksSigningKeys.from_config(cfg)
+    # When several tokens signed by either key arrive
+    for _ in range(3):
+        assert authorize(event(token(first, "rsa-1")), keys, cfg)["context"]["org_id"] == "acme-roofing"
+        assert authorize(event(token(second, "ec-1", alg="ES256")), keys, cfg)["context"]["sub"] == "user-7"
+    # Then the key set was fetched once, saying who asked
+    assert idp.requests == [USER_AGENT]
+
+
+def test_a_rotated_key_is_found_by_one_refetch(idp: Jwks, jwks_url: str) -> None:
+    # Given a warm cache holding the old key
+    old, new = rsa_key(), rsa_key()
+    idp.keys = [published(old, "2024-old")]
+    cfg = config(jwks_url, jwks_refetch_cooldown_s=0)
+    keys = JwksSigningKeys.from_config(cfg)
+    assert authorize(event(token(old, "2024-old")), keys, cfg)["principalId"] == "user-7"
+    assert len(idp.requests) == 1
+    # When the provider rotates and a token signed by the new key arrives
+    idp.keys = [published(old, "2024-old"), published(new, "2025-new")]
+    answer = authorize(event(token(new, "2025-new")), keys, cfg)
+    # Then the unknown kid caused exactly one refetch, and the token is allowed
+    assert answer["context"] == {"org_id": "acme-roofing", "sub": "user-7"}
+    assert len(idp.requests) == 2
+    # And both keys are now served from memory
+    authorize(event(token(old, "2024-old")), keys, cfg)
+    authorize(event(token(new, "2025-new")), keys, cfg)
+    assert len(idp.requests) == 2
+
+
+def test_unknown_kids_refetch_at_most_once_per_cooldown(idp: Jwks, jwks_url: str) -> None:
+    # Given a warm cache and a cooldown between forced refetches
+    known = rsa_key()
+    idp.keys = [published(known, "k1")]
+    cfg = config(jwks_url, jwks_refetch_cooldown_s=0.5)
+    keys = JwksSigningKeys.from_config(cfg)
+    authorize(event(token(known, "k1")), keys, cfg)
+    assert len(idp.requests) == 1
+    time.sleep(0.6)
+    # When made-up key ids arrive in a burst
+    for n in range(5):
+        with pytest.raises(Unauthorized):
+            authorize(event(token(rsa_key(), f"made-up-{n}")), keys, cfg)
+    # Then only the first one reached the provider
+    assert len(idp.requests) == 2
+
+
+def test_the_key_set_expires_after_its_ttl(idp: Jwks, jwks_url: str) -> None:
+    key = rsa_key()
+    idp.keys = [published(key, "k1")]
+    cfg = config(jwks_url, jwks_ttl_s=0.3)
+    keys = JwksSigningKeys.from_config(cfg)
+    authorize(event(token(key, "k1")), keys, cfg)
+    time.sleep(0.4)
+    authorize(event(token(key, "k1")), keys, cfg)
+    assert len(idp.requests) == 2
+
+
+def test_a_revoked_key_stops_verifying_once_the_ttl_passes(idp: Jwks, jwks_url: str) -> None:
+    key = rsa_key()
+    idp.keys = [published(key, "k1")]
+    cfg = config(jwks_url, jwks_ttl_s=0.3, jwks_refetch_cooldown_s=0)
+    keys = JwksSigningKeys.from_config(cfg)
+    authorize(event(token(key, "k1")), keys, cfg)
+    idp.keys = [published(rsa_key(), "k2")]
+    time.sleep(0.4)
+    with pytest.raises(Unauthorized):
+        authorize(event(token(key, "k1")), keys, cfg)
+
+
+@pytest.mark.parametrize("failure", ["status", "slow", "not-json", "no-keys"])
+def test_an_unusable_key_set_is_keys_unavailable_not_unauthorized(idp: Jwks, jwks_url: str, failure: str) -> None:
+    # Given a provider that is down, too slow, or publishing garbage
+    if failure == "status":
+        idp.status = 503
+    elif failure == "slow":
+        idp.delay_s = 1.0
+    elif failure == "not-json":
+        idp.body = "<html>maintenance</html>"
+    else:
+        idp.keys = []
+    cfg = config(jwks_url, jwks_timeout_s=0.2)
+    keys = JwksSigningKeys.from_config(cfg)
+    # When a token arrives
+    started = time.monotonic()
+    with pytest.raises(KeysUnavailable):
+        authorize(event(token(rsa_key(), "k1")), keys, cfg)
+    # Then it is our failure (API Gateway's 500, nothing cached), and a slow provider costs the timeout
+    assert time.monotonic() - started < 0.9
+
+
+def test_the_lambda_handler_reads_its_environment_once(
+    idp: Jwks, jwks_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the authorizer's environment as the template sets it
+    key = rsa_key()
+    idp.keys = [published(key, "k1")]
+    monkeypatch.setenv("DOMINUS_JWKS_URL", jwks_url)
+    monkeypatch.setenv("DOMINUS_JWT_ISSUER", ISSUER)
+    monkeypatch.setenv("DOMINUS_JWT_AUDIENCE", AUDIENCE)
+    monkeypatch.setenv("DOMINUS_JWT_ORG_CLAIM", "tenant")
+    authorizer_app.runtime.cache_clear()
+    try:
+        now = int(time.time())
+        payload = {"iss": ISSUER, "aud": AUDIENCE, "sub": "u1", "tenant": "org-9", "exp": now + 60}
+        good = jwt.encode(payload, key, algorithm="RS256", headers={"kid": "k1"})
+        # When API Gateway invokes the handler twice
+        first = authorizer_app.handler(event(good), None)
+        second = authorizer_app.handler(event(good), None)
+        # Then both are allowed with the configured claim, from one fetch
+        assert first == second
+        assert first["context"] == {"org_id": "org-9", "sub": "u1"}
+        assert len(idp.requests) == 1
+        # And a bad token is the 401 convention
+        with pytest.raises(Exception, match=r"^Unauthorized$"):
+            authorizer_app.handler(event(good[:-4] + "AAAA"), None)
+    finally:
+        authorizer_app.runtime.cache_clear()
