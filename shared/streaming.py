@@ -170,6 +170,9 @@ class StreamFlights:
             async for item in source():
                 await upstream.broadcast.push(item)
                 outbox.put_nowait(item)
+                # Let readers forward this chunk now: a model that sends a burst must not make the
+                # first chunk wait for the last one to be relayed.
+                await asyncio.sleep(0)
         except DominusError as exc:
             error = exc
         except asyncio.CancelledError:

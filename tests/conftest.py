@@ -6,6 +6,7 @@ pytest_plugins = [
     "tests.support.redis_fixtures",
     "tests.support.model_fixtures",
     "tests.support.aws_fixtures",
+    "tests.support.browser",
 ]
 
 

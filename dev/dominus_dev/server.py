@@ -6,19 +6,25 @@ made with the local engine, so local and deployed paths are the same.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.responses import HTMLResponse, Response
 
+from analyze.function import EXAMPLE_LEAD
 from analyze.function import FUNCTION as ANALYZE
 from dominus_dev.local import LocalRuntime
 from shared.api import Function
 from shared.http import install_error_handling
+from smart_actions.function import FUNCTION as SMART_ACTIONS
+from video.function import FUNCTION as VIDEO
 
 # Every AI function, in the order of the API reference.
-FUNCTIONS: list[Function] = [ANALYZE]
+FUNCTIONS: list[Function] = [ANALYZE, VIDEO, SMART_ACTIONS]
 
 
 def create_dev_app(runtime: LocalRuntime) -> FastAPI:
@@ -49,7 +55,32 @@ def create_dev_app(runtime: LocalRuntime) -> FastAPI:
             "store_reachable": await engine.store_healthy(),
             "model": "simulated" if engine.simulated else "openai",
             "models": {"cheap": runtime.settings.dominus_cheap_model, "smart": runtime.settings.dominus_smart_model},
+            "simulated_model_url": runtime.model.url if runtime.model is not None else None,
         }
+
+    # The front end's streaming client and its demo page, from the repository's clients/ folder
+    # (beside dev/; an editable install serves the work tree), read fresh on every request.
+    clients = Path(__file__).resolve().parents[2] / "clients"
+
+    @app.get("/client/dominus-stream.js", include_in_schema=False)
+    async def stream_client() -> Response:
+        try:
+            source = (clients / "dominus-stream.js").read_text(encoding="utf-8")
+        except OSError:
+            return Response(
+                "// clients/dominus-stream.js is not in this install\n", 404, media_type="application/javascript"
+            )
+        return Response(source, media_type="application/javascript", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/dev/stream-demo", include_in_schema=False)
+    async def stream_demo() -> HTMLResponse:
+        """Streams an analysis of the example lead through the client; `?org=` sets X-Org-Id."""
+        try:
+            page = (clients / "stream-demo.html").read_text(encoding="utf-8")
+        except OSError:
+            return HTMLResponse("<p>clients/stream-demo.html is not in this install</p>", 404)
+        lead = json.dumps(EXAMPLE_LEAD, indent=2).replace("</", "<\\/")  # safe inside <script>
+        return HTMLResponse(page.replace("__EXAMPLE_LEAD__", lead))
 
     for function in FUNCTIONS:
         app.include_router(function.router(lambda: engine, runtime.settings.dominus_env))

@@ -103,7 +103,8 @@ def test_three_concurrent_identical_streams_make_one_upstream_call(
         instance.engine.flush_records(5)
     records = perf_records(aws_env, "acme")
     assert sorted(r["cache"] for r in records) == ["miss", "shared", "shared"]
-    assert all(r["stream"] and r["ttft_ms"] >= 150 for r in records)
+    assert all(r["stream"] and r["ttft_ms"] > 0 for r in records)
+    assert next(r for r in records if r["cache"] == "miss")["ttft_ms"] >= 150  # the leader waited for the model
 
 
 def test_a_cached_stream_replays_at_once_without_an_upstream_call(

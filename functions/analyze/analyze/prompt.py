@@ -7,7 +7,7 @@ from shared.modes import Mode
 from shared.requests import AIRequest, Message
 
 OPERATION = "analyze.lead"
-VERSION = "2026-11-24.1"
+VERSION = "2026-11-24.2"
 
 SYSTEM = """\
 You are Dominus, the lead analyst of a roofing contractor that works insurance claims.
@@ -26,8 +26,9 @@ Be concise and specific. Use US roofing and insurance terms."""
 
 
 def analysis_request(lead: Lead, mode: Mode | None = None) -> AIRequest[LeadAnalysis]:
-    # The lead as canonical JSON (unset fields left out), so the same lead always reads the same.
-    lead_json = lead.model_dump_json(exclude_none=True, exclude_defaults=True)
+    # What the caller sent, and only that: a field it left out reads as unknown, never as a default
+    # the model could take for a fact (key order and whitespace of the request do not matter).
+    lead_json = lead.model_dump_json(exclude_none=True, exclude_unset=True)
     return AIRequest(
         operation=OPERATION,
         version=VERSION,

@@ -1,0 +1,1 @@
+"""Dominus smart actions: carrier emails, claim summaries and prioritised next actions."""

@@ -1,0 +1,1 @@
+"""Dominus video: explainer scripts and shot-by-shot storyboards for homeowners and adjusters."""
