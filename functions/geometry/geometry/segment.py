@@ -81,8 +81,8 @@ def segment(grid: HeightGrid) -> Segmentation:
     regions = grow_regions(a, b, planar, rms, slope_tolerance(noise, half, pixel))
     min_cells = max(4, int(MIN_FACET_AREA_M2 / grid.cell_area))
 
-    planes = [fit_plane(x[m], y[m], z[m]) for m in region_masks(regions) if m.sum() >= min_cells]
-    labels = np.full(grid.shape, -1, dtype=np.int32)
+    planes, regions = refit(regions, x, y, z, min_cells)  # a plane's index is its region's label
+    labels = regions
     for _ in range(3):
         labels = assign(planes, labels, regions, roof, x, y, z, noise, half)
         planes, labels = refit(labels, x, y, z, min_cells)
@@ -189,10 +189,6 @@ def grow_regions(a: FloatGrid, b: FloatGrid, planar: BoolGrid, rms: FloatGrid, t
         blocked[1:-1, 1:-1][grown] = 1
         region += 1
     return labels
-
-
-def region_masks(labels: IntGrid) -> list[BoolGrid]:
-    return [labels == i for i in range(int(labels.max()) + 1)] if labels.size and labels.max() >= 0 else []
 
 
 def fit_plane(x: FloatGrid, y: FloatGrid, z: FloatGrid, iterations: int = 6) -> Plane:

@@ -1,0 +1,131 @@
+"""Per-facet measures in the contract's JSON (ARCHITECTURE.md, "Geometry CLI and JSON").
+
+Roofing conventions: pitch rise = 12 tan(angle) ("6/12" is the nearest whole rise); azimuth is the
+direction the facet faces (its downslope), clockwise from north, 0 for a flat facet; sloped area =
+footprint / cos(angle); one square is 100 sq ft. Facets are lettered A, B, C... by sloped area.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from geometry.grid import HeightGrid
+from geometry.segment import IntGrid, Plane, Segmentation
+
+SQFT_PER_M2 = 10.763910416709722
+FLAT_PITCH_DEG = 1.5  # below this a facet is flat: it faces nowhere
+COMPASS = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
+
+
+@dataclass(frozen=True)
+class Facet:
+    id: str
+    label: int
+    plane: Plane
+    footprint_m2: float
+    count: int
+
+    @property
+    def pitch_deg(self) -> float:
+        return self.plane.pitch_deg
+
+    @property
+    def pitch_rise(self) -> float:
+        return 12.0 * math.tan(math.radians(self.pitch_deg))
+
+    @property
+    def pitch(self) -> str:
+        return f"{round(self.pitch_rise)}/12"
+
+    @property
+    def flat(self) -> bool:
+        return self.pitch_deg < FLAT_PITCH_DEG
+
+    @property
+    def azimuth_deg(self) -> float:
+        if self.flat:
+            return 0.0
+        # Downslope is minus the gradient (a, b) = (dz/dx east, dz/dy north); clockwise from north.
+        return math.degrees(math.atan2(-self.plane.a, -self.plane.b)) % 360.0
+
+    @property
+    def facing(self) -> str:
+        return "flat" if self.flat else COMPASS[round(self.azimuth_deg / 45.0) % 8]
+
+    @property
+    def area_m2(self) -> float:
+        return self.footprint_m2 / math.cos(math.radians(self.pitch_deg))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "label": self.label,
+            "pitch_deg": round(self.pitch_deg, 2),
+            "pitch_rise": round(self.pitch_rise, 2),
+            "pitch": self.pitch,
+            "azimuth_deg": round(self.azimuth_deg, 1),
+            "facing": self.facing,
+            "area_sqft": round(self.area_m2 * SQFT_PER_M2, 1),
+            "footprint_sqft": round(self.footprint_m2 * SQFT_PER_M2, 1),
+            "squares": round(self.area_m2 * SQFT_PER_M2 / 100.0, 2),
+            "normal": [round(v, 4) for v in self.plane.normal],
+            "rms_m": round(self.plane.rms, 3),
+            "count": self.count,
+        }
+
+
+@dataclass(frozen=True)
+class RoofReport:
+    facets: list[Facet]
+    labels: IntGrid  # the facets' labels (their position in `facets`), -1 for no roof plane
+
+    def to_json(self) -> dict[str, Any]:
+        area = sum(f.area_m2 for f in self.facets) * SQFT_PER_M2
+        return {
+            "planes": [f.to_json() for f in self.facets],
+            "totals": {
+                "area_sqft": round(area, 1),
+                "squares": round(area / 100.0, 2),
+                "predominant_pitch": predominant_pitch(self.facets),
+                "facets": len(self.facets),
+            },
+        }
+
+
+def letters(index: int) -> str:
+    """0 -> A, 25 -> Z, 26 -> AA, like spreadsheet columns."""
+    name = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        name = chr(ord("A") + rest) + name
+    return name
+
+
+def predominant_pitch(facets: list[Facet]) -> str | None:
+    """The whole x/12 pitch that covers the most sloped area."""
+    by_pitch: dict[str, float] = defaultdict(float)
+    for facet in facets:
+        by_pitch[facet.pitch] += facet.area_m2
+    return max(by_pitch, key=lambda pitch: by_pitch[pitch]) if by_pitch else None
+
+
+def measure(segmentation: Segmentation, grid: HeightGrid) -> RoofReport:
+    counts = [int((segmentation.labels == i).sum()) for i in range(len(segmentation.planes))]
+    order = sorted(
+        range(len(segmentation.planes)),
+        key=lambda i: -counts[i] * grid.cell_area / math.cos(math.radians(segmentation.planes[i].pitch_deg)),
+    )
+    mapping = np.full(len(order) + 1, -1, dtype=np.int32)
+    facets = []
+    for rank, index in enumerate(order):
+        mapping[index] = rank
+        facets.append(
+            Facet(letters(rank), rank, segmentation.planes[index], counts[index] * grid.cell_area, counts[index])
+        )
+    return RoofReport(facets, mapping[segmentation.labels])
