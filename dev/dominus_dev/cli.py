@@ -1,4 +1,4 @@
-"""`dominus`: the bundle's command line (`dominus serve` now; geometry and vision as they land)."""
+"""`dominus`: the bundle's command line: `dominus serve`, `dominus geometry` (vision as it lands)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from shared.errors import ServiceNotConfigured
+from shared.errors import DominusError
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -33,6 +33,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     run.set_defaults(handler=serve)
+    add_geometry(commands)
     return root
 
 
@@ -40,10 +41,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         code: int = args.handler(args)
-    except ServiceNotConfigured as exc:
-        print(f"dominus: {exc.message}", file=sys.stderr)
+    except DominusError as exc:  # bad input or configuration: say what to fix, no traceback
+        print(f"dominus {args.command}: {exc.message}", file=sys.stderr)
         return 2
     return code
+
+
+def add_geometry(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    try:
+        from geometry.cli import add_parser
+    except ImportError:  # the geometry extra (numpy, OpenCV) is not installed
+        return
+    add_parser(commands)
 
 
 if __name__ == "__main__":
