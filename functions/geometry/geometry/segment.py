@@ -72,9 +72,15 @@ def segment(grid: HeightGrid) -> Segmentation:
     z = np.where(valid, grid.z, 0.0)
     pixel = min(grid.dx, grid.dy)
 
+    block = step_size_cells(grid.z, roof)
+    if block > 1:
+        z = smooth(z, roof, block)
     noise = estimate_noise(z, roof, x, y, pixel)
-    half = window_half_width(noise, pixel)
+    half = max(window_half_width(noise, pixel), block)
     a, b, rms, full = local_planes(z, roof, x, y, half)
+    if block > 1:  # the steps' residue, not sensor noise, is what the planes must tolerate here
+        residue = rms[roof & full & np.isfinite(rms)]
+        noise = max(noise, float(np.median(residue)) if residue.size else noise)
 
     steep = np.hypot(a, b) > math.tan(math.radians(MAX_ROOF_PITCH_DEG))
     planar = roof & full & ~steep & (rms < max(2.5 * noise, 0.01))
@@ -93,6 +99,32 @@ def segment(grid: HeightGrid) -> Segmentation:
     keep = [i for i, p in enumerate(planes) if p.pitch_deg <= MAX_ROOF_PITCH_DEG]
     planes, labels = relabel(planes, labels, keep)
     return Segmentation(labels, planes, noise, roof)
+
+
+def step_size_cells(z: FloatGrid, roof: BoolGrid) -> int:
+    """The side, in cells, of the flat steps of a DSM resampled from a coarser one (1 m LiDAR on a
+    10 cm grid is a staircase of 10-cell squares); 1 for a surface sampled at its own resolution."""
+    inside_h, inside_v = roof[:, 1:] & roof[:, :-1], roof[1:, :] & roof[:-1, :]
+    pairs = int(inside_h.sum() + inside_v.sum())
+    if pairs < 100:
+        return 1
+    equal = int(((z[:, 1:] == z[:, :-1]) & inside_h).sum() + ((z[1:, :] == z[:-1, :]) & inside_v).sum())
+    if equal < 0.6 * pairs:
+        return 1
+    runs: list[int] = []
+    for row, keep in zip(z, roof, strict=True):
+        values = row[keep]
+        changes = np.flatnonzero(np.diff(values) != 0)
+        runs += np.diff(changes).tolist()
+    return max(2, int(np.median(runs))) if runs else 1
+
+
+def smooth(z: FloatGrid, roof: BoolGrid, block: int) -> FloatGrid:
+    """The mean over a block-sized window of roof cells only: the plane through a staircase's steps."""
+    weight = roof.astype(np.float64)
+    half = max(1, block // 2)
+    total, count = box(z * weight, half), box(weight, half)
+    return np.where(roof & (count > 0), total / np.maximum(count, 1.0), z)
 
 
 def roof_cells(grid: HeightGrid, valid: BoolGrid) -> BoolGrid:
