@@ -84,3 +84,12 @@ def foreign_imports(package: Path) -> list[str]:
             names += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             found += [f"{source.name}: {n}" for n in names if n.split(".")[0] in FUNCTION_PACKAGES - {package.name}]
     return found
+
+
+def assert_rejected(reply: Any, field: str, kit: EngineKit) -> None:
+    """A 422 in the contract's shape that names `field`, and no upstream call made for it."""
+    assert reply.status_code == 422, reply.text
+    assert reply.json()["error"]["code"] == "invalid_input"
+    assert field in error_fields(reply)
+    assert field in reply.json()["error"]["message"]
+    assert kit.chat.calls == []

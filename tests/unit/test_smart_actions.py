@@ -22,8 +22,8 @@ from smart_actions.models import (
 )
 from smart_actions.prompt import carrier_email_request, recommendations_request, summary_request
 from tests.support.functions import (
+    assert_rejected,
     cache_key,
-    error_fields,
     kit_and_client,
 )
 
@@ -87,11 +87,7 @@ def test_the_three_operations_cache_apart() -> None:
 def test_bad_input_is_422_naming_the_field(path: str, change: dict[str, Any], field: str) -> None:
     kit, client = kit_and_client(FUNCTION)
     reply = client.post(path, json={**BODIES[path], **change})
-    assert reply.status_code == 422
-    assert reply.json()["error"]["code"] == "invalid_input"
-    assert field in error_fields(reply)
-    assert field in reply.json()["error"]["message"]
-    assert kit.chat.calls == []
+    assert_rejected(reply, field, kit)
 
 
 def test_input_strings_are_stripped() -> None:

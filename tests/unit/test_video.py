@@ -11,8 +11,8 @@ from pydantic import BaseModel
 import video.prompt
 from shared.requests import AIRequest
 from tests.support.functions import (
+    assert_rejected,
     cache_key,
-    error_fields,
     kit_and_client,
 )
 from video.function import EXAMPLE_ADJUSTER_BRIEF, EXAMPLE_HOMEOWNER_BRIEF, EXAMPLE_SCRIPT, FUNCTION
@@ -79,11 +79,7 @@ def test_bad_input_is_422_naming_the_field(path: str, change: dict[str, Any], fi
     kit, client = kit_and_client(FUNCTION)
     body = {**EXAMPLE_HOMEOWNER_BRIEF, **change} if path == SCRIPT else change
     reply = client.post(path, json=body)
-    assert reply.status_code == 422
-    assert reply.json()["error"]["code"] == "invalid_input"
-    assert field in error_fields(reply)
-    assert field in reply.json()["error"]["message"]
-    assert kit.chat.calls == []
+    assert_rejected(reply, field, kit)
 
 
 def test_input_strings_are_stripped() -> None:
