@@ -1,4 +1,4 @@
-"""`dominus geometry INPUT [--resolution M] [--mask FILE] [--labels OUT] [--json]`."""
+"""`dominus geometry INPUT [--resolution M] [--mask FILE] [--labels OUT] [--preview OUT.png] [--json]`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 from geometry.analysis import analyze_file, write_labels
 from geometry.measure import RoofReport
+from geometry.preview import write_preview
 
 
 def add_parser(commands: Any) -> None:
@@ -21,6 +22,9 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--resolution", type=float, help="metres per pixel (.npy) or per cell (point clouds)")
     parser.add_argument("--mask", type=Path, help="a roof mask on the DSM's grid (nonzero = roof)")
     parser.add_argument("--labels", type=Path, metavar="OUT", help="write each cell's (or point's) facet label")
+    parser.add_argument(
+        "--preview", type=Path, metavar="OUT.png", help="draw the facets over a hillshade, to check at a glance"
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(handler=run)
 
@@ -29,6 +33,8 @@ def run(args: argparse.Namespace) -> int:
     analysis = analyze_file(args.input, resolution=args.resolution, mask=args.mask)
     if args.labels is not None:
         write_labels(analysis, args.labels)
+    if args.preview is not None:
+        write_preview(analysis, args.preview)
     if args.json:
         print(json.dumps(analysis.report.to_json(), indent=2))
     else:
