@@ -14,6 +14,7 @@ from types import TracebackType
 
 from dominus_dev.simulated_model import SimulatedModel
 from dominus_dev.template import EmbeddedAws
+from geometry.jobs import GeometryJobs
 from shared.engine import Engine
 from shared.llm import ChatModel, OpenAIChatModel
 from shared.runtime import build_engine, retry_policy
@@ -36,6 +37,8 @@ class LocalRuntime:
             update={
                 "dominus_perf_table": resources.get("DOMINUS_PERF_TABLE", self.settings.dominus_perf_table),
                 "dominus_org_table": resources.get("DOMINUS_ORG_TABLE", self.settings.dominus_org_table),
+                "dominus_jobs_table": resources.get("DOMINUS_JOBS_TABLE", self.settings.dominus_jobs_table),
+                "dominus_bucket": resources.get("DOMINUS_BUCKET", self.settings.dominus_bucket),
             }
         )
         self.engine = build_engine(self.settings, dynamodb=self.aws.client("dynamodb"), chat=self._chat_model())
@@ -48,6 +51,15 @@ class LocalRuntime:
             else "OpenAI-compatible at " + (self.settings.openai_base_url or "api.openai.com"),
         )
         return self
+
+    def geometry_jobs(self) -> GeometryJobs:
+        """The geometry function's job store on the embedded DynamoDB and S3."""
+        return GeometryJobs(
+            self.aws.client("dynamodb"),
+            self.aws.client("s3"),
+            self.settings.dominus_jobs_table,
+            self.settings.dominus_bucket,
+        )
 
     def _chat_model(self) -> ChatModel | None:
         if self.settings.has_model_credentials:

@@ -18,10 +18,13 @@ from fastapi.responses import HTMLResponse, Response
 from analyze.function import EXAMPLE_LEAD
 from analyze.function import FUNCTION as ANALYZE
 from dominus_dev.local import LocalRuntime
+from geometry.function import MAX_UPLOAD_BYTES, geometry_router
 from shared.api import Function
 from shared.http import install_error_handling
 from smart_actions.function import FUNCTION as SMART_ACTIONS
 from video.function import FUNCTION as VIDEO
+
+GEOMETRY_MAX_BODY_BYTES = MAX_UPLOAD_BYTES + 64_000  # the upload plus its multipart framing
 
 # Every AI function, in the order of the API reference.
 FUNCTIONS: list[Function] = [ANALYZE, VIDEO, SMART_ACTIONS]
@@ -44,7 +47,8 @@ def create_dev_app(runtime: LocalRuntime) -> FastAPI:
     )
     # The dev server takes the largest body any function accepts; each function's own limit is
     # enforced by its deployed app, and by the route's models here.
-    install_error_handling(app, max_body_bytes=max(f.max_body_bytes for f in FUNCTIONS))
+    # Geometry takes file uploads (its route enforces its own limit).
+    install_error_handling(app, max_body_bytes=max([f.max_body_bytes for f in FUNCTIONS] + [GEOMETRY_MAX_BODY_BYTES]))
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, Any]:
@@ -84,4 +88,6 @@ def create_dev_app(runtime: LocalRuntime) -> FastAPI:
 
     for function in FUNCTIONS:
         app.include_router(function.router(lambda: engine, runtime.settings.dominus_env))
+    geometry_jobs = runtime.geometry_jobs()
+    app.include_router(geometry_router(lambda: geometry_jobs, runtime.settings.dominus_env))
     return app

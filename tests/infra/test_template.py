@@ -23,7 +23,13 @@ from cfnlint.api import ManualArgs, lint
 from samtranslator.translator.transform import transform
 
 from dominus_dev.serving import free_port
-from dominus_dev.template import DEFAULT_TEMPLATE, dynamodb_tables, env_var_for_table, load_template
+from dominus_dev.template import (
+    DEFAULT_TEMPLATE,
+    dynamodb_tables,
+    env_var_for_bucket,
+    env_var_for_table,
+    load_template,
+)
 
 pytestmark = pytest.mark.infra
 
@@ -205,7 +211,7 @@ def test_org_settings_table_key(template: dict[str, Any]) -> None:
     assert template["Resources"]["OrgSettingsTable"]["UpdateReplacePolicy"] == "Retain"
 
 
-@pytest.mark.parametrize("logical_id", ["PerfLogTable", "OrgSettingsTable"])
+@pytest.mark.parametrize("logical_id", ["PerfLogTable", "OrgSettingsTable", "JobsTable"])
 def test_tables_on_demand_with_pitr_and_encryption(template: dict[str, Any], logical_id: str) -> None:
     props = template["Resources"][logical_id]["Properties"]
     assert props["BillingMode"] == "PAY_PER_REQUEST"
@@ -216,7 +222,8 @@ def test_tables_on_demand_with_pitr_and_encryption(template: dict[str, Any], log
 
 def test_table_specs_come_from_the_template(template: dict[str, Any]) -> None:
     specs = dynamodb_tables(template)
-    assert set(specs) == {"PerfLogTable", "OrgSettingsTable"}
+    assert set(specs) == {"PerfLogTable", "OrgSettingsTable", "JobsTable"}
+    assert specs["JobsTable"].ttl_attribute == "expires_at"
     assert specs["PerfLogTable"].ttl_attribute == "expires_at"
     assert [g["IndexName"] for g in specs["PerfLogTable"].global_secondary_indexes] == ["by_function", "by_hour"]
     assert specs["OrgSettingsTable"].ttl_attribute is None
@@ -241,10 +248,14 @@ def test_environment_references_the_tables(template: dict[str, Any]) -> None:
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
     assert variables["DOMINUS_PERF_TABLE"] == {"Ref": "PerfLogTable"}
     assert variables["DOMINUS_ORG_TABLE"] == {"Ref": "OrgSettingsTable"}
+    assert variables["DOMINUS_JOBS_TABLE"] == {"Ref": "JobsTable"}
+    assert variables["DOMINUS_BUCKET"] == {"Ref": "DataBucket"}
     assert env_var_for_table(template) == {
         "PerfLogTable": "DOMINUS_PERF_TABLE",
         "OrgSettingsTable": "DOMINUS_ORG_TABLE",
+        "JobsTable": "DOMINUS_JOBS_TABLE",
     }
+    assert env_var_for_bucket(template) == {"DataBucket": "DOMINUS_BUCKET"}
     assert variables["DOMINUS_ENV"] == "aws"
     assert variables["DOMINUS_CHEAP_MODEL"] == {"Ref": "CheapModel"}
     assert variables["DOMINUS_SMART_MODEL"] == {"Ref": "SmartModel"}
@@ -668,7 +679,7 @@ def test_every_function_has_a_log_group_with_retention(template: dict[str, Any])
         if r["Type"] == "AWS::Logs::LogGroup"
     }
     functions = _serverless_functions(template)
-    assert len(functions) >= 7  # authorizer + 3 buffered + 3 streaming
+    assert len(functions) >= 8  # authorizer + 3 buffered + 3 streaming + geometry
     for logical_id in functions:
         group = groups.get(json.dumps({"Fn::Sub": f"/aws/lambda/${{{logical_id}}}"}))
         assert group is not None, f"{logical_id} has no /aws/lambda/<name> log group"
@@ -689,3 +700,67 @@ def test_samconfig_profiles(env: str) -> None:
     assert deploy["resolve_s3"] is True
     assert f"Stage={env}" in deploy["parameter_overrides"].split()
     assert deploy["confirm_changeset"] is (env == "prod")
+
+
+# --- geometry: its own function, job table and data bucket ---------------------------------------
+
+
+def test_jobs_table_keys_and_ttl(template: dict[str, Any]) -> None:
+    props = template["Resources"]["JobsTable"]["Properties"]
+    assert props["KeySchema"] == [
+        {"AttributeName": "org_id", "KeyType": "HASH"},
+        {"AttributeName": "job_id", "KeyType": "RANGE"},
+    ]
+    assert props["AttributeDefinitions"] == [
+        {"AttributeName": "org_id", "AttributeType": "S"},
+        {"AttributeName": "job_id", "AttributeType": "S"},
+    ]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+
+
+def test_data_bucket_is_private_and_encrypted(template: dict[str, Any]) -> None:
+    bucket = template["Resources"]["DataBucket"]
+    assert bucket["Type"] == "AWS::S3::Bucket"
+    props = bucket["Properties"]
+    [rule] = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    assert props["PublicAccessBlockConfiguration"] == dict.fromkeys(
+        ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"), True
+    )
+    assert "BucketName" not in props, "CloudFormation names the bucket; code reads DOMINUS_BUCKET"
+    [statement] = template["Resources"]["DataBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny"
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_geometry_function_routes_dependencies_and_grants(template: dict[str, Any], translated: dict[str, Any]) -> None:
+    props = template["Resources"]["GeometryFunction"]["Properties"]
+    assert props["CodeUri"] == "functions/geometry/"
+    assert props["Handler"] == "geometry.app.handler"
+    assert props["MemorySize"] >= 2048
+    assert "Layers" not in props, "the shared layer comes from Globals"
+    assert _events(props) == {("/v1/geometry/analyze", "post", None), ("/v1/geometry/{job_id}", "get", None)}
+    requirements = {
+        line.split(">")[0].split("=")[0].split("[")[0].strip().lower()
+        for line in (ROOT / "functions/geometry/requirements.txt").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert {"numpy", "opencv-python-headless", "tifffile", "laspy"} <= requirements
+    # Least privilege: its job records and the org-prefixed objects, nothing else.
+    [policy] = props["Policies"]
+    grants = {json.dumps(s["Resource"], sort_keys=True): sorted(s["Action"]) for s in policy["Statement"]}
+    assert grants == {
+        json.dumps({"Fn::GetAtt": ["JobsTable", "Arn"]}): ["dynamodb:GetItem", "dynamodb:PutItem"],
+        json.dumps({"Fn::Sub": "${DataBucket.Arn}/orgs/*"}): ["s3:GetObject", "s3:PutObject"],
+    }
+    assert all(s["Effect"] == "Allow" for s in policy["Statement"])
+    role = translated["Resources"]["GeometryFunctionRole"]["Properties"]
+    assert set(role["ManagedPolicyArns"]) <= LAMBDA_BASICS
+    # Both routes reach it through the REST API, behind the authorizer (checked for every path above).
+    paths = _body(translated)["paths"]
+    assert set(paths["/v1/geometry/analyze"]) == {"post"}
+    assert set(paths["/v1/geometry/{job_id}"]) == {"get"}
+    for path, method in (("/v1/geometry/analyze", "post"), ("/v1/geometry/{job_id}", "get")):
+        integration = paths[path][method]["x-amazon-apigateway-integration"]
+        assert integration["type"] == "aws_proxy"
+        assert "GeometryFunction.Arn" in json.dumps(integration["uri"])

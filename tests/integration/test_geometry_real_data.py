@@ -6,14 +6,13 @@ roof masks on the same grid: the tags and layout a GDAL-made file has in practic
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from geometry.grid import HeightGrid
-from geometry.readers import open_input, read_dsm, read_height_grid, read_mask
+from geometry.readers import open_input, read_dsm, read_height_grid
 
 pytestmark = pytest.mark.integration
 
@@ -56,13 +55,3 @@ def test_real_files_read_by_content_through_the_dispatch(name: str, tmp_path: Pa
     upload.write_bytes((DATA / f"{name}_elevation.tif").read_bytes())
     grid = open_input(upload)
     assert isinstance(grid, HeightGrid) and grid.shape == (256, 256)
-
-
-def test_reading_all_four_takes_under_a_second() -> None:
-    start = time.perf_counter()
-    for name in EXPECTED:
-        grid = read_dsm(DATA / f"{name}_elevation.tif")
-        read_mask(DATA / f"{name}_roof_mask.tif", grid.shape)
-    elapsed = time.perf_counter() - start
-    print(f"read 2 DSMs and 2 masks in {elapsed * 1000:.0f} ms")
-    assert elapsed < 1.0

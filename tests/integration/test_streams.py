@@ -112,12 +112,10 @@ def test_a_cached_stream_replays_at_once_without_an_upstream_call(
 ) -> None:
     asyncio.run(stream(instances[0].url))
     calls = simulated_model.calls
-    started = time.monotonic()
-    replay = asyncio.run(stream(instances[1].url))
+    replay = asyncio.run(stream(instances[1].url))  # how fast: bench/streams.py
     assert simulated_model.calls == calls
     assert replay[0][1]["cache"] == "hit"
     assert replay[-1][0] == "done"
-    assert time.monotonic() - started < 1.0
 
 
 def test_a_client_that_disconnects_caches_nothing_and_is_recorded_cancelled(

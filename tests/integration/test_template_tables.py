@@ -107,4 +107,6 @@ def test_creating_resources_again_is_harmless(embedded_aws: EmbeddedAws, aws_env
     assert embedded_aws.create_resources() == {
         "DOMINUS_PERF_TABLE": "PerfLogTable",
         "DOMINUS_ORG_TABLE": "OrgSettingsTable",
+        "DOMINUS_JOBS_TABLE": "JobsTable",
+        "DOMINUS_BUCKET": "data-bucket",
     }

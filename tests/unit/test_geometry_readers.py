@@ -6,7 +6,6 @@ tags GDAL writes: ModelPixelScale, ModelTiepoint, GDAL_NODATA as an ASCII string
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -512,16 +511,13 @@ def test_a_raster_is_not_a_point_cloud(tmp_path: Path) -> None:
         read_points(write_geotiff(tmp_path / "scan.xyz", roof()))
 
 
-def test_100k_text_points_parse_well_under_a_second(tmp_path: Path) -> None:
+def test_100k_text_points_parse_exactly(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     xyz = rng.uniform([0, 0, 0], [30, 20, 10], size=(100_000, 3)) + np.array([500_000.0, 4_000_000.0, 0.0])
     path = tmp_path / "big.xyz"
     np.savetxt(path, np.column_stack([xyz, rng.integers(0, 255, (100_000, 2))]), fmt="%.3f", header="x y z i c")
-    start = time.perf_counter()
-    cloud = read_points(path)
-    elapsed = time.perf_counter() - start
-    print(f"100k text points parsed in {elapsed * 1000:.0f} ms")
-    assert len(cloud) == 100_000 and elapsed < 0.5
+    cloud = read_points(path)  # its speed is measured in bench/, not asserted here
+    assert len(cloud) == 100_000
     np.testing.assert_allclose(cloud.xyz, xyz, atol=0.001)
 
 
