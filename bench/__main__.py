@@ -8,7 +8,7 @@ import platform
 import time
 from collections.abc import Sequence
 
-BENCHMARKS = ("hit", "miss", "fanin", "coldstart", "streams")
+BENCHMARKS = ("hit", "miss", "fanin", "coldstart", "streams", "geometry")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

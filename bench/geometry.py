@@ -1,0 +1,330 @@
+"""Roof plane segmentation (the geometry function): time per roof, and accuracy against a RANSAC peer.
+
+1. Time per roof, warm, median of 5 runs: `analyze_grid` on a synthetic ~400 x 400 px DSM (target:
+   under 0.5 s), and a ~100k-point cloud sampled from a synthetic roof's surface with jitter, through
+   `points_to_grid` and `analyze_grid` (the rasterising is in the time).
+2. The synthetic standard set (`synthetic.standard_set()`), per roof type: our pitch error, whole x/12
+   right, facets of 100 sq ft or more found and time per roof, next to the peer's: iterative RANSAC
+   plane extraction (pyransac3d's `Plane.fit`, the `ransac` extra; a numpy loop of the same algorithm
+   when it is not installed) on the roof cells' 3-D points, with a threshold of max(5 cm, 2.5 x the
+   scene's true noise), planes of at least the same minimum facet area, each inlier set refitted by
+   least squares and measured by the same `measure`, so `accuracy.score` judges both alike.
+   Target per type: more accurate than the peer (no worse on facets found, median pitch error and
+   x/12 right, and strictly better on at least one).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import random
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from bench.common import fmt, median, note, print_table, verdict
+from geometry.accuracy import MUST_FIND_SQFT, FacetScore, score, summarize
+from geometry.analysis import analyze_grid
+from geometry.grid import HeightGrid
+from geometry.measure import RoofReport, measure
+from geometry.points import PointCloud, points_to_grid
+from geometry.segment import MIN_FACET_AREA_M2, Plane, Segmentation, roof_cells
+from geometry.synthetic import ROOF_TYPES, Scene, SceneSpec, build_scene, standard_set
+
+RUNS = 5
+TARGET_DSM_S = 0.5
+DSM_PIXELS = 400
+CLOUD_POINTS = 100_000
+CLOUD_JITTER_M = 0.02
+PEER_ITERATIONS = 1000  # RANSAC samples per extracted plane (pyransac3d's default)
+PEER_MAX_PLANES = 40
+PEER_MIN_THRESHOLD_M = 0.05
+
+FloatArray = npt.NDArray[np.float64]
+IndexArray = npt.NDArray[np.intp]
+PlaneFit = Callable[[FloatArray, float, int], IndexArray]  # (points, threshold, iterations) -> inliers
+
+
+# ---- timing ----------------------------------------------------------------------------------------
+
+
+def time_runs(work: Callable[[], object], runs: int = RUNS) -> list[float]:
+    work()  # warm-up
+    seconds = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        work()
+        seconds.append(time.perf_counter() - began)
+    return seconds
+
+
+def dsm_scene() -> Scene:
+    """A cross gable at 10 cm with the margin chosen so the grid is about 400 px across."""
+    base = SceneSpec(roof="cross_gable", resolution=0.1, noise_sigma=0.02, chimney=True, margin=0.0, seed=7)
+    rows, cols = build_scene(base).grid.shape
+    margin = max(0.0, (DSM_PIXELS - max(rows, cols)) * base.resolution / 2)
+    return build_scene(SceneSpec(**{**base.__dict__, "margin": round(margin, 2)}))
+
+
+def sample_cloud(scene: Scene, count: int, jitter: float, seed: int = 0) -> PointCloud:
+    """Points drawn uniformly over the scene's extent, on its surface (bilinear in the DSM), jittered."""
+    rng = np.random.default_rng(seed)
+    grid = scene.grid
+    rows, cols = grid.shape
+    # Continuous cell coordinates, kept between the outermost cell centres so bilinear needs no padding.
+    u = rng.uniform(0.0, cols - 1.0, count)  # columns
+    v = rng.uniform(0.0, rows - 1.0, count)  # rows
+    c0, r0 = np.minimum(u.astype(np.int64), cols - 2), np.minimum(v.astype(np.int64), rows - 2)
+    fu, fv = u - c0, v - r0
+    z = grid.z
+    height = (
+        z[r0, c0] * (1 - fu) * (1 - fv)
+        + z[r0, c0 + 1] * fu * (1 - fv)
+        + z[r0 + 1, c0] * (1 - fu) * fv
+        + z[r0 + 1, c0 + 1] * fu * fv
+    )
+    x = (u + 0.5) * grid.dx
+    y = -(v + 0.5) * grid.dy
+    xyz = np.column_stack([x, y, height]) + rng.normal(0.0, jitter, (count, 3))
+    return PointCloud(xyz.astype(np.float64))
+
+
+def bench_speed() -> None:
+    scene = dsm_scene()
+    dsm_times = time_runs(lambda: analyze_grid(scene.grid))
+    dsm_report = analyze_grid(scene.grid)
+
+    surface = build_scene(SceneSpec(roof="cross_gable", resolution=0.05, margin=3.0, seed=8))
+    cloud = sample_cloud(surface, CLOUD_POINTS, CLOUD_JITTER_M)
+
+    def cloud_roof() -> tuple[HeightGrid, RoofReport]:
+        grid, _ = points_to_grid(cloud)
+        return grid, analyze_grid(grid)
+
+    cloud_times = time_runs(cloud_roof)
+    cloud_grid, cloud_report = cloud_roof()
+    raster_times = time_runs(lambda: points_to_grid(cloud))
+
+    dsm_s = median(dsm_times)
+    rows, cols = scene.grid.shape
+    crow, ccol = cloud_grid.shape
+    print_table(
+        f"Geometry: time per roof, warm, median of {RUNS} runs",
+        ("input", "grid", "facets", "median s", "max s", "target s", "verdict"),
+        [
+            (
+                f"DSM {scene.spec.name}",
+                f"{rows} x {cols} @ {scene.grid.dx:g} m",
+                len(dsm_report.facets),
+                fmt(dsm_s, 3),
+                fmt(max(dsm_times), 3),
+                f"< {TARGET_DSM_S}",
+                verdict(dsm_s < TARGET_DSM_S),
+            ),
+            (
+                f"{len(cloud):,} points (rasterise + analyse)",
+                f"{crow} x {ccol} @ {cloud_grid.dx:g} m",
+                len(cloud_report.facets),
+                fmt(median(cloud_times), 3),
+                fmt(max(cloud_times), 3),
+                "-",
+                "-",
+            ),
+            ("  of which points_to_grid", "", "", fmt(median(raster_times), 3), fmt(max(raster_times), 3), "-", "-"),
+        ],
+    )
+    note(
+        f"cloud: {CLOUD_POINTS:,} points sampled from {surface.spec.name}'s surface, jitter {CLOUD_JITTER_M} m "
+        "on x, y and z; resolution from suggest_resolution"
+    )
+
+
+# ---- the RANSAC peer -------------------------------------------------------------------------------
+
+
+def numpy_plane_fit(rng: np.random.Generator) -> PlaneFit:
+    """The plain RANSAC step: sample 3 points, count inliers within the threshold, keep the best plane."""
+
+    def fit(points: FloatArray, threshold: float, iterations: int) -> IndexArray:
+        best: IndexArray = np.empty(0, dtype=np.intp)
+        for _ in range(iterations):
+            p0, p1, p2 = points[rng.choice(len(points), 3, replace=False)]
+            normal = np.cross(p1 - p0, p2 - p0)
+            length = float(np.linalg.norm(normal))
+            if length < 1e-12:
+                continue
+            normal /= length
+            inliers = np.flatnonzero(np.abs((points - p0) @ normal) <= threshold)
+            if inliers.size > best.size:
+                best = inliers
+        return best
+
+    return fit
+
+
+def pyransac3d_plane_fit(module: Any) -> PlaneFit:
+    def fit(points: FloatArray, threshold: float, iterations: int) -> IndexArray:
+        _, inliers = module.Plane().fit(points, thresh=threshold, maxIteration=iterations)
+        return np.asarray(inliers, dtype=np.intp)
+
+    return fit
+
+
+def peer_plane_fit(seed: int) -> tuple[str, PlaneFit]:
+    try:
+        module = importlib.import_module("pyransac3d")  # the optional `ransac` extra
+    except ImportError:
+        return "numpy RANSAC (pyransac3d not installed)", numpy_plane_fit(np.random.default_rng(seed))
+    random.seed(seed)  # pyransac3d samples with `random`
+    try:
+        name = f"pyransac3d {importlib.metadata.version('pyransac3d')}"
+    except importlib.metadata.PackageNotFoundError:
+        name = "pyransac3d"
+    return name, pyransac3d_plane_fit(module)
+
+
+def least_squares_plane(x: FloatArray, y: FloatArray, z: FloatArray) -> Plane:
+    design = np.column_stack([x, y, np.ones_like(x)])
+    coef = np.linalg.lstsq(design, z, rcond=None)[0]
+    rms = float(np.sqrt(np.mean((z - design @ coef) ** 2)))
+    return Plane(float(coef[0]), float(coef[1]), float(coef[2]), rms, int(z.size))
+
+
+def ransac_segment(grid: HeightGrid, noise_sigma: float, fit: PlaneFit) -> Segmentation:
+    """Iterative RANSAC on the roof cells: extract the best plane, drop its inliers, repeat."""
+    valid = np.isfinite(grid.z)
+    roof = roof_cells(grid, valid)  # the same roof cells our segmentation starts from
+    x, y = grid.xy()
+    cells = np.flatnonzero(roof.reshape(-1))
+    points = np.column_stack([x.reshape(-1)[cells], y.reshape(-1)[cells], grid.z.reshape(-1)[cells]])
+    threshold = max(PEER_MIN_THRESHOLD_M, 2.5 * noise_sigma)
+    min_cells = max(4, int(MIN_FACET_AREA_M2 / grid.cell_area))
+    labels = np.full(grid.shape, -1, dtype=np.int32)
+    flat_labels = labels.reshape(-1)
+    planes: list[Plane] = []
+    remaining = np.arange(len(points))
+    while len(remaining) >= min_cells and len(planes) < PEER_MAX_PLANES:
+        inliers = remaining[fit(points[remaining], threshold, PEER_ITERATIONS)]
+        if inliers.size < min_cells:
+            break
+        flat_labels[cells[inliers]] = len(planes)
+        px, py, pz = points[inliers].T
+        planes.append(least_squares_plane(px, py, pz))
+        remaining = np.setdiff1d(remaining, inliers, assume_unique=True)
+    return Segmentation(labels, planes, noise_sigma, roof)
+
+
+# ---- accuracy side by side -------------------------------------------------------------------------
+
+
+@dataclass
+class Side:
+    scores: list[FacetScore]
+    seconds: list[float]
+
+    @classmethod
+    def empty(cls) -> Side:
+        return cls([], [])
+
+
+def figures(side: Side) -> tuple[int, int, float, float, float, float]:
+    """(facets, found, pitch median, pitch max, x/12 right, median seconds per roof)."""
+    s = summarize(side.scores)
+    return s.facets, s.found, s.pitch_median_deg, s.pitch_max_deg, s.rise_right, statistics.median(side.seconds)
+
+
+def better(ours: Side, peer: Side) -> bool:
+    _, found, pitch, _, rise, _ = figures(ours)
+    _, p_found, p_pitch, _, p_rise, _ = figures(peer)
+    p_pitch = float("inf") if np.isnan(p_pitch) else p_pitch
+    no_worse = found >= p_found and pitch <= p_pitch and rise >= p_rise
+    return no_worse and (found > p_found or pitch < p_pitch or rise > p_rise)
+
+
+def row(label: str, ours: Side, peer: Side, *, judged: bool) -> tuple[object, ...]:
+    facets, found, pitch_med, pitch_max, rise, secs = figures(ours)
+    _, p_found, p_pitch_med, p_pitch_max, p_rise, p_secs = figures(peer)
+    return (
+        label,
+        len(ours.seconds),
+        f"{found}/{facets}",
+        f"{p_found}/{facets}",
+        f"{fmt(pitch_med)} / {fmt(pitch_max)}",
+        f"{fmt(p_pitch_med)} / {fmt(p_pitch_max)}",
+        f"{rise:.0%}",
+        f"{p_rise:.0%}",
+        fmt(secs, 3),
+        fmt(p_secs, 3),
+        "more accurate" if judged else "-",
+        verdict(better(ours, peer)) if judged else "-",
+    )
+
+
+def bench_accuracy() -> None:
+    specs = standard_set()
+    peer_name = ""
+    ours: dict[str, Side] = {roof: Side.empty() for roof in ROOF_TYPES}
+    peer: dict[str, Side] = {roof: Side.empty() for roof in ROOF_TYPES}
+    analyze_grid(build_scene(specs[0]).grid)  # warm-up
+    for spec in specs:
+        scene = build_scene(spec)
+        began = time.perf_counter()
+        report = analyze_grid(scene.grid)
+        ours[spec.roof].seconds.append(time.perf_counter() - began)
+        ours[spec.roof].scores += score(scene, report)
+
+        peer_name, fit = peer_plane_fit(spec.seed)
+        began = time.perf_counter()
+        peer_report = measure(ransac_segment(scene.grid, spec.noise_sigma, fit), scene.grid)
+        peer[spec.roof].seconds.append(time.perf_counter() - began)
+        peer[spec.roof].scores += score(scene, peer_report)
+
+    rows = [row(roof, ours[roof], peer[roof], judged=True) for roof in ROOF_TYPES if ours[roof].seconds]
+    all_ours = Side(
+        [s for side in ours.values() for s in side.scores], [t for side in ours.values() for t in side.seconds]
+    )
+    all_peer = Side(
+        [s for side in peer.values() for s in side.scores], [t for side in peer.values() for t in side.seconds]
+    )
+    rows.append(row("all", all_ours, all_peer, judged=False))
+    print_table(
+        f"Geometry: accuracy vs iterative RANSAC ({peer_name}) on the standard set ({len(specs)} roofs)",
+        (
+            "roof type",
+            "roofs",
+            "found",
+            "peer found",
+            "pitch err med/max deg",
+            "peer pitch err",
+            "x/12 right",
+            "peer x/12",
+            "s/roof",
+            "peer s/roof",
+            "target",
+            "verdict",
+        ),
+        rows,
+    )
+    wins = sum(better(ours[roof], peer[roof]) for roof in ROOF_TYPES if ours[roof].seconds)
+    note(
+        f"found: facets of {MUST_FIND_SQFT:g} sq ft or more found / present; pitch error and x/12 over the found ones; "
+        "s/roof: median over the type's roofs"
+    )
+    note(
+        f"peer: {PEER_ITERATIONS} samples per plane, threshold max({PEER_MIN_THRESHOLD_M} m, 2.5 x true noise), "
+        f"planes >= {MIN_FACET_AREA_M2} m², at most {PEER_MAX_PLANES}; given our roof cells and the true noise"
+    )
+    note(
+        "more accurate: no worse on found, median pitch error and x/12 right, strictly better on one; "
+        f"{wins}/{len(rows) - 1} roof types {verdict(wins == len(rows) - 1)}"
+    )
+
+
+def run() -> None:
+    bench_speed()
+    bench_accuracy()
