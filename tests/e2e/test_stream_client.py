@@ -22,10 +22,8 @@ import pytest
 
 from analyze.function import EXAMPLE_LEAD
 from dominus_dev.local import LocalRuntime
-from dominus_dev.server import create_dev_app
-from dominus_dev.serving import ServerThread
 from dominus_dev.simulated_model import SimulatedModel
-from shared.settings import Settings
+from tests.support.dev_server import running_dev_server
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -124,20 +122,9 @@ class Run:
 @pytest.fixture(scope="module")
 def dev_server() -> Iterator[DevServer]:
     """The dev server on a free loopback port, on embedded defaults (Memory store, moto, simulated model)."""
-    settings = Settings(
-        openai_api_key=None,
-        openai_base_url=None,
-        dominus_openai_secret_arn=None,
-        redis_url=None,
-        upstash_redis_rest_url=None,
-        upstash_redis_rest_token=None,
-        dominus_upstash_token_secret_arn=None,
-        dominus_env="local",
-    )
-    with LocalRuntime(settings) as runtime:
+    with running_dev_server() as (url, runtime):
         assert runtime.model is not None, "the dev server must run on the simulated model"
-        with ServerThread(create_dev_app(runtime)) as server:
-            yield DevServer(server.url, runtime, runtime.model)
+        yield DevServer(url, runtime, runtime.model)
 
 
 @pytest.fixture

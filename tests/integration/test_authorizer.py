@@ -11,7 +11,6 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -21,6 +20,7 @@ from authorizer import app as authorizer_app
 from authorizer.core import AuthorizerConfig, KeysUnavailable, Unauthorized, authorize
 from authorizer.jwks import USER_AGENT, JwksSigningKeys
 from dominus_dev.serving import ServerThread
+from tests.support.jwt_keys import public_jwk
 
 pytestmark = pytest.mark.integration
 
@@ -77,15 +77,6 @@ def rsa_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def published(private_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, kid: str) -> dict[str, Any]:
-    if isinstance(private_key, rsa.RSAPrivateKey):
-        jwk = RSAAlgorithm.to_jwk(private_key.public_key(), as_dict=True)
-    else:
-        jwk = ECAlgorithm.to_jwk(private_key.public_key(), as_dict=True)
-    assert isinstance(jwk, dict)
-    return {**jwk, "kid": kid, "use": "sig"}
-
-
 def token(private_key: Any, kid: str, alg: str = "RS256", org_id: str = "acme-roofing") -> str:
     now = int(time.time())
     payload = {"iss": ISSUER, "aud": AUDIENCE, "sub": "user-7", "org_id": org_id, "iat": now, "exp": now + 300}
@@ -103,7 +94,7 @@ def config(jwks_url: str, **tuning: Any) -> AuthorizerConfig:
 def test_keys_are_fetched_once_then_served_from_memory(idp: Jwks, jwks_url: str) -> None:
     # Given a provider publishing an RSA and an EC key
     first, second = rsa_key(), ec.generate_private_key(ec.SECP256R1())
-    idp.keys = [published(first, "rsa-1"), published(second, "ec-1")]
+    idp.keys = [public_jwk(first, "rsa-1"), public_jwk(second, "ec-1")]
     cfg = config(jwks_url)
     keys = JwksSigningKeys.from_config(cfg)
     # When several tokens signed by either key arrive
@@ -117,13 +108,13 @@ def test_keys_are_fetched_once_then_served_from_memory(idp: Jwks, jwks_url: str)
 def test_a_rotated_key_is_found_by_one_refetch(idp: Jwks, jwks_url: str) -> None:
     # Given a warm cache holding the old key
     old, new = rsa_key(), rsa_key()
-    idp.keys = [published(old, "2024-old")]
+    idp.keys = [public_jwk(old, "2024-old")]
     cfg = config(jwks_url, jwks_refetch_cooldown_s=0)
     keys = JwksSigningKeys.from_config(cfg)
     assert authorize(event(token(old, "2024-old")), keys, cfg)["principalId"] == "user-7"
     assert len(idp.requests) == 1
     # When the provider rotates and a token signed by the new key arrives
-    idp.keys = [published(old, "2024-old"), published(new, "2025-new")]
+    idp.keys = [public_jwk(old, "2024-old"), public_jwk(new, "2025-new")]
     answer = authorize(event(token(new, "2025-new")), keys, cfg)
     # Then the unknown kid caused exactly one refetch, and the token is allowed
     assert answer["context"] == {"org_id": "acme-roofing", "sub": "user-7"}
@@ -137,7 +128,7 @@ def test_a_rotated_key_is_found_by_one_refetch(idp: Jwks, jwks_url: str) -> None
 def test_unknown_kids_refetch_at_most_once_per_cooldown(idp: Jwks, jwks_url: str) -> None:
     # Given a warm cache and a cooldown between forced refetches
     known = rsa_key()
-    idp.keys = [published(known, "k1")]
+    idp.keys = [public_jwk(known, "k1")]
     cfg = config(jwks_url, jwks_refetch_cooldown_s=0.5)
     keys = JwksSigningKeys.from_config(cfg)
     authorize(event(token(known, "k1")), keys, cfg)
@@ -153,7 +144,7 @@ def test_unknown_kids_refetch_at_most_once_per_cooldown(idp: Jwks, jwks_url: str
 
 def test_the_key_set_expires_after_its_ttl(idp: Jwks, jwks_url: str) -> None:
     key = rsa_key()
-    idp.keys = [published(key, "k1")]
+    idp.keys = [public_jwk(key, "k1")]
     cfg = config(jwks_url, jwks_ttl_s=0.3)
     keys = JwksSigningKeys.from_config(cfg)
     authorize(event(token(key, "k1")), keys, cfg)
@@ -164,11 +155,11 @@ def test_the_key_set_expires_after_its_ttl(idp: Jwks, jwks_url: str) -> None:
 
 def test_a_revoked_key_stops_verifying_once_the_ttl_passes(idp: Jwks, jwks_url: str) -> None:
     key = rsa_key()
-    idp.keys = [published(key, "k1")]
+    idp.keys = [public_jwk(key, "k1")]
     cfg = config(jwks_url, jwks_ttl_s=0.3, jwks_refetch_cooldown_s=0)
     keys = JwksSigningKeys.from_config(cfg)
     authorize(event(token(key, "k1")), keys, cfg)
-    idp.keys = [published(rsa_key(), "k2")]
+    idp.keys = [public_jwk(rsa_key(), "k2")]
     time.sleep(0.4)
     with pytest.raises(Unauthorized):
         authorize(event(token(key, "k1")), keys, cfg)
@@ -200,7 +191,7 @@ def test_the_lambda_handler_reads_its_environment_once(
 ) -> None:
     # Given the authorizer's environment as the template sets it
     key = rsa_key()
-    idp.keys = [published(key, "k1")]
+    idp.keys = [public_jwk(key, "k1")]
     monkeypatch.setenv("DOMINUS_JWKS_URL", jwks_url)
     monkeypatch.setenv("DOMINUS_JWT_ISSUER", ISSUER)
     monkeypatch.setenv("DOMINUS_JWT_AUDIENCE", AUDIENCE)

@@ -19,15 +19,13 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from dominus_dev.local import LocalRuntime
-from dominus_dev.server import create_dev_app
-from dominus_dev.serving import ServerThread
 from geometry.function import parse_multipart
 from geometry.jobs import GeometryJobs, report_key
 from geometry.synthetic import SceneSpec, build_scene
 from shared.errors import BadRequest, UnsupportedMediaType
 from shared.settings import Settings
 from tests.support.aws_fixtures import AwsEnv
+from tests.support.dev_server import running_dev_server
 
 pytestmark = pytest.mark.integration
 
@@ -51,18 +49,8 @@ def gable() -> bytes:
 @pytest.fixture(scope="module")
 def dev_url() -> Iterator[str]:
     """The dev server on embedded defaults (moto for DynamoDB and S3, simulated model)."""
-    settings = Settings(
-        openai_api_key=None,
-        openai_base_url=None,
-        dominus_openai_secret_arn=None,
-        redis_url=None,
-        upstash_redis_rest_url=None,
-        upstash_redis_rest_token=None,
-        dominus_upstash_token_secret_arn=None,
-        dominus_env="local",
-    )
-    with LocalRuntime(settings) as runtime, ServerThread(create_dev_app(runtime)) as server:
-        yield server.url
+    with running_dev_server() as (url, _):
+        yield url
 
 
 @pytest.fixture

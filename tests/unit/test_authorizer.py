@@ -16,7 +16,6 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt import PyJWK
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from authorizer.core import (
     ALLOWED_ALGORITHMS,
@@ -31,6 +30,7 @@ from authorizer.core import (
 )
 from shared.cache_keys import check_org_id
 from shared.errors import BadRequest
+from tests.support.jwt_keys import public_jwk
 
 ISSUER = "https://crm.example.com/"
 AUDIENCE = "dominus-api"
@@ -41,15 +41,6 @@ CONFIG = AuthorizerConfig(jwks_url="https://crm.example.com/.well-known/jwks.jso
 RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 EC_KEY = ec.generate_private_key(ec.SECP256R1())
 OTHER_RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def public_jwk(private_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, kid: str) -> dict[str, Any]:
-    if isinstance(private_key, rsa.RSAPrivateKey):
-        jwk = RSAAlgorithm.to_jwk(private_key.public_key(), as_dict=True)
-    else:
-        jwk = ECAlgorithm.to_jwk(private_key.public_key(), as_dict=True)
-    assert isinstance(jwk, dict)
-    return {**jwk, "kid": kid, "use": "sig"}
 
 
 class DictKeys:
