@@ -234,7 +234,7 @@ class Side:
 
 def figures(side: Side) -> tuple[int, int, float, float, float, float]:
     """(facets, found, pitch median, pitch max, x/12 right, median seconds per roof)."""
-    s = summarize(side.scores)
+    s = summarize(side.scores, [])
     return s.facets, s.found, s.pitch_median_deg, s.pitch_max_deg, s.rise_right, statistics.median(side.seconds)
 
 

@@ -1,10 +1,8 @@
 """Segmentation accuracy on the synthetic acceptance set, reported as figures, not just pass/fail.
 
-Met so far: pitch (median and max), whole x/12, azimuth. Not yet met, and marked as strict expected
-failures (they fail loudly the day they pass, so the mark cannot outlive the fix): every facet of
-100 sq ft found (a noisy low pyramid loses one) and sloped area within 3 % on every facet (cell
-counting errs next to trees and on coarse noisy grids; facet polygons from plane intersections are
-the planned fix).
+The figures are printed and written to test-artifacts/geometry-accuracy.txt. Not yet met, and marked
+as strict expected failures (they fail loudly the day they pass, so the mark cannot outlive the fix):
+see the marks' reasons.
 """
 
 from __future__ import annotations
@@ -14,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from geometry.accuracy import FacetScore, Summary, score, summarize
+from geometry.accuracy import EdgeScore, FacetScore, Summary, score, score_edges, summarize
 from geometry.measure import measure
 from geometry.segment import segment
 from geometry.synthetic import build_scene, standard_set
@@ -25,10 +23,13 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 @cache
 def results() -> tuple[Summary, tuple[FacetScore, ...]]:
     scores: list[FacetScore] = []
+    edges: list[EdgeScore] = []
     for spec in standard_set():
         scene = build_scene(spec)
-        scores += score(scene, measure(segment(scene.grid), scene.grid))
-    summary = summarize(scores)
+        report = measure(segment(scene.grid), scene.grid)
+        scores += score(scene, report)
+        edges += score_edges(scene, report)
+    summary = summarize(scores, edges)
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "geometry-accuracy.txt").write_text("\n".join(summary.lines()) + "\n")
     print("\n" + "\n".join(summary.lines()))
@@ -53,12 +54,16 @@ def test_azimuth_within_5_degrees() -> None:
     assert results()[0].azimuth_max_deg <= 5.0, figures()
 
 
-@pytest.mark.xfail(strict=True, reason="a noisy 4/12 pyramid at 0.3 m loses a facet")
 def test_every_facet_of_100_sqft_or_more_is_found() -> None:
     summary = results()[0]
     assert summary.found == summary.facets, figures()
 
 
-@pytest.mark.xfail(strict=True, reason="areas come from cell counts; facet polygons are the planned fix")
+@pytest.mark.xfail(strict=True, reason="undetected dormers and a tree taken for a plane")
 def test_sloped_area_within_3_percent() -> None:
     assert results()[0].area_max <= 0.03, figures()
+
+
+@pytest.mark.xfail(strict=True, reason="undetected dormers lose their ridges and valleys")
+def test_ridge_hip_and_valley_lengths_within_5_percent() -> None:
+    assert results()[0].edge_max <= 0.05, figures()

@@ -1,7 +1,10 @@
 """How well a roof report matches a synthetic scene's truth: the acceptance figures of the issue.
 
 Each truth facet is matched to the detected facet that covers most of its visible cells. A facet of
-100 sq ft or more must be found (the match covers at least half of it and is mostly that facet).
+100 sq ft or more must be found (the match covers at least half of it and is mostly that facet). Its
+sloped area is held to the whole facet's, as a roofer measures it, under a chimney or a tree too.
+Roof lines are scored as material is ordered: the total length of each kind (ridge, hip, valley) per
+roof against the truth's.
 """
 
 from __future__ import annotations
@@ -12,8 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from geometry.edges import EdgeKind
 from geometry.measure import SQFT_PER_M2, RoofReport
 from geometry.synthetic import Scene
+
+SCORED_EDGES: tuple[EdgeKind, ...] = ("ridge", "hip", "valley")
 
 MUST_FIND_SQFT = 100.0
 
@@ -26,7 +32,7 @@ class FacetScore:
     found: bool
     pitch_error_deg: float | None = None
     rise_right: bool | None = None
-    area_error: float | None = None  # relative, against the visible area (a tree hides the rest)
+    area_error: float | None = None  # relative, against the whole facet's sloped area
     azimuth_error_deg: float | None = None
 
 
@@ -46,7 +52,6 @@ def score(scene: Scene, report: RoofReport) -> list[FacetScore]:
             scores.append(FacetScore(scene.spec.name, truth.name, truth_sqft, False))
             continue
         facet = report.facets[label]
-        visible_sloped = truth.visible_area_m2 / math.cos(math.radians(truth.pitch_deg))
         azimuth = None
         if truth.pitch_deg >= 1.5:
             azimuth = abs((facet.azimuth_deg - truth.azimuth_deg + 180.0) % 360.0 - 180.0)
@@ -58,11 +63,31 @@ def score(scene: Scene, report: RoofReport) -> list[FacetScore]:
                 True,
                 pitch_error_deg=abs(facet.pitch_deg - truth.pitch_deg),
                 rise_right=round(facet.pitch_rise) == round(truth.pitch_rise),
-                area_error=abs(facet.area_m2 - visible_sloped) / visible_sloped,
+                area_error=abs(facet.area_m2 - truth.sloped_area_m2) / truth.sloped_area_m2,
                 azimuth_error_deg=azimuth,
             )
         )
     return scores
+
+
+@dataclass(frozen=True)
+class EdgeScore:
+    scene: str
+    kind: EdgeKind
+    truth_m: float  # total length of this kind on the roof
+    found_m: float
+
+    @property
+    def error(self) -> float:
+        """Relative to the truth; a kind the roof lacks is 0 when none is reported, else infinite."""
+        if self.truth_m == 0:
+            return 0.0 if self.found_m == 0 else math.inf
+        return abs(self.found_m - self.truth_m) / self.truth_m
+
+
+def score_edges(scene: Scene, report: RoofReport) -> list[EdgeScore]:
+    truth, found = scene.edge_lengths_m(), report.edge_totals_m()
+    return [EdgeScore(scene.spec.name, kind, truth[kind], found[kind]) for kind in SCORED_EDGES]
 
 
 @dataclass(frozen=True)
@@ -76,6 +101,9 @@ class Summary:
     area_max: float
     within_3_percent: float  # fraction of found facets with sloped area within 3 %
     azimuth_max_deg: float
+    edge_median: float  # relative error of ridge, hip and valley totals, over the roofs that have them
+    edge_max: float
+    edges_within_5_percent: float
 
     def lines(self) -> list[str]:
         return [
@@ -85,15 +113,18 @@ class Summary:
             f"sloped area error: median {self.area_median:.2%}, max {self.area_max:.2%}, "
             f"within 3 %: {self.within_3_percent:.1%}",
             f"azimuth error: max {self.azimuth_max_deg:.2f} deg",
+            f"ridge/hip/valley totals: median error {self.edge_median:.2%}, max {self.edge_max:.2%}, "
+            f"within 5 %: {self.edges_within_5_percent:.1%}",
         ]
 
 
-def summarize(scores: list[FacetScore]) -> Summary:
+def summarize(scores: list[FacetScore], edges: list[EdgeScore]) -> Summary:
     big = [s for s in scores if s.truth_sqft >= MUST_FIND_SQFT]
     found = [s for s in big if s.found]
     pitch = [s.pitch_error_deg for s in found if s.pitch_error_deg is not None]
     area = [s.area_error for s in found if s.area_error is not None]
     azimuth = [s.azimuth_error_deg for s in found if s.azimuth_error_deg is not None]
+    edge_errors = [e.error for e in edges if e.truth_m > 0 or e.found_m > 0]
     return Summary(
         facets=len(big),
         found=len(found),
@@ -104,4 +135,7 @@ def summarize(scores: list[FacetScore]) -> Summary:
         area_max=max(area, default=math.nan),
         within_3_percent=sum(a <= 0.03 for a in area) / max(len(area), 1),
         azimuth_max_deg=max(azimuth, default=0.0),
+        edge_median=statistics.median(edge_errors) if edge_errors else math.nan,
+        edge_max=max(edge_errors, default=math.nan),
+        edges_within_5_percent=sum(e <= 0.05 for e in edge_errors) / max(len(edge_errors), 1),
     )

@@ -14,10 +14,13 @@ from typing import Any
 
 import numpy as np
 
+from geometry.edges import EDGE_KINDS, EdgeKind, RoofEdge, edge_totals_m, roof_edges
 from geometry.grid import HeightGrid
+from geometry.outline import FacetOutline, outline_facets
 from geometry.segment import IntGrid, Plane, Segmentation
 
 SQFT_PER_M2 = 10.763910416709722
+FT_PER_M = 1 / 0.3048
 FLAT_PITCH_DEG = 1.5  # below this a facet is flat: it faces nowhere
 COMPASS = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
 
@@ -27,8 +30,12 @@ class Facet:
     id: str
     label: int
     plane: Plane
-    footprint_m2: float
-    count: int
+    outline: FacetOutline
+    count: int  # cells
+
+    @property
+    def footprint_m2(self) -> float:
+        return self.outline.area_m2
 
     @property
     def pitch_deg(self) -> float:
@@ -83,6 +90,10 @@ class Facet:
 class RoofReport:
     facets: list[Facet]
     labels: IntGrid  # the facets' labels (their position in `facets`), -1 for no roof plane
+    edges: list[RoofEdge]  # facets by their position in `facets`
+
+    def edge_totals_m(self) -> dict[EdgeKind, float]:
+        return edge_totals_m(self.edges)
 
     def to_json(self) -> dict[str, Any]:
         area = sum(f.area_m2 for f in self.facets) * SQFT_PER_M2
@@ -94,7 +105,19 @@ class RoofReport:
                 "predominant_pitch": predominant_pitch(self.facets),
                 "facets": len(self.facets),
             },
+            "edges": [edge_json(edge, self.facets) for edge in self.edges],
+            "edge_totals_ft": {kind: round(metres * FT_PER_M, 1) for kind, metres in self.edge_totals_m().items()},
         }
+
+
+def edge_json(edge: RoofEdge, facets: list[Facet]) -> dict[str, Any]:
+    return {
+        "kind": edge.kind,
+        "facets": [facets[i].id for i in edge.facets if i >= 0],
+        "length_ft": round(edge.length_m * FT_PER_M, 1),
+        "start": [round(v, 2) for v in edge.start],
+        "end": [round(v, 2) for v in edge.end],
+    }
 
 
 def letters(index: int) -> str:
@@ -115,17 +138,25 @@ def predominant_pitch(facets: list[Facet]) -> str | None:
     return max(by_pitch, key=lambda pitch: by_pitch[pitch]) if by_pitch else None
 
 
+def renumber(pair: tuple[int, int], mapping: IntGrid) -> tuple[int, int]:
+    """An edge's facets by their rank: a crease's in order, an outline edge's facet then -1."""
+    first, second = int(mapping[pair[0]]), int(mapping[pair[1]])
+    return (first, second) if second < 0 else (min(first, second), max(first, second))
+
+
 def measure(segmentation: Segmentation, grid: HeightGrid) -> RoofReport:
-    counts = [int((segmentation.labels == i).sum()) for i in range(len(segmentation.planes))]
-    order = sorted(
-        range(len(segmentation.planes)),
-        key=lambda i: -counts[i] * grid.cell_area / math.cos(math.radians(segmentation.planes[i].pitch_deg)),
-    )
-    mapping = np.full(len(order) + 1, -1, dtype=np.int32)
+    planes = segmentation.planes
+    outlines = outline_facets(segmentation.labels, planes, grid)
+    counts = [int((segmentation.labels == i).sum()) for i in range(len(planes))]
+    order = sorted(range(len(planes)), key=lambda i: -outlines[i].area_m2 / math.cos(math.radians(planes[i].pitch_deg)))
+    mapping = np.full(len(order) + 1, -1, dtype=np.int32)  # old index -> rank; the last entry maps -1
     facets = []
     for rank, index in enumerate(order):
         mapping[index] = rank
-        facets.append(
-            Facet(letters(rank), rank, segmentation.planes[index], counts[index] * grid.cell_area, counts[index])
-        )
-    return RoofReport(facets, mapping[segmentation.labels])
+        facets.append(Facet(letters(rank), rank, planes[index], outlines[index], counts[index]))
+    edges = [
+        RoofEdge(edge.kind, renumber(edge.facets, mapping), edge.start, edge.end)
+        for edge in roof_edges(outlines, planes)
+    ]
+    edges.sort(key=lambda edge: (EDGE_KINDS.index(edge.kind), edge.facets))
+    return RoofReport(facets, mapping[segmentation.labels], edges)

@@ -1,9 +1,9 @@
 """A PNG for a person to check a roof analysis at a glance.
 
 The DSM as a hillshade (sun from the north-west, 45 degrees up), each facet tinted in its own colour
-with its boundary drawn, its letter and pitch ("A 6/12") where the facet is widest, and a legend
-(letter, pitch, facing, sloped area) on a white band at the bottom. Lines between facets (ridge, hip,
-valley) are not drawn: the analysis does not compute them yet.
+with its boundary drawn, its letter and pitch ("A 6/12") where the facet is widest, the roof lines
+drawn over it in a colour per kind (ridge, hip, valley, eave, rake), and a legend (letter, pitch,
+facing, sloped area; each kind of line and its total length) on a white band at the bottom.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ import numpy as np
 import numpy.typing as npt
 
 from geometry.analysis import RoofAnalysis
+from geometry.edges import EDGE_KINDS, EdgeKind
 from geometry.grid import HeightGrid
-from geometry.measure import SQFT_PER_M2, Facet
+from geometry.measure import FT_PER_M, SQFT_PER_M2, Facet, RoofReport
 
 Image = npt.NDArray[np.uint8]
 
@@ -34,6 +35,14 @@ PALETTE: tuple[tuple[int, int, int], ...] = (
     (34, 189, 188),  # olive
     (207, 190, 23),  # cyan
 )
+# Roof lines, BGR: warm for the convex creases, blue for valleys, green and violet for the outline
+EDGE_COLOURS: dict[EdgeKind, tuple[int, int, int]] = {
+    "ridge": (0, 0, 230),
+    "hip": (0, 140, 255),
+    "valley": (230, 90, 0),
+    "eave": (60, 180, 0),
+    "rake": (200, 60, 160),
+}
 ALPHA = 0.45  # the tint's weight over the hillshade
 NODATA_GREY = 128
 LINE = (40, 40, 40)  # facet boundaries
@@ -91,12 +100,12 @@ def render_image(analysis: RoofAnalysis, *, max_side: int = 1200) -> Image:
     width, height = _output_size(grid, max_side, max_side)
     size = _font_scale(width, height)
     for _ in range(4):  # make room for the legend under the picture (a narrower picture: more lines)
-        band_h = _legend_height(report.facets, size, min(max_side, max(width, MIN_LEGEND_WIDTH)))
+        band_h = _legend_height(_legend_entries(report), size, min(max_side, max(width, MIN_LEGEND_WIDTH)))
         if height + band_h <= max_side:
             break
         width, height = _output_size(grid, max_side, max_side - band_h)
     else:  # the legend at its narrowest is the tallest it can be
-        band_h = _legend_height(report.facets, size, min(max_side, MIN_LEGEND_WIDTH))
+        band_h = _legend_height(_legend_entries(report), size, min(max_side, MIN_LEGEND_WIDTH))
         width, height = _output_size(grid, max_side, max_side - band_h)
 
     shade = hillshade(grid)
@@ -110,7 +119,8 @@ def render_image(analysis: RoofAnalysis, *, max_side: int = 1200) -> Image:
         cells = labels == facet.label
         canvas[cells] = (1.0 - ALPHA) * canvas[cells] + ALPHA * np.array(colour(facet.label), dtype=np.float64)
     image = np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
-    image[_boundaries(labels, thickness=max(2, round(max(width, height) / 400)))] = LINE
+    image[_boundaries(labels, thickness=max(1, round(max(width, height) / 800)))] = LINE
+    _draw_edges(image, report, grid, thickness=max(2, round(max(width, height) / 300)))
 
     if report.facets:
         placed: list[Box] = []
@@ -118,7 +128,17 @@ def render_image(analysis: RoofAnalysis, *, max_side: int = 1200) -> Image:
             _label_facet(image, labels == facet.label, f"{facet.id} {facet.pitch}", size, placed)
     else:
         _put_centred(image, "No roof planes found", size * 1.4)
-    return _with_legend(image, report.facets, size, max_side)
+    return _with_legend(image, _legend_entries(report), size, max_side)
+
+
+def _draw_edges(image: Image, report: RoofReport, grid: HeightGrid, *, thickness: int) -> None:
+    """Each roof line from its world ends (x east, y north of the north-west corner) to image pixels."""
+    rows, cols = grid.shape
+    sx, sy = image.shape[1] / (cols * grid.dx), image.shape[0] / (rows * grid.dy)  # px per metre
+    bits = 4  # sub-pixel ends (cv2's fixed-point shift)
+    for edge in report.edges:
+        ends = [(round(x * sx * (1 << bits)), round(-y * sy * (1 << bits))) for x, y, _ in (edge.start, edge.end)]
+        cv2.line(image, ends[0], ends[1], EDGE_COLOURS[edge.kind], thickness, cv2.LINE_AA, shift=bits)
 
 
 def _output_size(grid: HeightGrid, max_width: int, max_height: int) -> tuple[int, int]:
@@ -227,18 +247,31 @@ def _put_centred(image: Image, text: str, size: float) -> None:
     _put_outlined(image, text, (x, y), size)
 
 
+Entry = tuple[str, tuple[int, int, int]]  # text and swatch colour
+
+
 def _legend_entry(facet: Facet) -> str:
     return f"{facet.id}  {facet.pitch}  {facet.facing}  {facet.area_m2 * SQFT_PER_M2:,.0f} sq ft"
+
+
+def _legend_entries(report: RoofReport) -> list[Entry]:
+    """A facet per entry, then each kind of roof line present with its total length."""
+    entries = [(_legend_entry(f), colour(f.label)) for f in report.facets]
+    totals = report.edge_totals_m()
+    entries += [
+        (f"{kind}  {totals[kind] * FT_PER_M:,.0f} ft", EDGE_COLOURS[kind]) for kind in EDGE_KINDS if totals[kind]
+    ]
+    return entries
 
 
 class _Layout:
     """Where the legend's entries go: a grid of `columns` entries per line."""
 
-    def __init__(self, facets: list[Facet], size: float, width: int) -> None:
+    def __init__(self, entries: list[Entry], size: float, width: int) -> None:
         self.size = max(0.45, size * 0.75)
         self.thick = max(1, round(self.size * 1.6))
-        self.entries = [_legend_entry(f) for f in facets]
-        text_w = max((cv2.getTextSize(e, FONT, self.size, self.thick)[0][0] for e in self.entries), default=0)
+        self.entries = entries
+        text_w = max((cv2.getTextSize(e, FONT, self.size, self.thick)[0][0] for e, _ in entries), default=0)
         text_h = cv2.getTextSize("Ag", FONT, self.size, self.thick)[0][1]
         self.pad, self.swatch = max(6, text_h // 2), text_h + 4
         self.entry_w = self.swatch + self.pad + text_w + 3 * self.pad
@@ -249,15 +282,15 @@ class _Layout:
         self.height = self.rows * self.line_h + 2 * self.pad if self.entries else 0
 
 
-def _legend_height(facets: list[Facet], size: float, width: int) -> int:
-    return _Layout(facets, size, width).height
+def _legend_height(entries: list[Entry], size: float, width: int) -> int:
+    return _Layout(entries, size, width).height
 
 
-def _with_legend(image: Image, facets: list[Facet], size: float, max_side: int) -> Image:
-    """The image over a white band listing each facet beside its colour swatch."""
-    if not facets:
+def _with_legend(image: Image, entries: list[Entry], size: float, max_side: int) -> Image:
+    """The image over a white band listing each entry beside its colour swatch."""
+    if not entries:
         return image
-    layout = _Layout(facets, size, min(max_side, max(image.shape[1], MIN_LEGEND_WIDTH)))
+    layout = _Layout(entries, size, min(max_side, max(image.shape[1], MIN_LEGEND_WIDTH)))
     width = min(max_side, layout.width)
     if width > image.shape[1]:  # a narrow roof: pad the picture on white so the legend fits
         left = (width - image.shape[1]) // 2
@@ -269,12 +302,12 @@ def _with_legend(image: Image, facets: list[Facet], size: float, max_side: int) 
         )
     band = np.full((layout.height, width, 3), 255, dtype=np.uint8)
     pad, swatch = layout.pad, layout.swatch
-    for index, (facet, entry) in enumerate(zip(facets, layout.entries, strict=True)):
+    for index, (text, swatch_colour) in enumerate(entries):
         row, col = divmod(index, layout.columns)
         x, y = pad + col * layout.entry_w, pad + row * layout.line_h
-        cv2.rectangle(band, (x, y), (x + swatch, y + swatch), colour(facet.label), -1)
+        cv2.rectangle(band, (x, y), (x + swatch, y + swatch), swatch_colour, -1)
         cv2.rectangle(band, (x, y), (x + swatch, y + swatch), LINE, 1)
         cv2.putText(
-            band, entry, (x + swatch + pad, y + swatch - 2), FONT, layout.size, (30, 30, 30), layout.thick, cv2.LINE_AA
+            band, text, (x + swatch + pad, y + swatch - 2), FONT, layout.size, (30, 30, 30), layout.thick, cv2.LINE_AA
         )
     return np.vstack([image, band])
