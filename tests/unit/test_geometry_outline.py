@@ -9,6 +9,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from geometry.accuracy import SCORED_EDGES
 from geometry.edges import EDGE_KINDS
 from geometry.measure import FT_PER_M, RoofReport, measure
 from geometry.outline import douglas_peucker, self_intersecting
@@ -46,11 +47,11 @@ def test_lines_are_classified_and_measured_like_the_truth(roof: str, kinds: dict
     scene, report = analyse(spec)
 
     # Then each kind of line has the truth's count (where the test names it) and total length
-    counts = Counter(edge.kind for edge in report.edges)
+    counts: Counter[str] = Counter(edge.kind for edge in report.edges)
     for kind, count in kinds.items():
         assert counts[kind] == count, (kind, counts)
     found, truth = report.edge_totals_m(), scene.edge_lengths_m()
-    for kind in ("ridge", "hip", "valley"):
+    for kind in SCORED_EDGES:
         assert found[kind] == pytest.approx(truth[kind], rel=0.03, abs=0.05), kind
 
 
