@@ -14,11 +14,12 @@ from types import TracebackType
 
 from dominus_dev.simulated_model import SimulatedModel
 from dominus_dev.template import EmbeddedAws
-from geometry.jobs import GeometryJobs
+from geometry.jobs import GeometryJobs, JobIndex
 from shared.engine import Engine
 from shared.llm import ChatModel, OpenAIChatModel
-from shared.runtime import build_engine, retry_policy
+from shared.runtime import build_engine, build_store, retry_policy
 from shared.settings import Settings
+from shared.stores.base import GuardedStore
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ class LocalRuntime:
     aws: EmbeddedAws = field(default_factory=EmbeddedAws)
     model: SimulatedModel | None = None
     engine: Engine | None = None
+    store: GuardedStore | None = None  # the engine's, shared with the geometry function
 
     def start(self) -> LocalRuntime:
         self.aws.start()
@@ -41,7 +43,10 @@ class LocalRuntime:
                 "dominus_bucket": resources.get("DOMINUS_BUCKET", self.settings.dominus_bucket),
             }
         )
-        self.engine = build_engine(self.settings, dynamodb=self.aws.client("dynamodb"), chat=self._chat_model())
+        self.store = build_store(self.settings)
+        self.engine = build_engine(
+            self.settings, dynamodb=self.aws.client("dynamodb"), chat=self._chat_model(), store=self.store
+        )
         logger.info(
             "local runtime: AWS at %s, store %s, model %s",
             self.aws.endpoint_url,
@@ -60,6 +65,11 @@ class LocalRuntime:
             self.settings.dominus_jobs_table,
             self.settings.dominus_bucket,
         )
+
+    def geometry_index(self) -> JobIndex:
+        """The engine's store in front of the geometry job index, as the deployed function has it."""
+        assert self.store is not None, "start the runtime first"
+        return JobIndex.configured(self.store, self.settings)
 
     def _chat_model(self) -> ChatModel | None:
         if self.settings.has_model_credentials:

@@ -88,6 +88,8 @@ def create_dev_app(runtime: LocalRuntime) -> FastAPI:
 
     for function in FUNCTIONS:
         app.include_router(function.router(lambda: engine, runtime.settings.dominus_env))
-    geometry_jobs = runtime.geometry_jobs()
-    app.include_router(geometry_router(lambda: geometry_jobs, runtime.settings.dominus_env))
+    geometry_jobs, geometry_index = runtime.geometry_jobs(), runtime.geometry_index()
+    app.include_router(
+        geometry_router(lambda: geometry_jobs, runtime.settings.dominus_env, index=lambda: geometry_index)
+    )
     return app

@@ -739,28 +739,35 @@ def test_geometry_function_routes_dependencies_and_grants(template: dict[str, An
     assert props["Handler"] == "geometry.app.handler"
     assert props["MemorySize"] >= 2048
     assert "Layers" not in props, "the shared layer comes from Globals"
-    assert _events(props) == {("/v1/geometry/analyze", "post", None), ("/v1/geometry/{job_id}", "get", None)}
+    routes = [
+        ("/v1/geometry/analyze", "post"),
+        ("/v1/geometry/{job_id}", "get"),
+        ("/v1/geometry/{job_id}/preview.png", "get"),
+    ]
+    assert _events(props) == {(path, method, None) for path, method in routes}
     requirements = {
         line.split(">")[0].split("=")[0].split("[")[0].strip().lower()
         for line in (ROOT / "functions/geometry/requirements.txt").read_text(encoding="utf-8").splitlines()
         if line.strip() and not line.startswith("#")
     }
     assert {"numpy", "opencv-python-headless", "tifffile", "laspy"} <= requirements
-    # Least privilege: its job records and the org-prefixed objects, nothing else.
+    # Least privilege: its job records, reading org-prefixed objects (GetObject also allows HEAD),
+    # writing only its results, and the store's token; no OpenAI key, no listing.
     [policy] = props["Policies"]
     grants = {json.dumps(s["Resource"], sort_keys=True): sorted(s["Action"]) for s in policy["Statement"]}
     assert grants == {
         json.dumps({"Fn::GetAtt": ["JobsTable", "Arn"]}): ["dynamodb:GetItem", "dynamodb:PutItem"],
-        json.dumps({"Fn::Sub": "${DataBucket.Arn}/orgs/*"}): ["s3:GetObject", "s3:PutObject"],
+        json.dumps({"Fn::Sub": "${DataBucket.Arn}/orgs/*"}): ["s3:GetObject"],
+        json.dumps({"Fn::Sub": "${DataBucket.Arn}/orgs/*/geometry/*"}): ["s3:PutObject"],
+        json.dumps({"Ref": "UpstashTokenSecretArn"}): ["secretsmanager:GetSecretValue"],
     }
     assert all(s["Effect"] == "Allow" for s in policy["Statement"])
     role = translated["Resources"]["GeometryFunctionRole"]["Properties"]
     assert set(role["ManagedPolicyArns"]) <= LAMBDA_BASICS
-    # Both routes reach it through the REST API, behind the authorizer (checked for every path above).
+    # Every route reaches it through the REST API, behind the authorizer (checked for every path above).
     paths = _body(translated)["paths"]
-    assert set(paths["/v1/geometry/analyze"]) == {"post"}
-    assert set(paths["/v1/geometry/{job_id}"]) == {"get"}
-    for path, method in (("/v1/geometry/analyze", "post"), ("/v1/geometry/{job_id}", "get")):
+    for path, method in routes:
+        assert set(paths[path]) == {method}
         integration = paths[path][method]["x-amazon-apigateway-integration"]
         assert integration["type"] == "aws_proxy"
         assert "GeometryFunction.Arn" in json.dumps(integration["uri"])

@@ -1,31 +1,47 @@
 """The geometry function over HTTP: through the dev server (as `dominus serve` builds it, real HTTP on a
-loopback port, jobs in the embedded moto DynamoDB and S3), and its deployed app on the `aws_env` fixture.
+loopback port, jobs in the embedded moto DynamoDB and S3), and its router and deployed app on the
+`aws_env` fixture.
 
-Synthetic roofs with known planes go up as .npy uploads; the real UK LiDAR GeoTIFF goes up with its
-roof mask. Bad input comes back as the contract's error shape with a 4xx, never a 500.
+Synthetic roofs with known planes go up as .npy uploads or S3 keys; the real UK LiDAR GeoTIFF goes up
+with its roof mask. Bad input comes back as the contract's error shape with a 4xx, never a 500. The
+engine's store answers identical input before DynamoDB does, and a store that is down changes nothing
+but the speed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import numpy as np
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from geometry.function import parse_multipart
-from geometry.jobs import GeometryJobs, report_key
+from dominus_dev.local import LocalRuntime
+from dominus_dev.serving import free_port
+from geometry import function as geometry_function
+from geometry.function import MAX_UPLOAD_BYTES, Analysed, AnalysisInput, geometry_router, parse_multipart
+from geometry.jobs import GeometryJobs, JobIndex, preview_key, report_key
 from geometry.synthetic import SceneSpec, build_scene
 from shared.errors import BadRequest, UnsupportedMediaType
+from shared.http import install_error_handling
 from shared.settings import Settings
+from shared.stores.base import GuardedStore
+from shared.stores.memory import MemoryStore
 from tests.support.aws_fixtures import AwsEnv
 from tests.support.dev_server import running_dev_server
+from tests.support.fakes import FailingStore
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 pytestmark = pytest.mark.integration
 
@@ -47,10 +63,22 @@ def gable() -> bytes:
 
 
 @pytest.fixture(scope="module")
-def dev_url() -> Iterator[str]:
-    """The dev server on embedded defaults (moto for DynamoDB and S3, simulated model)."""
-    with running_dev_server() as (url, _):
-        yield url
+def dev_server() -> Iterator[tuple[str, LocalRuntime]]:
+    """The dev server on embedded defaults (moto for DynamoDB and S3, Memory store, simulated model)."""
+    with running_dev_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def dev_url(dev_server: tuple[str, LocalRuntime]) -> str:
+    return dev_server[0]
+
+
+@pytest.fixture(scope="module")
+def dev_s3(dev_server: tuple[str, LocalRuntime]) -> tuple[S3Client, str]:
+    """The dev server's S3 client and data bucket, to put inputs where a client would have uploaded them."""
+    runtime = dev_server[1]
+    return runtime.aws.client("s3"), runtime.settings.dominus_bucket
 
 
 @pytest.fixture
@@ -78,7 +106,7 @@ def _upload(
     return client.post(ANALYZE, files=files, data=data, headers={"X-Org-Id": org})
 
 
-def _assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+def _assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
     assert response.status_code == status, response.text
     error: dict[str, Any] = response.json()["error"]
     assert error["code"] == code
@@ -150,7 +178,10 @@ def test_missing_file_field_and_wrong_content_type(http: httpx.Client) -> None:
     missing = http.post(ANALYZE, files={"other": ("x.npy", b"abc")}, headers=org)
     _assert_error(missing, 422, "invalid_input")
     as_json = http.post(ANALYZE, json={"file": "abc"}, headers=org)
-    _assert_error(as_json, 415, "unsupported_media_type")
+    error = _assert_error(as_json, 422, "invalid_input")
+    assert "s3_key" in error["message"]
+    as_text = http.post(ANALYZE, content=b"x y z\n", headers=org | {"Content-Type": "text/plain"})
+    assert "s3_key" in _assert_error(as_text, 415, "unsupported_media_type")["message"]
     bad_resolution = _upload(http, _org(), ("g.npy", b"\x93NUMPY"), resolution=None)
     assert 400 <= bad_resolution.status_code < 500
 
@@ -165,45 +196,293 @@ def test_real_geotiff_with_its_mask(http: httpx.Client) -> None:
     assert report["totals"]["area_sqft"] > 0
 
 
-# --- the deployed app, on the aws_env fixture -----------------------------------------------------
+# --- S3 keys and previews, through the dev server ------------------------------------------------
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def test_upload_over_the_limit_is_413_with_the_limit(aws_env: AwsEnv) -> None:
-    from fastapi import FastAPI
+def _put(dev_s3: tuple[S3Client, str], key: str, data: bytes) -> None:
+    client, bucket = dev_s3
+    client.put_object(Bucket=bucket, Key=key, Body=data)
 
-    from geometry.function import geometry_router
-    from shared.http import install_error_handling
 
+def test_s3_key_round_trip_with_its_preview(http: httpx.Client, dev_s3: tuple[S3Client, str], gable: bytes) -> None:
+    org = _org()
+    headers = {"X-Org-Id": org}
+    key = f"orgs/{org}/uploads/2026/gable.npy"
+    # Given a gable DSM the CRM uploaded under the org's prefix
+    _put(dev_s3, key, gable)
+    # When it is analysed by its key
+    created = http.post(ANALYZE, json={"s3_key": key, "resolution": RESOLUTION}, headers=headers)
+    # Then a job is created with the gable's two planes
+    assert created.status_code == 201, created.text
+    assert created.headers["X-Dominus-Cache"] == "miss"
+    job_id, report = created.json()["job_id"], created.json()["report"]
+    assert [plane["pitch"] for plane in report["planes"]] == ["6/12", "6/12"]
+    # and its preview is stored beside the report and served to the same org as a PNG
+    preview = http.get(f"/v1/geometry/{job_id}/preview.png", headers=headers)
+    assert preview.status_code == 200, preview.text
+    assert preview.headers["content-type"] == "image/png"
+    assert preview.content.startswith(PNG_SIGNATURE)
+    client, bucket = dev_s3
+    assert client.get_object(Bucket=bucket, Key=preview_key(org, job_id))["Body"].read() == preview.content
+    assert client.head_object(Bucket=bucket, Key=report_key(org, job_id))["ContentLength"] > 0
+    # Another org gets neither the job nor its preview
+    for path in (f"/v1/geometry/{job_id}", f"/v1/geometry/{job_id}/preview.png"):
+        _assert_error(http.get(path, headers={"X-Org-Id": _org()}), 404, "not_found")
+    # The same key as a form field (multipart or url-encoded) is the same input: the same job, a hit
+    for form in (
+        {"files": {"s3_key": (None, key), "resolution": (None, str(RESOLUTION))}},
+        {"data": {"s3_key": key, "resolution": str(RESOLUTION)}},
+    ):
+        again = http.post(ANALYZE, headers=headers, **form)
+        assert (again.status_code, again.json()["job_id"], again.headers["X-Dominus-Cache"]) == (200, job_id, "hit")
+    # and so are the same bytes uploaded under the same kind of name
+    uploaded = _upload(http, org, ("gable.npy", gable), resolution=RESOLUTION)
+    assert (uploaded.status_code, uploaded.json()["job_id"]) == (200, job_id)
+
+
+def test_preview_of_unknown_and_malformed_jobs_is_not_found(http: httpx.Client) -> None:
+    for job_id in (uuid.uuid4().hex, "not-a-job", "input%23" + "0" * 64):
+        reply = http.get(f"/v1/geometry/{job_id}/preview.png", headers={"X-Org-Id": _org()})
+        error = _assert_error(reply, 404, "not_found")
+        assert "No geometry job" in error["message"]
+
+
+def test_another_orgs_key_is_refused_without_saying_whether_it_exists(
+    http: httpx.Client, dev_s3: tuple[S3Client, str], gable: bytes
+) -> None:
+    owner, caller = _org(), _org()
+    existing = f"orgs/{owner}/uploads/gable.npy"
+    _put(dev_s3, existing, gable)
+    refusals = []
+    for key in (
+        existing,  # another org's object that exists
+        f"orgs/{owner}/uploads/missing.npy",  # and one that does not
+        f"orgs/{caller}/../{owner}/uploads/gable.npy",  # path tricks from the caller's own prefix
+        f"orgs/{caller}/uploads/../../{owner}/uploads/gable.npy",
+        f"orgs/{caller}-x/uploads/gable.npy",
+        f"/orgs/{caller}/uploads/gable.npy",
+    ):
+        response = http.post(ANALYZE, json={"s3_key": key, "resolution": RESOLUTION}, headers={"X-Org-Id": caller})
+        error = _assert_error(response, 403, "forbidden")
+        assert f"orgs/{caller}/" in error["message"]
+        refusals.append(error["message"])
+    # The same answer whether or not the object exists
+    assert len(set(refusals)) == 1
+    # A form field is held to the same rule
+    form = http.post(ANALYZE, files={"s3_key": (None, existing)}, headers={"X-Org-Id": caller})
+    _assert_error(form, 403, "forbidden")
+
+
+def test_missing_key_in_the_own_org_is_404(http: httpx.Client) -> None:
+    org = _org()
+    key = f"orgs/{org}/uploads/nothing-here.tif"
+    error = _assert_error(http.post(ANALYZE, json={"s3_key": key}, headers={"X-Org-Id": org}), 404, "not_found")
+    assert key in error["message"]
+
+
+def test_a_body_never_names_the_tenant_and_names_one_input(
+    http: httpx.Client, dev_s3: tuple[S3Client, str], gable: bytes
+) -> None:
+    org, other = _org(), _org()
+    key = f"orgs/{other}/uploads/gable.npy"
+    _put(dev_s3, key, gable)
+    # An org_id in the body is not a field: 422, and the key stays the other org's
+    tenant = http.post(ANALYZE, json={"s3_key": key, "org_id": other}, headers={"X-Org-Id": org})
+    assert "org_id" in _assert_error(tenant, 422, "invalid_input")["message"]
+    # A file and a key at once: 422
+    both = http.post(
+        ANALYZE,
+        files={"file": ("gable.npy", gable), "s3_key": (None, f"orgs/{org}/uploads/gable.npy")},
+        headers={"X-Org-Id": org},
+    )
+    assert "not both" in _assert_error(both, 422, "invalid_input")["message"]
+    # An empty object is invalid input
+    empty = f"orgs/{org}/uploads/empty.npy"
+    _put(dev_s3, empty, b"")
+    _assert_error(http.post(ANALYZE, json={"s3_key": empty}, headers={"X-Org-Id": org}), 422, "invalid_input")
+
+
+# --- the router and the deployed app, on the aws_env fixture --------------------------------------
+
+
+class CountingJobs(GeometryJobs):
+    """Job storage that counts DynamoDB index lookups."""
+
+    def __init__(self, aws_env: AwsEnv) -> None:
+        dynamodb, s3 = aws_env.client("dynamodb"), aws_env.client("s3")
+        super().__init__(dynamodb, s3, aws_env.tables["JobsTable"], aws_env.buckets["DataBucket"])
+        self.finds = 0
+
+    def find(self, org_id: str, input_sha256: str) -> str | None:
+        self.finds += 1
+        return super().find(org_id, input_sha256)
+
+
+def _router_app(jobs: GeometryJobs, store: Any = None, *, max_upload_bytes: int = MAX_UPLOAD_BYTES) -> FastAPI:
+    """The geometry routes on `jobs`, with the engine's store guarding `store` (Memory by default)."""
+    guarded = GuardedStore(store if store is not None else MemoryStore(), timeout_s=0.25, cooldown_s=30.0)
+    index = JobIndex(guarded, lease_ms=2_000, wait_ms=5_000)
+    app = FastAPI()
+    install_error_handling(app, max_body_bytes=max_upload_bytes + 64_000)
+    app.include_router(geometry_router(lambda: jobs, "local", index=lambda: index, max_upload_bytes=max_upload_bytes))
+    return app
+
+
+@pytest.fixture
+def analyses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the inputs analysed, each analysis slowed so concurrent requests overlap."""
+    names: list[str] = []
+    real = geometry_function.analyze_input
+
+    def counted(source: AnalysisInput) -> Analysed:
+        names.append(source.name)
+        time.sleep(0.3)
+        return real(source)
+
+    monkeypatch.setattr(geometry_function, "analyze_input", counted)
+    return names
+
+
+def test_upload_and_s3_object_over_the_limit_are_413_with_the_limit(aws_env: AwsEnv) -> None:
     jobs = GeometryJobs(
         aws_env.client("dynamodb"), aws_env.client("s3"), aws_env.tables["JobsTable"], aws_env.buckets["DataBucket"]
     )
-    app = FastAPI()
-    install_error_handling(app, max_body_bytes=10_000_000)
-    app.include_router(geometry_router(lambda: jobs, "local", max_upload_bytes=1_000))
-    with TestClient(app) as client:
-        response = _upload(client, _org(), ("big.npy", b"\0" * 5_000), resolution=RESOLUTION)
-    error = _assert_error(response, 413, "payload_too_large")
-    assert "1,000 bytes" in error["message"]
+    org = _org()
+    key = f"orgs/{org}/uploads/big.npy"
+    aws_env.client("s3").put_object(Bucket=aws_env.buckets["DataBucket"], Key=key, Body=b"\0" * 5_000)
+    downloads: list[str] = []
+    event, hook = "before-parameter-build.s3.GetObject", "count-geometry-downloads"
+    jobs.s3.meta.events.register(event, lambda params, **_: downloads.append(params["Key"]), unique_id=hook)
+    try:
+        with TestClient(_router_app(jobs, max_upload_bytes=1_000)) as client:
+            uploaded = _upload(client, org, ("big.npy", b"\0" * 5_000), resolution=RESOLUTION)
+            by_key = client.post(ANALYZE, json={"s3_key": key}, headers={"X-Org-Id": org})
+        assert downloads == [], "the size comes from a HEAD; nothing is downloaded"
+        aws_env.client("s3").put_object(Bucket=jobs.bucket, Key=f"{key}.small", Body=b"\0" * 1_000)
+        assert jobs.read_input(org, f"{key}.small", 1_000) == b"\0" * 1_000  # at the limit: read
+        assert downloads == [f"{key}.small"]
+    finally:
+        jobs.s3.meta.events.unregister(event, unique_id=hook)
+    assert "1,000 bytes" in _assert_error(uploaded, 413, "payload_too_large")["message"]
+    assert "1,000 bytes" in _assert_error(by_key, 413, "payload_too_large")["message"]
 
 
-def test_deployed_app_stores_job_record_and_report(
+def test_identical_input_is_served_from_the_store_without_the_dynamodb_index(
+    aws_env: AwsEnv, gable: bytes, analyses: list[str]
+) -> None:
+    jobs = CountingJobs(aws_env)
+    org = _org()
+    with TestClient(_router_app(jobs)) as client:
+        # Given one analysis of a gable (the store misses, so the DynamoDB index is asked once)
+        first = _upload(client, org, ("gable.npy", gable), resolution=RESOLUTION)
+        assert first.status_code == 201, first.text
+        assert jobs.finds == 1
+        # When the same input comes again, twice
+        repeats = [_upload(client, org, ("gable.npy", gable), resolution=RESOLUTION) for _ in range(2)]
+    # Then the store answers: the same job, a hit, no new analysis and no DynamoDB index lookup
+    for repeat in repeats:
+        assert (repeat.status_code, repeat.headers["X-Dominus-Cache"]) == (200, "hit")
+        assert repeat.json() == first.json()
+    assert jobs.finds == 1
+    assert analyses == ["gable.npy"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("store", [MemoryStore, FailingStore], ids=["store-up", "store-down"])
+async def test_concurrent_identical_uploads_analyse_once(
+    aws_env: AwsEnv, gable: bytes, analyses: list[str], store: type[MemoryStore]
+) -> None:
+    jobs = CountingJobs(aws_env)
+    org = _org()
+    transport = httpx.ASGITransport(app=_router_app(jobs, store()))
+    async with httpx.AsyncClient(transport=transport, base_url="http://geometry", timeout=60) as client:
+        # When four identical uploads arrive together (with the store up, or down)
+        replies = await asyncio.gather(
+            *(
+                client.post(
+                    ANALYZE,
+                    files={"file": ("gable.npy", gable)},
+                    data={"resolution": str(RESOLUTION)},
+                    headers={"X-Org-Id": org},
+                )
+                for _ in range(4)
+            )
+        )
+    # Then one analysis answers all four: one new job, three sharing it
+    assert analyses == ["gable.npy"]
+    assert sorted((r.status_code, r.headers["X-Dominus-Cache"]) for r in replies) == [
+        (200, "shared"),
+        (200, "shared"),
+        (200, "shared"),
+        (201, "miss"),
+    ]
+    assert len({r.json()["job_id"] for r in replies}) == 1
+    assert all(r.json()["report"] == replies[0].json()["report"] for r in replies)
+
+
+def test_a_store_that_is_down_falls_back_to_the_dynamodb_index(
+    aws_env: AwsEnv, gable: bytes, analyses: list[str]
+) -> None:
+    jobs = CountingJobs(aws_env)
+    org = _org()
+    with TestClient(_router_app(jobs, FailingStore())) as client:
+        first = _upload(client, org, ("gable.npy", gable), resolution=RESOLUTION)
+        again = _upload(client, org, ("gable.npy", gable), resolution=RESOLUTION)
+    assert (first.status_code, first.headers["X-Dominus-Cache"]) == (201, "miss")
+    assert (again.status_code, again.headers["X-Dominus-Cache"]) == (200, "hit")
+    assert again.json()["job_id"] == first.json()["job_id"]
+    assert jobs.finds == 2, "with the store down, DynamoDB's index answers"
+    assert analyses == ["gable.npy"]
+
+
+def test_a_preview_that_fails_does_not_fail_the_job(
     aws_env: AwsEnv, gable: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from geometry import preview
+
+    def broken(analysis: Any, **_: Any) -> bytes:
+        raise RuntimeError("the preview could not be drawn")
+
+    monkeypatch.setattr(preview, "render_preview", broken)
+    jobs = CountingJobs(aws_env)
+    org = _org()
+    with TestClient(_router_app(jobs)) as client:
+        created = _upload(client, org, ("gable.npy", gable), resolution=RESOLUTION)
+        assert created.status_code == 201, created.text
+        job_id = created.json()["job_id"]
+        assert client.get(f"/v1/geometry/{job_id}", headers={"X-Org-Id": org}).status_code == 200
+        missing = client.get(f"/v1/geometry/{job_id}/preview.png", headers={"X-Org-Id": org})
+    assert "no preview" in _assert_error(missing, 404, "not_found")["message"]
+    item = jobs.dynamodb.get_item(TableName=jobs.table, Key={"org_id": {"S": org}, "job_id": {"S": job_id}})["Item"]
+    assert "preview_key" not in item
+
+
+def _deployed_settings(aws_env: AwsEnv, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "dominus_env": "local",
+        "dominus_jobs_table": aws_env.tables["JobsTable"],
+        "dominus_bucket": aws_env.buckets["DataBucket"],
+        "redis_url": None,
+        "upstash_redis_rest_url": None,
+        "upstash_redis_rest_token": None,
+        "dominus_upstash_token_secret_arn": None,
+    }
+    return Settings(**(values | overrides))
+
+
+def test_deployed_app_stores_job_record_report_and_preview(aws_env: AwsEnv, gable: bytes) -> None:
     from geometry.app import create_app
 
-    settings = Settings(
-        dominus_env="local",
-        dominus_jobs_table=aws_env.tables["JobsTable"],
-        dominus_bucket=aws_env.buckets["DataBucket"],
-        upstash_redis_rest_url=None,
-        upstash_redis_rest_token=None,
-        dominus_upstash_token_secret_arn=None,
-    )
     org = _org()
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(_deployed_settings(aws_env))) as client:
         assert client.get("/healthz").json() == {"status": "ok", "function": "geometry"}
         response = _upload(client, org, ("gable.npy", gable), resolution=RESOLUTION)
+        again = _upload(client, org, ("gable.npy", gable), resolution=RESOLUTION)
+        png = client.get(f"/v1/geometry/{response.json()['job_id']}/preview.png", headers={"X-Org-Id": org})
     assert response.status_code == 201, response.text
+    assert (again.status_code, again.headers["X-Dominus-Cache"]) == (200, "hit")
     job_id = response.json()["job_id"]
     item = aws_env.client("dynamodb").get_item(
         TableName=aws_env.tables["JobsTable"], Key={"org_id": {"S": org}, "job_id": {"S": job_id}}
@@ -213,9 +492,30 @@ def test_deployed_app_stores_job_record_and_report(
     assert item["facets"] == {"N": "2"}
     assert item["predominant_pitch"] == {"S": "6/12"}
     assert item["report_key"] == {"S": report_key(org, job_id)}
+    assert item["preview_key"] == {"S": preview_key(org, job_id)}
     assert len(item["input_sha256"]["S"]) == 64
-    stored = aws_env.client("s3").get_object(Bucket=aws_env.buckets["DataBucket"], Key=report_key(org, job_id))
+    s3, bucket = aws_env.client("s3"), aws_env.buckets["DataBucket"]
+    stored = s3.get_object(Bucket=bucket, Key=report_key(org, job_id))
     assert json.loads(stored["Body"].read()) == response.json()["report"]
+    preview_object = s3.get_object(Bucket=bucket, Key=preview_key(org, job_id))
+    assert preview_object["ContentType"] == "image/png"
+    assert preview_object["Body"].read() == png.content
+    assert png.content.startswith(PNG_SIGNATURE)
+
+
+def test_deployed_app_with_a_dead_redis_still_serves(aws_env: AwsEnv, gable: bytes) -> None:
+    from geometry.app import create_app
+
+    # Given the store configured at a Redis that nobody listens on
+    settings = _deployed_settings(aws_env, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    org = _org()
+    with TestClient(create_app(settings)) as client:
+        first = _upload(client, org, ("gable.npy", gable), resolution=RESOLUTION)
+        again = _upload(client, org, ("gable.npy", gable), resolution=RESOLUTION)
+    # Then the analysis runs and identical input is still found (through DynamoDB)
+    assert (first.status_code, first.headers["X-Dominus-Cache"]) == (201, "miss")
+    assert (again.status_code, again.headers["X-Dominus-Cache"]) == (200, "hit")
+    assert again.json()["job_id"] == first.json()["job_id"]
 
 
 # --- the multipart parser -------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The deployed geometry function: its FastAPI app and the Mangum handler (GeometryFunction).
 
-Settings are read and the boto3 clients built on the first request that needs them (boto3 costs
-~180 ms to import and load; /healthz never needs it), once per sandbox.
+Settings are read and the boto3 clients and the engine's store built on the first request that
+needs them (boto3 costs ~180 ms to import and load; /healthz never needs it), once per sandbox.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI
 
 from geometry.function import MAX_UPLOAD_BYTES, geometry_router
-from geometry.jobs import GeometryJobs
+from geometry.jobs import GeometryJobs, JobIndex
 from shared.http import install_error_handling
-from shared.runtime import once
+from shared.runtime import build_store, once
 from shared.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -37,12 +37,18 @@ def build_jobs(settings: Settings) -> GeometryJobs:
     return GeometryJobs(dynamodb_client(), s3_client(), settings.dominus_jobs_table, settings.dominus_bucket)
 
 
+def build_index(settings: Settings) -> JobIndex:
+    """The engine's store (Upstash, Redis or Memory, as configured) in front of the DynamoDB index."""
+    return JobIndex.configured(build_store(settings), settings)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     app = FastAPI(title="Dominus Geometry", version="1.0.0")
     install_error_handling(app, max_body_bytes=MAX_UPLOAD_BYTES + _BODY_SLACK_BYTES)
     jobs = once(lambda: build_jobs(settings))
-    app.include_router(geometry_router(jobs, settings.dominus_env))
+    index = once(lambda: build_index(settings))
+    app.include_router(geometry_router(jobs, settings.dominus_env, index=index))
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

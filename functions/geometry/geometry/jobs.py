@@ -1,11 +1,15 @@
-"""Geometry jobs: a DynamoDB record per analysis, the report JSON in S3, and a content-hash index.
+"""Geometry jobs: a DynamoDB record per analysis, the report JSON and preview PNG in S3, a
+content-hash index, and the engine's store in front of that index.
 
 Table (JobsTable, pk `org_id`, sk `job_id`):
 - a job: `{org_id, job_id, status "done", created_at, input_sha256, input_name, facets, area_sqft,
-  squares, predominant_pitch, report_key, expires_at}`;
+  squares, predominant_pitch, report_key, preview_key (when one was stored), expires_at}`;
 - an index item per distinct input: sk `input#<sha256>` -> `job_id`, so identical input for the same
   org returns the existing job, across instances, without a scan.
-Bucket: the report at `orgs/<org_id>/geometry/<job_id>/report.json`.
+Bucket: the report at `orgs/<org_id>/geometry/<job_id>/report.json`, the preview beside it as
+`preview.png`; inputs may be read from anywhere under the caller's own `orgs/<org_id>/`.
+Store (`JobIndex`): `dominus:v1:<org>:cache:geometry:<sha256>` -> `job_id`, checked before DynamoDB,
+and a single-flight so identical concurrent requests analyse once.
 
 Every key includes the org: another org's job is simply not found. Job ids are uuid4 hex; anything
 else (an index item's sk, say) is never looked up.
@@ -13,40 +17,101 @@ else (an index item's sk, say) is never looked up.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import re
 import time
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from shared.cache_keys import check_org_id
+from shared.cache_keys import KeySpace, check_org_id
+from shared.errors import Forbidden, NotFound, PayloadTooLarge
+from shared.singleflight import FollowTimeout, SingleFlight
+from shared.stores.base import GuardedStore, StoreUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.client import Exceptions as S3Exceptions
+
+    from shared.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_UNSAFE_KEY_CHARS = re.compile(r"[\x00-\x1f\x7f\\]")
 INDEX_PREFIX = "input#"
 DEFAULT_RETENTION_DAYS = 365
+MAX_KEY_LENGTH = 1024  # S3's own limit
+STORE_OPERATION = "geometry"
+STORE_TTL_MS = 7 * 86_400_000  # the store is a fast path; DynamoDB keeps the index for the job's life
+# Without s3:ListBucket (not granted: it would list every org's keys) S3 answers a missing key with
+# 403, not 404. The key is already known to be in the caller's own prefix, so both mean "missing".
+_MISSING_CODES = frozenset({"404", "NoSuchKey", "403", "AccessDenied"})
+NO_JOB = "No geometry job with that id in this org."
+NO_PREVIEW = "This geometry job has no preview image: it could not be rendered or stored when the job ran."
 
 
 def is_job_id(value: str) -> bool:
     return bool(_JOB_ID.fullmatch(value))
 
 
+def org_prefix(org_id: str) -> str:
+    return f"orgs/{check_org_id(org_id)}/"
+
+
 def report_key(org_id: str, job_id: str) -> str:
-    return f"orgs/{check_org_id(org_id)}/geometry/{job_id}/report.json"
+    return f"{org_prefix(org_id)}geometry/{job_id}/report.json"
+
+
+def preview_key(org_id: str, job_id: str) -> str:
+    return f"{org_prefix(org_id)}geometry/{job_id}/preview.png"
+
+
+def megabytes(n: int) -> str:
+    return f"{n / (1024 * 1024):g} MB"
+
+
+def too_large(what: str, limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"{what} is larger than the {megabytes(limit)} limit ({limit:,} bytes).")
+
+
+def check_input_key(org_id: str, key: str) -> str:
+    """`key` if it names an object under the caller's own `orgs/<org_id>/`, else 403.
+
+    Decided from the key alone, before any S3 call, so the refusal says nothing about whether the
+    object exists. S3 keys are literal (no `..` resolution), but empty, `.` and `..` segments are
+    refused anyway: a key that reads as a path escape is never what a client meant.
+    """
+    prefix = org_prefix(org_id)
+    rest = key.removeprefix(prefix)
+    if (
+        rest == key
+        or len(key) > MAX_KEY_LENGTH
+        or _UNSAFE_KEY_CHARS.search(key)
+        or any(segment in ("", ".", "..") for segment in rest.split("/"))
+    ):
+        raise Forbidden(f"`s3_key` must name an object under this org's prefix `{prefix}`.")
+    return key
 
 
 def _number(value: Any) -> AttributeValueTypeDef:
     return {"N": repr(float(value))} if value is not None else {"NULL": True}
 
 
+def _is_missing(exc: Exception, exceptions: S3Exceptions) -> bool:
+    if isinstance(exc, exceptions.NoSuchKey):
+        return True
+    return isinstance(exc, exceptions.ClientError) and exc.response.get("Error", {}).get("Code") in _MISSING_CODES
+
+
 class GeometryJobs:
-    """Job records and reports of one deployment (thread-safe: boto3 clients are)."""
+    """Job records, reports, previews and inputs of one deployment (thread-safe: boto3 clients are)."""
 
     def __init__(
         self,
@@ -75,9 +140,32 @@ class GeometryJobs:
         target = (item or {}).get("target", {}).get("S")
         return target if target and is_job_id(target) else None
 
-    def create(self, org_id: str, *, input_sha256: str, input_name: str, report: dict[str, Any]) -> str:
+    def read_input(self, org_id: str, key: str, limit: int) -> bytes:
+        """The bytes of an object under the org's own prefix: 403 outside it, 404 when missing, 413 over
+        `limit` (from a HEAD, before any of it is downloaded)."""
+        check_input_key(org_id, key)
+        missing = NotFound(f"No object at `s3_key` {key!r} in this org's storage.")
+        try:
+            size = self.s3.head_object(Bucket=self.bucket, Key=key)["ContentLength"]
+        except Exception as exc:
+            if _is_missing(exc, self.s3.exceptions):
+                raise missing from None
+            raise
+        if size > limit:
+            raise too_large("The object at `s3_key`", limit)
+        data = self._object(key, limit + 1)  # at most one byte over: it may have been replaced since the HEAD
+        if data is None:
+            raise missing
+        if len(data) > limit:
+            raise too_large("The object at `s3_key`", limit)
+        return data
+
+    def create(
+        self, org_id: str, *, input_sha256: str, input_name: str, report: dict[str, Any], preview: bytes | None = None
+    ) -> str:
         """Store a finished analysis; returns its job id. If a concurrent request stored the same input
-        first, its job id wins (the index keeps one answer per input)."""
+        first, its job id wins (the index keeps one answer per input). A preview that cannot be stored
+        is logged and left out: the job stands without it."""
         check_org_id(org_id)
         job_id = uuid.uuid4().hex
         key = report_key(org_id, job_id)
@@ -87,27 +175,28 @@ class GeometryJobs:
             Body=json.dumps(report, separators=(",", ":")).encode(),
             ContentType="application/json",
         )
+        stored_preview = self._put_preview(org_id, job_id, preview) if preview is not None else None
         totals = report.get("totals", {})
-        expires_at = {"N": str(int(time.time()) + self.retention_days * 86_400)}
-        self.dynamodb.put_item(
-            TableName=self.table,
-            Item={
-                "org_id": {"S": org_id},
-                "job_id": {"S": job_id},
-                "status": {"S": "done"},
-                "created_at": {"S": datetime.now(UTC).isoformat(timespec="milliseconds")},
-                "input_sha256": {"S": input_sha256},
-                "input_name": {"S": input_name[:200] or "upload"},
-                "facets": {"N": str(int(totals.get("facets", 0)))},
-                "area_sqft": _number(totals.get("area_sqft")),
-                "squares": _number(totals.get("squares")),
-                "predominant_pitch": (
-                    {"S": str(totals["predominant_pitch"])} if totals.get("predominant_pitch") else {"NULL": True}
-                ),
-                "report_key": {"S": key},
-                "expires_at": expires_at,
-            },
-        )
+        expires_at: AttributeValueTypeDef = {"N": str(int(time.time()) + self.retention_days * 86_400)}
+        item: dict[str, AttributeValueTypeDef] = {
+            "org_id": {"S": org_id},
+            "job_id": {"S": job_id},
+            "status": {"S": "done"},
+            "created_at": {"S": datetime.now(UTC).isoformat(timespec="milliseconds")},
+            "input_sha256": {"S": input_sha256},
+            "input_name": {"S": input_name[:200] or "upload"},
+            "facets": {"N": str(int(totals.get("facets", 0)))},
+            "area_sqft": _number(totals.get("area_sqft")),
+            "squares": _number(totals.get("squares")),
+            "predominant_pitch": (
+                {"S": str(totals["predominant_pitch"])} if totals.get("predominant_pitch") else {"NULL": True}
+            ),
+            "report_key": {"S": key},
+            "expires_at": expires_at,
+        }
+        if stored_preview is not None:
+            item["preview_key"] = {"S": stored_preview}
+        self.dynamodb.put_item(TableName=self.table, Item=item)
         try:
             self.dynamodb.put_item(
                 TableName=self.table,
@@ -125,21 +214,148 @@ class GeometryJobs:
                 return existing
         return job_id
 
-    def get(self, org_id: str, job_id: str) -> dict[str, Any] | None:
-        """The report of this org's job, or None (unknown id, another org's job, not a job id)."""
+    def _put_preview(self, org_id: str, job_id: str, png: bytes) -> str | None:
+        key = preview_key(org_id, job_id)
+        try:
+            self.s3.put_object(Bucket=self.bucket, Key=key, Body=png, ContentType="image/png")
+        except Exception:  # the preview is a convenience: the job is stored without it
+            logger.warning("geometry job %s: could not store its preview", job_id, exc_info=True)
+            return None
+        return key
+
+    def _item(self, org_id: str, job_id: str) -> dict[str, Any] | None:
         if not is_job_id(job_id):
             return None
-        item = self.dynamodb.get_item(
+        item: dict[str, Any] | None = self.dynamodb.get_item(
             TableName=self.table,
             Key={"org_id": {"S": check_org_id(org_id)}, "job_id": {"S": job_id}},
             ConsistentRead=True,
         ).get("Item")
+        return item
+
+    def _object(self, key: str, max_bytes: int | None = None) -> bytes | None:
+        """The object's bytes (at most `max_bytes`), or None when it is missing."""
+        try:
+            body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"]
+        except Exception as exc:
+            if _is_missing(exc, self.s3.exceptions):
+                return None
+            raise
+        with contextlib.closing(body):
+            return body.read(max_bytes)
+
+    def get(self, org_id: str, job_id: str) -> dict[str, Any] | None:
+        """The report of this org's job, or None (unknown id, another org's job, not a job id)."""
+        item = self._item(org_id, job_id)
         if item is None:
             return None
-        key = item.get("report_key", {}).get("S") or report_key(org_id, job_id)
-        try:
-            body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        except self.s3.exceptions.NoSuchKey:
+        body = self._object(item.get("report_key", {}).get("S") or report_key(org_id, job_id))
+        if body is None:
             return None
         report: dict[str, Any] = json.loads(body)
         return report
+
+    def preview(self, org_id: str, job_id: str) -> bytes:
+        """The PNG preview of this org's job; NotFound (saying which) for no such job or no preview."""
+        item = self._item(org_id, job_id)
+        if item is None:
+            raise NotFound(NO_JOB)
+        key = item.get("preview_key", {}).get("S")
+        png = self._object(key) if key else None
+        if png is None:
+            raise NotFound(NO_PREVIEW)
+        return png
+
+
+class _NothingShared:
+    """A store that keeps nothing and that no other process sees: SingleFlight over it is
+    single-flight within this process only (its own futures), and every lookup misses."""
+
+    name = "none"
+
+    async def get(self, key: str) -> str | None:
+        return None
+
+    async def get_many(self, keys: Sequence[str]) -> list[str | None]:
+        return [None] * len(keys)
+
+    async def set(self, key: str, value: str, ttl_ms: int) -> None:
+        return None
+
+    async def set_if_absent(self, key: str, value: str, ttl_ms: int) -> bool:
+        return True
+
+    async def extend_if_value(self, key: str, value: str, ttl_ms: int) -> bool:
+        return True
+
+    async def delete_if_value(self, key: str, value: str) -> bool:
+        return True
+
+    async def append(self, key: str, value: str, ttl_ms: int) -> int:
+        return 0
+
+    async def read_from(self, key: str, start: int) -> list[str]:
+        return []
+
+    async def ping(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        return None
+
+
+class JobIndex:
+    """The engine's store in front of the DynamoDB index: (org, input sha256) -> job id, and one
+    analysis at a time per input, in this process and (through the store's leases) across instances.
+
+    The store is an optimisation, never a dependency: when it fails, lookups miss, nothing is
+    remembered, and the caller falls back to DynamoDB; identical requests in this process still share
+    one analysis.
+    """
+
+    def __init__(self, store: GuardedStore, *, lease_ms: int, wait_ms: int, ttl_ms: int = STORE_TTL_MS) -> None:
+        self.store = store
+        self._ttl_ms = ttl_ms
+        self._shared = SingleFlight(store, lease_ms=lease_ms, wait_ms=wait_ms)
+        self._local = SingleFlight(_NothingShared(), lease_ms=lease_ms, wait_ms=wait_ms)
+
+    @classmethod
+    def configured(cls, store: GuardedStore, settings: Settings) -> JobIndex:
+        """With the engine's single-flight timing (lease, longest wait)."""
+        return cls(store, lease_ms=settings.dominus_lease_ms, wait_ms=settings.dominus_follow_wait_ms)
+
+    @classmethod
+    def process_only(cls) -> JobIndex:
+        """No shared store: in-process single-flight, and DynamoDB answers every lookup."""
+        return cls(GuardedStore(_NothingShared(), timeout_s=1.0, cooldown_s=0.0), lease_ms=5_000, wait_ms=1_000)
+
+    @staticmethod
+    def keys(org_id: str, input_sha256: str) -> KeySpace:
+        return KeySpace(org_id, STORE_OPERATION, input_sha256)
+
+    async def lookup(self, org_id: str, input_sha256: str) -> str | None:
+        try:
+            job_id = await self.store.get(self.keys(org_id, input_sha256).cache)
+        except StoreUnavailable:
+            return None
+        return job_id if job_id is not None and is_job_id(job_id) else None
+
+    async def remember(self, org_id: str, input_sha256: str, job_id: str) -> None:
+        with contextlib.suppress(StoreUnavailable):
+            await self.store.set(self.keys(org_id, input_sha256).cache, job_id, self._ttl_ms)
+
+    async def once(self, org_id: str, input_sha256: str, produce: Callable[[], Awaitable[str]]) -> str:
+        """`produce()`'s job id; identical concurrent calls share one `produce()`."""
+        keys = self.keys(org_id, input_sha256)
+
+        async def across_instances() -> str:
+            try:
+                job_id, _ = await self._shared.run(keys, produce)
+            except (StoreUnavailable, FollowTimeout):  # `produce` did not run: the store failed, or the
+                # leader in another instance took longer than the wait bound
+                return await produce()
+            return job_id
+
+        # The process-local flight first: with the store down, identical requests here still share.
+        job_id, _ = await self._local.run(keys, across_instances)
+        return job_id
