@@ -9,8 +9,9 @@
    when it is not installed) on the roof cells' 3-D points, with a threshold of max(5 cm, 2.5 x the
    scene's true noise), planes of at least the same minimum facet area, each inlier set refitted by
    least squares and measured by the same `measure`, so `accuracy.score` judges both alike.
-   Target per type: more accurate than the peer (no worse on facets found, median pitch error and
-   x/12 right, and strictly better on at least one).
+   Areas and roof lines come from the same polygons for both. Target per type: more accurate than the
+   peer (no worse on facets found, median pitch error (a difference under 0.05 degrees is a tie),
+   x/12 right and areas within 3 %, and strictly better on at least one).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bench.common import fmt, median, note, print_table, verdict
-from geometry.accuracy import MUST_FIND_SQFT, FacetScore, score, summarize
+from geometry.accuracy import MUST_FIND_SQFT, EdgeScore, FacetScore, Summary, score, score_edges, summarize
 from geometry.analysis import analyze_grid
 from geometry.grid import HeightGrid
 from geometry.measure import RoofReport, measure
@@ -44,6 +45,7 @@ CLOUD_JITTER_M = 0.02
 PEER_ITERATIONS = 1000  # RANSAC samples per extracted plane (pyransac3d's default)
 PEER_MAX_PLANES = 40
 PEER_MIN_THRESHOLD_M = 0.05
+PITCH_TIE_DEG = 0.05
 
 FloatArray = npt.NDArray[np.float64]
 IndexArray = npt.NDArray[np.intp]
@@ -225,41 +227,55 @@ def ransac_segment(grid: HeightGrid, noise_sigma: float, fit: PlaneFit) -> Segme
 @dataclass
 class Side:
     scores: list[FacetScore]
+    edges: list[EdgeScore]
     seconds: list[float]
 
     @classmethod
     def empty(cls) -> Side:
-        return cls([], [])
+        return cls([], [], [])
+
+    @property
+    def summary(self) -> Summary:
+        return summarize(self.scores, self.edges)
 
 
-def figures(side: Side) -> tuple[int, int, float, float, float, float]:
-    """(facets, found, pitch median, pitch max, x/12 right, median seconds per roof)."""
-    s = summarize(side.scores, [])
-    return s.facets, s.found, s.pitch_median_deg, s.pitch_max_deg, s.rise_right, statistics.median(side.seconds)
+def _finite(value: float) -> float:
+    return float("inf") if np.isnan(value) else value
 
 
 def better(ours: Side, peer: Side) -> bool:
-    _, found, pitch, _, rise, _ = figures(ours)
-    _, p_found, p_pitch, _, p_rise, _ = figures(peer)
-    p_pitch = float("inf") if np.isnan(p_pitch) else p_pitch
-    no_worse = found >= p_found and pitch <= p_pitch and rise >= p_rise
-    return no_worse and (found > p_found or pitch < p_pitch or rise > p_rise)
+    """No worse on facets found, median pitch error, x/12 right and areas within 3 %, strictly
+    better on one of them. Median pitch errors within PITCH_TIE_DEG of each other are a tie: both are
+    a small fraction of the 0.5 degree target, and the difference is the scenes' noise."""
+    mine, theirs = ours.summary, peer.summary
+    pitch, peer_pitch = _finite(mine.pitch_median_deg), _finite(theirs.pitch_median_deg)
+    if abs(pitch - peer_pitch) <= PITCH_TIE_DEG:
+        pitch = peer_pitch
+    pairs = [
+        (mine.found, theirs.found),
+        (-pitch, -peer_pitch),
+        (mine.rise_right, theirs.rise_right),
+        (mine.within_3_percent, theirs.within_3_percent),
+    ]
+    return all(a >= b for a, b in pairs) and any(a > b for a, b in pairs)
 
 
 def row(label: str, ours: Side, peer: Side, *, judged: bool) -> tuple[object, ...]:
-    facets, found, pitch_med, pitch_max, rise, secs = figures(ours)
-    _, p_found, p_pitch_med, p_pitch_max, p_rise, p_secs = figures(peer)
+    mine, theirs = ours.summary, peer.summary
     return (
         label,
         len(ours.seconds),
-        f"{found}/{facets}",
-        f"{p_found}/{facets}",
-        f"{fmt(pitch_med)} / {fmt(pitch_max)}",
-        f"{fmt(p_pitch_med)} / {fmt(p_pitch_max)}",
-        f"{rise:.0%}",
-        f"{p_rise:.0%}",
-        fmt(secs, 3),
-        fmt(p_secs, 3),
+        f"{mine.found}/{mine.facets}",
+        f"{theirs.found}/{theirs.facets}",
+        f"{fmt(mine.pitch_median_deg)} / {fmt(mine.pitch_max_deg)}",
+        f"{fmt(theirs.pitch_median_deg)} / {fmt(theirs.pitch_max_deg)}",
+        f"{mine.rise_right:.0%}",
+        f"{theirs.rise_right:.0%}",
+        f"{mine.within_3_percent:.0%}",
+        f"{theirs.within_3_percent:.0%}",
+        f"{fmt(mine.edge_median * 100)} / {fmt(theirs.edge_median * 100)}",
+        fmt(statistics.median(ours.seconds), 3),
+        fmt(statistics.median(peer.seconds), 3),
         "more accurate" if judged else "-",
         verdict(better(ours, peer)) if judged else "-",
     )
@@ -277,19 +293,23 @@ def bench_accuracy() -> None:
         report = analyze_grid(scene.grid)
         ours[spec.roof].seconds.append(time.perf_counter() - began)
         ours[spec.roof].scores += score(scene, report)
+        ours[spec.roof].edges += score_edges(scene, report)
 
         peer_name, fit = peer_plane_fit(spec.seed)
         began = time.perf_counter()
         peer_report = measure(ransac_segment(scene.grid, spec.noise_sigma, fit), scene.grid)
         peer[spec.roof].seconds.append(time.perf_counter() - began)
         peer[spec.roof].scores += score(scene, peer_report)
+        peer[spec.roof].edges += score_edges(scene, peer_report)
 
     rows = [row(roof, ours[roof], peer[roof], judged=True) for roof in ROOF_TYPES if ours[roof].seconds]
-    all_ours = Side(
-        [s for side in ours.values() for s in side.scores], [t for side in ours.values() for t in side.seconds]
-    )
-    all_peer = Side(
-        [s for side in peer.values() for s in side.scores], [t for side in peer.values() for t in side.seconds]
+    all_ours, all_peer = (
+        Side(
+            [s for side in sides.values() for s in side.scores],
+            [e for side in sides.values() for e in side.edges],
+            [t for side in sides.values() for t in side.seconds],
+        )
+        for sides in (ours, peer)
     )
     rows.append(row("all", all_ours, all_peer, judged=False))
     print_table(
@@ -303,6 +323,9 @@ def bench_accuracy() -> None:
             "peer pitch err",
             "x/12 right",
             "peer x/12",
+            "area <=3%",
+            "peer area",
+            "line err med % (peer)",
             "s/roof",
             "peer s/roof",
             "target",
@@ -312,15 +335,17 @@ def bench_accuracy() -> None:
     )
     wins = sum(better(ours[roof], peer[roof]) for roof in ROOF_TYPES if ours[roof].seconds)
     note(
-        f"found: facets of {MUST_FIND_SQFT:g} sq ft or more found / present; pitch error and x/12 over the found ones; "
-        "s/roof: median over the type's roofs"
+        f"found: facets of {MUST_FIND_SQFT:g} sq ft or more found / present; pitch error, x/12 and area (whole "
+        "facet, within 3 %) over the found ones; line err: median relative error of the roofs' ridge, hip and "
+        "valley totals; s/roof: median over the type's roofs"
     )
     note(
         f"peer: {PEER_ITERATIONS} samples per plane, threshold max({PEER_MIN_THRESHOLD_M} m, 2.5 x true noise), "
         f"planes >= {MIN_FACET_AREA_M2} m², at most {PEER_MAX_PLANES}; given our roof cells and the true noise"
     )
     note(
-        "more accurate: no worse on found, median pitch error and x/12 right, strictly better on one; "
+        f"more accurate: no worse on found, median pitch error (within {PITCH_TIE_DEG} deg is a tie), x/12 right and "
+        "area within 3 %, strictly better on one; "
         f"{wins}/{len(rows) - 1} roof types {verdict(wins == len(rows) - 1)}"
     )
 
