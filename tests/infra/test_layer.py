@@ -33,3 +33,11 @@ def test_no_heavy_vision_packages_in_the_layer() -> None:
         for line in requirement_lines((ROOT / "layer" / "requirements.txt").read_text())
     }
     assert not names & {"numpy", "opencv-python-headless", "opencv-python"}
+
+
+def test_geometry_requirements_are_the_geometry_extra() -> None:
+    # The geometry image installs functions/geometry/requirements.txt; local runs and the tests use
+    # pyproject.toml's `geometry` extra. Both must name the same packages and bounds.
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    requirements = requirement_lines((ROOT / "functions" / "geometry" / "requirements.txt").read_text())
+    assert requirements == set(extras["geometry"])

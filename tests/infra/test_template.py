@@ -36,6 +36,7 @@ pytestmark = pytest.mark.infra
 SAMCONFIG = DEFAULT_TEMPLATE.parent / "samconfig.toml"
 PLACEHOLDER_BUCKET = "dominus-placeholder-artifacts"
 REGION = "us-east-1"
+PLACEHOLDER_IMAGE_REPO = f"123456789012.dkr.ecr.{REGION}.amazonaws.com/dominus-placeholder"
 
 
 class _NoNetwork(RuntimeError):
@@ -88,7 +89,8 @@ class _OfflinePolicyLoader:
 
 
 def _as_packaged(template: dict[str, Any]) -> dict[str, Any]:
-    """What `sam package` would hand to the transform: local artifact paths replaced by S3 URIs."""
+    """What `sam package` would hand to the transform: local artifact paths replaced by S3 URIs, and
+    image functions given the ECR image URI `sam deploy` writes after pushing the image."""
     packaged = copy.deepcopy(template)
     artifact_props = {
         "AWS::Serverless::Function": ("CodeUri",),
@@ -109,6 +111,11 @@ def _as_packaged(template: dict[str, Any]) -> dict[str, Any]:
             value = props.get(prop)
             if isinstance(value, str) and not value.startswith("s3://"):
                 props[prop] = f"s3://{PLACEHOLDER_BUCKET}/{logical_id}.zip"
+    for logical_id, resource in packaged["Resources"].items():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::Serverless::Function" and props.get("PackageType") == "Image":
+            tag = resource.get("Metadata", {}).get("DockerTag", "latest")
+            props.setdefault("ImageUri", f"{PLACEHOLDER_IMAGE_REPO}:{logical_id.lower()}-{tag}")
     return packaged
 
 
@@ -237,11 +244,44 @@ def test_table_specs_come_from_the_template(template: dict[str, Any]) -> None:
 
 def test_function_globals(template: dict[str, Any]) -> None:
     function = template["Globals"]["Function"]
-    assert function["Runtime"] == "python3.12"
     assert function["Architectures"] == ["x86_64"]
     assert function["Timeout"] <= 29, "API Gateway REST integrations give up at 29 s"
     assert function["Tracing"] == "Active"
-    assert function["Layers"] == [{"Ref": "SharedLayer"}]
+    # SAM refuses Runtime, Handler and Layers on an Image function, and a Global cannot be unset
+    # per function: the zip functions name them themselves (next test).
+    assert not {"Runtime", "Handler", "Layers", "CodeUri", "PackageType"} & set(function)
+
+
+def test_every_zip_function_names_the_runtime_and_the_shared_layer(
+    template: dict[str, Any], translated: dict[str, Any]
+) -> None:
+    functions = _serverless_functions(template)
+    zips = {lid: p for lid, p in functions.items() if p.get("PackageType", "Zip") == "Zip"}
+    images = {lid: p for lid, p in functions.items() if p.get("PackageType") == "Image"}
+    assert set(images) == {"GeometryFunction"}
+    assert len(zips) >= 7  # authorizer + 3 buffered + 3 streaming
+    for logical_id, props in zips.items():
+        assert props["Runtime"] == "python3.12", logical_id
+        assert props["CodeUri"].startswith("functions/"), logical_id
+        assert "Handler" in props, logical_id
+        # The shared layer first (the streaming deployments add the Web Adapter after it).
+        assert props["Layers"][0] == {"Ref": "SharedLayer"}, logical_id
+        assert props["Layers"].count({"Ref": "SharedLayer"}) == 1, logical_id
+    [shared_layer] = _resources_of_type(translated, "AWS::Lambda::LayerVersion")
+    for logical_id in zips:
+        function = translated["Resources"][logical_id]["Properties"]
+        assert function.get("PackageType", "Zip") == "Zip", logical_id
+        assert function["Runtime"] == "python3.12", logical_id
+        assert function["Layers"][0] == {"Ref": shared_layer}, logical_id
+    for logical_id in images:
+        function = translated["Resources"][logical_id]["Properties"]
+        assert function["PackageType"] == "Image"
+        assert not {"Runtime", "Handler", "Layers"} & set(function), logical_id
+        assert function["Code"]["ImageUri"].startswith(PLACEHOLDER_IMAGE_REPO)
+        # The other Globals reach the image function as they reach the zip ones.
+        assert function["Architectures"] == ["x86_64"]
+        assert function["TracingConfig"] == {"Mode": "Active"}
+        assert function["Environment"]["Variables"]["DOMINUS_JOBS_TABLE"] == {"Ref": "JobsTable"}
 
 
 def test_environment_references_the_tables(template: dict[str, Any]) -> None:
@@ -492,8 +532,8 @@ def test_streaming_deployment_runs_behind_lambda_web_adapter(
     template: dict[str, Any], translated: dict[str, Any], name: str
 ) -> None:
     _, (streaming_id, streaming) = _deployments(template, name)
-    # Globals' layers come first, then the function's own.
-    assert template["Globals"]["Function"]["Layers"] + streaming["Layers"] == [{"Ref": "SharedLayer"}, LWA_LAYER]
+    # The shared layer first, then the adapter.
+    assert streaming["Layers"] == [{"Ref": "SharedLayer"}, LWA_LAYER]
     function = translated["Resources"][streaming_id]["Properties"]
     [shared_layer] = _resources_of_type(translated, "AWS::Lambda::LayerVersion")
     assert function["Layers"] == [{"Ref": shared_layer}, LWA_LAYER]
@@ -556,6 +596,8 @@ def test_handlers_point_at_the_function_packages(template: dict[str, Any]) -> No
     # The packages arrive with their own changes: the path pattern always holds; where the module
     # already exists it must define what the template runs.
     for logical_id, props in _serverless_functions(template).items():
+        if props.get("PackageType") == "Image":
+            continue  # the image's CMD names its handler (tests/infra/test_geometry_image.py)
         code_root = ROOT / props["CodeUri"]
         folder = Path(props["CodeUri"]).name
         module = code_root / folder / "app.py"
@@ -698,6 +740,8 @@ def test_samconfig_profiles(env: str) -> None:
     assert deploy["stack_name"] == f"dominus-{env}"
     assert set(deploy["capabilities"].split()) == {"CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"}
     assert deploy["resolve_s3"] is True
+    # `sam deploy` pushes the image functions to ECR repositories it creates and keeps.
+    assert deploy["resolve_image_repos"] is True
     assert f"Stage={env}" in deploy["parameter_overrides"].split()
     assert deploy["confirm_changeset"] is (env == "prod")
 
@@ -734,11 +778,18 @@ def test_data_bucket_is_private_and_encrypted(template: dict[str, Any]) -> None:
 
 
 def test_geometry_function_routes_dependencies_and_grants(template: dict[str, Any], translated: dict[str, Any]) -> None:
-    props = template["Resources"]["GeometryFunction"]["Properties"]
-    assert props["CodeUri"] == "functions/geometry/"
-    assert props["Handler"] == "geometry.app.handler"
+    resource = template["Resources"]["GeometryFunction"]
+    props = resource["Properties"]
+    # A container image: the shared layer and OpenCV/numpy together exceed a zip's 250 MB.
+    assert props["PackageType"] == "Image"
+    assert not {"CodeUri", "Handler", "Runtime", "Layers", "ImageUri"} & set(props)
+    assert resource["Metadata"] == {
+        "DockerContext": ".",
+        "Dockerfile": "functions/geometry/Dockerfile",
+        "DockerTag": "python3.12-v1",
+    }
+    assert (ROOT / resource["Metadata"]["DockerContext"] / resource["Metadata"]["Dockerfile"]).is_file()
     assert props["MemorySize"] >= 2048
-    assert "Layers" not in props, "the shared layer comes from Globals"
     routes = [
         ("/v1/geometry/analyze", "post"),
         ("/v1/geometry/{job_id}", "get"),
