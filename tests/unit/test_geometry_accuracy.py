@@ -59,11 +59,16 @@ def test_every_facet_of_100_sqft_or_more_is_found() -> None:
     assert summary.found == summary.facets, figures()
 
 
-@pytest.mark.xfail(strict=True, reason="undetected dormers and a tree taken for a plane")
+@pytest.mark.xfail(
+    strict=True, reason="dormers at 0.5 m and 8 cm noise go undetected; the roof under them is 7.5 % over"
+)
 def test_sloped_area_within_3_percent() -> None:
     assert results()[0].area_max <= 0.03, figures()
 
 
-@pytest.mark.xfail(strict=True, reason="undetected dormers lose their ridges and valleys")
+@pytest.mark.xfail(
+    strict=True,
+    reason="dormers at 0.4-0.5 m go undetected with their ridges and valleys; at 0.3 m their valleys run long",
+)
 def test_ridge_hip_and_valley_lengths_within_5_percent() -> None:
     assert results()[0].edge_max <= 0.05, figures()

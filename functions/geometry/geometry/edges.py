@@ -102,17 +102,22 @@ def outline_kind(side: Side, inward: float, plane: Plane) -> EdgeKind:
 
 
 def crease_edges(first: int, second: int, sides: list[tuple[Side, float]], planes: list[Plane]) -> list[RoofEdge]:
-    """A crease traced from both facets once is one edge, its ends averaged; anything else (a crease
-    in pieces, or seen from one facet only) is kept piece by piece."""
-    owned = [(side, inward, first if side.other == second else second) for side, inward in sides]
-    if len(owned) == 2 and owned[0][2] != owned[1][2]:
-        (a, inward, facet), (b, _, _) = owned
-        start, end = b.start, b.end
-        if float((a.end - a.start) @ (end - start)) < 0:
-            start, end = end, start
-        merged = (a.start + start) / 2, (a.end + end) / 2
-        return [crease_edge(facet, a.other, merged, inward, a, planes)]
-    return [crease_edge(facet, s.other, (s.start, s.end), inward, s, planes) for s, inward, facet in owned]
+    """One edge per crease: each facet's pieces along it (a chimney may interrupt it) spanned end to
+    end, and the two facets' spans averaged."""
+    spans: dict[int, tuple[Points, Points]] = {}
+    inward_of: dict[int, float] = {}
+    line = sides[0][0].line
+    for side, inward in sides:
+        facet = first if side.other == second else second
+        ends = [side.start, side.end] + ([*spans[facet]] if facet in spans else [])
+        along = [float((p - line.point) @ line.direction) for p in ends]
+        spans[facet] = (ends[int(np.argmin(along))], ends[int(np.argmax(along))])
+        inward_of.setdefault(facet, inward if float((side.end - side.start) @ line.direction) > 0 else -inward)
+    start = np.mean([span[0] for span in spans.values()], axis=0)
+    end = np.mean([span[1] for span in spans.values()], axis=0)
+    facet = min(spans)
+    probe_side = Side("crease", second if facet == first else first, line, sides[0][0].samples, start, end)
+    return [crease_edge(facet, probe_side.other, (start, end), inward_of[facet], probe_side, planes)]
 
 
 def crease_edge(

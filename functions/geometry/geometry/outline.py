@@ -102,12 +102,13 @@ class FacetOutline:
     outer: Ring | None  # None: no trustworthy polygon, measure the cells
     holes: list[Ring]
     cell_area_m2: float  # the facet's cells with its filled holes, times the cell area
+    unshaped_holes_m2: float = 0.0  # holes without a polygon of their own, by their cells
 
     @property
     def area_m2(self) -> float:
         if self.outer is None:
             return self.cell_area_m2
-        return self.outer.area_m2 - sum(hole.area_m2 for hole in self.holes)
+        return self.outer.area_m2 - sum(hole.area_m2 for hole in self.holes) - self.unshaped_holes_m2
 
     @property
     def sides(self) -> list[Side]:
@@ -139,14 +140,19 @@ def outline_facet(index: int, labels: IntGrid, planes: list[Plane], grid: Height
         (i for i in range(len(contours)) if hierarchy[0][i][3] < 0), key=lambda i: cv2.contourArea(contours[i])
     )
     outer = build_ring(contours[outer_index], region, across, index, planes, grid)
-    holes = [
-        ring
-        for i in range(len(contours))
-        if hierarchy[0][i][3] == outer_index
-        for ring in [build_ring(contours[i], region, across, index, planes, grid)]
-        if ring is not None
-    ]
-    outline = FacetOutline(outer, holes, cell_area)
+    holes: list[Ring] = []
+    unshaped_m2 = 0.0  # holes too small or ragged for a polygon: their cells
+    for i in range(len(contours)):
+        if hierarchy[0][i][3] != outer_index:
+            continue
+        ring = build_ring(contours[i], region, across, index, planes, grid)
+        if ring is not None:
+            holes.append(ring)
+        else:
+            inside = np.zeros(region.shape, dtype=np.uint8)
+            cv2.drawContours(inside, contours, i, 1, thickness=-1)
+            unshaped_m2 += float((inside.astype(bool) & ~region).sum()) * grid.cell_area
+    outline = FacetOutline(outer, holes, cell_area, unshaped_m2)
     if outer is None or not trustworthy(outline, region, across, grid):
         return FacetOutline(None, [], cell_area)
     return outline
@@ -204,11 +210,11 @@ def cracks(
     return np.array(points, dtype=np.float64).reshape(-1, 2), np.array(classes, dtype=np.int64)
 
 
-def runs(classes: npt.NDArray[np.int64]) -> list[tuple[int, int, int]]:
-    """Cyclic runs of equal class as (class, start, stop) over indices into a rotated sequence that
-    begins at a change; noise runs shorter than MIN_RUN take their neighbours' class where both agree,
-    and are otherwise dropped (a corner where two things meet)."""
-    found = _raw_runs(classes)
+def runs(classes: npt.NDArray[np.int64], *, cyclic: bool = True) -> list[tuple[int, int, int]]:
+    """Runs of equal class as (class, start, stop); for a cyclic sequence the indices may pass its end
+    (take them modulo its length). Noise runs shorter than MIN_RUN take their neighbours' class where
+    both agree, and are otherwise dropped (a corner where two things meet)."""
+    found = _raw_runs(classes) if cyclic else _linear_runs(classes)
     if len(found) <= 1:
         return found
     kept: list[tuple[int, int, int]] = []
@@ -216,16 +222,29 @@ def runs(classes: npt.NDArray[np.int64]) -> list[tuple[int, int, int]]:
         if stop - start >= MIN_RUN or cls == OCCLUDED:
             kept.append((cls, start, stop))
             continue
+        if not cyclic and i in (0, len(found) - 1):  # an end: it takes its one neighbour's class
+            kept.append((found[1][0] if i == 0 else found[-2][0], start, stop))
+            continue
         before, after = found[i - 1][0], found[(i + 1) % len(found)][0]
         if before == after:
             kept.append((before, start, stop))
     merged: list[tuple[int, int, int]] = []
     for cls, start, stop in kept:
-        if merged and merged[-1][0] == cls and merged[-1][2] == start:
+        if merged and merged[-1][0] == cls:  # across a dropped corner bit too
             merged[-1] = (cls, merged[-1][1], stop)
         else:
             merged.append((cls, start, stop))
+    if (
+        cyclic and len(merged) > 1 and merged[0][0] == merged[-1][0]
+    ):  # the trace is a loop: the last run goes on into the first
+        cls, start, _ = merged.pop()
+        merged[0] = (cls, start, merged[0][2] + len(classes))
     return merged
+
+
+def _linear_runs(classes: npt.NDArray[np.int64]) -> list[tuple[int, int, int]]:
+    bounds = [0, *np.flatnonzero(np.diff(classes) != 0) + 1, len(classes)]
+    return [(int(classes[a]), int(a), int(b)) for a, b in itertools.pairwise(bounds) if b > a]
 
 
 def _raw_runs(classes: npt.NDArray[np.int64]) -> list[tuple[int, int, int]]:
@@ -265,18 +284,28 @@ def build_ring(
 
 
 def sides_of_run(cls: int, samples: Points, index: int, planes: list[Plane], pixel: float) -> list[Side]:
-    if cls >= 0:
-        crease = intersection(planes[index], planes[cls])
-        if crease is not None and float(np.median(crease.distance(samples))) <= CREASE_PIXELS * pixel:
-            return [Side("crease", cls, crease, samples)]
-        plane, other = planes[index], planes[cls]
-        higher = float(
-            np.median(plane.height(samples[:, 0], samples[:, 1]) - other.height(samples[:, 0], samples[:, 1]))
-        )
-        across: Across = "outline" if higher > 0 else "wall_base"
-        return [Side(across, cls, fit_line(piece), piece) for piece in straight_pieces(samples, pixel)]
-    across = "border" if cls == BORDER else "outline"
-    return [Side(across, -1, fit_line(piece), piece) for piece in straight_pieces(samples, pixel)]
+    if cls < 0:
+        across: Across = "border" if cls == BORDER else "outline"
+        return [Side(across, -1, fit_line(piece), piece) for piece in straight_pieces(samples, pixel)]
+    crease = intersection(planes[index], planes[cls])
+    if crease is None:
+        return step_sides(cls, samples, index, planes, pixel)
+    # A run along one facet can be part crease and part step (a dormer meets its roof in a valley,
+    # then stands on it with a wall): split it where the cracks leave the intersection line.
+    on_crease = (crease.distance(samples) <= CREASE_PIXELS * pixel).astype(np.int64)
+    sides: list[Side] = []
+    for part, start, stop in runs(on_crease, cyclic=False):
+        bit = samples[start:stop]
+        sides += [Side("crease", cls, crease, bit)] if part else step_sides(cls, bit, index, planes, pixel)
+    return sides
+
+
+def step_sides(cls: int, samples: Points, index: int, planes: list[Plane], pixel: float) -> list[Side]:
+    """The sides along a step to another facet: an outline edge from above, a wall's foot from below."""
+    x, y = samples[:, 0], samples[:, 1]
+    higher = float(np.median(planes[index].height(x, y) - planes[cls].height(x, y)))
+    across: Across = "outline" if higher > 0 else "wall_base"
+    return [Side(across, cls, fit_line(piece), piece) for piece in straight_pieces(samples, pixel)]
 
 
 def intersection(first: Plane, second: Plane) -> Line | None:

@@ -9,10 +9,22 @@
    vector (fixed, not floating, so a region cannot creep across a gentle ridge).
 4. Planes: a robust (Tukey-weighted) fit of z = a x + b y + c over each whole region: a fit over the
    facet, not per-cell gradients, is what gives the pitch under noise.
-5. Refinement: every roof cell goes to the plane, among those next to it, that predicts its height
-   best, within a few noise sigmas (walls, chimney sides and tree canopy fit none); planes are
-   refitted on their cells; coplanar neighbours merge; pieces too small to be a facet are dropped,
-   as are near-vertical planes (walls are not roof planes).
+5. Refinement: every roof cell goes to the plane, among those next to it, that fits its neighbourhood
+   best (a 3x3 mean of squared residuals, so noise cannot speckle a facet between two similar planes;
+   the cell's own residual decides where it is beyond doubt), within a few noise sigmas (walls,
+   chimney sides and tree canopy fit none); planes are refitted on their cells; coplanar neighbours
+   merge; pieces too small to be a facet are dropped, as are near-vertical planes (walls) and small
+   planes that fit worse than the noise allows (a patch of tree canopy).
+6. Small planes (dormers, a facet a tree hid from step 3): step 2's metre windows straddle a dormer's
+   planes, so the roof cells left over are searched again. In each connected piece, planes through
+   3x3 neighbourhoods are candidates; the one that fits the cells around it best (MSAC) is refitted
+   on the cells that agree with it and kept if it fits them as well as the noise allows; then the
+   next. One is a roof plane only if it meets a plane of step 5 along their line of intersection (a
+   dormer meets its roof in valleys; a canopy hovers above it), the surface does not carry on past
+   the roof's edge beside it (a canopy cut off by a roof mask does), and such planes make up half of
+   their piece or more (a dormer is its planes; a canopy is mostly not planar). Step 5 then runs
+   again with them. A surface resampled from a coarser grid (1 m LiDAR on a finer one) skips this:
+   it holds nothing finer than its steps, which step 2's window already spans.
 """
 
 from __future__ import annotations
@@ -32,6 +44,10 @@ MIN_BUILDING_HEIGHT_M = 1.8  # above the ground estimate: a roof, not a car or a
 GROUND_WINDOW_M = 40.0  # wider than a house, so the opening sees past any roof to the ground
 MAX_ROOF_PITCH_DEG = 75.0  # steeper than any roof (a 24/12 is 63°): a wall
 MIN_FACET_AREA_M2 = 0.9  # smaller planes (a chimney top) are not facets; 100 sq ft is 9.3 m²
+FACET_AREA_M2 = 9.29  # 100 sq ft: a plane this big is a facet however rough (real roofs sag)
+PLANAR_SIGMAS = 1.5  # a smaller plane's fit RMS may exceed the noise by this factor, no more
+INLIER_SIGMAS = 2.5  # a cell within this many noise sigmas of a small plane agrees with it
+ATTACH_CELLS = 3  # cells along a small plane's edge that make a crease or a run-on, not a coincidence
 
 
 @dataclass(frozen=True)
@@ -87,6 +103,18 @@ def segment(grid: HeightGrid) -> Segmentation:
     regions = grow_regions(a, b, planar, rms, slope_tolerance(noise, half, pixel))
     min_cells = max(4, int(MIN_FACET_AREA_M2 / grid.cell_area))
 
+    planes, labels = settle(regions, roof, x, y, z, noise, half, min_cells)
+    planes, labels = keep_roof_planes(planes, labels, noise, grid.cell_area)
+    if block == 1:  # step 6; a resampled surface holds nothing finer than its steps
+        surface = Surface(x, y, z, roof, valid, noise, pixel)
+        planes, labels = add_small_planes(surface, planes, labels, roof & ~steep, half, min_cells, grid.cell_area)
+    return Segmentation(labels, planes, noise, roof)
+
+
+def settle(
+    regions: IntGrid, roof: BoolGrid, x: FloatGrid, y: FloatGrid, z: FloatGrid, noise: float, half: int, min_cells: int
+) -> tuple[list[Plane], IntGrid]:
+    """Planes fitted on the regions, then refined: cells reassigned, planes refitted, coplanar merged."""
     planes, regions = refit(regions, x, y, z, min_cells)  # a plane's index is its region's label
     labels = regions
     for _ in range(3):
@@ -95,10 +123,21 @@ def segment(grid: HeightGrid) -> Segmentation:
         regions = labels
     planes, labels = merge_coplanar(planes, labels, x, y, z, noise, min_cells)
     labels = assign(planes, labels, labels, roof, x, y, z, noise, half)
-    planes, labels = refit(labels, x, y, z, min_cells)
-    keep = [i for i, p in enumerate(planes) if p.pitch_deg <= MAX_ROOF_PITCH_DEG]
-    planes, labels = relabel(planes, labels, keep)
-    return Segmentation(labels, planes, noise, roof)
+    return refit(labels, x, y, z, min_cells)
+
+
+def keep_roof_planes(
+    planes: list[Plane], labels: IntGrid, noise: float, cell_area: float
+) -> tuple[list[Plane], IntGrid]:
+    """Drop walls (near-vertical) and small planes that fit worse than the noise allows: at a metre or
+    two across, tree canopy passes for a plane, but a rough one."""
+    keep = [
+        i
+        for i, p in enumerate(planes)
+        if p.pitch_deg <= MAX_ROOF_PITCH_DEG
+        and (p.count * cell_area >= FACET_AREA_M2 or p.rms <= PLANAR_SIGMAS * noise)
+    ]
+    return relabel(planes, labels, keep)
 
 
 def step_size_cells(z: FloatGrid, roof: BoolGrid) -> int:
@@ -250,22 +289,37 @@ def assign(
     noise: float,
     half: int,
 ) -> IntGrid:
-    """Each roof cell to the adjacent plane that predicts its height best (within 4 sigmas)."""
+    """Each roof cell to the adjacent plane (within 4 sigmas of it) that fits its 3x3 neighbourhood best.
+
+    Per-cell residuals alone let noise scatter a facet's cells between two near-identical planes, and
+    the scattered pieces then fall below a facet's size; a neighbourhood's mean squared residual (each
+    residual capped, so a chimney beside it does not count) is steady. Where the cell's own residuals
+    differ by more than noise explains, they decide: that keeps a crease sharp on a noiseless roof.
+    """
     labels = np.full(roof.shape, -1, dtype=np.int32)
     if not planes:
         return labels
     reach = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * (half + 2) + 1,) * 2)
-    best = np.full(roof.shape, np.inf)
     limit = max(4.0 * noise, 0.03)
+    weight = roof.astype(np.float64)
+    count = np.maximum(box(weight, 1), 1.0)
+    best = np.full(roof.shape, np.inf)  # the chosen plane's neighbourhood cost
+    chosen = np.full(roof.shape, np.inf)  # and its residual at the cell
+    closest = np.full(roof.shape, np.inf)  # the smallest residual at the cell, of which plane
+    closest_label = np.full(roof.shape, -1, dtype=np.int32)
     for index, plane in enumerate(planes):
         home = (near == index).astype(np.uint8)
         if not home.any():
             home = (previous == index).astype(np.uint8)
-        nearby = cv2.dilate(home, reach).astype(bool) & roof
         error = np.abs(z - plane.height(x, y))
-        better = nearby & (error < best) & (error < limit)
-        best[better] = error[better]
-        labels[better] = index
+        fits = cv2.dilate(home, reach).astype(bool) & roof & (error < limit)
+        cost = box(np.minimum(error, limit) ** 2 * weight, 1) / count
+        better = fits & (cost < best)
+        best[better], chosen[better], labels[better] = cost[better], error[better], index
+        nearer = fits & (error < closest)
+        closest[nearer], closest_label[nearer] = error[nearer], index
+    decisive = (labels >= 0) & (np.where(labels >= 0, chosen, 0.0) - closest > 3.0 * noise)
+    labels[decisive] = closest_label[decisive]
     return labels
 
 
@@ -340,6 +394,235 @@ def touching_pairs(labels: IntGrid) -> set[tuple[int, int]]:
 def normal_angle(first: Plane, second: Plane) -> float:
     dot = sum(p * q for p, q in zip(first.normal, second.normal, strict=True))
     return math.degrees(math.acos(max(-1.0, min(1.0, dot))))
+
+
+@dataclass(frozen=True)
+class Surface:
+    """The height grid as the small-plane search sees it."""
+
+    x: FloatGrid
+    y: FloatGrid
+    z: FloatGrid
+    roof: BoolGrid
+    valid: BoolGrid
+    noise: float
+    pixel: float
+
+
+def add_small_planes(
+    surface: Surface,
+    planes: list[Plane],
+    labels: IntGrid,
+    searched: BoolGrid,
+    half: int,
+    min_cells: int,
+    cell_area: float,
+) -> tuple[list[Plane], IntGrid]:
+    """Step 6: the small planes among the searched roof cells left over, then step 5 again with them."""
+    small = small_planes(surface, searched & (labels < 0), labels, planes, min_cells, half)
+    if small.max() < 0:
+        return planes, labels
+    labels = np.where(small >= 0, small + len(planes), labels)
+    planes, labels = settle(labels, surface.roof, surface.x, surface.y, surface.z, surface.noise, half, min_cells)
+    return keep_roof_planes(planes, labels, surface.noise, cell_area)
+
+
+def small_planes(
+    surface: Surface, leftover: BoolGrid, labels: IntGrid, planes: list[Plane], min_cells: int, reach: int
+) -> IntGrid:
+    """Roof planes among the leftover roof cells, piece by piece: a label per cell, -1 for none.
+
+    A plane found in a piece counts if it meets a roof plane along their crease and does not run on
+    past the roof's edge, and the piece's planes that count must make up half of it or more: a dormer
+    is its planes, while the patches of a tree canopy that pass for planes are a small part of it."""
+    found = np.full(leftover.shape, -1, dtype=np.int32)
+    if leftover.sum() < min_cells:
+        return found
+    x, y, z = surface.x, surface.y, surface.z
+    hypotheses = Hypotheses.of(leftover, x, y, z, surface.noise)
+    count, pieces = cv2.connectedComponents(leftover.astype(np.uint8), connectivity=8)
+    sizes = np.bincount(pieces.ravel(), minlength=count)
+    next_label = 0
+    for number in range(1, count):
+        if sizes[number] < min_cells:
+            continue
+        piece = Piece.of(pieces == number, x, y, z)
+        kept = []
+        for cells, plane in extract_planes(piece, hypotheses, surface.noise, min_cells, reach):
+            rows, cols = piece.rows[cells], piece.cols[cells]
+            if meets_roof(plane, rows, cols, labels, planes, surface) and not runs_off_roof(plane, rows, cols, surface):
+                kept.append((rows, cols))
+        if sum(rows.size for rows, _ in kept) < 0.5 * sizes[number]:
+            continue
+        for rows, cols in kept:
+            found[rows, cols] = next_label
+            next_label += 1
+    return found
+
+
+@dataclass(frozen=True)
+class Hypotheses:
+    """Candidate planes: the least-squares plane through each leftover cell's 3x3 neighbourhood (only
+    leftover cells count, so one at a dormer's edge sees only its own side), z = a x + b y + c."""
+
+    a: FloatGrid
+    b: FloatGrid
+    c: FloatGrid
+    spread: FloatGrid  # the fit's residual sigma (degrees of freedom counted); inf where unusable
+
+    @staticmethod
+    def of(leftover: BoolGrid, x: FloatGrid, y: FloatGrid, z: FloatGrid, noise: float) -> Hypotheses:
+        w = leftover.astype(np.float64)
+        n = box(w, 1)
+        a, b, rms, _ = local_planes(z, leftover, x, y, 1)
+        safe = np.maximum(n, 1.0)
+        c = (box(w * z, 1) - a * box(w * x, 1) - b * box(w * y, 1)) / safe
+        spread = np.where(n >= 6, rms * np.sqrt(safe / np.maximum(n - 3, 1.0)), np.inf)
+        usable = leftover & (spread < 2.0 * noise)  # six cells or more, planar to the noise
+        return Hypotheses(a, b, c, np.where(usable, spread, np.inf))
+
+    def plane(self, row: int, col: int) -> Plane:
+        return Plane(float(self.a[row, col]), float(self.b[row, col]), float(self.c[row, col]), 0.0, 0)
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A connected piece of leftover cells: grid positions, world coordinates, and a map of the cells'
+    numbers over the piece's bounding box (-1 off the piece)."""
+
+    rows: npt.NDArray[np.intp]
+    cols: npt.NDArray[np.intp]
+    x: FloatGrid
+    y: FloatGrid
+    z: FloatGrid
+    numbers: IntGrid
+    top: int  # the bounding box's first row and column
+    left: int
+
+    @staticmethod
+    def of(member: BoolGrid, x: FloatGrid, y: FloatGrid, z: FloatGrid) -> Piece:
+        rows, cols = np.nonzero(member)
+        top, left = int(rows.min()), int(cols.min())
+        numbers = np.full((rows.max() - top + 1, cols.max() - left + 1), -1, dtype=np.int32)
+        numbers[rows - top, cols - left] = np.arange(rows.size)
+        return Piece(rows, cols, x[rows, cols], y[rows, cols], z[rows, cols], numbers, top, left)
+
+    def residual(self, plane: Plane, cells: npt.NDArray[np.intp] | slice = slice(None)) -> FloatGrid:
+        return np.abs(self.z[cells] - plane.height(self.x[cells], self.y[cells]))
+
+    def around(self, cell: int, reach: int) -> npt.NDArray[np.intp]:
+        """The numbers of the piece's cells within `reach` rows and columns of a cell."""
+        row, col = self.rows[cell] - self.top, self.cols[cell] - self.left
+        window = self.numbers[max(row - reach, 0) : row + reach + 1, max(col - reach, 0) : col + reach + 1]
+        return window[window >= 0].astype(np.intp)
+
+    def largest_part(self, cells: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+        """The largest 4-connected part of a subset of the piece's cells."""
+        if not cells.any():
+            return cells
+        image = np.zeros(self.numbers.shape, dtype=np.uint8)
+        image[self.rows[cells] - self.top, self.cols[cells] - self.left] = 1
+        _, parts = cv2.connectedComponents(image, connectivity=4)
+        part = parts[self.rows - self.top, self.cols - self.left]
+        largest: npt.NDArray[np.bool_] = cells & (part == int(np.argmax(np.bincount(part[cells]))))
+        return largest
+
+
+def extract_planes(
+    piece: Piece, hypotheses: Hypotheses, noise: float, min_cells: int, reach: int
+) -> list[tuple[npt.NDArray[np.bool_], Plane]]:
+    """Greedy consensus on a piece of leftover cells: the best candidate, refitted on the connected
+    cells that agree with it, is a plane if it is big enough and fits to the noise; its cells are
+    taken out and the next is sought, until a few candidates in a row have failed.
+
+    Candidates are scored by MSAC on the cells within `reach` of their own (squared residuals capped
+    at the inlier band; a cell taken or off the piece costs the cap), so one that fits a patch tightly
+    beats one straddling a dormer's ridge that more cells agree with loosely."""
+    spread = hypotheses.spread[piece.rows, piece.cols]
+    candidates = np.flatnonzero(np.isfinite(spread))
+    candidates = candidates[np.argsort(spread[candidates])][:64]  # the most planar are enough
+    free = np.ones(piece.rows.size, dtype=bool)
+    band = INLIER_SIGMAS * noise
+    window = (2 * reach + 1) ** 2
+    found: list[tuple[npt.NDArray[np.bool_], Plane]] = []
+    failures = 0
+    while candidates.size and failures < 5:
+        costs = []
+        for cell in candidates.tolist():
+            near = piece.around(cell, reach)
+            near = near[free[near]]
+            candidate = hypotheses.plane(piece.rows[cell], piece.cols[cell])
+            capped = np.minimum(piece.residual(candidate, near), band) ** 2
+            costs.append(float(capped.sum()) + band**2 * (window - near.size))
+        best = int(np.argmin(costs))
+        cell = int(candidates[best])
+        plane = settle_plane(piece, hypotheses.plane(piece.rows[cell], piece.cols[cell]), free, band, min_cells)
+        if plane is None or plane.rms > PLANAR_SIGMAS * noise or plane.pitch_deg > MAX_ROOF_PITCH_DEG:
+            candidates = np.delete(candidates, best)
+            failures += 1
+            continue
+        cells = piece.largest_part(free & (piece.residual(plane) < band))
+        found.append((cells, plane))
+        free &= ~cells
+        candidates = candidates[free[candidates]]
+    return found
+
+
+def settle_plane(piece: Piece, plane: Plane, free: npt.NDArray[np.bool_], band: float, min_cells: int) -> Plane | None:
+    """Refit on the connected free cells that agree with the plane, a few times, so that it settles;
+    None when too few agree."""
+    for _ in range(3):
+        cells = piece.largest_part(free & (piece.residual(plane) < band))
+        if cells.sum() < min_cells:
+            return None
+        plane = fit_plane(piece.x[cells], piece.y[cells], piece.z[cells])
+    return plane
+
+
+def meets_roof(
+    plane: Plane,
+    rows: npt.NDArray[np.intp],
+    cols: npt.NDArray[np.intp],
+    labels: IntGrid,
+    planes: list[Plane],
+    surface: Surface,
+) -> bool:
+    """Whether a plane on the cells at (rows, cols) meets a roof plane along their line of
+    intersection, as a dormer meets its roof in valleys: a few of the roof plane's cells bordering
+    it lie within a cell of that line (a canopy's patches hover above the roof, away from it)."""
+    window, ring = border(rows, cols, labels.shape)
+    around = labels[window]
+    ring &= around >= 0
+    x, y = surface.x[window][ring], surface.y[window][ring]
+    for index in np.unique(around[ring]):
+        other = planes[int(index)]
+        side = around[ring] == index
+        gap = np.abs(plane.height(x[side], y[side]) - other.height(x[side], y[side]))
+        # a cell's distance from the line where the planes meet: their height gap over their gradients' difference
+        if (gap <= surface.pixel * math.hypot(plane.a - other.a, plane.b - other.b)).sum() >= ATTACH_CELLS:
+            return True
+    return False
+
+
+def runs_off_roof(plane: Plane, rows: npt.NDArray[np.intp], cols: npt.NDArray[np.intp], surface: Surface) -> bool:
+    """Whether the surface carries on past the roof's edge next to the plane, as a canopy does beyond
+    a roof mask; at a roof plane's edge it drops by a wall's height (or meets more roof)."""
+    window, ring = border(rows, cols, surface.z.shape)
+    ring &= surface.valid[window] & ~surface.roof[window]
+    drop = plane.height(surface.x[window][ring], surface.y[window][ring]) - surface.z[window][ring]
+    return int((drop < MIN_BUILDING_HEIGHT_M).sum()) >= ATTACH_CELLS
+
+
+def border(
+    rows: npt.NDArray[np.intp], cols: npt.NDArray[np.intp], shape: tuple[int, int]
+) -> tuple[tuple[slice, slice], BoolGrid]:
+    """The cells next to those at (rows, cols) (8-connected), as a mask over a window of the grid."""
+    top, left = max(int(rows.min()) - 1, 0), max(int(cols.min()) - 1, 0)
+    bottom, right = min(int(rows.max()) + 2, shape[0]), min(int(cols.max()) + 2, shape[1])
+    cells = np.zeros((bottom - top, right - left), dtype=np.uint8)
+    cells[rows - top, cols - left] = 1
+    ring = cv2.dilate(cells, np.ones((3, 3), np.uint8)).astype(bool) & (cells == 0)
+    return (slice(top, bottom), slice(left, right)), ring
 
 
 def relabel(planes: list[Plane], labels: IntGrid, keep: list[int]) -> tuple[list[Plane], IntGrid]:
