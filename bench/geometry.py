@@ -11,7 +11,7 @@
    least squares and measured by the same `measure`, so `accuracy.score` judges both alike.
    Areas and roof lines come from the same polygons for both. Target per type: more accurate than the
    peer (no worse on facets found, median pitch error (a difference under 0.05 degrees is a tie),
-   x/12 right and areas within 3 %, and strictly better on at least one).
+   x/12 right, areas within 3 % and ridge/hip/valley totals, and strictly better on at least one).
 """
 
 from __future__ import annotations
@@ -243,9 +243,14 @@ def _finite(value: float) -> float:
     return float("inf") if np.isnan(value) else value
 
 
+def _lines(median_error: float) -> float:
+    """NaN means no ridge, hip or valley in the truth and none reported: no error."""
+    return 0.0 if np.isnan(median_error) else median_error
+
+
 def better(ours: Side, peer: Side) -> bool:
-    """No worse on facets found, median pitch error, x/12 right and areas within 3 %, strictly
-    better on one of them. Median pitch errors within PITCH_TIE_DEG of each other are a tie: both are
+    """No worse on facets found, median pitch error, x/12 right, areas within 3 % and ridge/hip/valley
+    totals, strictly better on one of them. Median pitch errors within PITCH_TIE_DEG of each other are a tie: both are
     a small fraction of the 0.5 degree target, and the difference is the scenes' noise."""
     mine, theirs = ours.summary, peer.summary
     pitch, peer_pitch = _finite(mine.pitch_median_deg), _finite(theirs.pitch_median_deg)
@@ -256,6 +261,7 @@ def better(ours: Side, peer: Side) -> bool:
         (-pitch, -peer_pitch),
         (mine.rise_right, theirs.rise_right),
         (mine.within_3_percent, theirs.within_3_percent),
+        (-_lines(mine.edge_median), -_lines(theirs.edge_median)),
     ]
     return all(a >= b for a, b in pairs) and any(a > b for a, b in pairs)
 
@@ -344,8 +350,8 @@ def bench_accuracy() -> None:
         f"planes >= {MIN_FACET_AREA_M2} m², at most {PEER_MAX_PLANES}; given our roof cells and the true noise"
     )
     note(
-        f"more accurate: no worse on found, median pitch error (within {PITCH_TIE_DEG} deg is a tie), x/12 right and "
-        "area within 3 %, strictly better on one; "
+        f"more accurate: no worse on found, median pitch error (within {PITCH_TIE_DEG} deg is a tie), x/12 right, "
+        "area within 3 % and line error, strictly better on one; "
         f"{wins}/{len(rows) - 1} roof types {verdict(wins == len(rows) - 1)}"
     )
 
