@@ -11,7 +11,7 @@ from typing import Any, cast
 import pytest
 from fastapi.exceptions import RequestValidationError
 
-from geometry.function import Part, _s3_input, input_sha256, preview_png
+from geometry.function import Part, _local_name, _s3_input, input_sha256, preview_png
 from geometry.jobs import GeometryJobs, JobIndex, check_input_key
 from shared.errors import Forbidden, InvalidInput
 from shared.stores.base import GuardedStore
@@ -172,3 +172,10 @@ def test_a_preview_that_fails_is_none_and_logged(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(preview, "render_preview", broken)
     assert preview_png(cast("Any", object())) is None
     assert "preview failed" in caplog.text
+
+
+def test_an_uploads_local_name_keeps_its_name_and_suffix_and_nothing_unsafe() -> None:
+    assert _local_name("my roof.TIF", "input") == "my_roof.tif"
+    assert _local_name("../../etc/passwd.npy", "input") == "passwd.npy"
+    assert _local_name(None, "mask") == "mask"
+    assert _local_name("....tif", "input") == "input.tif"

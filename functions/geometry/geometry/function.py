@@ -53,6 +53,7 @@ IndexProvider = Callable[[], JobIndex]
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024  # the whole multipart body, or the S3 object
 MAX_REFERENCE_BYTES = 16_000  # a JSON or url-encoded body names an S3 key; it carries no data
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 _SUFFIX = re.compile(r"^\.[a-z0-9]{1,8}$")
 _BOUNDARY = re.compile(r"^[0-9A-Za-z'()+_,\-./:=? ]{1,70}$")
 _MEDIA_TYPES = (
@@ -132,6 +133,19 @@ def _resolution(part: Part | None) -> float | None:
         return float(text)
     except ValueError:
         raise InvalidInput(f"`resolution` must be a number of metres per pixel, not {text[:40]!r}.") from None
+
+
+def _local_name(filename: str | None, fallback: str) -> str:
+    """The upload's own name, made safe for a temporary folder, so an error about the file names the
+    file the user sent; its suffix is what the readers go by."""
+    stem = _UNSAFE.sub("_", Path(filename or "").stem)[:80].strip("._") or fallback
+    return f"{stem}{_suffix(filename)}"
+
+
+def _place(folder: Path, name: str) -> Path:
+    """A path in its own folder: the file and the mask may carry the same name."""
+    folder.mkdir()
+    return folder / name
 
 
 def _suffix(filename: str | None) -> str:
@@ -251,11 +265,11 @@ def analyze_input(source: AnalysisInput) -> Analysed:
     from geometry.analysis import analyze_file  # numpy/OpenCV: loaded on the first analysis
 
     with tempfile.TemporaryDirectory(prefix="dominus-geometry-") as folder:
-        path = Path(folder) / f"input{_suffix(source.file.filename)}"
+        path = _place(Path(folder) / "input", _local_name(source.file.filename, "input"))
         path.write_bytes(source.file.data)
         mask_path = None
         if source.mask is not None:
-            mask_path = Path(folder) / f"mask{_suffix(source.mask.filename)}"
+            mask_path = _place(Path(folder) / "mask", _local_name(source.mask.filename, "mask"))
             mask_path.write_bytes(source.mask.data)
         analysis = analyze_file(path, resolution=source.resolution, mask=mask_path)
     return Analysed(analysis.report.to_json(), preview_png(analysis))
