@@ -28,7 +28,7 @@ Point3 = tuple[float, float, float]
 
 LEVEL_SLOPE = 0.07  # rise per run along a crease: under this (4 degrees) it is a ridge, not a hip
 EAVE_SIN = math.sin(math.radians(12.0))  # an outline side this close to level is an eave
-FLAT_PITCH_DEG = 1.5  # as in measure: a flat facet faces nowhere
+FLAT_PITCH_DEG = 1.5  # below this a facet is flat: it faces nowhere, and water leaves it on every side
 PROBE_M = 0.5  # how far into a facet the convexity test looks
 
 
@@ -72,8 +72,9 @@ def rings_with_inward(outline: FacetOutline) -> list[tuple[Ring, float]]:
     return found
 
 
-def left_normal(side: Side) -> Points:
-    d = side.end - side.start
+def left_normal(start: Points, end: Points) -> Points:
+    """The unit normal to the left of the way from start to end."""
+    d = end - start
     length = float(np.hypot(*d))
     return np.array([-d[1], d[0]]) / length if length > 0 else np.zeros(2)
 
@@ -97,7 +98,7 @@ def outline_kind(side: Side, inward: float, plane: Plane) -> EdgeKind:
     if length == 0:
         return "rake"
     level = abs(float(uphill @ direction)) / length < EAVE_SIN
-    outward = -inward * left_normal(side)
+    outward = -inward * left_normal(side.start, side.end)
     return "eave" if level and float(uphill @ outward) < 0 else "rake"
 
 
@@ -116,17 +117,14 @@ def crease_edges(first: int, second: int, sides: list[tuple[Side, float]], plane
     start = np.mean([span[0] for span in spans.values()], axis=0)
     end = np.mean([span[1] for span in spans.values()], axis=0)
     facet = min(spans)
-    probe_side = Side("crease", second if facet == first else first, line, sides[0][0].samples, start, end)
-    return [crease_edge(facet, probe_side.other, (start, end), inward_of[facet], probe_side, planes)]
+    return [crease_edge(facet, second if facet == first else first, (start, end), inward_of[facet], planes)]
 
 
-def crease_edge(
-    facet: int, other: int, ends: tuple[Points, Points], inward: float, side: Side, planes: list[Plane]
-) -> RoofEdge:
+def crease_edge(facet: int, other: int, ends: tuple[Points, Points], inward: float, planes: list[Plane]) -> RoofEdge:
     own, across = planes[facet], planes[other]
     start, end = ends
     middle = (start + end) / 2
-    probe = middle + PROBE_M * inward * left_normal(side)
+    probe = middle + PROBE_M * inward * left_normal(start, end)
     convex = own.a * probe[0] + own.b * probe[1] + own.c < across.a * probe[0] + across.b * probe[1] + across.c
     run = float(np.hypot(*(end - start)))
     rise = abs(own.a * (end[0] - start[0]) + own.b * (end[1] - start[1]))

@@ -14,14 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from geometry.edges import EDGE_KINDS, EdgeKind, RoofEdge, edge_totals_m, roof_edges
+from geometry.edges import EDGE_KINDS, FLAT_PITCH_DEG, EdgeKind, RoofEdge, edge_totals_m, roof_edges
 from geometry.grid import HeightGrid
 from geometry.outline import FacetOutline, outline_facets
 from geometry.segment import IntGrid, Plane, Segmentation
 
 SQFT_PER_M2 = 10.763910416709722
 FT_PER_M = 1 / 0.3048
-FLAT_PITCH_DEG = 1.5  # below this a facet is flat: it faces nowhere
 COMPASS = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
 
 

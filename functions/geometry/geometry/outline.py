@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from geometry.grid import BoolGrid, HeightGrid
+from geometry.grid import BoolGrid, FloatGrid, HeightGrid
 from geometry.segment import IntGrid, Plane
 
 Points = npt.NDArray[np.float64]  # (n, 2) world x (east), y (north), metres
@@ -126,13 +126,16 @@ def shoelace(poly: Points) -> float:
 
 def outline_facets(labels: IntGrid, planes: list[Plane], grid: HeightGrid) -> list[FacetOutline]:
     """A polygon per facet (labels index `planes`)."""
-    return [outline_facet(index, labels, planes, grid) for index in range(len(planes))]
+    xy = grid.xy()  # once: every facet looks at the same cell centres
+    return [outline_facet(index, labels, planes, grid, xy) for index in range(len(planes))]
 
 
-def outline_facet(index: int, labels: IntGrid, planes: list[Plane], grid: HeightGrid) -> FacetOutline:
+def outline_facet(
+    index: int, labels: IntGrid, planes: list[Plane], grid: HeightGrid, xy: tuple[FloatGrid, FloatGrid]
+) -> FacetOutline:
     region = fill_plain_holes(labels == index, labels)
     cell_area = float(region.sum()) * grid.cell_area
-    across = across_classes(labels, planes[index], grid)
+    across = across_classes(labels, planes[index], grid, xy)
     contours, hierarchy = cv2.findContours(region.astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
     if not contours or hierarchy is None:
         return FacetOutline(None, [], cell_area)
@@ -173,9 +176,9 @@ def fill_plain_holes(region: BoolGrid, labels: IntGrid) -> BoolGrid:
     return filled
 
 
-def across_classes(labels: IntGrid, plane: Plane, grid: HeightGrid) -> IntGrid:
+def across_classes(labels: IntGrid, plane: Plane, grid: HeightGrid, xy: tuple[FloatGrid, FloatGrid]) -> IntGrid:
     """What each cell is, seen from this facet: a facet label, GROUND or OCCLUDED."""
-    x, y = grid.xy()
+    x, y = xy
     valid = np.isfinite(grid.z)
     above = valid & (np.where(valid, grid.z, -np.inf) - plane.height(x, y) > OCCLUDER_ABOVE_M)
     classes = labels.copy()
