@@ -151,12 +151,15 @@ class OpenAIChatModel:
                     "OPENAI_API_KEY is not set: set it, or OPENAI_BASE_URL for a compatible server."
                 )
             openai = await asyncio.to_thread(importlib.import_module, "openai")
-            self._client = openai.AsyncOpenAI(
-                api_key=api_key or "unused-by-this-server",
-                base_url=self._base_url,
-                max_retries=0,
-                timeout=openai.Timeout(self._policy.attempt_timeout_s, connect=self._policy.connect_timeout_s),
-            )
+            # Concurrent first calls all get here; the first to resume makes the one client (no await
+            # between this check and the assignment), so no other client is left unclosed.
+            if self._client is None:
+                self._client = openai.AsyncOpenAI(
+                    api_key=api_key or "unused-by-this-server",
+                    base_url=self._base_url,
+                    max_retries=0,
+                    timeout=openai.Timeout(self._policy.attempt_timeout_s, connect=self._policy.connect_timeout_s),
+                )
         return self._client
 
     async def aclose(self) -> None:
