@@ -146,7 +146,8 @@ def renumber(pair: tuple[int, int], mapping: IntGrid) -> tuple[int, int]:
 def measure(segmentation: Segmentation, grid: HeightGrid) -> RoofReport:
     planes = segmentation.planes
     outlines = outline_facets(segmentation.labels, planes, grid)
-    counts = [int((segmentation.labels == i).sum()) for i in range(len(planes))]
+    labelled = segmentation.labels[segmentation.labels >= 0]
+    counts = np.bincount(labelled, minlength=len(planes)).tolist()
     order = sorted(range(len(planes)), key=lambda i: -outlines[i].area_m2 / math.cos(math.radians(planes[i].pitch_deg)))
     mapping = np.full(len(order) + 1, -1, dtype=np.int32)  # old index -> rank; the last entry maps -1
     facets = []

@@ -99,13 +99,14 @@ def render_image(analysis: RoofAnalysis, *, max_side: int = 1200) -> Image:
     grid, report = analysis.grid, analysis.report
     width, height = _output_size(grid, max_side, max_side)
     size = _font_scale(width, height)
+    entries = _legend_entries(report)
     for _ in range(4):  # make room for the legend under the picture (a narrower picture: more lines)
-        band_h = _legend_height(_legend_entries(report), size, min(max_side, max(width, MIN_LEGEND_WIDTH)))
+        band_h = _legend_height(entries, size, min(max_side, max(width, MIN_LEGEND_WIDTH)))
         if height + band_h <= max_side:
             break
         width, height = _output_size(grid, max_side, max_side - band_h)
     else:  # the legend at its narrowest is the tallest it can be
-        band_h = _legend_height(_legend_entries(report), size, min(max_side, MIN_LEGEND_WIDTH))
+        band_h = _legend_height(entries, size, min(max_side, MIN_LEGEND_WIDTH))
         width, height = _output_size(grid, max_side, max_side - band_h)
 
     shade = hillshade(grid)
@@ -128,7 +129,7 @@ def render_image(analysis: RoofAnalysis, *, max_side: int = 1200) -> Image:
             _label_facet(image, labels == facet.label, f"{facet.id} {facet.pitch}", size, placed)
     else:
         _put_centred(image, "No roof planes found", size * 1.4)
-    return _with_legend(image, _legend_entries(report), size, max_side)
+    return _with_legend(image, entries, size, max_side)
 
 
 def _draw_edges(image: Image, report: RoofReport, grid: HeightGrid, *, thickness: int) -> None:
