@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from geometry.dormers import fit_dormers, host_labels, with_dormers
 from geometry.edges import EDGE_KINDS, FLAT_PITCH_DEG, EdgeKind, RoofEdge, edge_totals_m, roof_edges
 from geometry.grid import HeightGrid
 from geometry.outline import FacetOutline, outline_facets
@@ -144,8 +145,9 @@ def renumber(pair: tuple[int, int], mapping: IntGrid) -> tuple[int, int]:
 
 
 def measure(segmentation: Segmentation, grid: HeightGrid) -> RoofReport:
+    segmentation, dormers = fit_dormers(segmentation, grid)
     planes = segmentation.planes
-    outlines = outline_facets(segmentation.labels, planes, grid)
+    outlines = with_dormers(outline_facets(host_labels(segmentation.labels, dormers), planes, grid), planes, dormers)
     labelled = segmentation.labels[segmentation.labels >= 0]
     counts = np.bincount(labelled, minlength=len(planes)).tolist()
     order = sorted(range(len(planes)), key=lambda i: -outlines[i].area_m2 / math.cos(math.radians(planes[i].pitch_deg)))
