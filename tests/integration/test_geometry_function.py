@@ -28,10 +28,11 @@ from fastapi.testclient import TestClient
 from dominus_dev.local import LocalRuntime
 from dominus_dev.serving import free_port
 from geometry import function as geometry_function
-from geometry.function import MAX_UPLOAD_BYTES, Analysed, AnalysisInput, geometry_router, parse_multipart
+from geometry.function import MAX_UPLOAD_BYTES, Analysed, AnalysisInput, geometry_router
 from geometry.jobs import GeometryJobs, JobIndex, preview_key, report_key
 from geometry.synthetic import SceneSpec, build_scene
 from shared.errors import BadRequest, UnsupportedMediaType
+from shared.forms import parse_multipart
 from shared.http import install_error_handling
 from shared.settings import Settings
 from shared.stores.base import GuardedStore
@@ -525,12 +526,12 @@ def test_multipart_parts_keep_their_bytes() -> None:
     payload = bytes(range(256)) * 8 + b"\r\n--not-the-boundary\r\n\r\n"
     request = httpx.Request("POST", "http://x/", files={"file": ("a.bin", payload)}, data={"resolution": "0.5"})
     body = request.read()
-    parts = parse_multipart(request.headers["content-type"], body)
+    parts = parse_multipart(request.headers["content-type"], body, "multipart please")
     by_name = {part.name: part for part in parts}
     assert by_name["file"].data == payload
     assert by_name["file"].filename == "a.bin"
     assert by_name["resolution"].data == b"0.5"
     with pytest.raises(UnsupportedMediaType):
-        parse_multipart("application/json", body)
+        parse_multipart("application/json", body, "multipart please")
     with pytest.raises(BadRequest):
-        parse_multipart(request.headers["content-type"], body[:-10])
+        parse_multipart(request.headers["content-type"], body[:-10], "multipart please")

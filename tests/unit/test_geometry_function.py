@@ -11,9 +11,11 @@ from typing import Any, cast
 import pytest
 from fastapi.exceptions import RequestValidationError
 
-from geometry.function import Part, _local_name, _s3_input, input_sha256, preview_png
-from geometry.jobs import GeometryJobs, JobIndex, check_input_key
+from geometry.function import _local_name, _s3_input, input_sha256, preview_png
+from geometry.jobs import GeometryJobs, JobIndex
 from shared.errors import Forbidden, InvalidInput
+from shared.forms import Part
+from shared.objects import check_input_key
 from shared.stores.base import GuardedStore
 from shared.stores.memory import MemoryStore
 from tests.support.fakes import FailingStore

@@ -13,8 +13,7 @@ input (content, mask and resolution) in the same org returns the existing job, 2
 engine's store, else the DynamoDB index; identical concurrent requests share one analysis. `GET`
 returns a job, or its preview, to its own org only; any other caller gets 404.
 
-The multipart body is parsed here (a few lines, lossless for binary parts) rather than through
-python-multipart, which neither the shared layer nor this function otherwise needs.
+The multipart body is parsed by shared.forms (lossless for binary parts).
 
 No `from __future__ import annotations`: FastAPI reads the route functions' annotations.
 """
@@ -25,8 +24,6 @@ import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.message import Message
-from email.parser import HeaderParser
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qsl
@@ -37,9 +34,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from geometry.jobs import MAX_KEY_LENGTH, NO_JOB, GeometryJobs, JobIndex, megabytes, too_large
-from shared.errors import BadRequest, InvalidInput, NotFound, UnsupportedMediaType
+from geometry.jobs import NO_JOB, GeometryJobs, JobIndex
+from shared.errors import BadRequest, InvalidInput, NotFound
+from shared.forms import Part, form_field, parse_multipart, read_body
 from shared.http import org_id_of, request_id_of
+from shared.objects import MAX_KEY_LENGTH, megabytes
 from shared.outcomes import CacheOutcome
 
 if TYPE_CHECKING:
@@ -55,72 +54,10 @@ MAX_UPLOAD_BYTES = 50 * 1024 * 1024  # the whole multipart body, or the S3 objec
 MAX_REFERENCE_BYTES = 16_000  # a JSON or url-encoded body names an S3 key; it carries no data
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 _SUFFIX = re.compile(r"^\.[a-z0-9]{1,8}$")
-_BOUNDARY = re.compile(r"^[0-9A-Za-z'()+_,\-./:=? ]{1,70}$")
 _MEDIA_TYPES = (
     "Send multipart/form-data with a `file` (or `s3_key`) field and optional `mask` and `resolution`; "
     'or application/json {"s3_key": ..., "resolution": ...} (or the same as a url-encoded form).'
 )
-
-
-@dataclass(frozen=True)
-class Part:
-    name: str
-    filename: str | None
-    data: bytes
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with 413 (naming the limit) as soon as it passes `limit` bytes."""
-    declared = request.headers.get("content-length")
-    refusal = too_large("The upload", limit)
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise refusal
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise refusal
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def parse_multipart(content_type: str, body: bytes) -> list[Part]:
-    """The parts of a multipart/form-data body (RFC 7578), their bytes untouched."""
-    header = HeaderParser().parsestr(f"Content-Type: {content_type}\r\n\r\n")
-    if header.get_content_type() != "multipart/form-data":
-        raise UnsupportedMediaType(_MEDIA_TYPES)
-    boundary = header.get_param("boundary")
-    if not isinstance(boundary, str) or not _BOUNDARY.fullmatch(boundary):
-        raise BadRequest("The multipart/form-data Content-Type has no valid boundary.")
-    delimiter = b"\r\n--" + boundary.encode("ascii")
-    sections = (b"\r\n" + body).split(delimiter)
-    parts: list[Part] = []
-    closed = False
-    for section in sections[1:]:  # sections[0] is the preamble
-        if section.startswith(b"--"):
-            closed = True
-            break
-        head, sep, data = section.partition(b"\r\n\r\n")
-        if not sep:
-            raise BadRequest("A multipart part has no header/body separator.")
-        headers: Message = HeaderParser().parsestr(head.lstrip(b" \t").removeprefix(b"\r\n").decode("utf-8", "replace"))
-        if headers.get_content_disposition() != "form-data":
-            raise BadRequest("Every multipart part needs `Content-Disposition: form-data; name=...`.")
-        name = headers.get_param("name", header="content-disposition")
-        if not isinstance(name, str) or not name:
-            raise BadRequest("A multipart part has no field name.")
-        parts.append(Part(name, headers.get_filename(), data))
-    if not closed:
-        raise BadRequest("The multipart body is cut short (no closing boundary).")
-    return parts
-
-
-def _field(parts: list[Part], name: str) -> Part | None:
-    found = [p for p in parts if p.name == name]
-    if len(found) > 1:
-        raise BadRequest(f"The form field `{name}` is given {len(found)} times; send it once.")
-    return found[0] if found else None
 
 
 def _resolution(part: Part | None) -> float | None:
@@ -225,15 +162,15 @@ async def read_input(request: Request, jobs: GeometryJobs, org_id: str, limit: i
     if media_type == "application/x-www-form-urlencoded":
         parts = parse_urlencoded(await read_body(request, MAX_REFERENCE_BYTES))
     else:
-        parts = parse_multipart(content_type, await read_body(request, limit))
+        parts = parse_multipart(content_type, await read_body(request, limit), _MEDIA_TYPES)
     return await _from_form(parts, jobs, org_id, limit)
 
 
 async def _from_form(parts: list[Part], jobs: GeometryJobs, org_id: str, limit: int) -> AnalysisInput:
-    file, key = _field(parts, "file"), _field(parts, "s3_key")
-    mask = _field(parts, "mask")
+    file, key = form_field(parts, "file"), form_field(parts, "s3_key")
+    mask = form_field(parts, "mask")
     mask = mask if mask is not None and mask.data else None
-    resolution = _resolution(_field(parts, "resolution"))
+    resolution = _resolution(form_field(parts, "resolution"))
     if key is not None:
         if file is not None:
             raise InvalidInput("Send either the form field `file` or `s3_key`, not both.")

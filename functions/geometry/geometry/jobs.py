@@ -28,7 +28,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from shared.cache_keys import KeySpace, check_org_id
-from shared.errors import Forbidden, NotFound, PayloadTooLarge
+from shared.errors import NotFound
+from shared.objects import (
+    org_prefix,
+    read_input,
+    read_object,
+)
 from shared.singleflight import FollowTimeout, SingleFlight
 from shared.stores.base import GuardedStore, StoreUnavailable
 
@@ -36,7 +41,6 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
     from mypy_boto3_s3 import S3Client
-    from mypy_boto3_s3.client import Exceptions as S3Exceptions
 
     from shared.settings import Settings
 
@@ -44,25 +48,16 @@ logger = logging.getLogger(__name__)
 
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_UNSAFE_KEY_CHARS = re.compile(r"[\x00-\x1f\x7f\\]")
 INDEX_PREFIX = "input#"
 DEFAULT_RETENTION_DAYS = 365
-MAX_KEY_LENGTH = 1024  # S3's own limit
 STORE_OPERATION = "geometry"
 STORE_TTL_MS = 7 * 86_400_000  # the store is a fast path; DynamoDB keeps the index for the job's life
-# Without s3:ListBucket (not granted: it would list every org's keys) S3 answers a missing key with
-# 403, not 404. The key is already known to be in the caller's own prefix, so both mean "missing".
-_MISSING_CODES = frozenset({"404", "NoSuchKey", "403", "AccessDenied"})
 NO_JOB = "No geometry job with that id in this org."
 NO_PREVIEW = "This geometry job has no preview image: it could not be rendered or stored when the job ran."
 
 
 def is_job_id(value: str) -> bool:
     return bool(_JOB_ID.fullmatch(value))
-
-
-def org_prefix(org_id: str) -> str:
-    return f"orgs/{check_org_id(org_id)}/"
 
 
 def report_key(org_id: str, job_id: str) -> str:
@@ -73,41 +68,8 @@ def preview_key(org_id: str, job_id: str) -> str:
     return f"{org_prefix(org_id)}geometry/{job_id}/preview.png"
 
 
-def megabytes(n: int) -> str:
-    return f"{n / (1024 * 1024):g} MB"
-
-
-def too_large(what: str, limit: int) -> PayloadTooLarge:
-    return PayloadTooLarge(f"{what} is larger than the {megabytes(limit)} limit ({limit:,} bytes).")
-
-
-def check_input_key(org_id: str, key: str) -> str:
-    """`key` if it names an object under the caller's own `orgs/<org_id>/`, else 403.
-
-    Decided from the key alone, before any S3 call, so the refusal says nothing about whether the
-    object exists. S3 keys are literal (no `..` resolution), but empty, `.` and `..` segments are
-    refused anyway: a key that reads as a path escape is never what a client meant.
-    """
-    prefix = org_prefix(org_id)
-    rest = key.removeprefix(prefix)
-    if (
-        rest == key
-        or len(key) > MAX_KEY_LENGTH
-        or _UNSAFE_KEY_CHARS.search(key)
-        or any(segment in ("", ".", "..") for segment in rest.split("/"))
-    ):
-        raise Forbidden(f"`s3_key` must name an object under this org's prefix `{prefix}`.")
-    return key
-
-
 def _number(value: Any) -> AttributeValueTypeDef:
     return {"N": repr(float(value))} if value is not None else {"NULL": True}
-
-
-def _is_missing(exc: Exception, exceptions: S3Exceptions) -> bool:
-    if isinstance(exc, exceptions.NoSuchKey):
-        return True
-    return isinstance(exc, exceptions.ClientError) and exc.response.get("Error", {}).get("Code") in _MISSING_CODES
 
 
 class GeometryJobs:
@@ -143,22 +105,7 @@ class GeometryJobs:
     def read_input(self, org_id: str, key: str, limit: int) -> bytes:
         """The bytes of an object under the org's own prefix: 403 outside it, 404 when missing, 413 over
         `limit` (from a HEAD, before any of it is downloaded)."""
-        check_input_key(org_id, key)
-        missing = NotFound(f"No object at `s3_key` {key!r} in this org's storage.")
-        try:
-            size = self.s3.head_object(Bucket=self.bucket, Key=key)["ContentLength"]
-        except Exception as exc:
-            if _is_missing(exc, self.s3.exceptions):
-                raise missing from None
-            raise
-        if size > limit:
-            raise too_large("The object at `s3_key`", limit)
-        data = self._object(key, limit + 1)  # at most one byte over: it may have been replaced since the HEAD
-        if data is None:
-            raise missing
-        if len(data) > limit:
-            raise too_large("The object at `s3_key`", limit)
-        return data
+        return read_input(self.s3, self.bucket, org_id, key, limit)
 
     def create(
         self, org_id: str, *, input_sha256: str, input_name: str, report: dict[str, Any], preview: bytes | None = None
@@ -234,15 +181,7 @@ class GeometryJobs:
         return item
 
     def _object(self, key: str, max_bytes: int | None = None) -> bytes | None:
-        """The object's bytes (at most `max_bytes`), or None when it is missing."""
-        try:
-            body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"]
-        except Exception as exc:
-            if _is_missing(exc, self.s3.exceptions):
-                return None
-            raise
-        with contextlib.closing(body):
-            return body.read(max_bytes)
+        return read_object(self.s3, self.bucket, key, max_bytes)
 
     def get(self, org_id: str, job_id: str) -> dict[str, Any] | None:
         """The report of this org's job, or None (unknown id, another org's job, not a job id)."""
