@@ -22,15 +22,15 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from shared.cache_keys import KeySpace, canonical_json, check_org_id, fingerprint, org_settings_key
-from shared.catalog import Usage
+from shared.catalog import Usage, image_tokens
 from shared.errors import DominusError, InsufficientBalance, ModelRefused, UpstreamError, UpstreamUnavailable
 from shared.events import DeltaEvent, DoneEvent, ErrorEvent, MetaEvent, ResultEvent, StreamEvent
 from shared.llm import ChatModel, Completion, ModelCall
-from shared.modes import Billing, ModelChoice, ModelPair, select_model
+from shared.modes import Billing, Mode, ModelChoice, ModelPair, select_model
 from shared.orgs import CachedOrgSettings, OrgSettings
 from shared.outcomes import CacheOutcome
 from shared.perf import Charge, PerfRecord, PerfRecorder, Status, utc_now
-from shared.requests import AIRequest, AIResult, CallMeta
+from shared.requests import AIRequest, AIResult, CallMeta, ImagePart
 from shared.schemas import schema_name, strict_schema
 from shared.singleflight import FollowTimeout, SingleFlight
 from shared.stores.base import Store, StoreUnavailable
@@ -41,7 +41,6 @@ T = TypeVar("T", bound=BaseModel)
 logger = logging.getLogger(__name__)
 
 _REPLAY_CHUNK = 48  # characters per delta when a cached answer is replayed as a stream
-_IMAGE_TOKENS_GUESS = 1_000  # worst-case estimate per image until the vision issue prices images exactly
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +147,16 @@ class Engine:
     def flush_records(self, timeout_s: float = 2.0) -> bool:
         """Wait for the perf records to be written: a Lambda handler calls this before returning."""
         return self._recorder.flush(timeout_s)
+
+    async def resolve_mode(self, ctx: CallContext, requested: Mode | None) -> Mode:
+        """CHEAP or SMART: the mode a call would run in, AUTO settled by the org's balance. For a
+        caller that shapes the request by mode (vision sends fewer image tokens when cheap)."""
+        check_org_id(ctx.org_id)
+        org = self._orgs.cached(ctx.org_id) or await self._load_org(ctx.org_id)
+        mode = org.mode_default.effective(requested)
+        if mode is Mode.AUTO:
+            return Mode.SMART if org.token_balance >= self._config.auto_threshold else Mode.CHEAP
+        return mode
 
     # ---- structured result -------------------------------------------------------------------
 
@@ -316,7 +325,7 @@ class Engine:
             max_output_tokens=request.max_output_tokens,
         )
         keys = KeySpace(ctx.org_id, request.operation, fingerprint(request, choice.model, schema))
-        estimate = self._billing.prices.cost_usd(choice.model, worst)
+        estimate = self._billing.prices.cost_usd(choice.model, worst(choice.model))
         return Plan(ctx, request, org, choice, keys, call, estimate, started)
 
     async def _load_org(self, org_id: str) -> OrgSettings:
@@ -485,10 +494,15 @@ def _parse_answer(raw: str) -> Answer | None:
         return None
 
 
-def _worst_case_usage(request: AIRequest[Any], schema: dict[str, Any]) -> Usage:
-    """An upper estimate before the call (about 4 characters a token), to keep within the balance."""
+def _worst_case_usage(request: AIRequest[Any], schema: dict[str, Any]) -> Callable[[str], Usage]:
+    """An upper estimate before the call, per model (images bill by each model's own formula): text at
+    about 3 characters a token, and the whole output budget."""
     text = canonical_json([m.canonical() for m in request.messages]) + canonical_json(schema)
-    images = sum(
-        1 for m in request.messages if not isinstance(m.content, str) for part in m.content if not isinstance(part, str)
-    )
-    return Usage(input_tokens=len(text) // 3 + images * _IMAGE_TOKENS_GUESS, output_tokens=request.max_output_tokens)
+    images = [part for m in request.messages if not isinstance(m.content, str) for part in m.content]
+    parts = [part for part in images if isinstance(part, ImagePart)]
+
+    def on(model: str) -> Usage:
+        pictures = sum(image_tokens(model, p.width, p.height, p.detail) for p in parts)
+        return Usage(input_tokens=len(text) // 3 + pictures, output_tokens=request.max_output_tokens)
+
+    return on

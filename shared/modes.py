@@ -3,16 +3,18 @@
 Rules, in order:
 1. the mode is the request's if it asks for one, else the org's default; an org whose default is
    CHEAP has set a cost ceiling, so a request cannot raise it to SMART or AUTO;
-2. CHEAP -> the cheap model, SMART -> the smart model, AUTO -> the smart model unless the org's
-   balance is below the AUTO threshold;
+2. CHEAP -> the model that costs less for this call, SMART -> the smart model, AUTO -> the smart model
+   unless the org's balance is below the AUTO threshold, then as CHEAP. For text that is the cheap
+   model; for images it can be the smart one (gpt-4o-mini bills an image at ~33x gpt-4o's tokens);
 3. never a model the balance cannot pay for: when the worst case of the call on the chosen model
-   exceeds the balance, the cheap model is used instead; when even that does not fit the call is
-   refused with `insufficient_balance` (cache hits are still served: they cost nothing).
+   exceeds the balance, the model that costs less is used instead; when even that does not fit the
+   call is refused with `insufficient_balance` (cache hits are still served: they cost nothing).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -73,23 +75,33 @@ def select_model(
     org_mode: Mode,
     requested: Mode | None,
     balance: int,
-    worst_case: Usage,
+    worst_case: Callable[[str], Usage],
     models: ModelPair,
     billing: Billing,
     auto_threshold: int,
 ) -> ModelChoice:
+    """`worst_case(model)`: the call's usage at most, on that model."""
     mode = org_mode.effective(requested)
-    if mode is Mode.CHEAP:
-        model, reason = models.cheap, "cheap mode"
-    elif mode is Mode.SMART:
+    thrifty = cheaper(models, worst_case, billing)
+    if mode is Mode.SMART:
         model, reason = models.smart, "smart mode"
-    elif balance < auto_threshold:
-        model, reason = models.cheap, f"auto: balance {balance} below {auto_threshold}"
-    else:
+    elif mode is Mode.AUTO and balance >= auto_threshold:
         model, reason = models.smart, "auto: balance allows the smart model"
+    else:
+        model = thrifty
+        reason = "cheap mode" if mode is Mode.CHEAP else f"auto: balance {balance} below {auto_threshold}"
+        if thrifty != models.cheap:
+            reason += f" ({thrifty} costs less for this call)"
 
-    if billing.tokens_for(model, worst_case) <= balance:
+    if billing.tokens_for(model, worst_case(model)) <= balance:
         return ModelChoice(mode, model, True, reason)
-    if model != models.cheap and billing.tokens_for(models.cheap, worst_case) <= balance:
-        return ModelChoice(mode, models.cheap, True, f"{reason}; balance {balance} only covers the cheap model")
-    return ModelChoice(mode, models.cheap, False, f"balance {balance} cannot cover this call")
+    if model != thrifty and billing.tokens_for(thrifty, worst_case(thrifty)) <= balance:
+        return ModelChoice(mode, thrifty, True, f"{reason}; balance {balance} only covers {thrifty}")
+    return ModelChoice(mode, thrifty, False, f"balance {balance} cannot cover this call")
+
+
+def cheaper(models: ModelPair, worst_case: Callable[[str], Usage], billing: Billing) -> str:
+    """The model with the lower worst-case cost for this call; the cheap model on a tie."""
+    smart = billing.prices.billable_usd(models.smart, worst_case(models.smart))
+    cheap = billing.prices.billable_usd(models.cheap, worst_case(models.cheap))
+    return models.smart if smart < cheap else models.cheap

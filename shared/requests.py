@@ -10,7 +10,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel
 
-from shared.catalog import Usage
+from shared.catalog import Detail, Usage
 from shared.modes import Mode
 from shared.outcomes import CacheOutcome
 
@@ -21,11 +21,14 @@ Role = Literal["system", "user", "assistant"]
 
 @dataclass(frozen=True, slots=True)
 class ImagePart:
-    """An image sent inline; the cache key holds its content hash, never its bytes."""
+    """An image sent inline; the cache key holds its content hash, never its bytes. Its size in pixels,
+    when given, prices it exactly before the call; without it the estimate takes the worst case."""
 
     data: bytes
     media_type: str = "image/jpeg"
-    detail: Literal["low", "high", "auto"] = "auto"
+    detail: Detail = "auto"
+    width: int | None = None
+    height: int | None = None
     sha256: str = field(init=False)
 
     def __post_init__(self) -> None:

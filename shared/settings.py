@@ -32,7 +32,8 @@ class Settings(BaseSettings):
     dominus_upstash_token_secret_arn: str | None = None
     dominus_perf_table: str = "PerfLogTable"
     dominus_org_table: str = "OrgSettingsTable"
-    dominus_jobs_table: str = "JobsTable"  # analysis jobs (geometry)
+    dominus_jobs_table: str = "JobsTable"  # analysis jobs (geometry, vision)
+    dominus_idempotency_table: str = "IdempotencyTable"  # S3 events already handled (vision uploads)
     dominus_bucket: str = "data-bucket"  # uploads and results, under orgs/<org_id>/
 
     # Engine tuning; defaults fit a 29 s API Gateway budget.

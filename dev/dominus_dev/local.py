@@ -20,6 +20,7 @@ from shared.llm import ChatModel, OpenAIChatModel
 from shared.runtime import build_engine, build_store, retry_policy
 from shared.settings import Settings
 from shared.stores.base import GuardedStore
+from vision.jobs import VisionJobs
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,9 @@ class LocalRuntime:
                 "dominus_perf_table": resources.get("DOMINUS_PERF_TABLE", self.settings.dominus_perf_table),
                 "dominus_org_table": resources.get("DOMINUS_ORG_TABLE", self.settings.dominus_org_table),
                 "dominus_jobs_table": resources.get("DOMINUS_JOBS_TABLE", self.settings.dominus_jobs_table),
+                "dominus_idempotency_table": resources.get(
+                    "DOMINUS_IDEMPOTENCY_TABLE", self.settings.dominus_idempotency_table
+                ),
                 "dominus_bucket": resources.get("DOMINUS_BUCKET", self.settings.dominus_bucket),
             }
         )
@@ -70,6 +74,16 @@ class LocalRuntime:
         """The engine's store in front of the geometry job index, as the deployed function has it."""
         assert self.store is not None, "start the runtime first"
         return JobIndex.configured(self.store, self.settings)
+
+    def vision_jobs(self) -> VisionJobs:
+        """The vision function's jobs on the embedded DynamoDB and S3; its presigned uploads point at
+        the embedded S3 (the dev server forwards them there and then runs the job, see server.py)."""
+        return VisionJobs(
+            self.aws.client("dynamodb"),
+            self.aws.client("s3"),
+            self.settings.dominus_jobs_table,
+            self.settings.dominus_bucket,
+        )
 
     def _chat_model(self) -> ChatModel | None:
         if self.settings.has_model_credentials:

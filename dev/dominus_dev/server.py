@@ -6,13 +6,15 @@ made with the local engine, so local and deployed paths are the same.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+import httpx
+from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 
 from analyze.function import EXAMPLE_LEAD
@@ -20,11 +22,16 @@ from analyze.function import FUNCTION as ANALYZE
 from dominus_dev.local import LocalRuntime
 from geometry.function import MAX_UPLOAD_BYTES, geometry_router
 from shared.api import Function
+from shared.forms import form_field, parse_multipart, read_body
 from shared.http import install_error_handling
 from smart_actions.function import FUNCTION as SMART_ACTIONS
 from video.function import FUNCTION as VIDEO
+from vision.app import UploadHandler, s3_event
+from vision.function import vision_router
+from vision.service import MAX_PHOTO_BYTES
 
 GEOMETRY_MAX_BODY_BYTES = MAX_UPLOAD_BYTES + 64_000  # the upload plus its multipart framing
+VISION_MAX_BODY_BYTES = MAX_PHOTO_BYTES + 64_000
 
 # Every AI function, in the order of the API reference.
 FUNCTIONS: list[Function] = [ANALYZE, VIDEO, SMART_ACTIONS]
@@ -48,7 +55,10 @@ def create_dev_app(runtime: LocalRuntime) -> FastAPI:
     # The dev server takes the largest body any function accepts; each function's own limit is
     # enforced by its deployed app, and by the route's models here.
     # Geometry takes file uploads (its route enforces its own limit).
-    install_error_handling(app, max_body_bytes=max([f.max_body_bytes for f in FUNCTIONS] + [GEOMETRY_MAX_BODY_BYTES]))
+    install_error_handling(
+        app,
+        max_body_bytes=max([f.max_body_bytes for f in FUNCTIONS] + [GEOMETRY_MAX_BODY_BYTES, VISION_MAX_BODY_BYTES]),
+    )
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, Any]:
@@ -92,4 +102,53 @@ def create_dev_app(runtime: LocalRuntime) -> FastAPI:
     app.include_router(
         geometry_router(lambda: geometry_jobs, runtime.settings.dominus_env, index=lambda: geometry_index)
     )
+    _add_vision(app, runtime)
     return app
+
+
+def _add_vision(app: FastAPI, runtime: LocalRuntime) -> None:
+    """Vision's routes, and the S3 event moto does not send: a presigned upload is posted here,
+    forwarded to the embedded S3 unchanged (its policy and fields), and on success the deployed
+    handler runs the job for that object, in the background as S3 would, on this server's loop."""
+    jobs = runtime.vision_jobs()
+    engine = runtime.engine
+    loop: list[asyncio.AbstractEventLoop] = []
+    running: set[asyncio.Task[Any]] = set()
+
+    def on_server_loop(coroutine: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
+        return asyncio.run_coroutine_threadsafe(coroutine, loop[0]).result()
+
+    handler = UploadHandler(
+        lambda: jobs,
+        lambda: engine,
+        runtime.settings.dominus_idempotency_table,
+        lambda: runtime.aws.client("dynamodb"),
+        run=on_server_loop,
+    )
+    app.include_router(
+        vision_router(
+            lambda: jobs,
+            lambda: engine,
+            runtime.settings.dominus_env,
+            upload_url=lambda request: str(request.url_for("dev_vision_upload")),
+        )
+    )
+
+    @app.post("/dev/vision/upload", include_in_schema=False, name="dev_vision_upload")
+    async def dev_vision_upload(request: Request) -> Response:
+        body = await read_body(request, MAX_PHOTO_BYTES + 64_000)
+        content_type = request.headers.get("content-type", "")
+        async with httpx.AsyncClient(timeout=30) as client:
+            stored = await client.post(
+                f"{runtime.aws.endpoint_url}/{jobs.bucket}", content=body, headers={"Content-Type": content_type}
+            )
+        if stored.is_success:
+            key = form_field(parse_multipart(content_type, body, "a presigned POST form"), "key")
+            if key is not None:
+                loop[:] = [asyncio.get_running_loop()]
+                head = await asyncio.to_thread(jobs.s3.head_object, Bucket=jobs.bucket, Key=key.text)
+                event = s3_event(jobs.bucket, key.text, head["ETag"], head["ContentLength"])
+                task = asyncio.create_task(asyncio.to_thread(handler, event, None))
+                running.add(task)
+                task.add_done_callback(running.discard)
+        return Response(stored.content, stored.status_code, media_type=stored.headers.get("content-type"))

@@ -10,7 +10,9 @@ Latency and failures are injected through `SimulationConfig`, changeable at run 
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
+import io
 import json
 import math
 import re
@@ -29,11 +31,9 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from starlette.types import Receive, Scope, Send
 
 from dominus_dev.serving import ServerThread
+from shared.catalog import image_tokens
 
 SIMULATED_MODELS = ("gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini")
-# What OpenAI bills a low-detail image, and a 1024x1024 high-detail one on gpt-4o (85 + 4 tiles x 170).
-IMAGE_TOKENS_LOW = 85
-IMAGE_TOKENS_HIGH = 765
 RECENT_REQUESTS = 50
 # A schema that nests deeper than this has no finite instance (or is not worth one).
 HARD_DEPTH = 40
@@ -41,6 +41,15 @@ HARD_DEPTH = 40
 FailureMode = Literal["hang", "truncate", "disconnect", "refuse", "invalid_json"]
 Failure = Annotated[int, Field(ge=400, le=599)] | FailureMode
 _FAILURES: TypeAdapter[list[Failure]] = TypeAdapter(list[Failure])
+
+
+class Scripted(BaseModel):
+    """A given answer, for tests that need the model to say something in particular."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    match: str = Field(min_length=1, description="a substring of the request's user text")
+    content: Any = Field(description="the answer's JSON value (valid against the request's schema)")
 
 
 class SimulationConfig(BaseModel):
@@ -58,6 +67,13 @@ class SimulationConfig(BaseModel):
             "consumed one per chat-completion call: an HTTP status (OpenAI error body), 'hang', 'truncate' "
             "(half the content, finish_reason 'length'), 'disconnect' (a stream stops mid-way without "
             "finish_reason or [DONE]; non-streamed acts as 'truncate'), 'refuse', 'invalid_json'"
+        ),
+    )
+    scripted: list[Scripted] = Field(
+        default_factory=list,
+        description=(
+            "given answers: a call whose user text contains `match` gets `content` (as JSON) instead of a "
+            "sampled answer; the first match wins, and it answers every such call until reset"
         ),
     )
     refuse: bool = Field(False, description="refuse every call (message.refusal set, content null)")
@@ -250,11 +266,26 @@ def _prompt_tokens(req: ChatRequest, schema: dict[str, Any] | None) -> int:
         total += 4 + _tokens(str(message.get("role", ""))) + _tokens(_text_of(message))
         for part in _parts(message.get("content")):
             if part.get("type") == "image_url":
-                detail = (part.get("image_url") or {}).get("detail")
-                total += IMAGE_TOKENS_LOW if detail == "low" else IMAGE_TOKENS_HIGH
+                total += _image_tokens(req.model, part.get("image_url") or {})
     if schema is not None:  # OpenAI bills the response schema as prompt
         total += _tokens(json.dumps(schema, sort_keys=True))
     return total
+
+
+def _image_tokens(model: str, image_url: Mapping[str, Any]) -> int:
+    """What OpenAI bills the image, by its documented per-model formula, from its decoded size."""
+    detail = image_url.get("detail", "auto")
+    width = height = None
+    url = str(image_url.get("url", ""))
+    if url.startswith("data:") and "," in url:
+        try:
+            from PIL import Image  # the dev extra's; only needed once images are sent
+
+            with Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))) as image:
+                width, height = image.size
+        except Exception:  # an unreadable image is billed as the worst case, as OpenAI would refuse it
+            width = height = None
+    return image_tokens(model, width, height, detail if detail in ("low", "high") else "auto")
 
 
 def _usage(prompt_tokens: int, content: str) -> dict[str, Any]:
@@ -595,7 +626,11 @@ class _Answer:
     finish_reason: str | None
 
 
-def _compose(req: ChatRequest) -> str:
+def _compose(req: ChatRequest, scripted: Sequence[Scripted] = ()) -> str:
+    text = " ".join(_text_of(m) for m in req.messages if m.get("role") == "user")
+    given = next((s for s in scripted if s.match in text), None)
+    if given is not None:
+        return json.dumps(given.content, ensure_ascii=False)
     kind, schema = req.schema_format
     seed, quote = _seed(req), _quote(req.messages)
     if schema is not None:
@@ -614,7 +649,7 @@ def _compose(req: ChatRequest) -> str:
 def _answer(req: ChatRequest, config: SimulationConfig, failure: Failure | None) -> _Answer:
     if failure == "refuse" or config.refuse:
         return _Answer(None, "I'm sorry, I can't help with that. (simulated refusal)", "stop")
-    content = _compose(req)
+    content = _compose(req, config.scripted)
     if (failure == "invalid_json" or config.invalid_json) and req.schema_format[0] != "text":
         return _Answer(content[: len(content) // 2], None, "stop")
     if failure in ("truncate", "disconnect"):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from shared.catalog import ModelPrice, PriceTable, Usage
+from shared.catalog import ModelPrice, PriceTable, Usage, image_tokens
 from shared.errors import ServiceNotConfigured
 from shared.modes import Billing, Mode, ModelPair, select_model
 
@@ -64,7 +64,7 @@ def choose(balance: int, org_mode: Mode = Mode.AUTO, requested: Mode | None = No
         org_mode=org_mode,
         requested=requested,
         balance=balance,
-        worst_case=worst,
+        worst_case=lambda model: worst,
         models=MODELS,
         billing=BILLING,
         auto_threshold=200,
@@ -82,3 +82,45 @@ def test_a_model_the_balance_cannot_cover_is_never_chosen() -> None:
     assert (choice.model, choice.affordable, choice.mode) == ("gpt-4o-mini", True, Mode.SMART)
     broke = choose(0)
     assert broke.affordable is False
+
+
+@pytest.mark.parametrize(
+    ("model", "width", "height", "detail", "tokens"),
+    [
+        ("gpt-4o", 1024, 1024, "high", 765),  # OpenAI's examples: 4 tiles
+        ("gpt-4o", 2048, 4096, "high", 1105),  # fitted to 1024 x 2048, then 768 x 1536: 6 tiles
+        ("gpt-4o", 4096, 8192, "low", 85),
+        ("gpt-4o-2024-08-06", 1024, 1024, "auto", 765),  # a snapshot bills as its family
+        ("gpt-4o-mini", 1024, 1024, "high", 2833 + 4 * 5667),
+        ("gpt-4.1-mini", 1024, 1024, "high", 1659),  # 1024 patches x 1.62
+        ("gpt-4.1-mini", 1800, 2400, "high", 2353),  # scaled to 1056 x 1408: 1452 patches x 1.62
+    ],
+)
+def test_image_tokens_follow_each_models_formula(model: str, width: int, height: int, detail: str, tokens: int) -> None:
+    assert image_tokens(model, width, height, detail) == tokens  # type: ignore[arg-type]
+
+
+def test_an_image_of_unknown_size_or_model_is_held_to_the_worst_case() -> None:
+    assert image_tokens("gpt-4o", None, None) == 85 + 8 * 170
+    assert image_tokens("some-future-model", 512, 512) >= image_tokens("gpt-4o-mini", 512, 512)
+
+
+def test_cheap_mode_sends_an_image_call_to_the_model_that_costs_less_for_it() -> None:
+    """gpt-4o-mini bills an image at ~33x gpt-4o's tokens for 1/17 the price: with two images and a
+    short answer, gpt-4o is cheaper (1830 input and 200 output tokens: $0.0066 against $0.0079)."""
+
+    def worst(model: str) -> Usage:
+        return Usage(input_tokens=300 + 2 * image_tokens(model, 1024, 768), output_tokens=200)
+
+    choice = select_model(
+        org_mode=Mode.CHEAP,
+        requested=None,
+        balance=10_000,
+        worst_case=worst,
+        models=MODELS,
+        billing=BILLING,
+        auto_threshold=200,
+    )
+    assert choice.model == "gpt-4o"
+    assert "gpt-4o costs less" in choice.reason
+    assert choose(10_000, org_mode=Mode.CHEAP).model == "gpt-4o-mini"  # text: the cheap model

@@ -1,0 +1,466 @@
+"""The local stage of damage detection: candidate hail hits and missing shingles from OpenCV alone.
+
+It proposes; a vision model later verifies and classifies the numbered candidates (and without a
+model, the confident candidates are the answer). The method, in the order it runs:
+
+1. **Shingle scale.** Courses of shingles are the one ruler every roof photo carries: the shadow
+   line under each butt edge repeats every exposure (5 to 5 5/8 inches, `EXPOSURE_IN` taken as 5.3).
+   On a small copy of the photo, the power spectrum of a few windows (high-passed, Hann-windowed)
+   has a sharp peak at the course frequency; its period gives pixels per inch, and its strength says
+   there is a shingled roof at all. No periodic window: no roof, no candidates.
+2. **Roof area** (unless the caller gives a mask). The periodic windows are roof for certain; their
+   chromaticity (r, g of normalised RGB, blind to lighting) and fine texture seed a model, and
+   blocks that fit it and connect to a seed are roof (holes filled: a hole is a torn-off tab, not
+   sky). This drops sky (blue, smooth), gutters (smooth) and lawns (green).
+3. **Working resolution.** Everything after runs at about `WORK_PPI` pixels per inch (never above
+   the photo's own), so a 12 MP photo costs little more than a 1 MP one and blob sizes in inches
+   mean the same thing on every photo.
+4. **Hail hits.** Granules knocked off leave dark, roundish spots of bare asphalt 0.5 to 2 inches
+   across. On illumination-normalised log luminance (log L minus its heavy blur: lighting gradients
+   and vignetting are multiplicative, so they vanish, and granule texture has the same contrast in
+   sun and shade), the smaller eigenvalue of the scale-normalised Hessian is large only for dark
+   *blobs*: shadow lines, keyways and the edges between shingle shades are lines or steps, whose
+   smaller eigenvalue is near zero. Responses are measured in units of their own spread over the
+   roof (the granule texture's noise), at five scales from 0.55 to 2.2 inches. Each local maximum
+   is then judged on its contrast against its surrounding ring, its roundness (eigenvalue ratio)
+   and its colour (bare asphalt is neutral; leaves and moss are not).
+5. **Missing shingles.** A torn-off tab exposes felt, deck or the unweathered course below: a patch
+   roughly one exposure tall and several inches wide whose tone, colour or texture is unlike the
+   roof's. At a coarse scale each pixel gets a robust distance from the roof's typical (log
+   luminance, chromaticity, texture); connected regions of large distance that are tab-sized and
+   rectangular (they fill most of their rotated bounding box, not long and thin like a pipe's
+   shadow) are candidates. Hail candidates inside one are its corners, and are dropped.
+6. Candidates are ranked by score, overlapping ones merged, and at most `MAX_CANDIDATES` kept (the
+   model stage draws their numbers on the photo).
+
+Nothing here knows how the synthetic photos are made beyond what a roofer knows: exposure, hail
+sizes, and that bare asphalt is dark and grey.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from vision.detections import Box, DamageType, Detection, clamp_box, iou, merge
+
+EXPOSURE_IN = 5.3  # typical shingle exposure (3-tab 5", laminated 5 5/8")
+WORK_PPI = 9.0  # working resolution: a 0.5 inch hit is 4.5 px
+MAX_WORK_SIDE = 2400  # and never more pixels than this along a side
+SCALE_SIDE = 640  # the small copy that finds the course period and the roof
+FALLBACK_SPAN_IN = 100.0  # a photo whose courses cannot be measured is taken to span this much roof
+MAX_CANDIDATES = 30
+REPORT_SCORE = 0.5  # the local-only answer reports candidates at or above this score
+HAIL_DIAMETERS_IN = (0.55, 0.8, 1.15, 1.6, 2.2)
+MIN_HAIL_Z = 4.0  # blob response, in units of its spread over the roof
+MODEL_NAME = "local-opencv"
+MAX_COURSE_TILT_DEG = 35.0
+MAX_ROOF_CHROMA = 0.075  # shingle blends are near grey; lawns and sky are not
+
+RGBImage = npt.NDArray[np.uint8]
+Mask = npt.NDArray[np.bool_]
+F32 = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    box: Box  # pixels of the original image
+    kind: DamageType
+    score: float  # 0..1
+    severity: int  # 1..5
+    features: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Scale:
+    """The course period found on the small copy, and how sure we are a shingled roof is there."""
+
+    period_px: float  # in pixels of the original photo
+    windows: int  # windows with a clear course peak
+    direction: float  # radians: the direction across the courses (up/down the slope) in the image
+
+    @property
+    def ppi(self) -> float:
+        return self.period_px / EXPOSURE_IN
+
+
+# ---------------------------------------------------------------------------------------------------
+# Preparation
+
+
+def _check(pixels: RGBImage) -> None:
+    if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype != np.uint8:
+        raise ValueError("pixels must be an RGB uint8 array of shape (height, width, 3)")
+
+
+def _resize(img: npt.NDArray[np.generic], factor: float) -> npt.NDArray[np.generic]:
+    if abs(factor - 1.0) < 1e-3:
+        return img
+    h, w = img.shape[:2]
+    size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    return np.asarray(cv2.resize(img, size, interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR))
+
+
+def _log_luminance(rgb: RGBImage) -> F32:
+    lum = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return np.log(lum + 8.0)
+
+
+def _normalised(log_lum: F32, sigma: float) -> F32:
+    """Log luminance minus its heavy blur: lighting gradients and vignetting are gone."""
+    return log_lum - cv2.GaussianBlur(log_lum, (0, 0), sigma)
+
+
+def _chroma(rgb: RGBImage) -> tuple[F32, F32]:
+    f = rgb.astype(np.float32) + 1.0
+    total = f.sum(axis=2)
+    return f[..., 0] / total, f[..., 1] / total
+
+
+# ---------------------------------------------------------------------------------------------------
+# 1. Shingle scale
+
+
+def _window_peak(patch: F32) -> tuple[float, float, float]:
+    """(period px, direction, strength) of the strongest comb of a window's dark-line image: the
+    fundamental whose first three harmonics carry the most power, among directions within
+    `MAX_COURSE_TILT_DEG` of vertical (courses run across a photo, give or take a held tilt)."""
+    n = patch.shape[0]
+    hann = np.outer(np.hanning(n), np.hanning(n)).astype(np.float32)
+    power = np.abs(np.fft.fftshift(np.fft.fft2((patch - patch.mean()) * hann))) ** 2
+    f = np.fft.fftshift(np.fft.fftfreq(n))
+    fy, fx = np.meshgrid(f, f, indexing="ij")
+    radius = np.hypot(fx, fy)
+    c = n // 2
+    band = (radius >= 3.0 / n) & (radius <= 0.2)
+    tilt = np.degrees(np.arctan2(np.abs(fx), np.maximum(fy, 1e-9)))
+    ys, xs = np.nonzero(band & (fy > 0) & (radius <= 0.1) & (tilt <= MAX_COURSE_TILT_DEG))
+    dy, dx = ys - c, xs - c
+    total = np.zeros(len(ys))
+    for k in (1, 2, 3):
+        yy, xx = c + k * dy, c + k * dx
+        ok = (yy >= 0) & (yy < n) & (xx >= 0) & (xx < n)
+        total[ok] += power[yy[ok], xx[ok]]
+    i = int(np.argmax(total))
+    fy0, fx0 = float(dy[i]), float(dx[i])
+    strongest = power[c + dy[i], c + dx[i]]
+    for k in (3, 2):  # a thin line's comb is flat: the best sum may sit on a harmonic
+        y, x = round(c + fy0 / k), round(c + fx0 / k)
+        if math.hypot(fy0 / k, fx0 / k) >= 2.0 and power[y - 1 : y + 2, x - 1 : x + 2].max() >= 0.25 * strongest:
+            fy0, fx0 = fy0 / k, fx0 / k
+            break
+    return n / math.hypot(fy0, fx0), math.atan2(fy0, fx0), float(total[i] / np.median(power[band]))
+
+
+def course_scale(pixels: RGBImage, min_strength: float = 300.0) -> Scale | None:
+    """The course period: the median over nine windows of a small copy (perspective makes it vary
+    across the photo; the median is the middle distance); None if no window shows a clear comb."""
+    factor = min(1.0, SCALE_SIDE / max(pixels.shape[:2]))
+    small = _resize(pixels, factor)
+    _, lines = _hessian_min(_log_luminance(np.asarray(small, np.uint8)), 1.2)
+    flat = np.maximum(lines, 0.0)  # dark lines: shadow lines under the butt edges, keyways
+    h, w = flat.shape
+    n = min(256, h // 2 * 2, w // 2 * 2)
+    if n < 32:
+        return None
+    found: list[tuple[float, float]] = []
+    for fy in (0.25, 0.5, 0.75):
+        for fx in (0.25, 0.5, 0.75):
+            y0 = int(np.clip(fy * h - n / 2, 0, h - n))
+            x0 = int(np.clip(fx * w - n / 2, 0, w - n))
+            peak = _window_peak(flat[y0 : y0 + n, x0 : x0 + n])
+            if peak[2] >= min_strength:
+                found.append((peak[0], peak[1]))
+    if not found:
+        return None
+    period = float(np.median([p for p, _ in found]))
+    direction = float(np.median([d % math.pi for _, d in found]))
+    return Scale(period / factor, len(found), direction)
+
+
+# ---------------------------------------------------------------------------------------------------
+# 2. Roof area
+
+
+def estimate_roof(pixels: RGBImage, scale: Scale) -> Mask:
+    """Blocks that look like the periodic (certainly roof) windows, connected to them, holes filled."""
+    factor = min(1.0, SCALE_SIDE / max(pixels.shape[:2]))
+    small = np.asarray(_resize(pixels, factor), np.uint8)
+    block = max(4, round(scale.period_px * factor / 2))  # half a course
+    h, w = small.shape[:2]
+    bh, bw = max(1, h // block), max(1, w // block)
+    crop = small[: bh * block, : bw * block]
+    r, g = _chroma(crop)
+    fine = np.abs(_normalised(_log_luminance(crop), 1.5))
+    feats = [
+        cv2.resize(x, (bw, bh), interpolation=cv2.INTER_AREA) for x in (r, g, np.log(fine + 1e-3).astype(np.float32))
+    ]
+    centre = np.zeros((bh, bw), bool)
+    centre[bh // 4 : bh - bh // 4, bw // 4 : bw - bw // 4] = True
+    # Seeds: the central blocks whose colour and texture are typical of the centre (photos of roof
+    # damage are aimed at the roof; the periodicity check already said a roof is in the picture).
+    dist_centre = _robust_distance(feats, centre, floors=(0.012, 0.012, 0.25))
+    seeds = centre & (dist_centre < 2.0)
+    neutral = np.hypot(feats[0][seeds] - 1 / 3, feats[1][seeds] - 1 / 3)
+    if not seeds.any() or float(np.median(neutral)) > MAX_ROOF_CHROMA:
+        return np.zeros(pixels.shape[:2], bool)
+    dist = _robust_distance(feats, seeds, floors=(0.012, 0.012, 0.25))
+    like = (dist < 4.0).astype(np.uint8)
+    count, labels = cv2.connectedComponents(like, connectivity=4)
+    keep = np.unique(labels[seeds & (like > 0)])
+    mask = np.isin(labels, keep[keep > 0])
+    mask = _fill_holes(mask)
+    mask = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0
+    full = cv2.resize(mask.astype(np.uint8), (bw * block, bh * block), interpolation=cv2.INTER_NEAREST)
+    padded = np.zeros((h, w), np.uint8)
+    padded[: full.shape[0], : full.shape[1]] = full
+    if full.shape[0] < h:
+        padded[full.shape[0] :] = padded[full.shape[0] - 1]
+    if full.shape[1] < w:
+        padded[:, full.shape[1] :] = padded[:, full.shape[1] - 1 : full.shape[1]]
+    out = cv2.resize(padded, (pixels.shape[1], pixels.shape[0]), interpolation=cv2.INTER_NEAREST)
+    return np.asarray(out, np.uint8) > 0
+
+
+def _robust_distance(feats: list[F32], where: Mask, floors: tuple[float, ...]) -> F32:
+    """Per-pixel RMS of robust z-scores against the features' median and MAD over `where`."""
+    total = np.zeros(feats[0].shape, np.float32)
+    for x, floor in zip(feats, floors, strict=True):
+        values = x[where]
+        med = float(np.median(values))
+        mad = max(1.4826 * float(np.median(np.abs(values - med))), floor)
+        total += ((x - med) / mad) ** 2
+    return np.sqrt(total / len(feats))
+
+
+def _fill_holes(mask: Mask) -> Mask:
+    padded = np.pad(mask.astype(np.uint8), 1)
+    flood = padded.copy()
+    cv2.floodFill(flood, None, (0, 0), 1)
+    holes = flood[1:-1, 1:-1] == 0
+    return mask | holes
+
+
+# ---------------------------------------------------------------------------------------------------
+# 4. Hail hits
+
+
+@dataclass(frozen=True)
+class _Work:
+    rgb: RGBImage
+    flat: F32  # illumination-normalised log luminance
+    roof: Mask  # eroded: nothing is judged on the roof's own border
+    ppi: float
+    factor: float  # working pixels per original pixel
+
+
+def _hessian_min(img: F32, sigma: float) -> tuple[F32, F32]:
+    """The scale-normalised smaller and larger Hessian eigenvalues of the blurred image."""
+    s = cv2.GaussianBlur(img, (0, 0), sigma)
+    dxx = cv2.Sobel(s, cv2.CV_32F, 2, 0, ksize=3)
+    dyy = cv2.Sobel(s, cv2.CV_32F, 0, 2, ksize=3)
+    dxy = cv2.Sobel(s, cv2.CV_32F, 1, 1, ksize=3)
+    mean = (dxx + dyy) / 2
+    spread = np.sqrt(((dxx - dyy) / 2) ** 2 + dxy**2)
+    norm = np.float32(sigma**2)
+    return (mean - spread) * norm, (mean + spread) * norm
+
+
+def _ring_stats(work: _Work, x: int, y: int, radius: float) -> tuple[float, float, float] | None:
+    """(contrast in log units, core chroma offset, darkest ring sector) of a disc against its ring.
+    The last is how much darker than the ring's median its darkest eighth is, relative to the
+    contrast: near 0 round an isolated spot, near 1 where a dark line (keyway, shadow) leaves it."""
+    h, w = work.flat.shape
+    reach = int(math.ceil(radius * 2.5)) + 1
+    x0, x1, y0, y1 = max(0, x - reach), min(w, x + reach + 1), max(0, y - reach), min(h, y + reach + 1)
+    yy, xx = np.mgrid[y0:y1, x0:x1]
+    d = np.hypot(xx - x, yy - y)
+    core = d <= max(1.0, radius * 0.8)
+    ring = (d >= radius * 1.5) & (d <= radius * 2.5)
+    if core.sum() < 2 or ring.sum() < 6:
+        return None
+    patch = work.flat[y0:y1, x0:x1]
+    contrast = float(np.median(patch[ring]) - patch[core].mean())
+    r, g = _chroma(work.rgb[y0:y1, x0:x1])
+    chroma = math.hypot(float(r[core].mean() - 1 / 3), float(g[core].mean() - 1 / 3))
+    chroma_ring = math.hypot(float(np.median(r[ring]) - 1 / 3), float(np.median(g[ring]) - 1 / 3))
+    near = (d >= radius * 1.2) & (d <= radius * 2.2)
+    sector = ((np.arctan2(yy - y, xx - x) + math.pi) / (2 * math.pi) * 8).astype(int) % 8
+    means = [float(patch[near & (sector == k)].mean()) for k in range(8) if (near & (sector == k)).sum() >= 2]
+    ring_median = float(np.median(patch[ring]))
+    line = (ring_median - min(means)) / max(contrast, 1e-3) if means else 0.0
+    return contrast, chroma - chroma_ring, line
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def hail_candidates(work: _Work) -> list[Candidate]:
+    responses, ratios, sizes = [], [], []
+    roof_values = work.roof
+    for diameter in HAIL_DIAMETERS_IN:
+        sigma = max(0.7, diameter * work.ppi / (2 * math.sqrt(2)))
+        low, high = _hessian_min(work.flat, sigma)
+        values = low[roof_values]
+        spread = 1.4826 * float(np.median(np.abs(values - np.median(values)))) + 1e-6
+        responses.append(low / spread)
+        ratios.append(high / np.maximum(low, 1e-6))
+        sizes.append(diameter)
+    stack = np.stack(responses)
+    best = stack.argmax(axis=0)
+    z = np.take_along_axis(stack, best[None], axis=0)[0]
+    ratio = np.take_along_axis(np.stack(ratios), best[None], axis=0)[0]
+    z = np.where(work.roof, z, 0.0).astype(np.float32)
+    radius_px = max(2, round(HAIL_DIAMETERS_IN[0] * work.ppi / 2))
+    peaks = (z >= MIN_HAIL_Z) & (z == cv2.dilate(z, np.ones((2 * radius_px + 1,) * 2, np.uint8)))
+    ys, xs = np.nonzero(peaks)
+    order = np.argsort(-z[ys, xs])[: 4 * MAX_CANDIDATES]
+    out = []
+    for y, x in zip(ys[order], xs[order], strict=True):
+        diameter = sizes[int(best[y, x])]
+        radius = diameter * work.ppi / 2
+        stats = _ring_stats(work, int(x), int(y), radius)
+        if stats is None:
+            continue
+        contrast, chroma, line = stats
+        elong = float(ratio[y, x])
+        # A bruise is markedly darker than its ring, round, and no more colourful than the shingle.
+        evidence = (
+            1.4 * math.log(float(z[y, x]) / MIN_HAIL_Z + 1e-6)
+            + 6.0 * (contrast - 0.18)
+            - 0.9 * max(0.0, elong - 2.0)
+            - 40.0 * max(0.0, chroma - 0.01)
+            - 6.0 * max(0.0, line - 0.25)
+        )
+        score = _sigmoid(evidence)
+        half = radius * 1.3
+        box = clamp_box(
+            ((x - half) / work.factor, (y - half) / work.factor, (x + half) / work.factor, (y + half) / work.factor),
+            *_size(work),
+        )
+        if box is None:
+            continue
+        severity = 2 if diameter < 0.75 else 3 if diameter < 1.3 else 4
+        features = {
+            "z": float(z[y, x]),
+            "contrast": contrast,
+            "elongation": elong,
+            "chroma": chroma,
+            "line": line,
+            "diameter_in": diameter,
+        }
+        out.append(Candidate(box, "hail_hit", round(score, 4), severity, features))
+    return out
+
+
+def _size(work: _Work) -> tuple[int, int]:
+    """The original image's (width, height)."""
+    h, w = work.flat.shape
+    return round(w / work.factor), round(h / work.factor)
+
+
+# ---------------------------------------------------------------------------------------------------
+# 5. Missing shingles
+
+
+def missing_candidates(work: _Work, direction: float) -> list[Candidate]:
+    """Tab-sized, rectangular regions whose tone, colour or texture is unlike the rest of the roof."""
+    coarse_ppi = 3.0
+    factor = min(1.0, coarse_ppi / work.ppi)
+    rgb = np.asarray(_resize(work.rgb, factor), np.uint8)
+    flat = np.asarray(_resize(work.flat, factor), np.float32)
+    roof = np.asarray(_resize(work.roof.astype(np.uint8), factor), np.uint8) > 0
+    ppi = work.ppi * factor
+    texture = np.abs(_normalised(_log_luminance(work.rgb), 1.0))
+    texture = np.asarray(_resize(cv2.GaussianBlur(texture, (0, 0), 0.5 * work.ppi), factor), np.float32)
+    r, g = _chroma(rgb)
+    smooth = 0.5 * ppi
+    feats = [cv2.GaussianBlur(x, (0, 0), smooth) for x in (flat, r, g, np.log(texture + 1e-3).astype(np.float32))]
+    if roof.sum() < 50:
+        return []
+    dist = _robust_distance(feats, roof, floors=(0.08, 0.01, 0.01, 0.15))
+    odd = ((dist > 3.0) & roof).astype(np.uint8)
+    odd = cv2.morphologyEx(odd, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(odd, connectivity=8)
+    tab_px = 12.0 * EXPOSURE_IN * ppi**2
+    out = []
+    for i in range(1, count):
+        area = float(stats[i, cv2.CC_STAT_AREA])
+        if not 0.3 * tab_px <= area <= 8.0 * tab_px:
+            continue
+        points = np.column_stack(np.nonzero(labels == i)[::-1]).astype(np.float32)
+        (_, _), (rw, rh), _ = cv2.minAreaRect(points)
+        long_side, short_side = max(rw, rh) + 1, min(rw, rh) + 1
+        fill = area / (long_side * short_side)
+        aspect = long_side / short_side
+        short_in = short_side / ppi
+        if fill < 0.6 or aspect > 6.0 or not 0.5 * EXPOSURE_IN <= short_in <= 2.5 * EXPOSURE_IN:
+            continue
+        strength = float(dist[labels == i].mean())
+        evidence = 1.5 * (fill - 0.6) / 0.2 + 0.8 * (strength - 3.0) - 0.6 * max(0.0, aspect - 4.0)
+        x, y, w, h = (int(v) for v in stats[i, :4])
+        scale = factor * work.factor
+        box = clamp_box((x / scale, y / scale, (x + w) / scale, (y + h) / scale), *_size(work))
+        if box is None:
+            continue
+        features = {"fill": fill, "aspect": aspect, "distance": strength, "short_in": short_in}
+        out.append(Candidate(box, "missing_shingle", round(_sigmoid(evidence), 4), 4, features))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# The stage
+
+
+def find_candidates(pixels: RGBImage, *, roof: Mask | None = None, limit: int = MAX_CANDIDATES) -> list[Candidate]:
+    """Candidate damage inside the roof area of an RGB photo, best first, at most `limit`."""
+    _check(pixels)
+    scale = course_scale(pixels)
+    if roof is None:
+        if scale is None:
+            return []  # no shingle courses anywhere: not a roof photo (or not one we can read)
+        roof = estimate_roof(pixels, scale)
+    elif roof.shape != pixels.shape[:2]:
+        raise ValueError("roof mask must have the photo's height and width")
+    if not roof.any():
+        return []
+    ppi = scale.ppi if scale else max(pixels.shape[:2]) / FALLBACK_SPAN_IN
+    factor = min(1.0, WORK_PPI / ppi, MAX_WORK_SIDE / max(pixels.shape[:2]))
+    rgb = np.asarray(_resize(pixels, factor), np.uint8)
+    work_roof = np.asarray(_resize(roof.astype(np.uint8), factor), np.uint8)
+    margin = max(1, round(0.75 * ppi * factor))  # keep blob rings off the roof's border
+    work_roof = cv2.erode(work_roof, np.ones((2 * margin + 1,) * 2, np.uint8)) > 0
+    work_ppi = ppi * factor
+    work = _Work(rgb, _normalised(_log_luminance(rgb), 3.0 * EXPOSURE_IN * work_ppi), work_roof, work_ppi, factor)
+    missing = missing_candidates(work, scale.direction if scale else 0.0)
+    hail = [c for c in hail_candidates(work) if not any(_inside(c.box, m.box) for m in missing)]
+    ranked = sorted(missing + hail, key=lambda c: (-c.score, c.box))
+    kept: list[Candidate] = []
+    for cand in ranked:
+        if all(iou(cand.box, k.box) <= 0.3 for k in kept):
+            kept.append(cand)
+        if len(kept) >= limit:
+            break
+    return kept
+
+
+def _inside(inner: Box, outer: Box, pad: float = 0.1) -> bool:
+    """Whether the centre of `inner` falls in `outer` grown by `pad` of its size."""
+    cx, cy = (inner[0] + inner[2]) / 2, (inner[1] + inner[3]) / 2
+    dx, dy = (outer[2] - outer[0]) * pad, (outer[3] - outer[1]) * pad
+    return outer[0] - dx <= cx <= outer[2] + dx and outer[1] - dy <= cy <= outer[3] + dy
+
+
+def candidates_as_detections(candidates: list[Candidate], *, min_score: float = REPORT_SCORE) -> list[Detection]:
+    """The local-only answer (model `MODEL_NAME`): the confident candidates, merged, numbered."""
+    found = [
+        Detection(id=i, type=c.kind, severity=c.severity, confidence=min(1.0, max(0.0, c.score)), box=c.box)
+        for i, c in enumerate(candidates, start=1)
+        if c.score >= min_score
+    ]
+    return merge(found)

@@ -1,0 +1,128 @@
+"""The vision jobs' work, apart from how it was asked for (HTTP or an S3 event): a photo in, its
+detections and heatmap stored, the job's state kept on the way.
+
+CPU work (decoding, the local stage, the heatmap) and boto3 calls run in worker threads, so one
+instance keeps serving while a photo is analysed; the model's calls are the engine's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from shared.engine import CallContext, Engine
+from shared.errors import DominusError
+from shared.modes import Mode
+from shared.objects import read_object, too_large
+from vision.candidates import find_candidates
+from vision.detect import Detected, local_answer, verified_answer
+from vision.heatmap import render_heatmap
+from vision.images import Photo, load_photo
+from vision.jobs import PhotoTags, UploadRef, VisionJobs, parse_upload_key
+
+logger = logging.getLogger(__name__)
+
+FUNCTION = "vision"
+MAX_PHOTO_BYTES = 40 * 1024 * 1024  # a 50 MP JPEG from a phone is 15-30 MB
+TEST_SQUARE_FT = 10.0  # a test-square photo spans about this on its short side
+
+
+@dataclass(frozen=True)
+class Analysis:
+    job_id: str
+    detected: Detected
+    heatmap: bool
+
+
+async def detect_photo(
+    photo: Photo, engine: Engine | None, ctx: CallContext, requested: Mode | None, *, offline: bool
+) -> Detected:
+    """The photo's detections: the local stage, verified by the model when there is one."""
+    candidates = await asyncio.to_thread(find_candidates, photo.pixels)
+    if offline:
+        return local_answer(photo, candidates, requested or Mode.CHEAP, "local detection was asked for")
+    if engine is None or engine.simulated:
+        return local_answer(photo, candidates, requested or Mode.CHEAP, "no vision model is configured")
+    return await verified_answer(photo, candidates, engine, ctx, requested)
+
+
+def heatmap_png(photo: Photo, detected: Detected, tags: PhotoTags) -> bytes | None:
+    """The heatmap, or None when it cannot be rendered (logged: the detections stand without it)."""
+    pixels_per_foot = min(photo.width, photo.height) / TEST_SQUARE_FT if tags.test_square else None
+    try:
+        return render_heatmap(photo.pixels, detected.result.detections, pixels_per_foot=pixels_per_foot)
+    except Exception:
+        logger.warning("vision: heatmap not rendered", exc_info=True)
+        return None
+
+
+async def analyze(
+    data: bytes,
+    name: str,
+    *,
+    ctx: CallContext,
+    jobs: VisionJobs,
+    engine: Engine | None,
+    requested: Mode | None,
+    tags: PhotoTags,
+    offline: bool,
+    source_key: str | None = None,
+) -> Analysis:
+    """A synchronous analysis: decoded, detected, stored as a `done` job."""
+    photo = await asyncio.to_thread(load_photo, data, name=name)
+    detected = await detect_photo(photo, engine, ctx, requested, offline=offline)
+    png = await asyncio.to_thread(heatmap_png, photo, detected, tags)
+    job_id = await asyncio.to_thread(
+        jobs.open, ctx.org_id, status="running", name=name, tags=tags, source_key=source_key
+    )
+    await asyncio.to_thread(jobs.finish, ctx.org_id, job_id, detected.result.model_dump(mode="json"), png)
+    return Analysis(job_id, detected, png is not None)
+
+
+async def run_upload(
+    bucket: str, key: str, *, jobs: VisionJobs, engine: Engine | None, request_id: str
+) -> dict[str, Any]:
+    """The job an uploaded object starts. Bad input fails the job with a reason (no retry can fix
+    it); anything else marks it failed for now and raises, so the event is retried."""
+    ref = parse_upload_key(key)
+    if ref is None or bucket != jobs.bucket:
+        logger.warning("vision: an object outside the upload layout was ignored")
+        return {"status": "ignored"}
+    size, metadata = await asyncio.to_thread(jobs.upload_metadata, key)
+    try:
+        tags = PhotoTags.from_metadata(metadata)
+    except ValueError:
+        tags = PhotoTags()  # tags that do not validate are dropped, the photo is still analysed
+    await asyncio.to_thread(jobs.ensure, ref, tags, key)
+    await asyncio.to_thread(jobs.mark, ref.org_id, ref.job_id, "running")
+    try:
+        detected, png = await _run(ref, key, size, tags, jobs, engine, request_id)
+    except DominusError as exc:
+        await asyncio.to_thread(jobs.mark, ref.org_id, ref.job_id, "failed", reason=exc.message)
+        return {"status": "failed", "job_id": ref.job_id}
+    except Exception:
+        reason = "An internal error stopped the job; it will be retried."
+        await asyncio.to_thread(jobs.mark, ref.org_id, ref.job_id, "failed", reason=reason)
+        raise
+    await asyncio.to_thread(jobs.finish, ref.org_id, ref.job_id, detected.result.model_dump(mode="json"), png)
+    return {"status": "done", "job_id": ref.job_id}
+
+
+async def _run(
+    ref: UploadRef, key: str, size: int, tags: PhotoTags, jobs: VisionJobs, engine: Engine | None, request_id: str
+) -> tuple[Detected, bytes | None]:
+    if size > MAX_PHOTO_BYTES:
+        raise too_large("The uploaded photo", MAX_PHOTO_BYTES)
+    data = await asyncio.to_thread(read_object, jobs.s3, jobs.bucket, key, MAX_PHOTO_BYTES + 1)
+    if data is None:
+        raise DominusError("The uploaded photo was deleted before it could be analysed.", code="upload_missing")
+    photo = await asyncio.to_thread(load_photo, data, name=ref.name)
+    ctx = CallContext(ref.org_id, request_id, FUNCTION)
+    detected = await detect_photo(photo, engine, ctx, None, offline=False)
+    return detected, await asyncio.to_thread(heatmap_png, photo, detected, tags)
+
+
+EngineProvider = Callable[[], Engine | None]
