@@ -8,7 +8,17 @@ import platform
 import time
 from collections.abc import Sequence
 
-BENCHMARKS = ("hit", "miss", "fanin", "coldstart", "streams", "geometry")
+BENCHMARKS = (
+    "hit",
+    "miss",
+    "fanin",
+    "coldstart",
+    "streams",
+    "geometry",
+    "vision_intake",
+    "vision_local",
+    "vision_heatmap",
+)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

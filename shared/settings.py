@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     dominus_jobs_table: str = "JobsTable"  # analysis jobs (geometry, vision)
     dominus_idempotency_table: str = "IdempotencyTable"  # S3 events already handled (vision uploads)
     dominus_bucket: str = "data-bucket"  # uploads and results, under orgs/<org_id>/
+    dominus_upload_bucket: str | None = None  # vision's presigned uploads (their events start jobs); else the above
 
     # Engine tuning; defaults fit a 29 s API Gateway budget.
     dominus_auto_threshold: int = Field(200, ge=0, description="AUTO picks the cheap model below this balance")

@@ -1,4 +1,4 @@
-"""`dominus`: the bundle's command line: `dominus serve`, `dominus geometry` (vision as it lands)."""
+"""`dominus`: the bundle's command line: `dominus serve`, `dominus geometry`, `dominus vision`."""
 
 from __future__ import annotations
 
@@ -6,9 +6,14 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from shared.errors import DominusError
+
+if TYPE_CHECKING:
+    from shared.engine import Engine
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -34,6 +39,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     run.set_defaults(handler=serve)
     add_geometry(commands)
+    add_vision(commands)
     return root
 
 
@@ -53,6 +59,29 @@ def add_geometry(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     except ImportError:  # the geometry extra (numpy, OpenCV) is not installed
         return
     add_parser(commands)
+
+
+def add_vision(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    try:
+        from vision.cli import add_parser
+    except ImportError:  # the vision extra (numpy, OpenCV, Pillow) is not installed
+        return
+    add_parser(commands, model_engine)
+
+
+@contextmanager
+def model_engine(offline: bool) -> Iterator[Engine | None]:
+    """The engine on the local runtime's embedded defaults when a model is configured (and wanted),
+    else None: vision's local stage then answers alone, and says so."""
+    from dominus_dev.local import LocalRuntime
+    from shared.settings import load_settings
+
+    settings = load_settings()
+    if offline or not settings.has_model_credentials:
+        yield None
+        return
+    with LocalRuntime(settings) as runtime:
+        yield runtime.engine
 
 
 if __name__ == "__main__":

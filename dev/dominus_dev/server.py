@@ -140,14 +140,14 @@ def _add_vision(app: FastAPI, runtime: LocalRuntime) -> None:
         content_type = request.headers.get("content-type", "")
         async with httpx.AsyncClient(timeout=30) as client:
             stored = await client.post(
-                f"{runtime.aws.endpoint_url}/{jobs.bucket}", content=body, headers={"Content-Type": content_type}
+                f"{runtime.aws.endpoint_url}/{jobs.upload_bucket}", content=body, headers={"Content-Type": content_type}
             )
         if stored.is_success:
             key = form_field(parse_multipart(content_type, body, "a presigned POST form"), "key")
             if key is not None:
                 loop[:] = [asyncio.get_running_loop()]
-                head = await asyncio.to_thread(jobs.s3.head_object, Bucket=jobs.bucket, Key=key.text)
-                event = s3_event(jobs.bucket, key.text, head["ETag"], head["ContentLength"])
+                head = await asyncio.to_thread(jobs.s3.head_object, Bucket=jobs.upload_bucket, Key=key.text)
+                event = s3_event(jobs.upload_bucket, key.text, head["ETag"], head["ContentLength"])
                 task = asyncio.create_task(asyncio.to_thread(handler, event, None))
                 running.add(task)
                 task.add_done_callback(running.discard)

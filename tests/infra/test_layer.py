@@ -41,3 +41,9 @@ def test_geometry_requirements_are_the_geometry_extra() -> None:
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     requirements = requirement_lines((ROOT / "functions" / "geometry" / "requirements.txt").read_text())
     assert requirements == set(extras["geometry"])
+
+
+def test_vision_requirements_are_the_vision_extra() -> None:
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    requirements = requirement_lines((ROOT / "functions" / "vision" / "requirements.txt").read_text())
+    assert requirements == set(extras["vision"])

@@ -229,7 +229,7 @@ def test_tables_on_demand_with_pitr_and_encryption(template: dict[str, Any], log
 
 def test_table_specs_come_from_the_template(template: dict[str, Any]) -> None:
     specs = dynamodb_tables(template)
-    assert set(specs) == {"PerfLogTable", "OrgSettingsTable", "JobsTable"}
+    assert set(specs) == {"PerfLogTable", "OrgSettingsTable", "JobsTable", "IdempotencyTable"}
     assert specs["JobsTable"].ttl_attribute == "expires_at"
     assert specs["PerfLogTable"].ttl_attribute == "expires_at"
     assert [g["IndexName"] for g in specs["PerfLogTable"].global_secondary_indexes] == ["by_function", "by_hour"]
@@ -258,7 +258,7 @@ def test_every_zip_function_names_the_runtime_and_the_shared_layer(
     functions = _serverless_functions(template)
     zips = {lid: p for lid, p in functions.items() if p.get("PackageType", "Zip") == "Zip"}
     images = {lid: p for lid, p in functions.items() if p.get("PackageType") == "Image"}
-    assert set(images) == {"GeometryFunction"}
+    assert set(images) == {"GeometryFunction", "VisionFunction"}
     assert len(zips) >= 7  # authorizer + 3 buffered + 3 streaming
     for logical_id, props in zips.items():
         assert props["Runtime"] == "python3.12", logical_id
@@ -294,6 +294,7 @@ def test_environment_references_the_tables(template: dict[str, Any]) -> None:
         "PerfLogTable": "DOMINUS_PERF_TABLE",
         "OrgSettingsTable": "DOMINUS_ORG_TABLE",
         "JobsTable": "DOMINUS_JOBS_TABLE",
+        "IdempotencyTable": "DOMINUS_IDEMPOTENCY_TABLE",
     }
     assert env_var_for_bucket(template) == {"DataBucket": "DOMINUS_BUCKET"}
     assert variables["DOMINUS_ENV"] == "aws"
@@ -822,3 +823,22 @@ def test_geometry_function_routes_dependencies_and_grants(template: dict[str, An
         integration = paths[path][method]["x-amazon-apigateway-integration"]
         assert integration["type"] == "aws_proxy"
         assert "GeometryFunction.Arn" in json.dumps(integration["uri"])
+
+
+def test_uploads_start_vision_jobs_without_a_circular_dependency(
+    template: dict[str, Any], translated: dict[str, Any]
+) -> None:
+    """The upload bucket's notification depends on the function, so the function may name the bucket
+    only by its formula, never by a reference (cfn-lint above also checks for cycles)."""
+    vision = template["Resources"]["VisionFunction"]["Properties"]
+    event = vision["Events"]["PhotoUploaded"]
+    assert event["Type"] == "S3"
+    assert event["Properties"]["Bucket"] == {"Ref": "UploadsBucket"}
+    assert event["Properties"]["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "uploads/"}]
+    without_events = {k: v for k, v in vision.items() if k != "Events"}
+    assert "UploadsBucket" not in json.dumps(without_events)
+    name = template["Resources"]["UploadsBucket"]["Properties"]["BucketName"]
+    assert vision["Environment"]["Variables"]["DOMINUS_UPLOAD_BUCKET"] == name
+    bucket = translated["Resources"]["UploadsBucket"]["Properties"]
+    [config] = bucket["NotificationConfiguration"]["LambdaConfigurations"]
+    assert config["Event"] == "s3:ObjectCreated:*"

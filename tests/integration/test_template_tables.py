@@ -108,5 +108,6 @@ def test_creating_resources_again_is_harmless(embedded_aws: EmbeddedAws, aws_env
         "DOMINUS_PERF_TABLE": "PerfLogTable",
         "DOMINUS_ORG_TABLE": "OrgSettingsTable",
         "DOMINUS_JOBS_TABLE": "JobsTable",
+        "DOMINUS_IDEMPOTENCY_TABLE": "IdempotencyTable",
         "DOMINUS_BUCKET": "data-bucket",
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from dominus_dev.local import LocalRuntime
 from dominus_dev.server import create_dev_app
@@ -11,9 +12,10 @@ from dominus_dev.serving import ServerThread
 from shared.settings import Settings
 
 
-def embedded_defaults() -> Settings:
-    """Whatever the machine's environment says: Memory store, embedded moto, the simulated model."""
-    return Settings(
+def embedded_defaults(**overrides: Any) -> Settings:
+    """Whatever the machine's environment says: Memory store, embedded moto, the simulated model;
+    `overrides` change settings (an OpenAI-compatible server to use as the real model, say)."""
+    base = Settings(
         openai_api_key=None,
         openai_base_url=None,
         dominus_openai_secret_arn=None,
@@ -23,10 +25,11 @@ def embedded_defaults() -> Settings:
         dominus_upstash_token_secret_arn=None,
         dominus_env="local",
     )
+    return base.model_copy(update=overrides) if overrides else base
 
 
 @contextmanager
-def running_dev_server() -> Iterator[tuple[str, LocalRuntime]]:
+def running_dev_server(**overrides: Any) -> Iterator[tuple[str, LocalRuntime]]:
     """(base URL, runtime) of a started dev server; stopped on exit."""
-    with LocalRuntime(embedded_defaults()) as runtime, ServerThread(create_dev_app(runtime)) as server:
+    with LocalRuntime(embedded_defaults(**overrides)) as runtime, ServerThread(create_dev_app(runtime)) as server:
         yield server.url, runtime

@@ -135,7 +135,15 @@ class UploadHandler:
 def _deployed() -> tuple[FastAPI, UploadHandler]:
     settings = load_settings()
     dynamodb = once(dynamodb_client)
-    jobs = once(lambda: VisionJobs(dynamodb(), s3_client(), settings.dominus_jobs_table, settings.dominus_bucket))
+    jobs = once(
+        lambda: VisionJobs(
+            dynamodb(),
+            s3_client(),
+            settings.dominus_jobs_table,
+            settings.dominus_bucket,
+            upload_bucket=settings.dominus_upload_bucket,
+        )
+    )
     engine_made = once(lambda: build_engine(settings, dynamodb=dynamodb()))
 
     def engine() -> Engine | None:

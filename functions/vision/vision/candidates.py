@@ -8,10 +8,12 @@ model, the confident candidates are the answer). The method, in the order it run
    On a small copy of the photo, the power spectrum of a few windows (high-passed, Hann-windowed)
    has a sharp peak at the course frequency; its period gives pixels per inch, and its strength says
    there is a shingled roof at all. No periodic window: no roof, no candidates.
-2. **Roof area** (unless the caller gives a mask). The periodic windows are roof for certain; their
-   chromaticity (r, g of normalised RGB, blind to lighting) and fine texture seed a model, and
-   blocks that fit it and connect to a seed are roof (holes filled: a hole is a torn-off tab, not
-   sky). This drops sky (blue, smooth), gutters (smooth) and lawns (green).
+2. **Roof area** (unless the caller gives a mask). Half-course blocks of the photo's central part
+   (a damage photo is aimed at the roof) that are typical of that part seed a model of chromaticity
+   (r, g of normalised RGB, blind to lighting) and fine texture; if the seeds are not near grey (a
+   lawn, a sky) there is no roof. Blocks that fit the model and connect to a seed are roof, holes
+   filled (a hole is a torn-off tab, not sky). This drops sky (blue, smooth), gutters (smooth) and
+   lawns (green).
 3. **Working resolution.** Everything after runs at about `WORK_PPI` pixels per inch (never above
    the photo's own), so a 12 MP photo costs little more than a 1 MP one and blob sizes in inches
    mean the same thing on every photo.
@@ -41,6 +43,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import cv2
 import numpy as np
@@ -54,7 +57,7 @@ MAX_WORK_SIDE = 2400  # and never more pixels than this along a side
 SCALE_SIDE = 640  # the small copy that finds the course period and the roof
 FALLBACK_SPAN_IN = 100.0  # a photo whose courses cannot be measured is taken to span this much roof
 MAX_CANDIDATES = 30
-REPORT_SCORE = 0.5  # the local-only answer reports candidates at or above this score
+REPORT_SCORE = 0.85  # the local-only answer reports candidates at or above this score (set on the standard set)
 HAIL_DIAMETERS_IN = (0.55, 0.8, 1.15, 1.6, 2.2)
 MIN_HAIL_Z = 4.0  # blob response, in units of its spread over the roof
 MODEL_NAME = "local-opencv"
@@ -97,7 +100,7 @@ def _check(pixels: RGBImage) -> None:
         raise ValueError("pixels must be an RGB uint8 array of shape (height, width, 3)")
 
 
-def _resize(img: npt.NDArray[np.generic], factor: float) -> npt.NDArray[np.generic]:
+def _resize(img: npt.NDArray[Any], factor: float) -> npt.NDArray[Any]:
     if abs(factor - 1.0) < 1e-3:
         return img
     h, w = img.shape[:2]
@@ -107,7 +110,7 @@ def _resize(img: npt.NDArray[np.generic], factor: float) -> npt.NDArray[np.gener
 
 def _log_luminance(rgb: RGBImage) -> F32:
     lum = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    return np.log(lum + 8.0)
+    return np.asarray(np.log(lum + 8.0), np.float32)
 
 
 def _normalised(log_lum: F32, sigma: float) -> F32:
@@ -197,7 +200,8 @@ def estimate_roof(pixels: RGBImage, scale: Scale) -> Mask:
     r, g = _chroma(crop)
     fine = np.abs(_normalised(_log_luminance(crop), 1.5))
     feats = [
-        cv2.resize(x, (bw, bh), interpolation=cv2.INTER_AREA) for x in (r, g, np.log(fine + 1e-3).astype(np.float32))
+        np.asarray(cv2.resize(x, (bw, bh), interpolation=cv2.INTER_AREA), np.float32)
+        for x in (r, g, np.log(fine + 1e-3).astype(np.float32))
     ]
     centre = np.zeros((bh, bw), bool)
     centre[bh // 4 : bh - bh // 4, bw // 4 : bw - bw // 4] = True
@@ -210,7 +214,7 @@ def estimate_roof(pixels: RGBImage, scale: Scale) -> Mask:
         return np.zeros(pixels.shape[:2], bool)
     dist = _robust_distance(feats, seeds, floors=(0.012, 0.012, 0.25))
     like = (dist < 4.0).astype(np.uint8)
-    count, labels = cv2.connectedComponents(like, connectivity=4)
+    _, labels = cv2.connectedComponents(like, connectivity=4)
     keep = np.unique(labels[seeds & (like > 0)])
     mask = np.isin(labels, keep[keep > 0])
     mask = _fill_holes(mask)
@@ -242,7 +246,7 @@ def _fill_holes(mask: Mask) -> Mask:
     flood = padded.copy()
     cv2.floodFill(flood, None, (0, 0), 1)
     holes = flood[1:-1, 1:-1] == 0
-    return mask | holes
+    return np.asarray(mask | holes, bool)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -267,7 +271,7 @@ def _hessian_min(img: F32, sigma: float) -> tuple[F32, F32]:
     mean = (dxx + dyy) / 2
     spread = np.sqrt(((dxx - dyy) / 2) ** 2 + dxy**2)
     norm = np.float32(sigma**2)
-    return (mean - spread) * norm, (mean + spread) * norm
+    return np.asarray((mean - spread) * norm, np.float32), np.asarray((mean + spread) * norm, np.float32)
 
 
 def _ring_stats(work: _Work, x: int, y: int, radius: float) -> tuple[float, float, float] | None:
@@ -275,7 +279,7 @@ def _ring_stats(work: _Work, x: int, y: int, radius: float) -> tuple[float, floa
     The last is how much darker than the ring's median its darkest eighth is, relative to the
     contrast: near 0 round an isolated spot, near 1 where a dark line (keyway, shadow) leaves it."""
     h, w = work.flat.shape
-    reach = int(math.ceil(radius * 2.5)) + 1
+    reach = math.ceil(radius * 2.5) + 1
     x0, x1, y0, y1 = max(0, x - reach), min(w, x + reach + 1), max(0, y - reach), min(h, y + reach + 1)
     yy, xx = np.mgrid[y0:y1, x0:x1]
     d = np.hypot(xx - x, yy - y)
@@ -380,12 +384,15 @@ def missing_candidates(work: _Work, direction: float) -> list[Candidate]:
     texture = np.asarray(_resize(cv2.GaussianBlur(texture, (0, 0), 0.5 * work.ppi), factor), np.float32)
     r, g = _chroma(rgb)
     smooth = 0.5 * ppi
-    feats = [cv2.GaussianBlur(x, (0, 0), smooth) for x in (flat, r, g, np.log(texture + 1e-3).astype(np.float32))]
+    feats = [
+        np.asarray(cv2.GaussianBlur(x, (0, 0), smooth), np.float32)
+        for x in (flat, r, g, np.log(texture + 1e-3).astype(np.float32))
+    ]
     if roof.sum() < 50:
         return []
     dist = _robust_distance(feats, roof, floors=(0.08, 0.01, 0.01, 0.15))
     odd = ((dist > 3.0) & roof).astype(np.uint8)
-    odd = cv2.morphologyEx(odd, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    odd = np.asarray(cv2.morphologyEx(odd, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)), np.uint8)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(odd, connectivity=8)
     tab_px = 12.0 * EXPOSURE_IN * ppi**2
     out = []
@@ -434,9 +441,9 @@ def find_candidates(pixels: RGBImage, *, roof: Mask | None = None, limit: int = 
     rgb = np.asarray(_resize(pixels, factor), np.uint8)
     work_roof = np.asarray(_resize(roof.astype(np.uint8), factor), np.uint8)
     margin = max(1, round(0.75 * ppi * factor))  # keep blob rings off the roof's border
-    work_roof = cv2.erode(work_roof, np.ones((2 * margin + 1,) * 2, np.uint8)) > 0
+    eroded = np.asarray(cv2.erode(work_roof, np.ones((2 * margin + 1,) * 2, np.uint8)), np.uint8) > 0
     work_ppi = ppi * factor
-    work = _Work(rgb, _normalised(_log_luminance(rgb), 3.0 * EXPOSURE_IN * work_ppi), work_roof, work_ppi, factor)
+    work = _Work(rgb, _normalised(_log_luminance(rgb), 3.0 * EXPOSURE_IN * work_ppi), eroded, work_ppi, factor)
     missing = missing_candidates(work, scale.direction if scale else 0.0)
     hail = [c for c in hail_candidates(work) if not any(_inside(c.box, m.box) for m in missing)]
     ranked = sorted(missing + hail, key=lambda c: (-c.score, c.box))

@@ -135,8 +135,14 @@ def describe(detections: Sequence[Detection]) -> str:
     if not detections:
         return "No damage found."
     counts = Counter(d.type for d in detections)
-    parts = [f"{n} {kind.replace('_', ' ')}{'s' if n > 1 else ''}" for kind, n in counts.most_common()]
+    parts = [f"{n} {plural(kind.replace('_', ' '), n)}" for kind, n in counts.most_common()]
     return f"{', '.join(parts)} (worst severity {max(d.severity for d in detections)})."
+
+
+def plural(noun: str, n: int) -> str:
+    if n == 1:
+        return noun
+    return f"{noun}es" if noun.endswith("s") else f"{noun}s"
 
 
 def combined_outcome(calls: Sequence[CallMeta]) -> CacheOutcome:

@@ -124,13 +124,21 @@ class VisionJobs:
         table: str,
         bucket: str,
         *,
+        upload_bucket: str | None = None,
         retention_days: int = DEFAULT_RETENTION_DAYS,
     ) -> None:
+        """`upload_bucket`: where presigned uploads land (deployed, its own bucket, whose events start
+        jobs); the data bucket when not given."""
         self.dynamodb = dynamodb
         self.s3 = s3
         self.table = table
         self.bucket = bucket
+        self.upload_bucket = upload_bucket or bucket
         self.retention_days = retention_days
+
+    def bucket_of(self, key: str) -> str:
+        """The bucket an org's key lives in: uploads in the upload bucket, the rest in the data bucket."""
+        return self.upload_bucket if key.startswith("uploads/") else self.bucket
 
     # ---- records ------------------------------------------------------------------------------
 
@@ -276,7 +284,7 @@ class VisionJobs:
         key = upload_key(org_id, job_id, name)
         fields: dict[str, Any] = {"Content-Type": content_type}
         conditions: list[Any] = [
-            {"bucket": self.bucket},
+            {"bucket": self.upload_bucket},
             ["eq", "$key", key],
             ["starts-with", "$Content-Type", "image/"],
             ["content-length-range", 1, max_bytes],
@@ -285,11 +293,11 @@ class VisionJobs:
             fields[f"x-amz-meta-{meta}"] = value
             conditions.append({f"x-amz-meta-{meta}": value})
         post = self.s3.generate_presigned_post(
-            Bucket=self.bucket, Key=key, Fields=fields, Conditions=conditions, ExpiresIn=UPLOAD_EXPIRES_S
+            Bucket=self.upload_bucket, Key=key, Fields=fields, Conditions=conditions, ExpiresIn=UPLOAD_EXPIRES_S
         )
         return {"url": post["url"], "fields": post["fields"], "key": key}
 
     def upload_metadata(self, key: str) -> tuple[int, dict[str, str]]:
         """An uploaded object's size and user metadata (the tags)."""
-        head = self.s3.head_object(Bucket=self.bucket, Key=key)
+        head = self.s3.head_object(Bucket=self.upload_bucket, Key=key)
         return int(head["ContentLength"]), dict(head.get("Metadata", {}))

@@ -88,7 +88,7 @@ async def run_upload(
     """The job an uploaded object starts. Bad input fails the job with a reason (no retry can fix
     it); anything else marks it failed for now and raises, so the event is retried."""
     ref = parse_upload_key(key)
-    if ref is None or bucket != jobs.bucket:
+    if ref is None or bucket != jobs.upload_bucket:
         logger.warning("vision: an object outside the upload layout was ignored")
         return {"status": "ignored"}
     size, metadata = await asyncio.to_thread(jobs.upload_metadata, key)
@@ -116,7 +116,7 @@ async def _run(
 ) -> tuple[Detected, bytes | None]:
     if size > MAX_PHOTO_BYTES:
         raise too_large("The uploaded photo", MAX_PHOTO_BYTES)
-    data = await asyncio.to_thread(read_object, jobs.s3, jobs.bucket, key, MAX_PHOTO_BYTES + 1)
+    data = await asyncio.to_thread(read_object, jobs.s3, jobs.upload_bucket, key, MAX_PHOTO_BYTES + 1)
     if data is None:
         raise DominusError("The uploaded photo was deleted before it could be analysed.", code="upload_missing")
     photo = await asyncio.to_thread(load_photo, data, name=ref.name)

@@ -124,7 +124,7 @@ def _rotation(tilt: float, yaw: float, roll: float) -> npt.NDArray[np.float64]:
     rx = np.array([[1, 0, 0], [0, math.cos(t), -math.sin(t)], [0, math.sin(t), math.cos(t)]])
     ry = np.array([[math.cos(y), 0, math.sin(y)], [0, 1, 0], [-math.sin(y), 0, math.cos(y)]])
     rz = np.array([[math.cos(r), -math.sin(r), 0], [math.sin(r), math.cos(r), 0], [0, 0, 1]])
-    return rz @ ry @ rx
+    return np.asarray(rz @ ry @ rx, np.float64)
 
 
 def camera_homography(spec: PhotoSpec) -> npt.NDArray[np.float64]:
@@ -135,7 +135,7 @@ def camera_homography(spec: PhotoSpec) -> npt.NDArray[np.float64]:
     k = np.array([[f, 0, spec.width / 2], [0, f, spec.height / 2], [0, 0, 1]])
     rot = _rotation(-spec.tilt_deg, spec.yaw_deg, spec.roll_deg)
     h = k @ np.column_stack([rot[:, 0], rot[:, 1], [0.0, 0.0, distance]])
-    return h / h[2, 2]
+    return np.asarray(h / h[2, 2], np.float64)
 
 
 def _apply(h: npt.NDArray[np.float64], pts: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -190,7 +190,7 @@ def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], cell: float)
     """Zero-mean, unit-ish noise with features about `cell` pixels across."""
     small = (max(2, int(shape[0] / cell) + 2), max(2, int(shape[1] / cell) + 2))
     coarse = rng.standard_normal(small).astype(np.float32)
-    return cv2.resize(coarse, (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC)
+    return np.asarray(cv2.resize(coarse, (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC), np.float32)
 
 
 def _granules(rng: np.random.Generator, shape: tuple[int, int], ppi: float) -> F32:
@@ -205,7 +205,7 @@ def _granules(rng: np.random.Generator, shape: tuple[int, int], ppi: float) -> F
     tint = rng.normal(0.0, 0.05, (*small, 3)).astype(np.float32)
     tex = 1.0 + lum[..., None] + tint
     if g > 1.0:
-        tex = cv2.resize(tex, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+        tex = np.asarray(cv2.resize(tex, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR), np.float32)
     return tex[: shape[0], : shape[1]]
 
 
@@ -341,7 +341,7 @@ def _missing(plane: _Plane, k: int, u0: float, u1: float, kind: ExposedKind, bas
     elif kind == "deck":
         colour = np.array([168.0, 136.0, 96.0]) * rng.uniform(0.8, 1.05)
         grain = _smooth_noise(rng, (shape[0], max(2, shape[1] // 8)), 1.5)
-        grain = cv2.resize(grain, (shape[1], shape[0]))
+        grain = np.asarray(cv2.resize(grain, (shape[1], shape[0])), np.float32)
         fill = colour.astype(np.float32) * (1.0 + 0.06 * grain[..., None])
     else:  # the course below's top: unweathered, a richer shade, nails and the sealant strip
         colour = base * rng.uniform(0.6, 0.75) * np.array([1.08, 1.0, 0.92])
@@ -407,7 +407,7 @@ def _leaf(plane: _Plane, u: float, v: float) -> None:
 
 def _streak(plane: _Plane, u: float) -> None:
     """Algae: a dark soft streak running down the slope."""
-    rows, cols = plane.shade.shape
+    rows = plane.shade.shape[0]
     c0, c1 = plane.col(u - 3), plane.col(u + 3)
     width = max(1, c1 - c0)
     across = np.exp(-(np.linspace(-2, 2, width) ** 2)).astype(np.float32)
@@ -454,7 +454,7 @@ def _no_roof(spec: PhotoSpec, rng: np.random.Generator) -> SyntheticPhoto:
     h, w = spec.height, spec.width
     horizon = int(h * rng.uniform(0.3, 0.6))
     v = np.broadcast_to((np.arange(h, dtype=np.float32)[:, None] - horizon) / h * 100, (h, w))
-    img = _backdrop(spec, rng, v, np.zeros((h, w), bool), 0.0)
+    img = _backdrop(spec, rng, v.astype(np.float32), np.zeros((h, w), bool), 0.0)
     yy, xx = np.mgrid[0:h, 0:w]
     for _ in range(2):
         cx, cy, r = rng.uniform(0, w), horizon + rng.uniform(0, 0.3 * h), rng.uniform(0.05, 0.15) * w
@@ -474,18 +474,18 @@ def _finish(
     light = 1.0 + spec.light * (nx * math.cos(angle) + ny * math.sin(angle)) / math.sqrt(2)
     light *= 1.0 - spec.vignette * (nx**2 + ny**2) / 2
     img *= (light * rng.uniform(0.9, 1.2))[..., None]
-    img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.5, 0.8))
+    img = np.asarray(cv2.GaussianBlur(img, (0, 0), rng.uniform(0.5, 0.8)), np.float32)
     img += rng.normal(0, 2.5, img.shape).astype(np.float32)
     pixels = np.clip(img, 0, 255).astype(np.uint8)
     ok, jpeg = cv2.imencode(".jpg", pixels[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(85, 94))])
     assert ok
-    decoded = cv2.imdecode(jpeg, cv2.IMREAD_COLOR)[..., ::-1]
+    decoded = np.asarray(cv2.imdecode(jpeg, cv2.IMREAD_COLOR), np.uint8)[..., ::-1]
     return SyntheticPhoto(spec, np.ascontiguousarray(decoded), roof, marks, scale)
 
 
 def _roof_limits(spec: PhotoSpec, rng: np.random.Generator, h: npt.NDArray[np.float64]) -> tuple[float, float]:
     """The ridge's and the eave's v (inches down the slope), infinite when out of the picture."""
-    inv = np.linalg.inv(h)
+    inv = np.asarray(np.linalg.inv(h), np.float64)
 
     def v_at(y_frac: float) -> float:
         return float(_apply(inv, np.array([[spec.width / 2, y_frac * spec.height]]))[0, 1])
@@ -671,7 +671,8 @@ def _inside_roof(roof: Mask, box: Box) -> bool:
 
 def standard_set() -> list[PhotoSpec]:
     """The acceptance set: 16 photos of both shingle styles, every blend, 0.8 to 2 MP, square-on to
-    steeply tilted, some showing sky or the gutter and lawn, each with hail hits and a missing tab; a wind crease in every fourth."""
+    steeply tilted, some showing sky or the gutter and lawn, each with hail hits and a missing tab;
+    a wind crease in every fourth."""
     sizes = [(1280, 960), (1024, 768), (1600, 1200), (960, 1280), (1200, 900), (1440, 960)]
     views: list[View] = ["roof", "ridge", "roof", "eave"]
     specs = []

@@ -1,0 +1,326 @@
+"""The vision function over HTTP, as users reach it: through the dev server (real HTTP on a loopback
+port, jobs and uploads in the embedded moto DynamoDB and S3, the deployed handler run on an upload as
+S3's event would run it), with the simulated model serving as OpenAI where the model's stage is under
+test, its classifications given by the test.
+
+Photos are synthetic roof photos (shingle courses, perspective, lighting, hail marks, a missing
+shingle) encoded as phones send them.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+from pydantic import SecretStr
+
+from dominus_dev.local import LocalRuntime
+from dominus_dev.simulated_model import SimulatedModel
+from shared.objects import upload_prefix
+from tests.support.dev_server import running_dev_server
+from vision.app import s3_event
+from vision.images import encode_jpeg
+from vision.synthetic import PhotoSpec, render
+
+pytestmark = pytest.mark.integration
+
+ANALYZE = "/v1/vision/analyze"
+UPLOADS = "/v1/vision/uploads"
+
+
+def _org() -> str:
+    return f"org-{uuid.uuid4().hex[:12]}"
+
+
+def _jpeg(pixels: np.ndarray[Any, Any], orientation: int | None = None) -> bytes:
+    """A JPEG as a phone writes it: the sensor's pixels, and an EXIF orientation for the viewer."""
+    image = Image.fromarray(pixels)
+    buffer = io.BytesIO()
+    if orientation is None:
+        image.save(buffer, "JPEG", quality=92)
+    else:
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        exif[0x8825] = {2: (51.0, 30.0, 0.0), 1: "N"}  # GPS: must never reach a result
+        image.save(buffer, "JPEG", quality=92, exif=exif)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def roof_photo() -> bytes:
+    return encode_jpeg(render(PhotoSpec(width=1600, height=1200, seed=11, hail=6)).pixels, quality=92)
+
+
+@pytest.fixture(scope="module")
+def local_server() -> Iterator[tuple[str, LocalRuntime]]:
+    """Embedded defaults: no OpenAI key, so the local stage answers."""
+    with running_dev_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def model_server(simulated_model_server: SimulatedModel) -> Iterator[tuple[str, LocalRuntime]]:
+    """The simulated model as if it were OpenAI: the model's stage runs."""
+    with running_dev_server(
+        openai_base_url=simulated_model_server.base_url,
+        openai_api_key=SecretStr("sk-simulated"),
+        dominus_org_settings_ttl_s=0,
+    ) as server:
+        yield server
+
+
+def _client(server: tuple[str, LocalRuntime]) -> httpx.Client:
+    return httpx.Client(base_url=server[0], timeout=60)
+
+
+def _analyze(client: httpx.Client, org: str, photo: bytes, name: str = "roof.jpg", **params: Any) -> httpx.Response:
+    files = {"file": (name, photo, "image/jpeg")}
+    return client.post(ANALYZE, files=files, params=params, headers={"X-Org-Id": org})
+
+
+def _error(response: httpx.Response, status: int, code: str | None = None) -> str:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    if code is not None:
+        assert error["code"] == code
+    assert error["message"] and error["request_id"]
+    return str(error["message"])
+
+
+def _wait(client: httpx.Client, org: str, job_id: str, timeout_s: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        job: dict[str, Any] = client.get(f"/v1/vision/{job_id}", headers={"X-Org-Id": org}).json()
+        if job["status"] in ("done", "failed") or time.monotonic() > deadline:
+            return job
+        time.sleep(0.1)
+
+
+# --- without a model: the local stage answers, through every route ----------------------------------
+
+
+def test_a_photo_analysed_now_is_stored_with_its_heatmap_and_served_to_its_org_only(
+    local_server: tuple[str, LocalRuntime], roof_photo: bytes
+) -> None:
+    org = _org()
+    with _client(local_server) as client:
+        reply = _analyze(client, org, roof_photo, lead_id=None)
+        assert reply.status_code == 201, reply.text
+        body = reply.json()
+        result = body["result"]
+        assert result["model"] == "local-opencv"
+        assert "Local detection only" in result["summary"]
+        assert result["image"]["width"] == 1600 and result["image"]["height"] == 1200
+        assert result["detections"], "the synthetic photo has hail marks and a missing shingle"
+        assert reply.headers["X-Dominus-Model"] == "local-opencv"
+        assert reply.headers["X-Dominus-Cache"] == "bypass"
+        job = client.get(f"/v1/vision/{body['job_id']}", headers={"X-Org-Id": org}).json()
+        assert job["status"] == "done" and job["result"] == result
+        heatmap = client.get(body["heatmap_url"], headers={"X-Org-Id": org})
+        assert heatmap.status_code == 200 and heatmap.headers["content-type"] == "image/png"
+        assert heatmap.content.startswith(b"\x89PNG")
+        other = _org()
+        _error(client.get(f"/v1/vision/{body['job_id']}", headers={"X-Org-Id": other}), 404, "not_found")
+        _error(client.get(body["heatmap_url"], headers={"X-Org-Id": other}), 404, "not_found")
+
+
+def test_a_presigned_upload_runs_its_job_once_however_often_s3_delivers_the_event(
+    local_server: tuple[str, LocalRuntime], roof_photo: bytes
+) -> None:
+    org, runtime = _org(), local_server[1]
+    with _client(local_server) as client:
+        created = client.post(
+            UPLOADS,
+            json={"name": "south slope.jpg", "tags": {"lead_id": "L-42", "slope": "S", "test_square": True}},
+            headers={"X-Org-Id": org},
+        )
+        assert created.status_code == 201, created.text
+        offer = created.json()
+        assert offer["status"] == "awaiting_upload"
+        assert offer["upload"]["key"].startswith(upload_prefix(org))
+        assert client.get(f"/v1/vision/{offer['job_id']}", headers={"X-Org-Id": org}).json()["status"] == (
+            "awaiting_upload"
+        )
+        form = offer["upload"]["fields"]
+        posted = httpx.post(offer["upload"]["url"], data=form, files={"file": ("south slope.jpg", roof_photo)})
+        assert posted.is_success, posted.text
+        job = _wait(client, org, offer["job_id"])
+        assert job["status"] == "done", job
+        assert job["tags"] == {"lead_id": "L-42", "slope": "S", "test_square": True}
+        assert job["result"]["model"] == "local-opencv"
+        finished = job["updated_at"]
+
+        # S3 delivers at least once: the same event again does nothing.
+        jobs = runtime.vision_jobs()
+        head = jobs.s3.head_object(Bucket=jobs.upload_bucket, Key=offer["upload"]["key"])
+        event = s3_event(jobs.upload_bucket, offer["upload"]["key"], head["ETag"], head["ContentLength"])
+        from vision.app import UploadHandler
+
+        handler = UploadHandler(
+            lambda: jobs,
+            lambda: None,
+            runtime.settings.dominus_idempotency_table,
+            lambda: runtime.aws.client("dynamodb"),
+        )
+        handler(event, None)
+        assert _wait(client, org, offer["job_id"])["updated_at"] == finished
+
+
+def test_an_upload_that_is_not_a_photo_fails_its_job_with_a_reason(local_server: tuple[str, LocalRuntime]) -> None:
+    org = _org()
+    with _client(local_server) as client:
+        offer = client.post(UPLOADS, json={"name": "notes.jpg"}, headers={"X-Org-Id": org}).json()
+        posted = httpx.post(
+            offer["upload"]["url"], data=offer["upload"]["fields"], files={"file": ("notes.jpg", b"call the adjuster")}
+        )
+        assert posted.is_success, posted.text
+        job = _wait(client, org, offer["job_id"])
+        assert job["status"] == "failed"
+        assert "JPEG" in job["reason"] and "not" in job["reason"].lower()
+
+
+def test_an_upload_offer_keeps_to_image_types_and_the_callers_prefix(local_server: tuple[str, LocalRuntime]) -> None:
+    org = _org()
+    with _client(local_server) as client:
+        _error(
+            client.post(UPLOADS, json={"name": "x.pdf", "content_type": "application/pdf"}, headers={"X-Org-Id": org}),
+            422,
+        )
+        _error(client.post(UPLOADS, json={"tags": {"slope": "upward"}}, headers={"X-Org-Id": org}), 422)
+        offer = client.post(UPLOADS, json={"name": "../../orgs/other/x.jpg"}, headers={"X-Org-Id": org}).json()
+        assert offer["upload"]["key"].startswith(f"{upload_prefix(org)}{offer['job_id']}/")
+        assert ".." not in offer["upload"]["key"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "code"),
+    [
+        (b"", 422, "empty_file"),
+        (b"roof notes, not a photo", 415, "unsupported_media_type"),
+        (b"GIF89a" + b"\x00" * 64, 415, "unsupported_media_type"),
+        (b"\xff\xd8\xff\xe0" + b"\x00" * 64, 422, "corrupt_image"),
+    ],
+)
+def test_bad_photos_get_their_documented_status(
+    local_server: tuple[str, LocalRuntime], payload: bytes, status: int, code: str
+) -> None:
+    with _client(local_server) as client:
+        message = _error(_analyze(client, _org(), payload), status, code)
+        assert "roof.jpg" in message
+
+
+def test_a_photo_over_50_megapixels_is_refused_before_it_is_decoded(local_server: tuple[str, LocalRuntime]) -> None:
+    buffer = io.BytesIO()
+    Image.new("L", (9000, 6000), 128).save(buffer, "PNG")  # 54 MP of one grey: a small file
+    with _client(local_server) as client:
+        message = _error(_analyze(client, _org(), buffer.getvalue(), name="huge.png"), 413, "payload_too_large")
+        assert "50 megapixels" in message
+
+
+def test_s3_keys_are_read_from_the_callers_prefixes_only(
+    local_server: tuple[str, LocalRuntime], roof_photo: bytes
+) -> None:
+    org, runtime = _org(), local_server[1]
+    jobs = runtime.vision_jobs()
+    key = f"orgs/{org}/photos/north.jpg"
+    jobs.s3.put_object(Bucket=jobs.bucket, Key=key, Body=roof_photo)
+    with _client(local_server) as client:
+        headers = {"X-Org-Id": org}
+        done = client.post(ANALYZE, json={"s3_key": key, "tags": {"claim_id": "C-7"}}, headers=headers)
+        assert done.status_code == 201, done.text
+        assert done.json()["tags"] == {"claim_id": "C-7"}
+        _error(client.post(ANALYZE, json={"s3_key": key}, headers={"X-Org-Id": _org()}), 403, "forbidden")
+        _error(client.post(ANALYZE, json={"s3_key": f"orgs/{org}/photos/none.jpg"}, headers=headers), 404, "not_found")
+
+
+# --- with a model: set-of-mark verification, boxes, tiles, cache -----------------------------------
+
+
+def _findings(marks: int, added: list[list[int]], kind: str = "hail_hit") -> dict[str, Any]:
+    return {
+        "marks": [
+            {"mark": i, "is_damage": i % 2 == 1, "type": kind, "severity": 3, "confidence": 0.9}
+            for i in range(1, marks + 1)
+        ],
+        "added": [{"type": "missing_shingle", "severity": 4, "confidence": 0.8, "box": box} for box in added],
+        "summary": "Hail bruising across the slope and one missing tab.",
+    }
+
+
+def test_the_model_confirms_marks_and_its_added_box_lands_on_the_upright_pixels(
+    model_server: tuple[str, LocalRuntime], simulated_model_server: SimulatedModel
+) -> None:
+    """A phone held sideways: the sensor's pixels with EXIF orientation 6 (rotate 90 clockwise to view).
+    The model sees the upright photo; a box it adds must come back in upright pixels."""
+    upright = render(PhotoSpec(width=1200, height=1600, seed=5, hail=4)).pixels
+    sensor = np.ascontiguousarray(np.rot90(upright, k=1))  # what orientation 6 turns back upright
+    simulated_model_server.reset()
+    simulated_model_server.configure(
+        scripted=[{"match": "the whole photo", "content": _findings(0, [[250, 500, 500, 625]])}]
+    )
+    with _client(model_server) as client:
+        reply = _analyze(client, _org(), _jpeg(sensor, orientation=6), offline="false")
+        assert reply.status_code == 201, reply.text
+        result = reply.json()["result"]
+        assert (result["image"]["width"], result["image"]["height"]) == (1200, 1600)
+        assert result["model"] == "gpt-4o" and reply.headers["X-Dominus-Cache"] == "miss"
+        added = [d for d in result["detections"] if d["type"] == "missing_shingle"]
+        assert [d["box"] for d in added] == [[300, 800, 600, 1000]]
+        assert "GPS" not in reply.text
+
+
+def test_a_large_photo_is_tiled_and_each_tiles_boxes_land_in_the_photo(
+    model_server: tuple[str, LocalRuntime], simulated_model_server: SimulatedModel
+) -> None:
+    photo = encode_jpeg(render(PhotoSpec(width=4000, height=3000, seed=8, hail=8)).pixels, quality=90)
+    simulated_model_server.reset()
+    simulated_model_server.configure(
+        scripted=[
+            {"match": "tile 4 of 4 (bottom right)", "content": _findings(0, [[500, 500, 600, 600]])},
+            {"match": "tile ", "content": _findings(0, [])},
+        ]
+    )
+    with _client(model_server) as client:
+        reply = _analyze(client, _org(), photo, mode="smart")
+        assert reply.status_code == 201, reply.text
+        assert simulated_model_server.stats().calls == 4
+        boxes = [d["box"] for d in reply.json()["result"]["detections"] if d["type"] == "missing_shingle"]
+        # Tile 4 spans x 1840-4000 and y 1380-3000 (2000 x 1500 plus 8 % overlap on its inner edges).
+        assert boxes == [[2920, 2190, 3136, 2352]]
+
+
+def test_the_same_photo_again_is_a_cache_hit_with_no_upstream_call(
+    model_server: tuple[str, LocalRuntime], simulated_model_server: SimulatedModel, roof_photo: bytes
+) -> None:
+    org = _org()
+    simulated_model_server.reset()
+    with _client(model_server) as client:
+        first = _analyze(client, org, roof_photo, mode="cheap")
+        assert first.status_code == 201, first.text
+        calls = simulated_model_server.stats().calls
+        assert calls == 1  # cheap: one view of the whole photo
+        again = _analyze(client, org, roof_photo, mode="cheap")
+        assert again.status_code == 201
+        assert again.headers["X-Dominus-Cache"] == "hit"
+        assert simulated_model_server.stats().calls == calls
+        assert again.json()["result"] == first.json()["result"]
+
+
+def test_a_model_that_fails_leaves_the_local_answer_and_says_why(
+    model_server: tuple[str, LocalRuntime], simulated_model_server: SimulatedModel, roof_photo: bytes
+) -> None:
+    simulated_model_server.reset()
+    simulated_model_server.configure(refuse=True)
+    with _client(model_server) as client:
+        reply = _analyze(client, _org(), roof_photo, mode="cheap")
+        assert reply.status_code == 201, reply.text
+        assert reply.json()["result"]["model"] == "local-opencv"
+        assert "model was unavailable" in reply.json()["result"]["summary"]
+        assert "X-Dominus-Fallback" in reply.headers

@@ -1,0 +1,119 @@
+"""The local damage stage on synthetic roof photos, reported as figures, not just pass/fail.
+
+The standard set (`vision.synthetic.standard_set()`: 16 photos, 0.8-2 MP, both shingle styles,
+square-on to 45 degrees of tilt, sky or gutter and lawn in some, hail hits and a missing tab in every
+one) runs through `find_candidates`; recall per type and false positives per photo (matching rules
+in `vision.scoring`) are printed and written to test-artifacts/vision-local-stage.txt, for the
+reported candidates (score >= REPORT_SCORE) and for all candidates handed to the model stage.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vision.candidates import MAX_CANDIDATES, Candidate, candidates_as_detections, find_candidates
+from vision.scoring import Summary, score_photo, summarize
+from vision.synthetic import PhotoSpec, SyntheticPhoto, render, standard_set
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+@cache
+def photos() -> tuple[SyntheticPhoto, ...]:
+    return tuple(render(spec) for spec in standard_set())
+
+
+@cache
+def results() -> tuple[Summary, Summary]:
+    runs = [(photo, find_candidates(photo.pixels)) for photo in photos()]
+    reported = summarize([score_photo(p, c) for p, c in runs])
+    everything = summarize([score_photo(p, c, 0.0) for p, c in runs], label="all")
+    lines = reported.lines() + everything.lines()
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "vision-local-stage.txt").write_text("\n".join(lines) + "\n")
+    print("\n" + "\n".join(lines))
+    return reported, everything
+
+
+def figures() -> str:
+    return "; ".join(results()[0].lines())
+
+
+def test_recall_of_hail_hits_and_missing_shingles_is_at_least_80_percent() -> None:
+    summary = results()[0]
+    found = sum(summary.recall[k][0] for k in ("hail_hit", "missing_shingle"))
+    present = sum(summary.recall[k][1] for k in ("hail_hit", "missing_shingle"))
+    assert found / present >= 0.8, figures()
+    assert summary.recall_of("hail_hit") >= 0.8, figures()
+
+
+def test_fewer_than_3_false_positives_per_photo() -> None:
+    assert results()[0].fp_per_photo < 3.0, figures()
+
+
+@pytest.mark.xfail(strict=True, reason="felt on a charcoal roof and deck under a dark shadow are missed at this score")
+def test_missing_shingles_found_on_at_least_80_percent_of_photos() -> None:
+    assert results()[0].recall_of("missing_shingle") >= 0.8, figures()
+
+
+def test_the_model_stage_gets_most_of_the_damage_among_its_candidates() -> None:
+    assert results()[1].overall_recall >= 0.85, "; ".join(results()[1].lines())
+
+
+# ---- small cases -----------------------------------------------------------------------------------
+
+
+def small(**changes: object) -> SyntheticPhoto:
+    base = {"width": 960, "height": 720, "seed": 7, "span_in": 60.0, "tilt_deg": 20.0}
+    return render(PhotoSpec(**{**base, **changes}))  # type: ignore[arg-type]
+
+
+def test_a_clean_roof_gives_few_reported_candidates() -> None:
+    photo = small(hail=0, missing=0, distractors=False)
+    assert photo.marks == []
+    assert len(candidates_as_detections(find_candidates(photo.pixels))) <= 2
+
+
+def test_a_photo_without_a_roof_gives_none() -> None:
+    for seed in (1, 2, 3):
+        photo = small(view="none", seed=seed)
+        assert not photo.roof.any()
+        assert len(candidates_as_detections(find_candidates(photo.pixels))) <= 1
+
+
+def test_boxes_are_inside_the_image_and_the_count_is_capped() -> None:
+    photo = photos()[1]
+    found = find_candidates(photo.pixels)
+    assert 0 < len(found) <= MAX_CANDIDATES
+    height, width = photo.pixels.shape[:2]
+    for cand in found:
+        x0, y0, x1, y1 = cand.box
+        assert 0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height
+        assert 0.0 <= cand.score <= 1.0 and 1 <= cand.severity <= 5
+
+
+def test_deterministic() -> None:
+    spec = PhotoSpec(width=800, height=600, seed=11)
+    first, second = render(spec), render(spec)
+    assert np.array_equal(first.pixels, second.pixels) and first.marks == second.marks
+    assert find_candidates(first.pixels) == find_candidates(second.pixels)
+
+
+def test_a_given_roof_mask_limits_the_search() -> None:
+    photo = photos()[0]
+    nothing = np.zeros(photo.roof.shape, bool)
+    assert find_candidates(photo.pixels, roof=nothing) == []
+    with pytest.raises(ValueError, match="mask"):
+        find_candidates(photo.pixels, roof=nothing[:-1])
+
+
+def test_local_detections_are_merged_and_numbered() -> None:
+    photo = photos()[0]
+    found: list[Candidate] = find_candidates(photo.pixels)
+    detections = candidates_as_detections(found, min_score=0.0)
+    assert [d.id for d in detections] == list(range(1, len(detections) + 1))
+    assert len(detections) <= len(found)
