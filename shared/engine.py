@@ -148,11 +148,15 @@ class Engine:
         """Wait for the perf records to be written: a Lambda handler calls this before returning."""
         return self._recorder.flush(timeout_s)
 
+    async def org_settings(self, org_id: str) -> OrgSettings:
+        """The org's settings as the engine sees them (cached briefly, shared through the store)."""
+        check_org_id(org_id)
+        return self._orgs.cached(org_id) or await self._load_org(org_id)
+
     async def resolve_mode(self, ctx: CallContext, requested: Mode | None) -> Mode:
         """CHEAP or SMART: the mode a call would run in, AUTO settled by the org's balance. For a
         caller that shapes the request by mode (vision sends fewer image tokens when cheap)."""
-        check_org_id(ctx.org_id)
-        org = self._orgs.cached(ctx.org_id) or await self._load_org(ctx.org_id)
+        org = await self.org_settings(ctx.org_id)
         mode = org.mode_default.effective(requested)
         if mode is Mode.AUTO:
             return Mode.SMART if org.token_balance >= self._config.auto_threshold else Mode.CHEAP

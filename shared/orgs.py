@@ -33,6 +33,8 @@ class OrgPreferences(BaseModel):
     cache_enabled: bool = True
     cache_ttl_s: int = Field(DEFAULT_CACHE_TTL_S, ge=MIN_CACHE_TTL_S, le=MAX_CACHE_TTL_S)
     dedupe_enabled: bool = True
+    # Vision in cheap mode: answer photos with the local stage alone (no model cost, unverified).
+    vision_local_when_cheap: bool = False
 
 
 class OrgSettings(OrgPreferences):
@@ -69,6 +71,11 @@ class DynamoOrgRepository:
             cache_enabled=item["cache_enabled"]["BOOL"] if "cache_enabled" in item else prefs.cache_enabled,
             cache_ttl_s=int(item["cache_ttl_s"]["N"]) if "cache_ttl_s" in item else prefs.cache_ttl_s,
             dedupe_enabled=item["dedupe_enabled"]["BOOL"] if "dedupe_enabled" in item else prefs.dedupe_enabled,
+            vision_local_when_cheap=(
+                item["vision_local_when_cheap"]["BOOL"]
+                if "vision_local_when_cheap" in item
+                else prefs.vision_local_when_cheap
+            ),
             token_balance=int(item["token_balance"]["N"]) if "token_balance" in item else self._default_balance,
         )
 
@@ -77,12 +84,13 @@ class DynamoOrgRepository:
             TableName=self._table,
             Key={"org_id": {"S": org_id}},
             UpdateExpression="SET mode_default = :m, cache_enabled = :c, cache_ttl_s = :t, "
-            "dedupe_enabled = :d, updated_at = :now",
+            "dedupe_enabled = :d, vision_local_when_cheap = :v, updated_at = :now",
             ExpressionAttributeValues={
                 ":m": {"S": prefs.mode_default.value},
                 ":c": {"BOOL": prefs.cache_enabled},
                 ":t": {"N": str(prefs.cache_ttl_s)},
                 ":d": {"BOOL": prefs.dedupe_enabled},
+                ":v": {"BOOL": prefs.vision_local_when_cheap},
                 ":now": {"N": str(int(time.time()))},
             },
         )

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+import uuid
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -106,6 +108,18 @@ def create_dev_app(runtime: LocalRuntime) -> FastAPI:
     return app
 
 
+class InvocationContext:
+    """What the handler reads of a Lambda context: a request id and the time left (a 15-minute
+    budget, the longest a Lambda runs), so idempotency can expire a job that never finishes."""
+
+    def __init__(self) -> None:
+        self.aws_request_id = uuid.uuid4().hex
+        self._deadline = time.monotonic() + 900
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
 def _add_vision(app: FastAPI, runtime: LocalRuntime) -> None:
     """Vision's routes, and the S3 event moto does not send: a presigned upload is posted here,
     forwarded to the embedded S3 unchanged (its policy and fields), and on success the deployed
@@ -148,7 +162,7 @@ def _add_vision(app: FastAPI, runtime: LocalRuntime) -> None:
                 loop[:] = [asyncio.get_running_loop()]
                 head = await asyncio.to_thread(jobs.s3.head_object, Bucket=jobs.upload_bucket, Key=key.text)
                 event = s3_event(jobs.upload_bucket, key.text, head["ETag"], head["ContentLength"])
-                task = asyncio.create_task(asyncio.to_thread(handler, event, None))
+                task = asyncio.create_task(asyncio.to_thread(handler, event, InvocationContext()))
                 running.add(task)
                 task.add_done_callback(running.discard)
         return Response(stored.content, stored.status_code, media_type=stored.headers.get("content-type"))

@@ -22,10 +22,12 @@ from PIL import Image
 from pydantic import SecretStr
 
 from dominus_dev.local import LocalRuntime
+from dominus_dev.server import InvocationContext
 from dominus_dev.simulated_model import SimulatedModel
 from shared.objects import upload_prefix
+from shared.orgs import DynamoOrgRepository, OrgPreferences
 from tests.support.dev_server import running_dev_server
-from vision.app import s3_event
+from vision.app import UploadHandler, s3_event
 from vision.images import encode_jpeg
 from vision.synthetic import PhotoSpec, render
 
@@ -161,15 +163,13 @@ def test_a_presigned_upload_runs_its_job_once_however_often_s3_delivers_the_even
         jobs = runtime.vision_jobs()
         head = jobs.s3.head_object(Bucket=jobs.upload_bucket, Key=offer["upload"]["key"])
         event = s3_event(jobs.upload_bucket, offer["upload"]["key"], head["ETag"], head["ContentLength"])
-        from vision.app import UploadHandler
-
         handler = UploadHandler(
             lambda: jobs,
             lambda: None,
             runtime.settings.dominus_idempotency_table,
             lambda: runtime.aws.client("dynamodb"),
         )
-        handler(event, None)
+        handler(event, InvocationContext())
         assert _wait(client, org, offer["job_id"])["updated_at"] == finished
 
 
@@ -324,3 +324,21 @@ def test_a_model_that_fails_leaves_the_local_answer_and_says_why(
         assert reply.json()["result"]["model"] == "local-opencv"
         assert "model was unavailable" in reply.json()["result"]["summary"]
         assert "X-Dominus-Fallback" in reply.headers
+
+
+def test_an_org_that_answers_photos_locally_in_cheap_mode_makes_no_model_call(
+    model_server: tuple[str, LocalRuntime], simulated_model_server: SimulatedModel, roof_photo: bytes
+) -> None:
+    org, runtime = _org(), model_server[1]
+    orgs = DynamoOrgRepository(runtime.aws.client("dynamodb"), runtime.settings.dominus_org_table, 10_000)
+    orgs.save_preferences(org, OrgPreferences(vision_local_when_cheap=True))
+    simulated_model_server.reset()
+    with _client(model_server) as client:
+        cheap = _analyze(client, org, roof_photo, mode="cheap")
+        assert cheap.status_code == 201, cheap.text
+        assert cheap.json()["result"]["model"] == "local-opencv"
+        assert "locally in cheap mode" in cheap.json()["result"]["summary"]
+        assert simulated_model_server.stats().calls == 0
+        smart = _analyze(client, org, roof_photo, mode="smart")
+        assert smart.json()["result"]["model"] == "gpt-4o"
+        assert simulated_model_server.stats().calls == 1
