@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     dominus_org_table: str = "OrgSettingsTable"
     dominus_jobs_table: str = "JobsTable"  # analysis jobs (geometry, vision)
     dominus_idempotency_table: str = "IdempotencyTable"  # S3 events already handled (vision uploads)
+    dominus_rollup_table: str = "RollupTable"  # hourly and daily roll-ups of the perf records
     dominus_bucket: str = "data-bucket"  # uploads and results, under orgs/<org_id>/
     dominus_upload_bucket: str | None = None  # vision's presigned uploads (their events start jobs); else the above
 

@@ -15,8 +15,12 @@ from types import TracebackType
 from dominus_dev.simulated_model import SimulatedModel
 from dominus_dev.template import EmbeddedAws
 from geometry.jobs import GeometryJobs, JobIndex
+from metrics.function import MetricsDeps
+from metrics.records import PerfLog
+from metrics.rollup import Rollups
 from shared.engine import Engine
 from shared.llm import ChatModel, OpenAIChatModel
+from shared.orgs import DynamoOrgRepository
 from shared.runtime import build_engine, build_store, retry_policy
 from shared.settings import Settings
 from shared.stores.base import GuardedStore
@@ -44,6 +48,7 @@ class LocalRuntime:
                 "dominus_idempotency_table": resources.get(
                     "DOMINUS_IDEMPOTENCY_TABLE", self.settings.dominus_idempotency_table
                 ),
+                "dominus_rollup_table": resources.get("DOMINUS_ROLLUP_TABLE", self.settings.dominus_rollup_table),
                 "dominus_bucket": resources.get("DOMINUS_BUCKET", self.settings.dominus_bucket),
             }
         )
@@ -83,6 +88,18 @@ class LocalRuntime:
             self.aws.client("s3"),
             self.settings.dominus_jobs_table,
             self.settings.dominus_bucket,
+        )
+
+    def metrics_deps(self) -> MetricsDeps:
+        """The metrics function's collaborators on the embedded DynamoDB and the engine's store."""
+        dynamodb = self.aws.client("dynamodb")
+        settings = self.settings
+        return MetricsDeps(
+            log=lambda: PerfLog(dynamodb, settings.dominus_perf_table),
+            rollups=lambda: Rollups(dynamodb, settings.dominus_rollup_table),
+            orgs=lambda: DynamoOrgRepository(dynamodb, settings.dominus_org_table, settings.dominus_default_balance),
+            store=lambda: self.store,
+            settings_ttl_ms=int(settings.dominus_org_settings_ttl_s * 1000),
         )
 
     def _chat_model(self) -> ChatModel | None:

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,9 @@ from analyze.function import EXAMPLE_LEAD
 from analyze.function import FUNCTION as ANALYZE
 from dominus_dev.local import LocalRuntime
 from geometry.function import MAX_UPLOAD_BYTES, geometry_router
+from metrics.dashboard import dashboard_router
+from metrics.function import metrics_router
+from metrics.rollup import run_rollup
 from shared.api import Function
 from shared.forms import form_field, parse_multipart, read_body
 from shared.http import install_error_handling
@@ -105,7 +109,24 @@ def create_dev_app(runtime: LocalRuntime) -> FastAPI:
         geometry_router(lambda: geometry_jobs, runtime.settings.dominus_env, index=lambda: geometry_index)
     )
     _add_vision(app, runtime)
+    _add_metrics(app, runtime)
     return app
+
+
+def _add_metrics(app: FastAPI, runtime: LocalRuntime) -> None:
+    """The analytics API, org AI settings and dashboard page, and the roll-up on demand (the
+    deployed schedule does not fire locally): `POST /dev/metrics/rollup` runs what the schedule runs."""
+    deps = runtime.metrics_deps()
+    app.include_router(metrics_router(deps, runtime.settings.dominus_env))
+    app.include_router(dashboard_router())
+
+    @app.post("/dev/metrics/rollup", include_in_schema=False)
+    async def dev_rollup() -> dict[str, Any]:
+        engine = runtime.engine
+        if engine is not None:
+            await asyncio.to_thread(engine.flush_records, 5.0)  # what the calls so far recorded
+        report = await asyncio.to_thread(run_rollup, deps.log(), deps.rollups(), datetime.now(UTC))
+        return {"hours": report.hours, "orgs": report.orgs, "items": report.items, "watermark": report.watermark}
 
 
 class InvocationContext:

@@ -109,5 +109,6 @@ def test_creating_resources_again_is_harmless(embedded_aws: EmbeddedAws, aws_env
         "DOMINUS_ORG_TABLE": "OrgSettingsTable",
         "DOMINUS_JOBS_TABLE": "JobsTable",
         "DOMINUS_IDEMPOTENCY_TABLE": "IdempotencyTable",
+        "DOMINUS_ROLLUP_TABLE": "RollupTable",
         "DOMINUS_BUCKET": "data-bucket",
     }

@@ -71,7 +71,7 @@ def strict_violations(node: Any, path: str = "$") -> list[str]:
     return found
 
 
-FUNCTION_PACKAGES = {"analyze", "video", "smart_actions", "authorizer", "geometry", "vision", "dominus_dev"}
+FUNCTION_PACKAGES = {"analyze", "video", "smart_actions", "authorizer", "geometry", "vision", "metrics", "dominus_dev"}
 
 
 def foreign_imports(package: Path) -> list[str]:
