@@ -1,10 +1,16 @@
 """The local damage stage on synthetic roof photos, reported as figures, not just pass/fail.
 
-The standard set (`vision.synthetic.standard_set()`: 16 photos, 0.8-2 MP, both shingle styles,
+The *test* set (`vision.synthetic.standard_set()`: 16 photos, 0.8-2 MP, both shingle styles,
 square-on to 45 degrees of tilt, sky or gutter and lawn in some, hail hits and a missing tab in every
-one) runs through `find_candidates`; recall per type and false positives per photo (matching rules
-in `vision.scoring`) are printed and written to test-artifacts/vision-local-stage.txt, for the
-reported candidates (score >= REPORT_SCORE) and for all candidates handed to the model stage.
+one) was never used for tuning: the hail evidence weights and `REPORT_SCORE` of `vision.candidates`
+were fitted and chosen on the *development* set (`vision.scoring.development_set()`, the same specs
+with seeds + 500). The acceptance (recall of hail hits and missing shingles >= 0.8 at < 3 false
+positives per photo) is asserted here on the test set; `python -m bench vision_local` prints the
+development and held-out sets' figures too.
+
+Recall per type and false positives per photo (matching rules in `vision.scoring`) are printed and
+written to test-artifacts/vision-local-stage.txt, for the reported candidates (score >=
+REPORT_SCORE) and for all candidates handed to the model stage. Photos are rendered once per module.
 """
 
 from __future__ import annotations
@@ -16,55 +22,68 @@ import numpy as np
 import pytest
 
 from vision.candidates import MAX_CANDIDATES, Candidate, candidates_as_detections, find_candidates
+from vision.detections import DamageType
 from vision.scoring import Summary, score_photo, summarize
 from vision.synthetic import PhotoSpec, SyntheticPhoto, render, standard_set
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+ACCEPTANCE: tuple[DamageType, ...] = ("hail_hit", "missing_shingle")
+
+
+def _run(spec: PhotoSpec) -> tuple[SyntheticPhoto, list[Candidate]]:
+    photo = render(spec)
+    return photo, find_candidates(photo.pixels)
 
 
 @cache
+def _runs() -> dict[str, tuple[tuple[SyntheticPhoto, list[Candidate]], ...]]:
+    return {"test": tuple(_run(spec) for spec in standard_set())}
+
+
 def photos() -> tuple[SyntheticPhoto, ...]:
-    return tuple(render(spec) for spec in standard_set())
+    return tuple(photo for photo, _ in _runs()["test"])
 
 
 @cache
-def results() -> tuple[Summary, Summary]:
-    runs = [(photo, find_candidates(photo.pixels)) for photo in photos()]
-    reported = summarize([score_photo(p, c) for p, c in runs])
-    everything = summarize([score_photo(p, c, 0.0) for p, c in runs], label="all")
-    lines = reported.lines() + everything.lines()
-    ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "vision-local-stage.txt").write_text("\n".join(lines) + "\n")
-    print("\n" + "\n".join(lines))
+def results(name: str = "test") -> tuple[Summary, Summary]:
+    runs = _runs()[name]
+    reported = summarize([score_photo(p, c) for p, c in runs], label=f"{name} set, reported")
+    everything = summarize([score_photo(p, c, 0.0) for p, c in runs], label=f"{name} set, all")
     return reported, everything
 
 
-def figures() -> str:
-    return "; ".join(results()[0].lines())
+@cache
+def report() -> str:
+    lines = [line for summary in results("test") for line in summary.lines()]
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "vision-local-stage.txt").write_text("\n".join(lines) + "\n")
+    print("\n" + "\n".join(lines))
+    return "; ".join(lines)
+
+
+def acceptance_recall(summary: Summary) -> float:
+    found = sum(summary.recall[k][0] for k in ACCEPTANCE if k in summary.recall)
+    present = sum(summary.recall[k][1] for k in ACCEPTANCE if k in summary.recall)
+    return found / present if present else 1.0
 
 
 def test_recall_of_hail_hits_and_missing_shingles_is_at_least_80_percent() -> None:
-    summary = results()[0]
-    found = sum(summary.recall[k][0] for k in ("hail_hit", "missing_shingle"))
-    present = sum(summary.recall[k][1] for k in ("hail_hit", "missing_shingle"))
-    assert found / present >= 0.8, figures()
-    assert summary.recall_of("hail_hit") >= 0.8, figures()
+    summary = results("test")[0]
+    assert acceptance_recall(summary) >= 0.8, report()
+    assert summary.recall_of("hail_hit") >= 0.8, report()
 
 
 def test_fewer_than_3_false_positives_per_photo() -> None:
-    assert results()[0].fp_per_photo < 3.0, figures()
+    assert results("test")[0].fp_per_photo < 3.0, report()
 
 
-@pytest.mark.xfail(strict=True, reason="felt on a charcoal roof and deck under a dark shadow are missed at this score")
+@pytest.mark.xfail(strict=True, reason="felt on a charcoal roof and tabs under dark shadow are often not proposed")
 def test_missing_shingles_found_on_at_least_80_percent_of_photos() -> None:
-    assert results()[0].recall_of("missing_shingle") >= 0.8, figures()
+    assert results("test")[0].recall_of("missing_shingle") >= 0.8, report()
 
 
 def test_the_model_stage_gets_most_of_the_damage_among_its_candidates() -> None:
-    assert results()[1].overall_recall >= 0.85, "; ".join(results()[1].lines())
-
-
-# ---- small cases -----------------------------------------------------------------------------------
+    assert results("test")[1].overall_recall >= 0.85, report()
 
 
 def small(**changes: object) -> SyntheticPhoto:
@@ -86,8 +105,7 @@ def test_a_photo_without_a_roof_gives_none() -> None:
 
 
 def test_boxes_are_inside_the_image_and_the_count_is_capped() -> None:
-    photo = photos()[1]
-    found = find_candidates(photo.pixels)
+    photo, found = _runs()["test"][1]
     assert 0 < len(found) <= MAX_CANDIDATES
     height, width = photo.pixels.shape[:2]
     for cand in found:
@@ -112,8 +130,7 @@ def test_a_given_roof_mask_limits_the_search() -> None:
 
 
 def test_local_detections_are_merged_and_numbered() -> None:
-    photo = photos()[0]
-    found: list[Candidate] = find_candidates(photo.pixels)
+    _, found = _runs()["test"][0]
     detections = candidates_as_detections(found, min_score=0.0)
     assert [d.id for d in detections] == list(range(1, len(detections) + 1))
     assert len(detections) <= len(found)

@@ -57,12 +57,23 @@ MAX_WORK_SIDE = 2400  # and never more pixels than this along a side
 SCALE_SIDE = 640  # the small copy that finds the course period and the roof
 FALLBACK_SPAN_IN = 100.0  # a photo whose courses cannot be measured is taken to span this much roof
 MAX_CANDIDATES = 30
-REPORT_SCORE = 0.85  # the local-only answer reports candidates at or above this score (set on the standard set)
+REPORT_SCORE = 0.4  # the local-only answer reports candidates at or above this score (set on the development set)
 HAIL_DIAMETERS_IN = (0.55, 0.8, 1.15, 1.6, 2.2)
 MIN_HAIL_Z = 4.0  # blob response, in units of its spread over the roof
 MODEL_NAME = "local-opencv"
+# Logistic weights of a hail candidate's evidence (see `hail_candidates`), fitted on the development set.
+HAIL_WEIGHTS = {
+    "bias": -1.14,
+    "z": 0.75,
+    "contrast": 4.77,
+    "elongation": -0.59,
+    "chroma": -152.0,
+    "line": -1.40,
+    "ray": -3.45,
+}
 MAX_COURSE_TILT_DEG = 35.0
-MAX_ROOF_CHROMA = 0.075  # shingle blends are near grey; lawns and sky are not
+MAX_GREY_CHROMA = 0.055  # grey, charcoal, slate and green blends are near grey (<= 0.04)
+MAX_ROOF_CHROMA = 0.1  # warm browns and tans reach 0.075; a blue sky or green lawn that far out is not roof
 
 RGBImage = npt.NDArray[np.uint8]
 Mask = npt.NDArray[np.bool_]
@@ -85,10 +96,19 @@ class Scale:
     period_px: float  # in pixels of the original photo
     windows: int  # windows with a clear course peak
     direction: float  # radians: the direction across the courses (up/down the slope) in the image
+    gx: float = 0.0  # change of the period per pixel across the photo (perspective), unitless
+    gy: float = 0.0
+    cx: float = 0.0  # where period_px holds: the photo's centre
+    cy: float = 0.0
 
     @property
     def ppi(self) -> float:
         return self.period_px / EXPOSURE_IN
+
+    def period_map(self, x: npt.NDArray[Any], y: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
+        """The course period in original pixels at original pixel positions (clipped to a sane range)."""
+        period = self.period_px + self.gx * (x - self.cx) + self.gy * (y - self.cy)
+        return np.asarray(np.clip(period, 0.4 * self.period_px, 2.5 * self.period_px), np.float64)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -115,7 +135,19 @@ def _log_luminance(rgb: RGBImage) -> F32:
 
 def _normalised(log_lum: F32, sigma: float) -> F32:
     """Log luminance minus its heavy blur: lighting gradients and vignetting are gone."""
-    return log_lum - cv2.GaussianBlur(log_lum, (0, 0), sigma)
+    return np.asarray(log_lum - _blur(log_lum, sigma), np.float32)
+
+
+def _blur(img: F32, sigma: float) -> F32:
+    """A Gaussian blur; a wide one runs on a copy reduced so the kernel stays ~8 pixels (a blur of
+    sigma 100 px at full size took most of a second on a 1 MP photo)."""
+    if sigma <= 8.0:
+        return np.asarray(cv2.GaussianBlur(img, (0, 0), sigma), np.float32)
+    shrink = 4.0 / sigma
+    small = np.asarray(_resize(img, shrink), np.float32)
+    blurred = cv2.GaussianBlur(small, (0, 0), 4.0)
+    h, w = img.shape[:2]
+    return np.asarray(cv2.resize(blurred, (w, h), interpolation=cv2.INTER_LINEAR), np.float32)
 
 
 def _chroma(rgb: RGBImage) -> tuple[F32, F32]:
@@ -159,9 +191,43 @@ def _window_peak(patch: F32) -> tuple[float, float, float]:
     return n / math.hypot(fy0, fx0), math.atan2(fy0, fx0), float(total[i] / np.median(power[band]))
 
 
+def _profile_period(patch: F32, direction: float, shortest: float, longest: float) -> tuple[float, float] | None:
+    """(period px, autocorrelation there) of a window's dark-line image projected across the courses
+    (averaged along them): the first lag whose autocorrelation is near the best. Finer than the
+    spectrum's integer bins, and not fooled by a comb that fits the laminated tabs' second line."""
+    n = patch.shape[0]
+    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
+    hann = np.outer(np.hanning(n), np.hanning(n)).astype(np.float32)
+    t = (xx - n / 2) * math.cos(direction) + (yy - n / 2) * math.sin(direction)
+    bins = np.round(t + n).astype(np.int64).ravel()
+    num = np.bincount(bins, (patch * hann).ravel(), 2 * n + 2)
+    den = np.bincount(bins, hann.ravel(), 2 * n + 2)
+    idx = np.nonzero(den > 0.3 * den.max())[0]
+    prof = (num / np.maximum(den, 1e-6))[idx[0] : idx[-1] + 1]
+    prof = prof - prof.mean()
+    size = len(prof)
+    if size < 16 or not np.any(prof):
+        return None
+    ac = np.correlate(prof, prof, "full")[size - 1 :] / np.arange(size, 0, -1)
+    ac = ac / ac[0]
+    top = min(size // 2, int(longest))
+    peaks = [
+        k for k in range(max(3, int(shortest)), top - 1) if ac[k] > ac[k - 1] and ac[k] >= ac[k + 1] and ac[k] > 0.15
+    ]
+    if not peaks:
+        return None
+    best = max(float(ac[k]) for k in peaks)
+    k = next(k for k in peaks if ac[k] >= 0.7 * best)
+    curve = float(ac[k - 1] - 2 * ac[k] + ac[k + 1])
+    shift = 0.5 * float(ac[k - 1] - ac[k + 1]) / curve if curve < 0 else 0.0
+    return k + shift, float(ac[k])
+
+
 def course_scale(pixels: RGBImage, min_strength: float = 300.0) -> Scale | None:
-    """The course period: the median over nine windows of a small copy (perspective makes it vary
-    across the photo; the median is the middle distance); None if no window shows a clear comb."""
+    """The course period and how it changes across the photo (perspective), from a 4 x 4 grid of
+    windows of a small copy; None if no window shows a clear comb. Each window's period comes from
+    its projected profile; windows in sky or lawn give stray periods, so the largest group of
+    windows that agree (within 20%) is kept and a plane period(x, y) fitted to them."""
     factor = min(1.0, SCALE_SIDE / max(pixels.shape[:2]))
     small = _resize(pixels, factor)
     _, lines = _hessian_min(_log_luminance(np.asarray(small, np.uint8)), 1.2)
@@ -170,19 +236,41 @@ def course_scale(pixels: RGBImage, min_strength: float = 300.0) -> Scale | None:
     n = min(256, h // 2 * 2, w // 2 * 2)
     if n < 32:
         return None
-    found: list[tuple[float, float]] = []
+    found: list[tuple[float, float, float, float, float]] = []  # (x, y, period, direction, weight)
     for fy in (0.25, 0.5, 0.75):
         for fx in (0.25, 0.5, 0.75):
             y0 = int(np.clip(fy * h - n / 2, 0, h - n))
             x0 = int(np.clip(fx * w - n / 2, 0, w - n))
-            peak = _window_peak(flat[y0 : y0 + n, x0 : x0 + n])
-            if peak[2] >= min_strength:
-                found.append((peak[0], peak[1]))
+            patch = flat[y0 : y0 + n, x0 : x0 + n]
+            period, direction, strength = _window_peak(patch)
+            if strength < min_strength:
+                continue
+            refined = _profile_period(patch, direction, 0.45 * period, 1.6 * period)
+            if refined is not None:
+                found.append((x0 + n / 2, y0 + n / 2, refined[0], direction, refined[1]))
     if not found:
-        return None
-    period = float(np.median([p for p, _ in found]))
-    direction = float(np.median([d % math.pi for _, d in found]))
-    return Scale(period / factor, len(found), direction)
+        return None  # (a comb without a clear profile still counts below as a window)
+    logs = np.log([f[2] for f in found])
+    weights = np.array([f[4] for f in found])
+    support = [
+        (int((np.abs(logs - lp) < 0.2).sum()), float(weights[np.abs(logs - lp) < 0.2].sum()), i)
+        for i, lp in enumerate(logs)
+    ]
+    centre = logs[max(support)[2]]
+    members = [f for f, lp in zip(found, logs, strict=True) if abs(lp - centre) < 0.2]
+    xs = np.array([f[0] for f in members]) - w / 2
+    ys = np.array([f[1] for f in members]) - h / 2
+    periods = np.array([f[2] for f in members])
+    gx = gy = 0.0
+    base = float(np.median(periods))
+    if len(members) >= 6 and np.ptp(xs) > 0 and np.ptp(ys) > 0:
+        design = np.column_stack([np.ones(len(members)), xs, ys])
+        coef, *_ = np.linalg.lstsq(design, periods, rcond=None)
+        base, gx, gy = (float(c) for c in coef)
+        if base <= 0:
+            base, gx, gy = float(np.median(periods)), 0.0, 0.0
+    direction = float(np.median([f[3] % math.pi for f in members]))
+    return Scale(base / factor, len(found), direction, gx, gy, pixels.shape[1] / 2, pixels.shape[0] / 2)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -209,8 +297,8 @@ def estimate_roof(pixels: RGBImage, scale: Scale) -> Mask:
     # damage are aimed at the roof; the periodicity check already said a roof is in the picture).
     dist_centre = _robust_distance(feats, centre, floors=(0.012, 0.012, 0.25))
     seeds = centre & (dist_centre < 2.0)
-    neutral = np.hypot(feats[0][seeds] - 1 / 3, feats[1][seeds] - 1 / 3)
-    if not seeds.any() or float(np.median(neutral)) > MAX_ROOF_CHROMA:
+    neutral = float(np.median(np.hypot(feats[0][seeds] - 1 / 3, feats[1][seeds] - 1 / 3))) if seeds.any() else 1.0
+    if not _roof_colour(neutral, float(np.median(feats[0][seeds])), float(np.median(feats[1][seeds]))):
         return np.zeros(pixels.shape[:2], bool)
     dist = _robust_distance(feats, seeds, floors=(0.012, 0.012, 0.25))
     like = (dist < 4.0).astype(np.uint8)
@@ -228,6 +316,14 @@ def estimate_roof(pixels: RGBImage, scale: Scale) -> Mask:
         padded[:, full.shape[1] :] = padded[:, full.shape[1] - 1 : full.shape[1]]
     out = cv2.resize(padded, (pixels.shape[1], pixels.shape[0]), interpolation=cv2.INTER_NEAREST)
     return np.asarray(out, np.uint8) > 0
+
+
+def _roof_colour(chroma: float, r: float, g: float) -> bool:
+    """Whether seed blocks of typical chroma `chroma` (median distance from grey) and median
+    chromaticity (r, g) can be a shingle blend: near grey, or a warm brown or tan (red over green
+    over blue) a little further out. Sky is blue, lawns and shrubs green, both further out."""
+    b = 1.0 - r - g
+    return chroma <= MAX_GREY_CHROMA or (chroma <= MAX_ROOF_CHROMA and r >= g >= b)
 
 
 def _robust_distance(feats: list[F32], where: Mask, floors: tuple[float, ...]) -> F32:
@@ -260,6 +356,9 @@ class _Work:
     roof: Mask  # eroded: nothing is judged on the roof's own border
     ppi: float
     factor: float  # working pixels per original pixel
+    soft: F32  # `flat` lightly blurred, for sampling along rays
+    direction: float  # radians: across the courses
+    scale: Scale | None
 
 
 def _hessian_min(img: F32, sigma: float) -> tuple[F32, F32]:
@@ -274,7 +373,7 @@ def _hessian_min(img: F32, sigma: float) -> tuple[F32, F32]:
     return np.asarray((mean - spread) * norm, np.float32), np.asarray((mean + spread) * norm, np.float32)
 
 
-def _ring_stats(work: _Work, x: int, y: int, radius: float) -> tuple[float, float, float] | None:
+def _ring_stats(work: _Work, x: int, y: int, radius: float) -> tuple[float, float, float, float] | None:
     """(contrast in log units, core chroma offset, darkest ring sector) of a disc against its ring.
     The last is how much darker than the ring's median its darkest eighth is, relative to the
     contrast: near 0 round an isolated spot, near 1 where a dark line (keyway, shadow) leaves it."""
@@ -297,7 +396,26 @@ def _ring_stats(work: _Work, x: int, y: int, radius: float) -> tuple[float, floa
     means = [float(patch[near & (sector == k)].mean()) for k in range(8) if (near & (sector == k)).sum() >= 2]
     ring_median = float(np.median(patch[ring]))
     line = (ring_median - min(means)) / max(contrast, 1e-3) if means else 0.0
-    return contrast, chroma - chroma_ring, line
+    return contrast, chroma - chroma_ring, line, ring_median
+
+
+def _rays(work: _Work, x: int, y: int, radius: float, ring: float, contrast: float) -> tuple[float, float]:
+    """How dark the two darkest of eight rays leaving a blob are, as shares of its contrast. The
+    rays start past the blob's rim and run an inch and a half, along and across the courses and
+    diagonally. A hail hit is an isolated blemish: every ray sees plain shingle. A keyway's or a
+    laminated tab's side shadow ending on (or starting from) a course's shadow line is a dark blob
+    with a dark line leaving it: one ray (a line's end) or two or three (a T-junction) are dark."""
+    h, w = work.soft.shape
+    start = radius * 1.4 + 1.0
+    steps = np.linspace(start, start + max(1.5 * work.ppi, 2.0 * radius), 8)
+    darkness = []
+    for k in range(8):
+        angle = work.direction + k * math.pi / 4
+        xs = np.clip(np.round(x + steps * math.cos(angle)).astype(int), 0, w - 1)
+        ys = np.clip(np.round(y + steps * math.sin(angle)).astype(int), 0, h - 1)
+        darkness.append((ring - float(work.soft[ys, xs].mean())) / max(contrast, 0.05))
+    darkness.sort(reverse=True)
+    return darkness[0], darkness[1]
 
 
 def _sigmoid(x: float) -> float:
@@ -331,15 +449,20 @@ def hail_candidates(work: _Work) -> list[Candidate]:
         stats = _ring_stats(work, int(x), int(y), radius)
         if stats is None:
             continue
-        contrast, chroma, line = stats
+        contrast, chroma, line, ring = stats
+        ray1, ray2 = _rays(work, int(x), int(y), radius, ring, contrast)
         elong = float(ratio[y, x])
-        # A bruise is markedly darker than its ring, round, and no more colourful than the shingle.
+        # A bruise is markedly darker than its ring, round, no more colourful than the shingle, and
+        # isolated: no dark line leaves it. A logistic model over these features, its weights
+        # fitted on the development set (`vision.scoring.development_set`), never the test set.
         evidence = (
-            1.4 * math.log(float(z[y, x]) / MIN_HAIL_Z + 1e-6)
-            + 6.0 * (contrast - 0.18)
-            - 0.9 * max(0.0, elong - 2.0)
-            - 40.0 * max(0.0, chroma - 0.01)
-            - 6.0 * max(0.0, line - 0.25)
+            HAIL_WEIGHTS["bias"]
+            + HAIL_WEIGHTS["z"] * math.log(float(z[y, x]) / MIN_HAIL_Z + 1e-6)
+            + HAIL_WEIGHTS["contrast"] * contrast
+            + HAIL_WEIGHTS["elongation"] * max(0.0, elong - 1.5)
+            + HAIL_WEIGHTS["chroma"] * max(0.0, chroma)
+            + HAIL_WEIGHTS["line"] * line
+            + HAIL_WEIGHTS["ray"] * ray1
         )
         score = _sigmoid(evidence)
         half = radius * 1.3
@@ -356,6 +479,8 @@ def hail_candidates(work: _Work) -> list[Candidate]:
             "elongation": elong,
             "chroma": chroma,
             "line": line,
+            "ray1": ray1,
+            "ray2": ray2,
             "diameter_in": diameter,
         }
         out.append(Candidate(box, "hail_hit", round(score, 4), severity, features))
@@ -443,7 +568,10 @@ def find_candidates(pixels: RGBImage, *, roof: Mask | None = None, limit: int = 
     margin = max(1, round(0.75 * ppi * factor))  # keep blob rings off the roof's border
     eroded = np.asarray(cv2.erode(work_roof, np.ones((2 * margin + 1,) * 2, np.uint8)), np.uint8) > 0
     work_ppi = ppi * factor
-    work = _Work(rgb, _normalised(_log_luminance(rgb), 3.0 * EXPOSURE_IN * work_ppi), eroded, work_ppi, factor)
+    flat = _normalised(_log_luminance(rgb), 3.0 * EXPOSURE_IN * work_ppi)
+    soft = np.asarray(cv2.GaussianBlur(flat, (0, 0), max(0.6, 0.1 * work_ppi)), np.float32)
+    direction = scale.direction if scale else math.pi / 2
+    work = _Work(rgb, flat, eroded, work_ppi, factor, soft, direction, scale)
     missing = missing_candidates(work, scale.direction if scale else 0.0)
     hail = [c for c in hail_candidates(work) if not any(_inside(c.box, m.box) for m in missing)]
     ranked = sorted(missing + hail, key=lambda c: (-c.score, c.box))

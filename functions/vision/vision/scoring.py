@@ -8,20 +8,28 @@ candidate matches it, whatever type the candidate guessed (`type_right` says how
 of the best-scoring match was right). A candidate that matches no mark is a false positive;
 several candidates on one mark are duplicates, not false positives.
 
+Three sets, one distribution (`vision.synthetic.standard_set()`'s specs) with different seeds:
+`development_set()` (seeds + 500), on which every weight and threshold of `vision.candidates` is
+fitted; the standard set itself, the *test* set, whose seeds are never used for tuning; and
+`held_out_set()` (seeds + 1000), a second untouched draw the bench reports.
+
 Two operating points are scored: the candidates the local-only answer reports (score >=
 `REPORT_SCORE`), which the acceptance target is about, and all candidates handed to the model stage.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from vision.candidates import REPORT_SCORE, Candidate
 from vision.detections import Box, DamageType, iou
-from vision.synthetic import Mark, SyntheticPhoto
+from vision.synthetic import Mark, PhotoSpec, SyntheticPhoto, standard_set
 
 MATCH_IOU = 0.1
+DEVELOPMENT_SEED_SHIFT = 500
+HELD_OUT_SEED_SHIFT = 1000
 GROW = 0.5  # a mark's box grown by this fraction of its size on each side, for centre matching
 
 
@@ -104,3 +112,13 @@ def summarize(scores: Sequence[PhotoScore], label: str = "reported") -> Summary:
         candidates=sum(s.candidates for s in scores),
         label=label,
     )
+
+
+def development_set() -> list[PhotoSpec]:
+    """The tuning set: the standard set's 16 specs with other seeds. Tune on this, never on the test set."""
+    return [dataclasses.replace(spec, seed=spec.seed + DEVELOPMENT_SEED_SHIFT) for spec in standard_set()]
+
+
+def held_out_set() -> list[PhotoSpec]:
+    """A second untouched draw of the standard set's specs, for the bench."""
+    return [dataclasses.replace(spec, seed=spec.seed + HELD_OUT_SEED_SHIFT) for spec in standard_set()]
