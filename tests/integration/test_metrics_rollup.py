@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from metrics.aggregate import GROUP_BY
 from metrics.performance import answer, window
 from metrics.records import PerfLog
 from metrics.rollup import Rollups, run_rollup
@@ -72,7 +73,7 @@ def test_roll_ups_over_days_answer_exactly_as_the_raw_records(aws_env: AwsEnv) -
     before = {
         (i, g, f): answer(org, span, g, f, log=log, rollups=rollups)
         for i, span in enumerate(spans)
-        for g in ("function", "operation", "model", "mode", "hour", "day")
+        for g in GROUP_BY
         for f in (None, "vision")
     }
     assert before[(0, "function", None)]["totals"]["calls"] == 600
