@@ -18,6 +18,7 @@ BENCHMARKS = (
     "vision_intake",
     "vision_local",
     "vision_heatmap",
+    "metrics",
 )
 
 
