@@ -57,6 +57,17 @@ class Stats:
         return cls(len(ms), mean, percentile(ms, 50), percentile(ms, 95))
 
 
+def time_runs(work: Callable[[], object], runs: int = 5) -> list[float]:
+    """Seconds per run of `work`, after one warm-up run."""
+    work()
+    seconds = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        work()
+        seconds.append(time.perf_counter() - began)
+    return seconds
+
+
 def median(values: Sequence[float]) -> float:
     return percentile(sorted(values), 50)
 

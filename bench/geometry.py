@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from bench.common import fmt, median, note, print_table, verdict
+from bench.common import fmt, median, note, print_table, time_runs, verdict
 from geometry.accuracy import MUST_FIND_SQFT, EdgeScore, FacetScore, Summary, score, score_edges, summarize
 from geometry.analysis import analyze_grid
 from geometry.grid import HeightGrid
@@ -53,16 +53,6 @@ PlaneFit = Callable[[FloatArray, float, int], IndexArray]  # (points, threshold,
 
 
 # ---- timing ----------------------------------------------------------------------------------------
-
-
-def time_runs(work: Callable[[], object], runs: int = RUNS) -> list[float]:
-    work()  # warm-up
-    seconds = []
-    for _ in range(runs):
-        began = time.perf_counter()
-        work()
-        seconds.append(time.perf_counter() - began)
-    return seconds
 
 
 def dsm_scene() -> Scene:
@@ -98,7 +88,7 @@ def sample_cloud(scene: Scene, count: int, jitter: float, seed: int = 0) -> Poin
 
 def bench_speed() -> None:
     scene = dsm_scene()
-    dsm_times = time_runs(lambda: analyze_grid(scene.grid))
+    dsm_times = time_runs(lambda: analyze_grid(scene.grid), RUNS)
     dsm_report = analyze_grid(scene.grid)
 
     surface = build_scene(SceneSpec(roof="cross_gable", resolution=0.05, margin=3.0, seed=8))
@@ -108,9 +98,9 @@ def bench_speed() -> None:
         grid, _ = points_to_grid(cloud)
         return grid, analyze_grid(grid)
 
-    cloud_times = time_runs(cloud_roof)
+    cloud_times = time_runs(cloud_roof, RUNS)
     cloud_grid, cloud_report = cloud_roof()
-    raster_times = time_runs(lambda: points_to_grid(cloud))
+    raster_times = time_runs(lambda: points_to_grid(cloud), RUNS)
 
     dsm_s = median(dsm_times)
     rows, cols = scene.grid.shape

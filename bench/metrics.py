@@ -12,7 +12,6 @@ read) carries over.
 
 from __future__ import annotations
 
-import random
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -24,45 +23,13 @@ from bench.common import fmt, median, note, print_table, services
 from metrics.performance import answer, window
 from metrics.records import PerfLog
 from metrics.rollup import HOUR, Rollups, floor_hour, run_rollup
-from shared.modes import Mode
-from shared.outcomes import CacheOutcome
-from shared.perf import DynamoPerfSink, PerfRecord
+from shared.perf import DynamoPerfSink
+from tests.support.perf_records import random_perf_records
 
 RECORDS = 100_000
 RUNS = 3
 NOW = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
 SPAN = timedelta(days=7)
-
-
-def records(org: str, n: int) -> list[PerfRecord]:
-    rng = random.Random(7)
-    outcomes = [CacheOutcome.HIT, CacheOutcome.MISS, CacheOutcome.MISS, CacheOutcome.SHARED, CacheOutcome.BYPASS]
-    made = []
-    for i in range(n):
-        stream, error = rng.random() < 0.3, rng.random() < 0.02
-        cache = rng.choice(outcomes)
-        made.append(
-            PerfRecord(
-                org_id=org,
-                request_id=f"req-{i:07d}",
-                function=rng.choice(["analyze", "video", "smart_actions", "vision"]),
-                operation=rng.choice(["a", "b", "c"]),
-                model=rng.choice(["gpt-4o", "gpt-4o-mini"]),
-                mode=rng.choice([Mode.CHEAP, Mode.SMART, Mode.AUTO]),
-                cache=cache,
-                status="error" if error else "ok",
-                stream=stream,
-                latency_ms=rng.lognormvariate(6.5, 0.7),
-                ttft_ms=rng.lognormvariate(5.5, 0.5) if stream else None,
-                input_tokens=rng.randint(100, 3000),
-                output_tokens=rng.randint(50, 900),
-                cost_usd=rng.uniform(0.0001, 0.02),
-                saved_cost_usd=rng.uniform(0.0001, 0.02) if cache is not CacheOutcome.MISS else None,
-                error_code="upstream_unavailable" if error else None,
-                timestamp=NOW - SPAN + timedelta(seconds=rng.uniform(0, SPAN.total_seconds())),
-            )
-        )
-    return made
 
 
 def run() -> None:
@@ -77,7 +44,8 @@ def run() -> None:
         rollups = Rollups(dynamodb, tables["DOMINUS_ROLLUP_TABLE"])
         org = f"org-bench-{uuid.uuid4().hex[:6]}"
         began = time.perf_counter()
-        DynamoPerfSink(dynamodb, tables["DOMINUS_PERF_TABLE"], retention_days=90).write(records(org, RECORDS))
+        records = random_perf_records(org, RECORDS, 7, NOW - SPAN, NOW)
+        DynamoPerfSink(dynamodb, tables["DOMINUS_PERF_TABLE"], retention_days=90).write(records)
         note(f"{RECORDS:,} perf records written in {time.perf_counter() - began:.0f} s")
         span = window(None, None, "day", NOW)
 

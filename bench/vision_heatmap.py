@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +22,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from bench.common import fmt, median, note, print_table, verdict
+from bench.common import fmt, median, note, print_table, time_runs, verdict
 from vision.detections import DAMAGE_TYPES, Detection
 from vision.heatmap import LONG_SIDE, PNG_PARAMS, density_map, render_heatmap, render_image
 
@@ -34,16 +33,6 @@ DETECTIONS = 40
 KNOWN_PPF = 40.0
 
 Image = npt.NDArray[np.uint8]
-
-
-def time_runs(work: Callable[[], object], runs: int = RUNS) -> list[float]:
-    work()  # warm-up
-    seconds = []
-    for _ in range(runs):
-        began = time.perf_counter()
-        work()
-        seconds.append(time.perf_counter() - began)
-    return seconds
 
 
 def synthetic_photo(seed: int = 0) -> Image:
@@ -102,7 +91,7 @@ def peer_rows(sv: Any, photo: Image, detections: list[Detection], ours_ms: float
         ("HeatMapAnnotator.annotate", annotate, f"{WIDTH} x {HEIGHT} array"),
         ("  + resize + PNG", deliverable, "PNG, 2048 px"),
     ):
-        ms = [s * 1000 for s in time_runs(work)]
+        ms = [s * 1000 for s in time_runs(work, RUNS)]
         rows.append(
             (label, output, fmt(median(ms), 1), fmt(max(ms), 1), "-", f"{median(ms) / ours_ms:.2f} x ours", "-")
         )
@@ -127,7 +116,7 @@ def run() -> None:
     rows: list[tuple[object, ...]] = []
     ours_ms = float("nan")
     for label, work, output in cases:
-        ms = [s * 1000 for s in time_runs(work)]
+        ms = [s * 1000 for s in time_runs(work, RUNS)]
         judged = output == "PNG"
         if label.startswith("ours, scale"):
             ours_ms = median(ms)

@@ -14,15 +14,13 @@
 from __future__ import annotations
 
 import io
-import time
-from collections.abc import Callable
 from functools import partial
 
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from bench.common import fmt, median, note, print_table
+from bench.common import fmt, median, note, print_table, time_runs
 from dominus_dev.simulated_model import _image_tokens
 from shared.catalog import PriceTable, image_tokens
 from shared.modes import Mode
@@ -31,18 +29,7 @@ from vision.images import encode_jpeg, load_photo
 from vision.synthetic import PhotoSpec, render
 from vision.views import crop, plan_views
 
-RUNS = 5
 MODELS = ("gpt-4o", "gpt-4o-mini", "gpt-4.1-mini")
-
-
-def time_runs(work: Callable[[], object], runs: int = RUNS) -> list[float]:
-    work()
-    times = []
-    for _ in range(runs):
-        began = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - began)
-    return times
 
 
 def encoded(pixels: npt.NDArray[np.uint8]) -> dict[str, bytes]:

@@ -4,7 +4,6 @@ items at the edges, raw for partial hours), identically, for every grouping."""
 
 from __future__ import annotations
 
-import random
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -14,10 +13,9 @@ from metrics.aggregate import GROUP_BY
 from metrics.performance import answer, window
 from metrics.records import PerfLog
 from metrics.rollup import Rollups, run_rollup
-from shared.modes import Mode
-from shared.outcomes import CacheOutcome
-from shared.perf import DynamoPerfSink, PerfRecord
+from shared.perf import DynamoPerfSink
 from tests.support.aws_fixtures import AwsEnv
+from tests.support.perf_records import random_perf_records
 
 pytestmark = pytest.mark.integration
 
@@ -25,46 +23,12 @@ START = datetime(2026, 11, 20, 21, 17, tzinfo=UTC)
 NOW = datetime(2026, 11, 23, 9, 40, tzinfo=UTC)
 
 
-def _records(org: str, n: int, seed: int) -> list[PerfRecord]:
-    rng = random.Random(seed)
-    span = (NOW - START).total_seconds()
-    records = []
-    for i in range(n):
-        cache = rng.choice(
-            [CacheOutcome.HIT, CacheOutcome.MISS, CacheOutcome.MISS, CacheOutcome.SHARED, CacheOutcome.BYPASS]
-        )
-        error = rng.random() < 0.05
-        stream = rng.random() < 0.3
-        records.append(
-            PerfRecord(
-                org_id=org,
-                request_id=f"req-{seed}-{i:05d}",
-                function=rng.choice(["analyze", "video", "vision"]),
-                operation=rng.choice(["op.a", "op.b"]),
-                model=rng.choice(["gpt-4o", "gpt-4o-mini"]),
-                mode=rng.choice([Mode.CHEAP, Mode.SMART, Mode.AUTO]),
-                cache=cache,
-                status="error" if error else "ok",
-                stream=stream,
-                latency_ms=rng.lognormvariate(6.5, 0.7),
-                ttft_ms=rng.lognormvariate(5.5, 0.5) if stream else None,
-                input_tokens=rng.randint(100, 3000),
-                output_tokens=rng.randint(50, 900),
-                cost_usd=None if rng.random() < 0.02 else rng.uniform(0.0001, 0.02),
-                saved_cost_usd=rng.uniform(0.0001, 0.02) if cache in (CacheOutcome.HIT, CacheOutcome.SHARED) else None,
-                error_code="upstream_unavailable" if error else None,
-                timestamp=START + timedelta(seconds=rng.uniform(0, span)),
-            )
-        )
-    return records
-
-
 def test_roll_ups_over_days_answer_exactly_as_the_raw_records(aws_env: AwsEnv) -> None:
     dynamodb = aws_env.client("dynamodb")
     sink = DynamoPerfSink(dynamodb, aws_env.tables["PerfLogTable"], retention_days=90)
     org, other = f"org-{uuid.uuid4().hex[:8]}", f"org-{uuid.uuid4().hex[:8]}"
-    sink.write(_records(org, 600, 1))
-    sink.write(_records(other, 200, 2))
+    sink.write(random_perf_records(org, 600, 1, START, NOW))
+    sink.write(random_perf_records(other, 200, 2, START, NOW))
     log, rollups = PerfLog(dynamodb, aws_env.tables["PerfLogTable"]), Rollups(dynamodb, aws_env.tables["RollupTable"])
 
     spans = [window(None, None, g, NOW) for g in ("function",)] + [

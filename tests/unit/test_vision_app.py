@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 import geometry
+import metrics
 import vision
 from tests.support.functions import foreign_imports
 from vision.app import s3_event, upload_records
@@ -52,6 +53,6 @@ def test_tags_travel_as_s3_metadata_and_come_back() -> None:
     assert PhotoTags.from_metadata({"other": "x"}) == PhotoTags()
 
 
-@pytest.mark.parametrize("package", [vision, geometry], ids=["vision", "geometry"])
+@pytest.mark.parametrize("package", [vision, geometry, metrics], ids=["vision", "geometry", "metrics"])
 def test_the_image_functions_import_only_themselves_shared_and_libraries(package: object) -> None:
     assert foreign_imports(Path(package.__file__ or "").parent) == []  # type: ignore[attr-defined]

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.cache_keys import KeySpace, check_org_id
 from shared.errors import NotFound
+from shared.jobs import is_job_id, job_item
 from shared.objects import (
     org_prefix,
     read_input,
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 INDEX_PREFIX = "input#"
 DEFAULT_RETENTION_DAYS = 365
@@ -54,10 +54,6 @@ STORE_OPERATION = "geometry"
 STORE_TTL_MS = 7 * 86_400_000  # the store is a fast path; DynamoDB keeps the index for the job's life
 NO_JOB = "No geometry job with that id in this org."
 NO_PREVIEW = "This geometry job has no preview image: it could not be rendered or stored when the job ran."
-
-
-def is_job_id(value: str) -> bool:
-    return bool(_JOB_ID.fullmatch(value))
 
 
 def report_key(org_id: str, job_id: str) -> str:
@@ -171,14 +167,7 @@ class GeometryJobs:
         return key
 
     def _item(self, org_id: str, job_id: str) -> dict[str, Any] | None:
-        if not is_job_id(job_id):
-            return None
-        item: dict[str, Any] | None = self.dynamodb.get_item(
-            TableName=self.table,
-            Key={"org_id": {"S": check_org_id(org_id)}, "job_id": {"S": job_id}},
-            ConsistentRead=True,
-        ).get("Item")
-        return item
+        return job_item(self.dynamodb, self.table, org_id, job_id)
 
     def _object(self, key: str, max_bytes: int | None = None) -> bytes | None:
         return read_object(self.s3, self.bucket, key, max_bytes)

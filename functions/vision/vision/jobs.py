@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.cache_keys import check_org_id
+from shared.jobs import job_item
 from shared.objects import org_prefix, read_object, upload_prefix
 
 if TYPE_CHECKING:
@@ -38,7 +39,6 @@ Status = Literal["awaiting_upload", "queued", "running", "done", "failed"]
 KIND = "vision"
 DEFAULT_RETENTION_DAYS = 365
 UPLOAD_EXPIRES_S = 900
-_JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 _UPLOAD_KEY = re.compile(r"^uploads/(?P<org>[^/]+)/(?P<job>[0-9a-f]{32})/(?P<name>[^/]+)$")
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 NO_JOB = "No vision job with that id in this org."
@@ -73,10 +73,6 @@ class UploadRef:
     org_id: str
     job_id: str
     name: str
-
-
-def is_job_id(value: str) -> bool:
-    return bool(_JOB_ID.fullmatch(value))
 
 
 def safe_name(name: str) -> str:
@@ -236,13 +232,7 @@ class VisionJobs:
 
     def item(self, org_id: str, job_id: str) -> dict[str, Any] | None:
         """This org's vision job record, or None (unknown id, another org's, another kind)."""
-        if not is_job_id(job_id):
-            return None
-        item: dict[str, Any] | None = self.dynamodb.get_item(
-            TableName=self.table,
-            Key={"org_id": {"S": check_org_id(org_id)}, "job_id": {"S": job_id}},
-            ConsistentRead=True,
-        ).get("Item")
+        item = job_item(self.dynamodb, self.table, org_id, job_id)
         if item is None or item.get("kind", {}).get("S") != KIND:
             return None
         return item
