@@ -40,6 +40,9 @@ DEFAULT_PRICES: Mapping[str, ModelPrice] = {
     "gpt-4.1-mini": ModelPrice(input=0.40, cached_input=0.10, output=1.60),
 }
 
+# OpenAI answers with dated snapshots ("gpt-4o-2024-08-06"); they bill as their family.
+_SNAPSHOT_SUFFIX = re.compile(r"-\d{4}-\d{2}-\d{2}$")
+
 
 @dataclass(frozen=True, slots=True)
 class TileRule:
@@ -95,10 +98,6 @@ def _patches(width: int, height: int, cap: int = 1536) -> int:
     w, h = width * shrink / 32, height * shrink / 32  # in patches
     shrink *= min(math.floor(w) / w, math.floor(h) / h)  # whole patches along the tighter side
     return min(cap, math.ceil(width * shrink / 32) * math.ceil(height * shrink / 32))
-
-
-# OpenAI answers with dated snapshots ("gpt-4o-2024-08-06"); they bill as their family.
-_SNAPSHOT_SUFFIX = re.compile(r"-\d{4}-\d{2}-\d{2}$")
 
 
 @dataclass(frozen=True, slots=True)
