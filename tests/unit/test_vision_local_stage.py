@@ -1,12 +1,12 @@
 """The local damage stage on synthetic roof photos, reported as figures, not just pass/fail.
 
-The *test* set (`vision.synthetic.standard_set()`: 16 photos, 0.8-2 MP, both shingle styles,
-square-on to 45 degrees of tilt, sky or gutter and lawn in some, hail hits and a missing tab in every
-one) was never used for tuning: the hail evidence weights and `REPORT_SCORE` of `vision.candidates`
-were fitted and chosen on the *development* set (`vision.scoring.development_set()`, the same specs
-with seeds + 500). The acceptance (recall of hail hits and missing shingles >= 0.8 at < 3 false
-positives per photo) is asserted here on the test set; `python -m bench vision_local` prints the
-development and held-out sets' figures too.
+The *test* set (`vision.synthetic.standard_set()`: 16 photos, 0.8-2 MP, both shingle styles, square-
+on to 45 degrees of tilt, sky or gutter and lawn in some, hail hits and a missing tab in every one,
+a wind crease or a lifted tab in every fourth) was never used for tuning: the hail evidence weights
+and `REPORT_SCORE` of `vision.candidates` were fitted and chosen on the *development* set
+(`vision.scoring.development_set()`, the same specs with seeds + 500). The acceptance (recall of
+hail hits and missing shingles >= 0.8 at < 3 false positives per photo) is asserted here on the test
+set; `python -m bench vision_local` prints the development and held-out sets' figures too.
 
 Recall per type and false positives per photo (matching rules in `vision.scoring`) are printed and
 written to test-artifacts/vision-local-stage.txt, for the reported candidates (score >=
@@ -80,6 +80,11 @@ def test_fewer_than_3_false_positives_per_photo() -> None:
 @pytest.mark.xfail(strict=True, reason="felt on a charcoal roof and tabs under dark shadow are often not proposed")
 def test_missing_shingles_found_on_at_least_80_percent_of_photos() -> None:
     assert results("test")[0].recall_of("missing_shingle") >= 0.8, report()
+
+
+@pytest.mark.xfail(strict=True, reason="wind creases are not yet told from normal course-line variety")
+def test_wind_creases_are_reported_on_at_least_half_of_the_photos_that_have_one() -> None:
+    assert results("test")[0].recall_of("wind_crease") >= 0.5, report()
 
 
 def test_the_model_stage_gets_most_of_the_damage_among_its_candidates() -> None:

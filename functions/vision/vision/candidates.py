@@ -1,4 +1,5 @@
-"""The local stage of damage detection: candidate hail hits and missing shingles from OpenCV alone.
+"""The local stage of damage detection: candidate hail hits, missing shingles and shingle edge
+anomalies from OpenCV alone.
 
 It proposes; a vision model later verifies and classifies the numbered candidates (and without a
 model, the confident candidates are the answer). The method, in the order it runs:
@@ -32,7 +33,14 @@ model, the confident candidates are the answer). The method, in the order it run
    luminance, chromaticity, texture); connected regions of large distance that are tab-sized and
    rectangular (they fill most of their rotated bounding box, not long and thin like a pipe's
    shadow) are candidates. Hail candidates inside one are its corners, and are dropped.
-6. Candidates are ranked by score, overlapping ones merged, and at most `MAX_CANDIDATES` kept (the
+6. **Shingle edge anomalies** (wind creases, lifted tabs). Courses repeat, so a spot is compared
+   with the same spot one course period up and down the slope (the period measured per tile at
+   working resolution, as perspective can double it from top to bottom of a photo). An oriented
+   bright-over-dark thin edge stronger than at both neighbours is a crease candidate; a wide dark
+   band (a butt edge's shadow widened) stronger than at both neighbours is a lifted-tab candidate.
+   On the development set these are not yet separable from normal variety (laminates' bottom layer,
+   tab shade steps), so they are scored below `REPORT_SCORE`: proposals for the model stage only.
+7. Candidates are ranked by score, overlapping ones merged, and at most `MAX_CANDIDATES` kept (the
    model stage draws their numbers on the photo).
 
 Nothing here knows how the synthetic photos are made beyond what a roofer knows: exposure, hail
@@ -359,6 +367,7 @@ class _Work:
     soft: F32  # `flat` lightly blurred, for sampling along rays
     direction: float  # radians: across the courses
     scale: Scale | None
+    roof_wide: Mask  # the roof mask before erosion
 
 
 def _hessian_min(img: F32, sigma: float) -> tuple[F32, F32]:
@@ -546,6 +555,180 @@ def missing_candidates(work: _Work, direction: float) -> list[Candidate]:
 
 
 # ---------------------------------------------------------------------------------------------------
+# 6. Shingle edge anomalies
+
+
+def _oriented_kernel(across: float, length: float, profile: str, sigma: float) -> F32:
+    """A kernel that averages `length` pixels along the courses (perpendicular to `across`, radians)
+    and applies a profile across them: "edge" (bright up-slope of dark: positive) or "line" (a dark
+    line: positive), Gaussian-derivative shaped with `sigma` pixels."""
+    half = math.ceil(max(length / 2, 3 * sigma)) + 1
+    yy, xx = np.mgrid[-half : half + 1, -half : half + 1].astype(np.float32)
+    t = xx * math.cos(across) + yy * math.sin(across)
+    s = -xx * math.sin(across) + yy * math.cos(across)
+    along = np.clip(length / 2 + 0.5 - np.abs(s), 0.0, 1.0)
+    g = np.exp(-0.5 * (t / sigma) ** 2) * (np.abs(t) <= 3 * sigma)
+    if profile == "edge":
+        prof = -t * g
+    else:
+        prof = -(1 - (t / sigma) ** 2) * g
+        prof -= (prof * along).sum() / max(float((g * along).sum()), 1e-6) * g
+    kernel = prof * along
+    if profile == "edge":
+        kernel /= max(float((np.abs(kernel)).sum()) / 2, 1e-6)
+    else:
+        kernel /= max(float(kernel[kernel > 0].sum()), 1e-6)
+    return np.asarray(kernel, np.float32)
+
+
+def _oriented(img: F32, across: float, length: float, profile: str, sigma: float) -> F32:
+    """The largest response over a few orientations round the course direction (perspective and
+    the camera's roll turn the courses a few degrees across the photo)."""
+    out: F32 | None = None
+    for tilt in (-4.0, 0.0, 4.0):
+        kernel = _oriented_kernel(across + math.radians(tilt), length, profile, sigma)
+        response = np.asarray(cv2.filter2D(img, cv2.CV_32F, kernel, borderType=cv2.BORDER_REFLECT), np.float32)
+        out = response if out is None else np.maximum(out, response)
+    assert out is not None
+    return out
+
+
+def _local_period(work: _Work, edges: F32) -> Any:
+    """The course period in working pixels as a function of working (x, y): a plane fitted to the
+    periods of tiles about three courses square (the scale step's fit is coarse, and on a steeply
+    tilted photo the period changes by half from top to bottom)."""
+    assert work.scale is not None
+    base = work.scale.period_px * work.factor
+    dark = np.maximum(edges, 0.0)  # the tops of the butt edges' shadows (not the laminates' second line)
+    n = int(min(max(64, round(4.4 * base) // 2 * 2), *dark.shape) // 2 * 2)  # two longest periods and more
+    h, w = dark.shape
+    step = max(8, n // 3)
+    ys = list(range(0, max(1, h - n + 1), step))
+    xs = list(range(0, max(1, w - n + 1), step))
+    grid = np.full((len(ys), len(xs)), np.nan, np.float32)
+    for i, y0 in enumerate(ys):
+        for j, x0 in enumerate(xs):
+            if work.roof_wide[y0 : y0 + n, x0 : x0 + n].mean() < 0.6:
+                continue
+            refined = _profile_period(dark[y0 : y0 + n, x0 : x0 + n], work.direction, 0.6 * base, 2.2 * base)
+            if refined is not None and refined[1] > 0.25:
+                grid[i, j] = refined[0]
+    known = np.isfinite(grid)
+    if known.sum() < 3:
+        table = np.full((2, 2), base, np.float32)
+    else:
+        # Smooth in log period, fill the unknown tiles from the nearest known ones.
+        logs = np.where(known, np.log(np.where(known, grid, 1.0)), 0.0).astype(np.float32)
+        weight = known.astype(np.float32)
+        num = cv2.GaussianBlur(logs * weight, (0, 0), 1.0, borderType=cv2.BORDER_REPLICATE)
+        den = cv2.GaussianBlur(weight, (0, 0), 1.0, borderType=cv2.BORDER_REPLICATE)
+        for _ in range(6):
+            if (den > 1e-3).all():
+                break
+            num = cv2.GaussianBlur(num, (0, 0), 2.0, borderType=cv2.BORDER_REPLICATE)
+            den = cv2.GaussianBlur(den, (0, 0), 2.0, borderType=cv2.BORDER_REPLICATE)
+        fallback = float(np.log(base))
+        table = np.exp(np.where(den > 1e-3, num / np.maximum(den, 1e-6), fallback)).astype(np.float32)
+    gx0, gy0 = n / 2, n / 2
+    sx, sy = step, step
+
+    def period(x: F32, y: F32) -> F32:
+        fx = np.clip((x - gx0) / sx, 0, table.shape[1] - 1).astype(np.float32)
+        fy = np.clip((y - gy0) / sy, 0, table.shape[0] - 1).astype(np.float32)
+        value = cv2.remap(table, fx, fy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return np.asarray(np.clip(value, 0.4 * base, 2.5 * base), np.float32)
+
+    return period
+
+
+def _course_neighbours(work: _Work, img: F32, reach: int, period_of: Any) -> F32:
+    """For each pixel, the larger of `img` one course period up and one down the slope (max-filtered
+    over `reach` pixels first, as the period and direction are not exact); where both neighbours
+    are off the roof, +inf. Shingle courses repeat: what is normal at a butt edge is there too."""
+    assert work.scale is not None
+    h, w = img.shape
+    slack = max(reach, round(NEIGHBOUR_SLACK * work.scale.period_px * work.factor))
+    line = np.zeros((2 * slack + 1,) * 2, np.uint8)
+    end = (round(slack * math.cos(work.direction)), round(slack * math.sin(work.direction)))
+    cv2.line(line, (slack - end[0], slack - end[1]), (slack + end[0], slack + end[1]), 1, 1 + 2 * reach)
+    grown = np.asarray(cv2.dilate(img, line), np.float32)
+    grown = np.where(work.roof_wide, grown, -np.inf).astype(np.float32)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    period = period_of(xx, yy)
+    dx, dy = period * math.cos(work.direction), period * math.sin(work.direction)
+    best = np.full((h, w), -np.inf, np.float32)
+    for sign in (-1.0, 1.0):
+        mx, my = xx + sign * dx, yy + sign * dy
+        sampled = cv2.remap(grown, mx, my, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=-np.inf)
+        best = np.maximum(best, np.asarray(sampled, np.float32))
+    return np.where(np.isfinite(best), best, np.inf).astype(np.float32)
+
+
+def edge_candidates(work: _Work) -> list[Candidate]:
+    """Wind creases and lifted tabs: anomalies of the course lines, found by comparing each spot
+    with the same spot one course up and one course down the slope."""
+    if work.scale is None or work.roof.sum() < 100:
+        return []
+    ppi = work.ppi
+    thin = max(0.8, 0.12 * ppi)
+    crease_edge = _oriented(work.flat, work.direction, 3.0 * ppi, "edge", thin)
+    band = _oriented(work.flat, work.direction, 3.0 * ppi, "line", 0.45 * ppi)
+    reach = max(1, round(0.2 * ppi))
+    period_of = _local_period(work, crease_edge)
+    out: list[Candidate] = []
+    for kind, img, min_len in (("wind_crease", crease_edge, 3.0), ("lifted_tab", band, 3.0)):
+        excess = img - _course_neighbours(work, img, reach, period_of)
+        values = excess[work.roof & np.isfinite(excess)]
+        if values.size < 100:
+            continue
+        med = float(np.median(values))
+        spread = 1.4826 * float(np.median(np.abs(values - med))) + 1e-6
+        z = np.where(work.roof & np.isfinite(excess), (excess - med) / spread, 0.0).astype(np.float32)
+        strong = (z > EDGE_Z[kind]).astype(np.uint8)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(strong, connectivity=8)
+        for i in range(1, count):
+            area = int(stats[i, cv2.CC_STAT_AREA])
+            if area < 4:
+                continue
+            ys, xs = np.nonzero(labels == i)
+            t = xs * math.cos(work.direction) + ys * math.sin(work.direction)
+            s = -xs * math.sin(work.direction) + ys * math.cos(work.direction)
+            length_in = (float(np.ptp(s)) + 1) / ppi
+            width_in = (float(np.ptp(t)) + 1) / ppi
+            if length_in < min_len or length_in > 20.0 or width_in > 0.45 * length_in:
+                continue
+            peak = float(z[ys, xs].max())
+            mean = float(z[ys, xs].mean())
+            evidence = (
+                EDGE_WEIGHTS[kind][0]
+                + EDGE_WEIGHTS[kind][1] * math.log(mean / EDGE_Z[kind])
+                + EDGE_WEIGHTS[kind][2] * min(length_in, 12.0)
+            )
+            pad_s, pad_t = 0.3 * ppi, (0.35 if kind == "wind_crease" else 0.6) * ppi
+            x0, x1 = xs.min() - pad_s, xs.max() + pad_s
+            y0, y1 = ys.min() - pad_t, ys.max() + pad_t
+            box = clamp_box((x0 / work.factor, y0 / work.factor, x1 / work.factor, y1 / work.factor), *_size(work))
+            if box is None:
+                continue
+            features = {"peak": peak, "mean": mean, "length_in": length_in, "width_in": width_in}
+            score = EDGE_SCORE_CAP * _sigmoid(evidence)
+            out.append(Candidate(box, kind, round(score, 4), 2, features))  # type: ignore[arg-type]
+    return sorted(out, key=lambda c: (-c.score, c.box))[:MAX_EDGE_CANDIDATES]
+
+
+# On the development set the edge candidates are not yet separable from normal course-line variety
+# (laminates' bottom-layer edges, tab-to-tab shade steps, moss), so they are proposals for the model
+# stage only: scored below REPORT_SCORE, and few per photo so they never crowd out hail candidates.
+EDGE_SCORE_CAP = 0.35
+MAX_EDGE_CANDIDATES = 6
+NEIGHBOUR_SLACK = 0.12  # the period and direction are good to about this share of a period
+# Hand-set, not fitted: the threshold (robust z of the excess over both neighbour courses) and the
+# ranking weights (bias, log strength, length in inches) of the edge proposals.
+EDGE_Z = {"wind_crease": 4.0, "lifted_tab": 4.0}
+EDGE_WEIGHTS = {"wind_crease": (-2.0, 2.0, 0.3), "lifted_tab": (-2.0, 2.0, 0.3)}
+
+
+# ---------------------------------------------------------------------------------------------------
 # The stage
 
 
@@ -571,10 +754,11 @@ def find_candidates(pixels: RGBImage, *, roof: Mask | None = None, limit: int = 
     flat = _normalised(_log_luminance(rgb), 3.0 * EXPOSURE_IN * work_ppi)
     soft = np.asarray(cv2.GaussianBlur(flat, (0, 0), max(0.6, 0.1 * work_ppi)), np.float32)
     direction = scale.direction if scale else math.pi / 2
-    work = _Work(rgb, flat, eroded, work_ppi, factor, soft, direction, scale)
+    work = _Work(rgb, flat, eroded, work_ppi, factor, soft, direction, scale, work_roof > 0)
     missing = missing_candidates(work, scale.direction if scale else 0.0)
     hail = [c for c in hail_candidates(work) if not any(_inside(c.box, m.box) for m in missing)]
-    ranked = sorted(missing + hail, key=lambda c: (-c.score, c.box))
+    edges = [c for c in edge_candidates(work) if not any(_inside(c.box, m.box) for m in missing)]
+    ranked = sorted(missing + hail + edges, key=lambda c: (-c.score, c.box))
     kept: list[Candidate] = []
     for cand in ranked:
         if all(iou(cand.box, k.box) <= 0.3 for k in kept):

@@ -14,7 +14,10 @@ Truth: each mark's outline on the plane is mapped through the homography and box
 Marks are hail hits (dark roundish bruises of 0.5 to 2 inches where granules are gone, some with a
 lighter ring or a pale spot of exposed mat), missing shingles (a tab's worth of exposed underlayer:
 felt, deck or the fresh top of the course below with its nails and sealant strip, straight edged)
-and wind creases (a straight line of broken granules across a tab). Distractors that are *not*
+wind creases (a straight line of broken granules across a tab) and lifted tabs (a tab's butt edge
+unsealed and bent up, so the shadow under it widens and its lower edge catches more light; drawn
+from their own random stream, after everything else on the plane, so a spec with `lifted=0` gives
+the same pixels as before lifted tabs existed). Distractors that are *not*
 damage: lichen spots (pale, greenish), moss along butt edges, leaves, dark algae streaks, the
 soft shadow of a vent pipe, and the laminated shingles' own shade variety.
 
@@ -80,6 +83,7 @@ class PhotoSpec:
     hail: int = 6
     missing: int = 1
     creases: int = 0
+    lifted: int = 0  # lifted tabs (their own random stream: other content does not change with it)
     distractors: bool = True
     light: float = 0.3  # lighting gradient: brightness varies by about +-light across the photo
     vignette: float = 0.25
@@ -373,6 +377,36 @@ def _crease(plane: _Plane, k: int, u0: float, u1: float) -> float:
     return v
 
 
+def _lifted(plane: _Plane, rng: np.random.Generator, k: int, u0: float, u1: float) -> float:
+    """A lifted tab: course k's butt edge between u0 and u1 unsealed and bent up (most at one point
+    along it, tapering to its ends), so the shadow it throws on the course below is wider and
+    deeper there, and the tilted lower inch or so of the tab catches more light. Returns the
+    shadow's widest reach below the edge, in inches."""
+    edge = plane.course_top(k + 1)
+    lift = float(rng.uniform(0.6, 1.4))
+    peak = float(rng.uniform(0.3, 0.7))  # where along the tab it is lifted most
+    c0, c1 = plane.col(u0), plane.col(u1)
+    if c1 <= c0:
+        return 0.0
+    uu = (np.arange(c0, c1, dtype=np.float32) + 0.5) / plane.ppi + plane.u0
+    t = (uu - u0) / max(u1 - u0, 1e-3)
+    bump = np.where(t < peak, t / peak, (1.0 - t) / (1.0 - peak))
+    bump = np.clip(bump, 0.0, 1.0) ** 0.7
+    reach = SHADOW_IN + lift * bump  # inches below the edge, per column
+    r0, r1 = plane.row(edge), plane.row(edge + SHADOW_IN + lift)
+    if r1 > r0:
+        vv = (np.arange(r0, r1, dtype=np.float32) + 0.5) / plane.ppi + plane.v0 - edge
+        frac = vv[:, None] / reach[None, :]
+        plane.shade[r0:r1, c0:c1] *= np.where(frac < 1.0, 0.5 + 0.5 * frac, 1.0).astype(np.float32)
+    tilt = float(rng.uniform(1.0, 1.8))  # the lifted lower part of the tab
+    t0 = plane.row(edge - tilt)
+    if plane.row(edge) > t0:
+        vv = (np.arange(t0, plane.row(edge), dtype=np.float32) + 0.5) / plane.ppi + plane.v0 - (edge - tilt)
+        gain = 1.0 + 0.18 * np.clip(vv / tilt, 0, 1)[:, None] * bump[None, :]
+        plane.rgb[t0 : plane.row(edge), c0:c1] *= gain[..., None].astype(np.float32)
+    return SHADOW_IN + lift
+
+
 def _lichen(plane: _Plane, u: float, v: float) -> tuple[float, float]:
     rng = plane.rng
     radius = rng.uniform(0.4, 1.4)
@@ -661,6 +695,33 @@ def _damage(
                 marks.append(Mark("hail_hit", box, diameter))
             taken.append((spot[0], pv, extent))
             break
+
+    # Lifted tabs draw from their own stream: adding them changes nothing else in the photo.
+    lift_rng = np.random.default_rng([spec.seed, 7])
+    for _ in range(spec.lifted):
+        for _attempt in range(40):
+            spot = _pick_inside(lift_rng, roof, u, v, margin * 2)
+            found = spot and tab_at(*spot)
+            if not spot or not found:
+                continue
+            k, a, b = found
+            if spec.style == "laminated":  # a piece of a laminated shingle's edge, several inches
+                a, b = spot[0] - lift_rng.uniform(3, 6), spot[0] + lift_rng.uniform(3, 6)
+            if b - a < 4.0:
+                continue
+            edge = plane.course_top(k + 1)
+            centre = ((a + b) / 2, edge)
+            if not free(*centre, (b - a) / 2 + 1.0):
+                continue
+            box = _box(h, a, edge - 1.5, b, edge + SHADOW_IN + 1.4, spec)
+            if box is None or not _inside_roof(roof, box):
+                continue
+            reach = _lifted(plane, lift_rng, k, a, b)
+            box = _box(h, a, edge - 1.2, b, edge + reach, spec)
+            if box is not None:
+                marks.append(Mark("lifted_tab", box, b - a))
+                taken.append((*centre, (b - a) / 2))
+            break
     return marks
 
 
@@ -672,7 +733,7 @@ def _inside_roof(roof: Mask, box: Box) -> bool:
 def standard_set() -> list[PhotoSpec]:
     """The acceptance set: 16 photos of both shingle styles, every blend, 0.8 to 2 MP, square-on to
     steeply tilted, some showing sky or the gutter and lawn, each with hail hits and a missing tab;
-    a wind crease in every fourth."""
+    a wind crease in every fourth and a lifted tab in every fourth (other photos)."""
     sizes = [(1280, 960), (1024, 768), (1600, 1200), (960, 1280), (1200, 900), (1440, 960)]
     views: list[View] = ["roof", "ridge", "roof", "eave"]
     specs = []
@@ -692,6 +753,7 @@ def standard_set() -> list[PhotoSpec]:
                 colour=i % len(PALETTE),
                 hail=5 + i % 4,
                 creases=1 if i % 4 == 3 else 0,
+                lifted=1 if i % 4 == 1 else 0,
                 light=0.2 + 0.05 * (i % 5),
             )
         )
