@@ -5,8 +5,9 @@
    the photo's size, so the 12 MP photo mostly costs its downscale.
 2. Recall per type and false positives per photo (the acceptance: recall >= 0.8 at < 3 false
    positives per photo) on three draws of one distribution: the development set (seeds + 500), on
-   which the hail weights and the report threshold were fitted; the test set (the standard set,
-   never tuned on); and held-out seeds (+ 1000), also never tuned on.
+   which the hail weights, the course-gap (missing tab) weights and the report threshold were
+   fitted; the test set (the standard set, never tuned on); and held-out seeds (+ 1000), also never
+   tuned on.
 """
 
 from __future__ import annotations

@@ -33,6 +33,13 @@ model, the confident candidates are the answer). The method, in the order it run
    luminance, chromaticity, texture); connected regions of large distance that are tab-sized and
    rectangular (they fill most of their rotated bounding box, not long and thin like a pipe's
    shadow) are candidates. Hail candidates inside one are its corners, and are dropped.
+   The course structure proposes more: a torn-off tab takes its butt edge along, so the shadow
+   line it threw is missing for a tab's width (5 to 24 inches) where the courses one local period
+   up and down the slope have theirs (nothing else on a roof removes that line: moss, leaves,
+   streaks and shadows tint or darken a shingle, but the line's log contrast stays). The patch one
+   course above such a gap is the hole; it is scored by how unlike the roof its material is (the
+   appearance distance above). This finds felt on charcoal and holes on laminated courses of
+   varied shades, whose appearance alone is not extreme enough to stand out.
 6. **Shingle edge anomalies** (wind creases, lifted tabs). Courses repeat, so a spot is compared
    with the same spot one course period up and down the slope (the period measured per tile at
    working resolution, as perspective can double it from top to bottom of a photo). An oriented
@@ -506,8 +513,10 @@ def _size(work: _Work) -> tuple[int, int]:
 # 5. Missing shingles
 
 
-def missing_candidates(work: _Work, direction: float) -> list[Candidate]:
-    """Tab-sized, rectangular regions whose tone, colour or texture is unlike the rest of the roof."""
+def _appearance_distance(work: _Work) -> tuple[F32, Mask, float]:
+    """At a coarse scale (about 3 px per inch): each pixel's robust distance from the roof's typical
+    (log luminance, chromaticity, texture), the roof mask there, and the coarse pixels per working
+    pixel."""
     coarse_ppi = 3.0
     factor = min(1.0, coarse_ppi / work.ppi)
     rgb = np.asarray(_resize(work.rgb, factor), np.uint8)
@@ -523,8 +532,16 @@ def missing_candidates(work: _Work, direction: float) -> list[Candidate]:
         for x in (flat, r, g, np.log(texture + 1e-3).astype(np.float32))
     ]
     if roof.sum() < 50:
+        return np.zeros(roof.shape, np.float32), roof, factor
+    return _robust_distance(feats, roof, floors=(0.08, 0.01, 0.01, 0.15)), roof, factor
+
+
+def missing_candidates(work: _Work, appearance: tuple[F32, Mask, float]) -> list[Candidate]:
+    """Tab-sized, rectangular regions whose tone, colour or texture is unlike the rest of the roof."""
+    dist, roof, factor = appearance
+    ppi = work.ppi * factor
+    if roof.sum() < 50:
         return []
-    dist = _robust_distance(feats, roof, floors=(0.08, 0.01, 0.01, 0.15))
     odd = ((dist > 3.0) & roof).astype(np.uint8)
     odd = np.asarray(cv2.morphologyEx(odd, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)), np.uint8)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(odd, connectivity=8)
@@ -552,6 +569,75 @@ def missing_candidates(work: _Work, direction: float) -> list[Candidate]:
         features = {"fill": fill, "aspect": aspect, "distance": strength, "short_in": short_in}
         out.append(Candidate(box, "missing_shingle", round(_sigmoid(evidence), 4), 4, features))
     return out
+
+
+def course_gap_candidates(work: _Work, lines: tuple[F32, Any], appearance: tuple[F32, Mask, float]) -> list[Candidate]:
+    """Missing tabs found by the course structure: a torn-off tab takes its butt edge with it, so
+    the shadow line it threw is missing for about a tab's width, where the courses one period up
+    and down have theirs; and the patch above the missing line (the hole, one exposure tall) shows
+    another material: its appearance distance (`_appearance_distance`) is large. Nothing else on a
+    roof removes a butt-edge shadow line (moss, leaves, lichen, streaks and pipe shadows darken or
+    tint a shingle, but the shadow's log contrast stays)."""
+    if work.scale is None or work.roof.sum() < 100:
+        return []
+    ppi = work.ppi
+    _, period_of = lines
+    edge = _oriented(work.flat, work.direction, GAP_KERNEL_IN * ppi, "edge", max(0.8, 0.12 * ppi))
+    reach = max(1, round(0.2 * ppi))
+    slack = max(reach, round(NEIGHBOUR_SLACK * work.scale.period_px * work.factor))
+    line = np.zeros((2 * slack + 1,) * 2, np.uint8)
+    end = (round(slack * math.cos(work.direction)), round(slack * math.sin(work.direction)))
+    cv2.line(line, (slack - end[0], slack - end[1]), (slack + end[0], slack + end[1]), 1, 1 + 2 * reach)
+    own = np.asarray(cv2.dilate(edge, line), np.float32)
+    deficit = _course_neighbours(work, edge, reach, period_of, both=True) - own
+    ok = work.roof & np.isfinite(deficit)
+    values = deficit[ok]
+    if values.size < 100:
+        return []
+    med = float(np.median(values))
+    spread = 1.4826 * float(np.median(np.abs(values - med))) + 1e-6
+    z = np.where(ok, (deficit - med) / spread, 0.0).astype(np.float32)
+    dist, _, coarse = appearance
+    cos, sin = math.cos(work.direction), math.sin(work.direction)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats((z > GAP_Z).astype(np.uint8), connectivity=8)
+    out = []
+    for i in range(1, count):
+        if stats[i, cv2.CC_STAT_AREA] < 4:
+            continue
+        ys, xs = np.nonzero(labels == i)
+        s = -xs * sin + ys * cos
+        length_in = (float(np.ptp(s)) + 1) / ppi
+        if not GAP_LENGTH_IN[0] <= length_in <= GAP_LENGTH_IN[1]:
+            continue
+        period = float(np.median(period_of(xs.astype(np.float32)[None], ys.astype(np.float32)[None])))
+        # The hole: the course above the missing line (up the slope, against `direction`).
+        hx = np.concatenate([xs - f * period * cos for f in (0.2, 0.4, 0.6, 0.8)])
+        hy = np.concatenate([ys - f * period * sin for f in (0.2, 0.4, 0.6, 0.8)])
+        cy = np.clip(np.round(hy * coarse).astype(int), 0, dist.shape[0] - 1)
+        cx = np.clip(np.round(hx * coarse).astype(int), 0, dist.shape[1] - 1)
+        material = float(np.median(dist[cy, cx]))
+        strength = float(z[ys, xs].mean())
+        evidence = GAP_WEIGHTS[0] + GAP_WEIGHTS[1] * material + GAP_WEIGHTS[2] * math.log(strength / GAP_Z)
+        x0, x1 = min(xs.min(), hx.min()), max(xs.max(), hx.max())
+        y0, y1 = min(ys.min(), hy.min()), max(ys.max(), hy.max())
+        box = clamp_box((x0 / work.factor, y0 / work.factor, x1 / work.factor, y1 / work.factor), *_size(work))
+        if box is None:
+            continue
+        features = {"gap_z": strength, "length_in": length_in, "material": material}
+        out.append(Candidate(box, "missing_shingle", round(_sigmoid(evidence), 4), 4, features))
+    return sorted(out, key=lambda c: (-c.score, c.box))[:MAX_GAP_CANDIDATES]
+
+
+# A missing butt-edge line: robust z of (the weaker of the two neighbour courses' edge) minus this
+# spot's, over edges averaged along GAP_KERNEL_IN inches of course; a tab-sized run of it (a 3-tab
+# tab is 12 in, a laminated piece 4 to 14, often torn wider) is a candidate.
+GAP_KERNEL_IN = 6.0
+GAP_Z = 4.0
+GAP_LENGTH_IN = (5.0, 24.0)
+MAX_GAP_CANDIDATES = 4
+# (bias, appearance distance of the hole, log strength); set on the development set: there the
+# holes' median appearance distance is >= 1.45 and all but a few gaps elsewhere are below 1.3.
+GAP_WEIGHTS = (-5.6, 4.0, 0.0)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -641,10 +727,12 @@ def _local_period(work: _Work, edges: F32) -> Any:
     return period
 
 
-def _course_neighbours(work: _Work, img: F32, reach: int, period_of: Any) -> F32:
+def _course_neighbours(work: _Work, img: F32, reach: int, period_of: Any, *, both: bool = False) -> F32:
     """For each pixel, the larger of `img` one course period up and one down the slope (max-filtered
     over `reach` pixels first, as the period and direction are not exact); where both neighbours
-    are off the roof, +inf. Shingle courses repeat: what is normal at a butt edge is there too."""
+    are off the roof, +inf. Shingle courses repeat: what is normal at a butt edge is there too.
+    With `both`, the smaller of the two instead (what both neighbours have), -inf where either is
+    off the roof."""
     assert work.scale is not None
     h, w = img.shape
     slack = max(reach, round(NEIGHBOUR_SLACK * work.scale.period_px * work.factor))
@@ -656,25 +744,32 @@ def _course_neighbours(work: _Work, img: F32, reach: int, period_of: Any) -> F32
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     period = period_of(xx, yy)
     dx, dy = period * math.cos(work.direction), period * math.sin(work.direction)
-    best = np.full((h, w), -np.inf, np.float32)
+    best = np.full((h, w), np.inf if both else -np.inf, np.float32)
     for sign in (-1.0, 1.0):
         mx, my = xx + sign * dx, yy + sign * dy
         sampled = cv2.remap(grown, mx, my, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=-np.inf)
-        best = np.maximum(best, np.asarray(sampled, np.float32))
+        best = (np.minimum if both else np.maximum)(best, np.asarray(sampled, np.float32))
+    if both:
+        return best
     return np.where(np.isfinite(best), best, np.inf).astype(np.float32)
 
 
-def edge_candidates(work: _Work) -> list[Candidate]:
+def _course_lines(work: _Work) -> tuple[F32, Any]:
+    """The thin bright-over-dark edge image along the courses (butt edges over their shadows) and
+    the local course period in working pixels (see `_local_period`)."""
+    crease_edge = _oriented(work.flat, work.direction, 3.0 * work.ppi, "edge", max(0.8, 0.12 * work.ppi))
+    return crease_edge, _local_period(work, crease_edge)
+
+
+def edge_candidates(work: _Work, lines: tuple[F32, Any]) -> list[Candidate]:
     """Wind creases and lifted tabs: anomalies of the course lines, found by comparing each spot
     with the same spot one course up and one course down the slope."""
     if work.scale is None or work.roof.sum() < 100:
         return []
     ppi = work.ppi
-    thin = max(0.8, 0.12 * ppi)
-    crease_edge = _oriented(work.flat, work.direction, 3.0 * ppi, "edge", thin)
+    crease_edge, period_of = lines
     band = _oriented(work.flat, work.direction, 3.0 * ppi, "line", 0.45 * ppi)
     reach = max(1, round(0.2 * ppi))
-    period_of = _local_period(work, crease_edge)
     out: list[Candidate] = []
     for kind, img, min_len in (("wind_crease", crease_edge, 3.0), ("lifted_tab", band, 3.0)):
         excess = img - _course_neighbours(work, img, reach, period_of)
@@ -755,10 +850,16 @@ def find_candidates(pixels: RGBImage, *, roof: Mask | None = None, limit: int = 
     soft = np.asarray(cv2.GaussianBlur(flat, (0, 0), max(0.6, 0.1 * work_ppi)), np.float32)
     direction = scale.direction if scale else math.pi / 2
     work = _Work(rgb, flat, eroded, work_ppi, factor, soft, direction, scale, work_roof > 0)
-    missing = missing_candidates(work, scale.direction if scale else 0.0)
-    hail = [c for c in hail_candidates(work) if not any(_inside(c.box, m.box) for m in missing)]
-    edges = [c for c in edge_candidates(work) if not any(_inside(c.box, m.box) for m in missing)]
-    ranked = sorted(missing + hail + edges, key=lambda c: (-c.score, c.box))
+    appearance = _appearance_distance(work)
+    lines = _course_lines(work) if scale is not None and work.roof.sum() >= 100 else None
+    missing = missing_candidates(work, appearance)
+    gaps = course_gap_candidates(work, lines, appearance) if lines is not None else []
+    # Blobs inside a missing tab are its corners; a course gap's box is drawn from the line alone,
+    # so only a confident one (a hole of another material) claims what lies inside it.
+    holes = missing + [c for c in gaps if c.score >= REPORT_SCORE]
+    hail = [c for c in hail_candidates(work) if not any(_inside(c.box, m.box) for m in holes)]
+    edges = [c for c in edge_candidates(work, lines) if not any(_inside(c.box, m.box) for m in holes)] if lines else []
+    ranked = sorted(missing + gaps + hail + edges, key=lambda c: (-c.score, c.box))
     kept: list[Candidate] = []
     for cand in ranked:
         if all(iou(cand.box, k.box) <= 0.3 for k in kept):
