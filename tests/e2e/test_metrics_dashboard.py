@@ -147,6 +147,15 @@ def by_day(to: str) -> list[dict[str, Any]]:
     ]
 
 
+def by_hour(to: str) -> list[dict[str, Any]]:
+    """Three hours inside the last 24 h before `to`, whatever the time the test runs."""
+    last = _moment(to).replace(minute=0, second=0, microsecond=0)
+    return [
+        {"key": (last - timedelta(hours=ago)).strftime("%Y-%m-%dT%H"), **stats(20, 10, 1, 0, 0, 0.01 * ago, 700.0)}
+        for ago in (20, 15, 9)
+    ]
+
+
 RECENT_ERRORS = [
     {
         "timestamp": "2026-11-23T21:55:12.123Z",
@@ -209,7 +218,7 @@ class Canned:
             elif group_by == "day":
                 groups = by_day(to)
             elif group_by == "hour":
-                groups = [{"key": f"2026-11-23T{h:02d}", **stats(20, 10, 1, 0, 0, 0.01 * h, 700.0)} for h in (4, 9, 15)]
+                groups = by_hour(to)
         return {
             "org_id": org,
             "from": since,
