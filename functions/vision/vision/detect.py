@@ -27,7 +27,7 @@ from shared.errors import DominusError
 from shared.modes import Mode
 from shared.outcomes import CacheOutcome
 from shared.requests import AIResult, CallMeta, ImagePart
-from vision.candidates import Candidate, candidates_as_detections
+from vision.candidates import MODEL_NAME, Candidate, candidates_as_detections
 from vision.detections import Detection, DetectionResult, ImageInfo, clamp_box, merge
 from vision.images import Photo, encode_jpeg
 from vision.prompt import ViewFindings, findings_request
@@ -35,7 +35,6 @@ from vision.views import View, crop, draw_marks, from_normalised, inside, plan_v
 
 logger = logging.getLogger(__name__)
 
-LOCAL_MODEL = "local-opencv"
 MAX_MARKS = 30  # per view: more numbers than this crowd the image and the answer
 # An error from the second stage that leaves the first stage's answer standing.
 _DEGRADES = DominusError
@@ -57,7 +56,7 @@ def local_answer(photo: Photo, candidates: list[Candidate], mode: Mode, why: str
     detections = candidates_as_detections(candidates)
     summary = f"{describe(detections)} Local detection only ({why}): unverified candidates."
     return Detected(
-        DetectionResult(image=info(photo), detections=detections, model=LOCAL_MODEL, summary=summary), [], mode, why
+        DetectionResult(image=info(photo), detections=detections, model=MODEL_NAME, summary=summary), [], mode, why
     )
 
 

@@ -1,0 +1,82 @@
+"""The local stage: the steps in order (scale, roof, working resolution, the detectors), ranking
+and merging of their candidates, and the local-only answer as detections."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from vision.detections import Box, Detection, iou, merge
+from vision.local.candidate import MAX_CANDIDATES, REPORT_SCORE, Candidate
+from vision.local.courses import course_lines
+from vision.local.edges import edge_candidates
+from vision.local.hail import hail_candidates
+from vision.local.image_ops import Mask, RGBImage, check_rgb, log_luminance, normalised, resize
+from vision.local.missing import appearance_distance, course_gap_candidates, missing_candidates
+from vision.local.roof import estimate_roof
+from vision.local.scale import EXPOSURE_IN, course_scale
+from vision.local.work import MAX_WORK_SIDE, WORK_PPI, Work
+
+FALLBACK_SPAN_IN = 100.0  # a photo whose courses cannot be measured is taken to span this much roof
+MODEL_NAME = "local-opencv"
+
+
+def find_candidates(pixels: RGBImage, *, roof: Mask | None = None, limit: int = MAX_CANDIDATES) -> list[Candidate]:
+    """Candidate damage inside the roof area of an RGB photo, best first, at most `limit`."""
+    check_rgb(pixels)
+    scale = course_scale(pixels)
+    if roof is None:
+        if scale is None:
+            return []  # no shingle courses anywhere: not a roof photo (or not one we can read)
+        roof = estimate_roof(pixels, scale)
+    elif roof.shape != pixels.shape[:2]:
+        raise ValueError("roof mask must have the photo's height and width")
+    if not roof.any():
+        return []
+    ppi = scale.ppi if scale else max(pixels.shape[:2]) / FALLBACK_SPAN_IN
+    factor = min(1.0, WORK_PPI / ppi, MAX_WORK_SIDE / max(pixels.shape[:2]))
+    rgb = np.asarray(resize(pixels, factor), np.uint8)
+    work_roof = np.asarray(resize(roof.astype(np.uint8), factor), np.uint8)
+    margin = max(1, round(0.75 * ppi * factor))  # keep blob rings off the roof's border
+    eroded = np.asarray(cv2.erode(work_roof, np.ones((2 * margin + 1,) * 2, np.uint8)), np.uint8) > 0
+    work_ppi = ppi * factor
+    flat = normalised(log_luminance(rgb), 3.0 * EXPOSURE_IN * work_ppi)
+    soft = np.asarray(cv2.GaussianBlur(flat, (0, 0), max(0.6, 0.1 * work_ppi)), np.float32)
+    direction = scale.direction if scale else math.pi / 2
+    work = Work(rgb, flat, eroded, work_ppi, factor, soft, direction, scale, work_roof > 0)
+    appearance = appearance_distance(work)
+    lines = course_lines(work) if scale is not None and work.roof.sum() >= 100 else None
+    missing = missing_candidates(work, appearance)
+    gaps = course_gap_candidates(work, lines, appearance) if lines is not None else []
+    # Blobs inside a missing tab are its corners; a course gap's box is drawn from the line alone,
+    # so only a confident one (a hole of another material) claims what lies inside it.
+    holes = missing + [c for c in gaps if c.score >= REPORT_SCORE]
+    hail = [c for c in hail_candidates(work) if not any(_inside(c.box, m.box) for m in holes)]
+    edges = [c for c in edge_candidates(work, lines) if not any(_inside(c.box, m.box) for m in holes)] if lines else []
+    ranked = sorted(missing + gaps + hail + edges, key=lambda c: (-c.score, c.box))
+    kept: list[Candidate] = []
+    for cand in ranked:
+        if all(iou(cand.box, k.box) <= 0.3 for k in kept):
+            kept.append(cand)
+        if len(kept) >= limit:
+            break
+    return kept
+
+
+def _inside(inner: Box, outer: Box, pad: float = 0.1) -> bool:
+    """Whether the centre of `inner` falls in `outer` grown by `pad` of its size."""
+    cx, cy = (inner[0] + inner[2]) / 2, (inner[1] + inner[3]) / 2
+    dx, dy = (outer[2] - outer[0]) * pad, (outer[3] - outer[1]) * pad
+    return outer[0] - dx <= cx <= outer[2] + dx and outer[1] - dy <= cy <= outer[3] + dy
+
+
+def candidates_as_detections(candidates: list[Candidate], *, min_score: float = REPORT_SCORE) -> list[Detection]:
+    """The local-only answer (model `MODEL_NAME`): the confident candidates, merged, numbered."""
+    found = [
+        Detection(id=i, type=c.kind, severity=c.severity, confidence=min(1.0, max(0.0, c.score)), box=c.box)
+        for i, c in enumerate(candidates, start=1)
+        if c.score >= min_score
+    ]
+    return merge(found)

@@ -1,0 +1,30 @@
+"""The photo at working resolution (about `WORK_PPI` pixels per inch), as every detector sees it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vision.local.image_ops import F32, Mask, RGBImage
+from vision.local.scale import Scale
+
+WORK_PPI = 9.0  # working resolution: a 0.5 inch hit is 4.5 px
+MAX_WORK_SIDE = 2400  # and never more pixels than this along a side
+
+
+@dataclass(frozen=True)
+class Work:
+    rgb: RGBImage
+    flat: F32  # illumination-normalised log luminance
+    roof: Mask  # eroded: nothing is judged on the roof's own border
+    ppi: float
+    factor: float  # working pixels per original pixel
+    soft: F32  # `flat` lightly blurred, for sampling along rays
+    direction: float  # radians: across the courses
+    scale: Scale | None
+    roof_wide: Mask  # the roof mask before erosion
+
+
+def original_size(work: Work) -> tuple[int, int]:
+    """The original image's (width, height)."""
+    h, w = work.flat.shape
+    return round(w / work.factor), round(h / work.factor)
