@@ -26,7 +26,7 @@ from shared.catalog import Usage, image_tokens
 from shared.errors import DominusError, InsufficientBalance, ModelRefused, UpstreamError, UpstreamUnavailable
 from shared.events import DeltaEvent, DoneEvent, ErrorEvent, MetaEvent, ResultEvent, StreamEvent
 from shared.llm import ChatModel, Completion, ModelCall
-from shared.modes import Billing, Mode, ModelChoice, ModelPair, select_model
+from shared.modes import Billing, Mode, ModelChoice, ModelPair, select_model, settle
 from shared.orgs import CachedOrgSettings, OrgSettings
 from shared.outcomes import CacheOutcome
 from shared.perf import Charge, PerfRecord, PerfRecorder, Status, utc_now
@@ -157,10 +157,7 @@ class Engine:
         """CHEAP or SMART: the mode a call would run in, AUTO settled by the org's balance. For a
         caller that shapes the request by mode (vision sends fewer image tokens when cheap)."""
         org = await self.org_settings(ctx.org_id)
-        mode = org.mode_default.effective(requested)
-        if mode is Mode.AUTO:
-            return Mode.SMART if org.token_balance >= self._config.auto_threshold else Mode.CHEAP
-        return mode
+        return settle(org.mode_default.effective(requested), org.token_balance, self._config.auto_threshold)
 
     # ---- structured result -------------------------------------------------------------------
 

@@ -83,10 +83,9 @@ def select_model(
     """`worst_case(model)`: the call's usage at most, on that model."""
     mode = org_mode.effective(requested)
     thrifty = cheaper(models, worst_case, billing)
-    if mode is Mode.SMART:
-        model, reason = models.smart, "smart mode"
-    elif mode is Mode.AUTO and balance >= auto_threshold:
-        model, reason = models.smart, "auto: balance allows the smart model"
+    if settle(mode, balance, auto_threshold) is Mode.SMART:
+        model = models.smart
+        reason = "smart mode" if mode is Mode.SMART else "auto: balance allows the smart model"
     else:
         model = thrifty
         reason = "cheap mode" if mode is Mode.CHEAP else f"auto: balance {balance} below {auto_threshold}"
@@ -98,6 +97,13 @@ def select_model(
     if model != thrifty and billing.tokens_for(thrifty, worst_case(thrifty)) <= balance:
         return ModelChoice(mode, thrifty, True, f"{reason}; balance {balance} only covers {thrifty}")
     return ModelChoice(mode, thrifty, False, f"balance {balance} cannot cover this call")
+
+
+def settle(mode: Mode, balance: int, auto_threshold: int) -> Mode:
+    """CHEAP or SMART: AUTO is SMART while the balance is at the threshold or above, else CHEAP."""
+    if mode is not Mode.AUTO:
+        return mode
+    return Mode.SMART if balance >= auto_threshold else Mode.CHEAP
 
 
 def cheaper(models: ModelPair, worst_case: Callable[[str], Usage], billing: Billing) -> str:
