@@ -61,9 +61,9 @@ def local_answer(photo: Photo, candidates: list[Candidate], mode: Mode, why: str
 
 
 async def verified_answer(
-    photo: Photo, candidates: list[Candidate], engine: Engine, ctx: CallContext, requested: Mode | None
+    photo: Photo, candidates: list[Candidate], engine: Engine, ctx: CallContext, requested: Mode | None, mode: Mode
 ) -> Detected:
-    mode = await engine.resolve_mode(ctx, requested)
+    """`requested` goes to the engine with each call; `mode` (the one it settles to) shapes the views."""
     views = plan_views(photo.width, photo.height, mode)
     marked = [[c for c in candidates if inside(c.box, view)][:MAX_MARKS] for view in views]
     images = await asyncio.gather(

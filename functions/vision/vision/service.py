@@ -46,11 +46,10 @@ async def detect_photo(
         return local_answer(photo, candidates, requested or Mode.CHEAP, "local detection was asked for")
     if engine is None or engine.simulated:
         return local_answer(photo, candidates, requested or Mode.CHEAP, "no vision model is configured")
-    if await engine.resolve_mode(ctx, requested) is Mode.CHEAP:
-        org = await engine.org_settings(ctx.org_id)
-        if org.vision_local_when_cheap:
-            return local_answer(photo, candidates, Mode.CHEAP, "the org answers photos locally in cheap mode")
-    return await verified_answer(photo, candidates, engine, ctx, requested)
+    mode = await engine.resolve_mode(ctx, requested)
+    if mode is Mode.CHEAP and (await engine.org_settings(ctx.org_id)).vision_local_when_cheap:
+        return local_answer(photo, candidates, Mode.CHEAP, "the org answers photos locally in cheap mode")
+    return await verified_answer(photo, candidates, engine, ctx, requested, mode)
 
 
 def heatmap_png(photo: Photo, detected: Detected, tags: PhotoTags) -> bytes | None:
