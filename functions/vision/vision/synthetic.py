@@ -616,6 +616,12 @@ def _damage(
             return None
         return next(((k, a, b) for a, b in tabs[index] if a <= pu < b), None)
 
+    def tab_spot(draw: np.random.Generator, inset: int) -> tuple[tuple[float, float], int, float, float] | None:
+        """A random spot on the roof and the tab under it (course, left, right), if there is one."""
+        spot = _pick_inside(draw, roof, u, v, inset)
+        found = tab_at(*spot) if spot else None
+        return (spot, *found) if spot and found else None
+
     # Distractors first, so damage is drawn over them and never hidden.
     if spec.distractors:
         for _ in range(int(rng.integers(0, 3))):
@@ -636,11 +642,10 @@ def _damage(
 
     for _ in range(spec.missing):
         for _attempt in range(40):
-            spot = _pick_inside(rng, roof, u, v, margin * 3)
-            found = spot and tab_at(*spot)
-            if not spot or not found:
+            picked = tab_spot(rng, margin * 3)
+            if picked is None:
                 continue
-            k, a, b = found
+            spot, k, a, b = picked
             if spec.style == "laminated":  # a torn piece of a laminated shingle, a foot or two wide
                 a, b = spot[0] - rng.uniform(5, 9), spot[0] + rng.uniform(5, 9)
             centre = ((a + b) / 2, plane.course_top(k) + plane.exposure / 2)
@@ -657,11 +662,10 @@ def _damage(
 
     for _ in range(spec.creases):
         for _attempt in range(40):
-            spot = _pick_inside(rng, roof, u, v, margin * 2)
-            found = spot and tab_at(*spot)
-            if not spot or not found or found[2] - found[1] < 4.0:
+            picked = tab_spot(rng, margin * 2)
+            if picked is None or picked[3] - picked[2] < 4.0:
                 continue
-            k, a, b = found
+            _, k, a, b = picked
             centre = ((a + b) / 2, plane.course_top(k + 1) - 2.0)
             if not free(*centre, (b - a) / 2):
                 continue
@@ -700,11 +704,10 @@ def _damage(
     lift_rng = np.random.default_rng([spec.seed, 7])
     for _ in range(spec.lifted):
         for _attempt in range(40):
-            spot = _pick_inside(lift_rng, roof, u, v, margin * 2)
-            found = spot and tab_at(*spot)
-            if not spot or not found:
+            picked = tab_spot(lift_rng, margin * 2)
+            if picked is None:
                 continue
-            k, a, b = found
+            spot, k, a, b = picked
             if spec.style == "laminated":  # a piece of a laminated shingle's edge, several inches
                 a, b = spot[0] - lift_rng.uniform(3, 6), spot[0] + lift_rng.uniform(3, 6)
             if b - a < 4.0:
