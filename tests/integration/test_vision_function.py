@@ -9,6 +9,7 @@ shingle) encoded as phones send them.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import time
 import uuid
@@ -24,11 +25,15 @@ from pydantic import SecretStr
 from dominus_dev.local import LocalRuntime
 from dominus_dev.server import InvocationContext
 from dominus_dev.simulated_model import SimulatedModel
+from shared.engine import CallContext
 from shared.objects import upload_prefix
 from shared.orgs import DynamoOrgRepository, OrgPreferences
+from tests.support.aws_fixtures import AwsEnv
 from tests.support.dev_server import running_dev_server
 from vision.app import UploadHandler, s3_event
 from vision.images import encode_jpeg
+from vision.jobs import PhotoTags, VisionJobs
+from vision.service import analyze
 from vision.synthetic import PhotoSpec, render
 
 pytestmark = pytest.mark.integration
@@ -342,3 +347,53 @@ def test_an_org_that_answers_photos_locally_in_cheap_mode_makes_no_model_call(
         smart = _analyze(client, org, roof_photo, mode="smart")
         assert smart.json()["result"]["model"] == "gpt-4o"
         assert simulated_model_server.stats().calls == 1
+
+
+class _FailingPuts:
+    """The embedded S3, except that writing a key with this ending fails (an S3 outage, say)."""
+
+    def __init__(self, s3: Any, ending: str) -> None:
+        self._s3, self._ending = s3, ending
+
+    def put_object(self, **kwargs: Any) -> Any:
+        if str(kwargs["Key"]).endswith(self._ending):
+            raise ConnectionError("S3 is unreachable")
+        return self._s3.put_object(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._s3, name)
+
+
+def _jobs_with(aws_env: AwsEnv, failing: str) -> VisionJobs:
+    s3 = _FailingPuts(aws_env.client("s3"), failing)
+    return VisionJobs(aws_env.client("dynamodb"), s3, aws_env.tables["JobsTable"], aws_env.buckets["DataBucket"])  # type: ignore[arg-type]
+
+
+def test_a_heatmap_that_cannot_be_stored_leaves_the_job_done_without_it(aws_env: AwsEnv, roof_photo: bytes) -> None:
+    jobs = _jobs_with(aws_env, "heatmap.png")
+    ctx = CallContext(_org(), "req-1", "vision")
+    done = asyncio.run(
+        analyze(roof_photo, "roof.jpg", ctx=ctx, jobs=jobs, engine=None, requested=None, tags=PhotoTags(), offline=True)
+    )
+    assert done.heatmap is False
+    job = jobs.view(ctx.org_id, done.job_id)
+    assert job is not None and job["status"] == "done" and job["heatmap"] is False
+    assert job["result"] == done.detected.result.model_dump(mode="json")
+
+
+def test_a_result_that_cannot_be_stored_fails_its_job_with_a_reason(aws_env: AwsEnv, roof_photo: bytes) -> None:
+    jobs = _jobs_with(aws_env, "detections.json")
+    ctx = CallContext(_org(), "req-2", "vision")
+    with pytest.raises(ConnectionError):
+        asyncio.run(
+            analyze(
+                roof_photo, "roof.jpg", ctx=ctx, jobs=jobs, engine=None, requested=None, tags=PhotoTags(), offline=True
+            )
+        )
+    [item] = aws_env.client("dynamodb").query(
+        TableName=aws_env.tables["JobsTable"],
+        KeyConditionExpression="org_id = :o",
+        ExpressionAttributeValues={":o": {"S": ctx.org_id}},
+    )["Items"]
+    assert item["status"]["S"] == "failed"
+    assert "could not be stored" in item["reason"]["S"]

@@ -17,6 +17,7 @@ Every key includes the org: another org's job is simply not found.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 import uuid
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
     from mypy_boto3_s3 import S3Client
+
+logger = logging.getLogger(__name__)
 
 Status = Literal["awaiting_upload", "queued", "running", "done", "failed"]
 KIND = "vision"
@@ -196,8 +199,9 @@ class VisionJobs:
             ExpressionAttributeValues=values,
         )
 
-    def finish(self, org_id: str, job_id: str, result: dict[str, Any], heatmap: bytes | None) -> None:
-        """Store the result (and heatmap) and mark the job done."""
+    def finish(self, org_id: str, job_id: str, result: dict[str, Any], heatmap: bytes | None) -> bool:
+        """Store the result (and heatmap) and mark the job done; whether a heatmap was stored (one that
+        cannot be is logged and left out: the detections stand without it)."""
         key = result_key(org_id, job_id)
         self.s3.put_object(
             Bucket=self.bucket,
@@ -216,10 +220,8 @@ class VisionJobs:
         expression = (
             "SET #s = :s, updated_at = :now, result_key = :rk, image_sha256 = :sha, detections = :n, model = :m"
         )
-        if heatmap is not None:
-            self.s3.put_object(
-                Bucket=self.bucket, Key=heatmap_key(org_id, job_id), Body=heatmap, ContentType="image/png"
-            )
+        stored = heatmap is not None and self._put_heatmap(org_id, job_id, heatmap)
+        if stored:
             expression += ", heatmap_key = :hk"
             values[":hk"] = {"S": heatmap_key(org_id, job_id)}
         self.dynamodb.update_item(
@@ -229,6 +231,15 @@ class VisionJobs:
             ExpressionAttributeNames={"#s": "status"},
             ExpressionAttributeValues=values,
         )
+        return stored
+
+    def _put_heatmap(self, org_id: str, job_id: str, png: bytes) -> bool:
+        try:
+            self.s3.put_object(Bucket=self.bucket, Key=heatmap_key(org_id, job_id), Body=png, ContentType="image/png")
+        except Exception:  # the heatmap is a view of the detections: the job is stored without it
+            logger.warning("vision job %s: could not store its heatmap", job_id, exc_info=True)
+            return False
+        return True
 
     def item(self, org_id: str, job_id: str) -> dict[str, Any] | None:
         """This org's vision job record, or None (unknown id, another org's, another kind)."""

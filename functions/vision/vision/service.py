@@ -81,8 +81,13 @@ async def analyze(
     job_id = await asyncio.to_thread(
         jobs.open, ctx.org_id, status="running", name=name, tags=tags, source_key=source_key
     )
-    await asyncio.to_thread(jobs.finish, ctx.org_id, job_id, detected.result.model_dump(mode="json"), png)
-    return Analysis(job_id, detected, png is not None)
+    try:
+        stored = await asyncio.to_thread(jobs.finish, ctx.org_id, job_id, detected.result.model_dump(mode="json"), png)
+    except Exception:  # the job must not stay `running` when its result could not be stored
+        reason = "The result could not be stored; analyse the photo again."
+        await asyncio.to_thread(jobs.mark, ctx.org_id, job_id, "failed", reason=reason)
+        raise
+    return Analysis(job_id, detected, stored)
 
 
 async def run_upload(
