@@ -10,7 +10,9 @@ shingle) encoded as phones send them.
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,6 +21,8 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from PIL import Image
 from pydantic import SecretStr
 
@@ -26,14 +30,16 @@ from dominus_dev.local import LocalRuntime
 from dominus_dev.server import InvocationContext
 from dominus_dev.simulated_model import SimulatedModel
 from shared.engine import CallContext
+from shared.http import install_error_handling
 from shared.objects import upload_prefix
 from shared.orgs import DynamoOrgRepository, OrgPreferences
 from tests.support.aws_fixtures import AwsEnv
 from tests.support.dev_server import running_dev_server
 from vision.app import UploadHandler, s3_event
+from vision.function import vision_router
 from vision.images import encode_jpeg
 from vision.jobs import PhotoTags, VisionJobs
-from vision.service import analyze
+from vision.service import MAX_PHOTO_BYTES, analyze
 from vision.synthetic import PhotoSpec, render
 
 pytestmark = pytest.mark.integration
@@ -397,3 +403,24 @@ def test_a_result_that_cannot_be_stored_fails_its_job_with_a_reason(aws_env: Aws
     )["Items"]
     assert item["status"]["S"] == "failed"
     assert "could not be stored" in item["reason"]["S"]
+
+
+def test_with_uploads_in_their_own_bucket_keys_are_read_from_the_right_one(aws_env: AwsEnv, roof_photo: bytes) -> None:
+    """Deployed, uploads land in UploadsBucket and results live in DataBucket."""
+    s3 = aws_env.client("s3")
+    data, uploads = aws_env.buckets["DataBucket"], aws_env.buckets["UploadsBucket"]
+    jobs = VisionJobs(aws_env.client("dynamodb"), s3, aws_env.tables["JobsTable"], data, upload_bucket=uploads)
+    app = FastAPI()
+    install_error_handling(app, max_body_bytes=MAX_PHOTO_BYTES)
+    app.include_router(vision_router(lambda: jobs, lambda: None, "local"))
+    org = _org()
+    uploaded, kept = f"uploads/{org}/{'a' * 32}/south.jpg", f"orgs/{org}/photos/north.jpg"
+    s3.put_object(Bucket=uploads, Key=uploaded, Body=roof_photo)
+    s3.put_object(Bucket=data, Key=kept, Body=roof_photo)
+    with TestClient(app) as client:
+        for key in (uploaded, kept):
+            reply = client.post(ANALYZE, json={"s3_key": key}, headers={"X-Org-Id": org})
+            assert reply.status_code == 201, reply.text
+        offer = client.post(UPLOADS, json={"name": "west.jpg"}, headers={"X-Org-Id": org}).json()
+        policy = json.loads(base64.b64decode(offer["upload"]["fields"]["policy"]))
+        assert {"bucket": uploads} in policy["conditions"]

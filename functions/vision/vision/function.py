@@ -27,7 +27,7 @@ from shared.http import org_id_of, request_id_of
 from shared.modes import Mode
 from shared.objects import MAX_KEY_LENGTH, megabytes, read_input
 from vision.detect import Detected, combined_outcome
-from vision.jobs import NO_JOB, PhotoTags, VisionJobs
+from vision.jobs import NO_JOB, UPLOAD_EXPIRES_S, PhotoTags, VisionJobs
 from vision.service import FUNCTION, MAX_PHOTO_BYTES, analyze
 
 Env = Literal["local", "aws"]
@@ -119,7 +119,7 @@ def vision_router(
                 "status": "awaiting_upload",
                 "upload": upload,
                 "max_bytes": MAX_PHOTO_BYTES,
-                "expires_in_s": 900,
+                "expires_in_s": UPLOAD_EXPIRES_S,
                 "job_url": f"/v1/vision/{job_id}",
             },
             status_code=201,
@@ -147,7 +147,7 @@ def vision_router(
             except ValidationError as exc:
                 raise InvalidInput(f"Invalid request: {exc.errors(include_url=False)[0]['msg']}.") from None
             data = await asyncio.to_thread(
-                read_input, store.s3, store.bucket, org, ref.s3_key, MAX_PHOTO_BYTES, uploads=True
+                read_input, store.s3, store.bucket_of(ref.s3_key), org, ref.s3_key, MAX_PHOTO_BYTES, uploads=True
             )
             name, tags, source_key = ref.s3_key.rsplit("/", 1)[-1], ref.tags, ref.s3_key
         else:
