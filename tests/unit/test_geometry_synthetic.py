@@ -16,6 +16,7 @@ from geometry.synthetic import (
     Scene,
     SceneSpec,
     build_scene,
+    resampled_scene,
     standard_set,
 )
 
@@ -353,3 +354,20 @@ def test_every_scene_of_the_standard_set_builds_consistently() -> None:
         assert scene.truth_labels.shape == scene.grid.shape
         assert scene.grid.dx == scene.grid.dy == scene.spec.resolution
         assert sum(f.footprint_area_m2 for f in scene.facets) == pytest.approx(scene.outline_area_m2, rel=1e-9)
+
+
+def test_a_resampled_dsm_is_the_coarse_dsm_in_blocks_over_the_fine_truth() -> None:
+    spec = SceneSpec(roof="hip", pitch=8, rotation_deg=23, noise_sigma=0.03, seed=5)
+    scene = resampled_scene(spec, 1.0, 0.0862)
+    coarse = build_scene(replace(spec, resolution=1.0)).grid.z
+    fine = build_scene(replace(spec, resolution=0.0862))
+
+    assert scene.grid.dx == scene.grid.dy == 0.0862
+    assert np.array_equal(scene.truth_labels, fine.truth_labels)
+    assert scene.facets == fine.facets
+    # each fine cell holds the coarse cell its centre lies in: blocks of 11-12 identical cells
+    assert scene.grid.z[0, 0] == coarse[0, 0]
+    assert scene.grid.z[5, 17] == coarse[0, 1]  # centre at x = 17.5 * 0.0862 = 1.51 m
+    assert scene.grid.z[12, 0] == coarse[1, 0]  # centre at y = 12.5 * 0.0862 = 1.08 m south
+    runs = np.diff(np.flatnonzero(np.diff(scene.grid.z[40]) != 0))
+    assert set(runs.tolist()) <= {11, 12}

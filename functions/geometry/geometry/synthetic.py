@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, get_args
 
 import numpy as np
@@ -936,6 +936,20 @@ def standard_set(seed: int = 0) -> list[SceneSpec]:
                 )
             )
     return specs
+
+
+def resampled_scene(spec: SceneSpec, source: float, fine: float) -> Scene:
+    """The scene as a DSM of `source` metre cells resampled (nearest neighbour) onto a `fine` grid: a
+    staircase of flat blocks, as published DSMs cut finer than their LiDAR are. The noise is the
+    source's (one draw per source cell); the truth is the scene's at the fine grid."""
+    truth = build_scene(replace(spec, resolution=fine, noise_sigma=0.0))
+    coarse = build_scene(replace(spec, resolution=source)).grid.z
+    rows, cols = truth.grid.shape
+    at_row = ((np.arange(rows) + 0.5) * fine / source).astype(np.int64).clip(0, coarse.shape[0] - 1)
+    at_col = ((np.arange(cols) + 0.5) * fine / source).astype(np.int64).clip(0, coarse.shape[1] - 1)
+    return replace(
+        truth, spec=replace(spec, resolution=fine), grid=HeightGrid(coarse[np.ix_(at_row, at_col)], fine, fine)
+    )
 
 
 def build_standard_set(seed: int = 0) -> list[Scene]:
