@@ -2,8 +2,8 @@
 
 One `AIRoute` gives two routes: `POST <path>` (the validated JSON result with the X-Dominus-* headers)
 and `POST <path>/stream` (the contract's SSE events). A `Function` bundles its routes into a router
-(the dev server mounts it next to the others) and into its own deployed app, served by Mangum
-(buffered) or by Lambda Web Adapter (streaming): one app, two deployments, no second code path.
+and declares its deployment spec (shared.deployment builds the app, served by Mangum buffered or by
+Lambda Web Adapter streaming: one app, two deployments, no second code path).
 
 No `from __future__ import annotations` here: FastAPI reads the route functions' annotations, and
 they name classes only known when a route is built.
@@ -15,15 +15,17 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import anyio
-from fastapi import APIRouter, Body, FastAPI, Query, Request
+from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 
+from shared.deployment import FunctionSpec
 from shared.engine import CallContext, Engine
 from shared.events import StreamEvent, to_sse
-from shared.http import ai_json, install_error_handling, org_id_of, request_id_of
+from shared.http import ai_json, org_id_of, request_id_of
 from shared.modes import Mode
 from shared.requests import AIRequest
+from shared.runtime import Clients
 
 logger = logging.getLogger(__name__)
 
@@ -127,43 +129,13 @@ class Function:
             operation_id=f"{function}_{route.path.strip('/').replace('/', '_').replace('-', '_')}_stream",
         )
 
-    def app(self, engine: EngineProvider | None = None, env: Env | None = None) -> FastAPI:
-        """The deployed app: the engine is built from the environment on the first request."""
-        from shared.runtime import process_engine
-        from shared.settings import load_settings
+    def spec(self) -> FunctionSpec:
+        """The deployment spec: a buffered deployment and its streaming twin, on the clients' engine.
+        In AWS a stream's records are written as it ends (a Lambda Web Adapter sandbox may be frozen
+        once the response is over)."""
 
-        app = FastAPI(title=f"Dominus {self.title}", version="1.0.0")
-        install_error_handling(app, max_body_bytes=self.max_body_bytes)
-        deployed_env = env or load_settings().dominus_env
-        app.include_router(
-            self.router(engine or process_engine, deployed_env, flush_after_stream=deployed_env == "aws")
-        )
+        def routers(clients: Clients) -> list[APIRouter]:
+            env = clients.settings.dominus_env
+            return [self.router(clients.engine, env, flush_after_stream=env == "aws")]
 
-        @app.get("/healthz", include_in_schema=False)
-        async def healthz() -> dict[str, str]:
-            return {"status": "ok", "function": self.name}
-
-        return app
-
-    def lambda_handler(self, app: FastAPI) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-        """The buffered deployment's handler: Mangum; the call's perf record and debit are written by
-        an internal extension after the response has gone (inline, before returning, outside Lambda)."""
-        from mangum import Mangum
-
-        from shared.lambda_extension import AfterResponseFlush
-        from shared.runtime import flush_process_engine
-
-        adapter = Mangum(app, lifespan="off")
-        after_response = AfterResponseFlush.from_environment(flush_process_engine)  # during init
-
-        def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-            try:
-                response: dict[str, Any] = adapter(event, context)
-                return response
-            finally:
-                if after_response is not None:
-                    after_response.invocation_done()
-                else:
-                    flush_process_engine()
-
-        return handler
+        return FunctionSpec(self.name, self.title, routers, max_body_bytes=self.max_body_bytes, streaming=True)

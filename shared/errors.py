@@ -44,10 +44,6 @@ class NotFound(DominusError):
     status, code = 404, "not_found"
 
 
-class Conflict(DominusError):
-    status, code = 409, "conflict"
-
-
 class PayloadTooLarge(DominusError):
     status, code = 413, "payload_too_large"
 
@@ -64,10 +60,6 @@ class ModelRefused(DominusError):
     """The model declined to answer; nothing is cached."""
 
     status, code = 422, "model_refused"
-
-
-class RateLimited(DominusError):
-    status, code = 429, "rate_limited"
 
 
 class UpstreamError(DominusError):

@@ -16,6 +16,8 @@ from fastapi import Request
 from shared.errors import BadRequest, UnsupportedMediaType
 from shared.objects import too_large
 
+# Room for the multipart framing (boundaries, part headers, tag fields) around the largest upload.
+MULTIPART_SLACK_BYTES = 64_000
 _BOUNDARY = re.compile(r"^[0-9A-Za-z'()+_,\-./:=? ]{1,70}$")
 
 

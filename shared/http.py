@@ -11,6 +11,7 @@ import json
 import logging
 import re
 import uuid
+from collections.abc import Callable
 from typing import Any, Literal
 
 from fastapi import FastAPI, Request
@@ -76,18 +77,19 @@ class BodyLimit:
     """413 for a body over the limit, whether it declares its length or streams it (API Gateway's own
     limit is 10 MB; ours is smaller and says so)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int | Callable[[Scope], int]) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.limit_for: Callable[[Scope], int] = max_bytes if callable(max_bytes) else (lambda _scope: max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.limit_for(scope)
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None:
-            if declared.isdigit() and int(declared) > self.max_bytes:
-                await self._reject(send)
+            if declared.isdigit() and int(declared) > limit:
+                await self._reject(send, limit)
                 return
             await self.app(scope, receive, send)
             return
@@ -102,8 +104,8 @@ class BodyLimit:
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
             more = message.get("more_body", False)
-            if size > self.max_bytes:
-                await self._reject(send)
+            if size > limit:
+                await self._reject(send, limit)
                 return
         body = b"".join(chunks)
         replayed = False
@@ -117,12 +119,10 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    def _message(self) -> str:
-        return f"The request body is larger than the {self.max_bytes:,}-byte limit."
-
-    async def _reject(self, send: Send) -> None:
+    async def _reject(self, send: Send, limit: int) -> None:
         request_id = uuid.uuid4().hex
-        body = json.dumps(error_body("payload_too_large", self._message(), request_id)).encode()
+        message = f"The request body is larger than the {limit:,}-byte limit."
+        body = json.dumps(error_body("payload_too_large", message, request_id)).encode()
         await send(
             {
                 "type": "http.response.start",
@@ -133,7 +133,9 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
 
-def install_error_handling(app: FastAPI, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+def install_error_handling(
+    app: FastAPI, *, max_body_bytes: int | Callable[[Scope], int] = DEFAULT_MAX_BODY_BYTES
+) -> None:
     """Every error leaves as the contract's JSON shape with the right status; never a stack trace."""
 
     async def on_error(request: Request, exc: Exception) -> JSONResponse:

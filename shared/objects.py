@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import re
-from typing import TYPE_CHECKING
+import urllib.parse
+from typing import TYPE_CHECKING, Any
 
 from shared.cache_keys import check_org_id
 from shared.errors import Forbidden, NotFound, PayloadTooLarge
@@ -97,3 +98,33 @@ def read_input(s3: S3Client, bucket: str, org_id: str, key: str, limit: int, *, 
     if len(data) > limit:
         raise too_large("The object at `s3_key`", limit)
     return data
+
+
+def created_objects(event: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ObjectCreated records of an S3 event as {bucket, key, etag, size} (keys arrive URL-encoded,
+    `+` for a space)."""
+    found = []
+    for record in event.get("Records", []):
+        if record.get("eventSource") != "aws:s3" or not str(record.get("eventName", "")).startswith("ObjectCreated"):
+            continue
+        s3 = record["s3"]
+        found.append(
+            {
+                "bucket": s3["bucket"]["name"],
+                "key": urllib.parse.unquote_plus(s3["object"]["key"]),
+                "etag": s3["object"].get("eTag", ""),
+                "size": int(s3["object"].get("size", 0)),
+            }
+        )
+    return found
+
+
+def object_created_event(bucket: str, key: str, etag: str, size: int) -> dict[str, Any]:
+    """An S3 ObjectCreated event for one object, as S3 sends it (the key URL-encoded)."""
+    obj = {"key": urllib.parse.quote_plus(key, safe="/"), "eTag": etag.strip('"'), "size": size}
+    record = {
+        "eventSource": "aws:s3",
+        "eventName": "ObjectCreated:Post",
+        "s3": {"bucket": {"name": bucket}, "object": obj},
+    }
+    return {"Records": [record]}

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import SecretStr
+from starlette.requests import Request
 
 from shared.catalog import PriceTable
 from shared.engine import Engine, EngineConfig
@@ -25,24 +27,33 @@ from shared.stores.base import GuardedStore, Store
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
 
-def once(make: Callable[[], T]) -> Callable[[], T]:
+class Lazy(Generic[T]):
     """`make()` on the first call only, from whichever thread asks first (boto3 clients must not be
-    built concurrently)."""
-    lock = threading.Lock()
-    made: list[T] = []
+    built concurrently); `peek()` tells whether it was made, without making it."""
 
-    def get() -> T:
-        with lock:
-            if not made:
-                made.append(make())
-            return made[0]
+    def __init__(self, make: Callable[[], T]) -> None:
+        self._make = make
+        self._lock = threading.Lock()
+        self._made: list[T] = []
 
-    return get
+    def __call__(self) -> T:
+        with self._lock:
+            if not self._made:
+                self._made.append(self._make())
+            return self._made[0]
+
+    def peek(self) -> T | None:
+        return self._made[0] if self._made else None
+
+
+def once(make: Callable[[], T]) -> Lazy[T]:
+    return Lazy(make)
 
 
 def build_store(settings: Settings) -> GuardedStore:
@@ -92,10 +103,19 @@ def dynamodb_client(endpoint_url: str | None = None) -> DynamoDBClient:
     return boto3.client("dynamodb", endpoint_url=endpoint_url, config=config)
 
 
+def s3_client() -> S3Client:
+    import boto3
+    from botocore.config import Config
+
+    # Photos and DSMs of tens of MB: a longer read timeout than DynamoDB's.
+    config = Config(connect_timeout=2, read_timeout=15, retries={"mode": "standard", "max_attempts": 3})
+    return boto3.client("s3", config=config)
+
+
 def build_engine(
     settings: Settings,
     *,
-    dynamodb: DynamoDBClient | None = None,
+    dynamodb: DynamoDBClient | Callable[[], DynamoDBClient] | None = None,
     chat: ChatModel | None = None,
     store: GuardedStore | None = None,
     recorder: PerfRecorder | None = None,
@@ -126,26 +146,34 @@ def build_engine(
     )
 
 
-def engine_parts(engine: Engine) -> dict[str, Any]:
-    """For health checks: what the engine runs on, without secrets."""
-    return {"store": engine.store_name, "simulated_model": engine.simulated}
+@dataclass(frozen=True)
+class Clients:
+    """What a function's routes and event handlers are built on, each made on first use.
 
+    Deployed, they come from the environment (`from_settings`); the dev server hands the builder its
+    own (moto, the simulated model, its store): the same functions, with local clients.
+    """
 
-_process_engine: list[Engine] = []
-_process_lock = threading.Lock()
+    settings: Settings
+    dynamodb: Callable[[], DynamoDBClient]
+    s3: Callable[[], S3Client]
+    store: Callable[[], GuardedStore]
+    engine: Lazy[Engine]
+    has_model: bool  # a model to call: credentials deployed, or the local (simulated) one
+    # Where clients post presigned uploads when that is not S3 itself (the dev server's forwarder).
+    upload_url: Callable[[Request], str] | None = None
+    # Runs an event handler's coroutine to its end; by default on a loop of this sandbox's own.
+    run: Callable[[Coroutine[Any, Any, Any]], Any] | None = None
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Clients:
+        dynamodb, s3 = once(lambda: dynamodb_client()), once(s3_client)
+        store = once(lambda: build_store(settings))
+        engine = once(lambda: build_engine(settings, dynamodb=dynamodb, store=store()))
+        return cls(settings, dynamodb, s3, store, engine, settings.has_model_credentials)
 
-def process_engine() -> Engine:
-    """This process's engine (a Lambda sandbox's), built from the environment on first use."""
-    with _process_lock:
-        if not _process_engine:
-            from shared.settings import load_settings
-
-            _process_engine.append(build_engine(load_settings()))
-        return _process_engine[0]
-
-
-def flush_process_engine(timeout_s: float = 2.0) -> None:
-    """Write what this invocation recorded (perf records, balance debits) before it is frozen."""
-    if _process_engine and not _process_engine[0].flush_records(timeout_s):
-        logger.warning("perf records still pending after %.1f s", timeout_s)
+    def flush(self, timeout_s: float = 2.0) -> None:
+        """Write what the invocation recorded (perf records, balance debits) before it is frozen."""
+        engine = self.engine.peek()
+        if engine is not None and not engine.flush_records(timeout_s):
+            logger.warning("perf records still pending after %.1f s", timeout_s)

@@ -11,20 +11,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Any
 
 from dominus_dev.simulated_model import SimulatedModel
 from dominus_dev.template import EmbeddedAws
-from geometry.jobs import GeometryJobs, JobIndex
-from metrics.function import MetricsDeps
-from metrics.records import PerfLog
-from metrics.rollup import Rollups
 from shared.engine import Engine
 from shared.llm import ChatModel, OpenAIChatModel
-from shared.orgs import DynamoOrgRepository
-from shared.runtime import build_engine, build_store, retry_policy
+from shared.runtime import Clients, build_engine, build_store, once, retry_policy
 from shared.settings import Settings
 from shared.stores.base import GuardedStore
-from vision.jobs import VisionJobs
 
 logger = logging.getLogger(__name__)
 
@@ -35,23 +30,13 @@ class LocalRuntime:
     aws: EmbeddedAws = field(default_factory=EmbeddedAws)
     model: SimulatedModel | None = None
     engine: Engine | None = None
-    store: GuardedStore | None = None  # the engine's, shared with the geometry function
+    store: GuardedStore | None = None  # the engine's, shared with every function
 
     def start(self) -> LocalRuntime:
         self.aws.start()
-        resources = self.aws.create_resources()
-        self.settings = self.settings.model_copy(
-            update={
-                "dominus_perf_table": resources.get("DOMINUS_PERF_TABLE", self.settings.dominus_perf_table),
-                "dominus_org_table": resources.get("DOMINUS_ORG_TABLE", self.settings.dominus_org_table),
-                "dominus_jobs_table": resources.get("DOMINUS_JOBS_TABLE", self.settings.dominus_jobs_table),
-                "dominus_idempotency_table": resources.get(
-                    "DOMINUS_IDEMPOTENCY_TABLE", self.settings.dominus_idempotency_table
-                ),
-                "dominus_rollup_table": resources.get("DOMINUS_ROLLUP_TABLE", self.settings.dominus_rollup_table),
-                "dominus_bucket": resources.get("DOMINUS_BUCKET", self.settings.dominus_bucket),
-            }
-        )
+        # Every table and bucket the template hands its functions, under the same variables.
+        names = {env.lower(): physical for env, physical in self.aws.create_resources().items()}
+        self.settings = self.settings.model_copy(update={k: v for k, v in names.items() if k in Settings.model_fields})
         self.store = build_store(self.settings)
         self.engine = build_engine(
             self.settings, dynamodb=self.aws.client("dynamodb"), chat=self._chat_model(), store=self.store
@@ -66,40 +51,20 @@ class LocalRuntime:
         )
         return self
 
-    def geometry_jobs(self) -> GeometryJobs:
-        """The geometry function's job store on the embedded DynamoDB and S3."""
-        return GeometryJobs(
-            self.aws.client("dynamodb"),
-            self.aws.client("s3"),
-            self.settings.dominus_jobs_table,
-            self.settings.dominus_bucket,
-        )
-
-    def geometry_index(self) -> JobIndex:
-        """The engine's store in front of the geometry job index, as the deployed function has it."""
-        assert self.store is not None, "start the runtime first"
-        return JobIndex.configured(self.store, self.settings)
-
-    def vision_jobs(self) -> VisionJobs:
-        """The vision function's jobs on the embedded DynamoDB and S3; its presigned uploads point at
-        the embedded S3 (the dev server forwards them there and then runs the job, see server.py)."""
-        return VisionJobs(
-            self.aws.client("dynamodb"),
-            self.aws.client("s3"),
-            self.settings.dominus_jobs_table,
-            self.settings.dominus_bucket,
-        )
-
-    def metrics_deps(self) -> MetricsDeps:
-        """The metrics function's collaborators on the embedded DynamoDB and the engine's store."""
-        dynamodb = self.aws.client("dynamodb")
-        settings = self.settings
-        return MetricsDeps(
-            log=lambda: PerfLog(dynamodb, settings.dominus_perf_table),
-            rollups=lambda: Rollups(dynamodb, settings.dominus_rollup_table),
-            orgs=lambda: DynamoOrgRepository(dynamodb, settings.dominus_org_table, settings.dominus_default_balance),
-            store=lambda: self.store,
-            settings_ttl_ms=int(settings.dominus_org_settings_ttl_s * 1000),
+    def clients(self, **local: Any) -> Clients:
+        """The functions' collaborators on the embedded AWS, this runtime's store and engine; `local`
+        sets the dev server's own (where presigned uploads go, the loop event handlers run on)."""
+        assert self.engine is not None, "start the runtime first"
+        assert self.store is not None
+        engine, store = self.engine, self.store
+        return Clients(
+            settings=self.settings,
+            dynamodb=lambda: self.aws.client("dynamodb"),
+            s3=lambda: self.aws.client("s3"),
+            store=lambda: store,
+            engine=once(lambda: engine),
+            has_model=True,  # OpenAI, or the simulated model
+            **local,
         )
 
     def _chat_model(self) -> ChatModel | None:

@@ -8,6 +8,7 @@ resource), so the local runtime and the deployed stack cannot drift apart.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import re
 from collections.abc import Mapping
@@ -59,7 +60,7 @@ __all__ = [
 
 DEFAULT_TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 LOCAL_REGION = "us-east-1"
-_DUMMY_CREDENTIAL = "testing"
+LOCAL_CREDENTIAL = "testing"
 
 _TABLE_TYPES = ("AWS::DynamoDB::Table", "AWS::Serverless::SimpleTable")
 _BUCKET_TYPE = "AWS::S3::Bucket"
@@ -367,11 +368,18 @@ def bucket_logical_ids(template: Mapping[str, Any]) -> list[str]:
 
 
 def _env_refs(template: Mapping[str, Any]) -> dict[str, str]:
-    """Logical id -> name of the environment variable whose value is `!Ref <logical id>`.
+    """Logical id -> name of the environment variable whose value is `!Ref <logical id>`, or the same
+    `!Sub` formula as the resource's own name (a bucket named by formula, so that its event
+    notification can name a function without a circular dependency).
 
     Globals.Function first (what every function sees), then each function's own variables; the
     first name found wins when one resource is exposed under several names.
     """
+    named_by = {
+        json.dumps(name, sort_keys=True): logical_id
+        for logical_id, resource in _resources(template).items()
+        if isinstance(name := resource.get("Properties", {}).get("BucketName"), dict)
+    }
     scopes: list[Any] = [(template.get("Globals") or {}).get("Function")]
     scopes += [
         resource.get("Properties", {})
@@ -384,6 +392,8 @@ def _env_refs(template: Mapping[str, Any]) -> dict[str, str]:
         for env_name, value in variables.items():
             if isinstance(value, dict) and set(value) == {"Ref"} and isinstance(value["Ref"], str):
                 refs.setdefault(value["Ref"], env_name)
+            elif isinstance(value, dict) and json.dumps(value, sort_keys=True) in named_by:
+                refs.setdefault(named_by[json.dumps(value, sort_keys=True)], env_name)
     return refs
 
 
@@ -488,9 +498,9 @@ class EmbeddedAws:
         self.template_path = template
         self._server = ThreadedMotoServer(ip_address=host, port=self.port, verbose=False)
         self._session = boto3.session.Session(
-            aws_access_key_id=_DUMMY_CREDENTIAL,
-            aws_secret_access_key=_DUMMY_CREDENTIAL,
-            aws_session_token=_DUMMY_CREDENTIAL,
+            aws_access_key_id=LOCAL_CREDENTIAL,
+            aws_secret_access_key=LOCAL_CREDENTIAL,
+            aws_session_token=LOCAL_CREDENTIAL,
             region_name=LOCAL_REGION,
         )
         self._started = False

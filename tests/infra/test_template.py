@@ -20,8 +20,10 @@ from typing import Any
 import httpx
 import pytest
 from cfnlint.api import ManualArgs, lint
+from fastapi.routing import APIRoute
 from samtranslator.translator.transform import transform
 
+from dominus_dev.functions import SPECS
 from dominus_dev.serving import free_port
 from dominus_dev.template import (
     DEFAULT_TEMPLATE,
@@ -30,6 +32,9 @@ from dominus_dev.template import (
     env_var_for_table,
     load_template,
 )
+from shared.deployment import FunctionSpec
+from shared.runtime import Clients
+from shared.settings import Settings
 
 pytestmark = pytest.mark.infra
 
@@ -297,7 +302,7 @@ def test_environment_references_the_tables(template: dict[str, Any]) -> None:
         "IdempotencyTable": "DOMINUS_IDEMPOTENCY_TABLE",
         "RollupTable": "DOMINUS_ROLLUP_TABLE",
     }
-    assert env_var_for_bucket(template) == {"DataBucket": "DOMINUS_BUCKET"}
+    assert env_var_for_bucket(template) == {"DataBucket": "DOMINUS_BUCKET", "UploadsBucket": "DOMINUS_UPLOAD_BUCKET"}
     assert variables["DOMINUS_ENV"] == "aws"
     assert variables["DOMINUS_CHEAP_MODEL"] == {"Ref": "CheapModel"}
     assert variables["DOMINUS_SMART_MODEL"] == {"Ref": "SmartModel"}
@@ -461,7 +466,8 @@ def _defines(module: Path, name: str) -> bool:
             targets = node.targets
         elif isinstance(node, ast.AnnAssign):
             targets = [node.target]
-        if any(isinstance(target, ast.Name) and target.id == name for target in targets):
+        names = [t for target in targets for t in (target.elts if isinstance(target, ast.Tuple) else [target])]
+        if any(isinstance(target, ast.Name) and target.id == name for target in names):
             return True
     return False
 
@@ -845,3 +851,53 @@ def test_uploads_start_vision_jobs_without_a_circular_dependency(
     bucket = translated["Resources"]["UploadsBucket"]["Properties"]
     [config] = bucket["NotificationConfiguration"]["LambdaConfigurations"]
     assert config["Event"] == "s3:ObjectCreated:*"
+
+
+# --- the deployment specs and the template agree -------------------------------------------------
+
+
+def _code_roots(template: dict[str, Any], name: str) -> dict[str, dict[str, Any]]:
+    """The template's functions that run functions/<name>/ (a zip's CodeUri, or an image's context)."""
+    found = {}
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        props = resource["Properties"]
+        image = resource.get("Metadata", {}).get("Dockerfile", "")
+        if props.get("CodeUri") == f"functions/{name}/" or image == f"functions/{name}/Dockerfile":
+            found[logical_id] = props
+    return found
+
+
+def _routes(spec: FunctionSpec) -> set[tuple[str, str]]:
+    clients = Clients.from_settings(Settings(dominus_env="aws"))  # builds nothing: clients are lazy
+    return {
+        (route.path, method.lower())
+        for router in spec.routers(clients)
+        for route in router.routes
+        if isinstance(route, APIRoute) and route.include_in_schema
+        for method in route.methods or ()
+    }
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[spec.name for spec in SPECS])
+def test_each_spec_is_deployed_with_its_routes_events_and_handler(template: dict[str, Any], spec: FunctionSpec) -> None:
+    deployed = _code_roots(template, spec.name)
+    assert deployed, f"functions/{spec.name}/ is not deployed"
+    api_events = {
+        (event["Properties"]["Path"], event["Properties"]["Method"].lower())
+        for props in deployed.values()
+        for event in props.get("Events", {}).values()
+        if event["Type"] == "Api"
+    }
+    assert _routes(spec) <= api_events, f"{spec.name}: routes the template does not deploy"
+    assert any(p.get("Handler") == "run.sh" for p in deployed.values()) == spec.streaming
+    schedules = {
+        json.loads(event["Properties"]["Input"])["schedule"]
+        for props in deployed.values()
+        for event in props.get("Events", {}).values()
+        if event["Type"] == "Schedule"
+    }
+    assert schedules == {schedule.name for schedule in spec.schedules}
+    for props in deployed.values():
+        assert props.get("Handler") in (None, "run.sh", f"{spec.name}.app.handler")

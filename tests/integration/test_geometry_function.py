@@ -29,11 +29,14 @@ from dominus_dev.local import LocalRuntime
 from dominus_dev.serving import free_port
 from geometry import function as geometry_function
 from geometry.function import MAX_UPLOAD_BYTES, Analysed, AnalysisInput, geometry_router
+from geometry.function import SPEC as GEOMETRY
 from geometry.jobs import GeometryJobs, JobIndex, preview_key, report_key
 from geometry.synthetic import SceneSpec, build_scene
+from shared.deployment import deploy
 from shared.errors import BadRequest, UnsupportedMediaType
-from shared.forms import parse_multipart
+from shared.forms import MULTIPART_SLACK_BYTES, parse_multipart
 from shared.http import install_error_handling
+from shared.runtime import Clients
 from shared.settings import Settings
 from shared.stores.base import GuardedStore
 from shared.stores.memory import MemoryStore
@@ -326,7 +329,7 @@ def _router_app(jobs: GeometryJobs, store: Any = None, *, max_upload_bytes: int 
     guarded = GuardedStore(store if store is not None else MemoryStore(), timeout_s=0.25, cooldown_s=30.0)
     index = JobIndex(guarded, lease_ms=2_000, wait_ms=5_000)
     app = FastAPI()
-    install_error_handling(app, max_body_bytes=max_upload_bytes + 64_000)
+    install_error_handling(app, max_body_bytes=max_upload_bytes + MULTIPART_SLACK_BYTES)
     app.include_router(geometry_router(lambda: jobs, "local", index=lambda: index, max_upload_bytes=max_upload_bytes))
     return app
 
@@ -473,11 +476,14 @@ def _deployed_settings(aws_env: AwsEnv, **overrides: Any) -> Settings:
     return Settings(**(values | overrides))
 
 
-def test_deployed_app_stores_job_record_report_and_preview(aws_env: AwsEnv, gable: bytes) -> None:
-    from geometry.app import create_app
+def _deployed_app(settings: Settings) -> FastAPI:
+    """The app GeometryFunction serves, on clients made from `settings` (boto3 reaches moto)."""
+    return deploy(GEOMETRY, Clients.from_settings(settings)).app
 
+
+def test_deployed_app_stores_job_record_report_and_preview(aws_env: AwsEnv, gable: bytes) -> None:
     org = _org()
-    with TestClient(create_app(_deployed_settings(aws_env))) as client:
+    with TestClient(_deployed_app(_deployed_settings(aws_env))) as client:
         assert client.get("/healthz").json() == {"status": "ok", "function": "geometry"}
         response = _upload(client, org, ("gable.npy", gable), resolution=RESOLUTION)
         again = _upload(client, org, ("gable.npy", gable), resolution=RESOLUTION)
@@ -505,12 +511,10 @@ def test_deployed_app_stores_job_record_report_and_preview(aws_env: AwsEnv, gabl
 
 
 def test_deployed_app_with_a_dead_redis_still_serves(aws_env: AwsEnv, gable: bytes) -> None:
-    from geometry.app import create_app
-
     # Given the store configured at a Redis that nobody listens on
     settings = _deployed_settings(aws_env, redis_url=f"redis://127.0.0.1:{free_port()}/0")
     org = _org()
-    with TestClient(create_app(settings)) as client:
+    with TestClient(_deployed_app(settings)) as client:
         first = _upload(client, org, ("gable.npy", gable), resolution=RESOLUTION)
         again = _upload(client, org, ("gable.npy", gable), resolution=RESOLUTION)
     # Then the analysis runs and identical input is still found (through DynamoDB)

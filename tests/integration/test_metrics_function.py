@@ -23,6 +23,7 @@ import pytest
 
 from analyze.function import EXAMPLE_LEAD
 from dominus_dev.local import LocalRuntime
+from metrics.function import deps_for
 from metrics.rollup import WATERMARK_PK, WATERMARK_SK, floor_hour, run_rollup
 from metrics.sketch import ALPHA
 from tests.support.dev_server import running_dev_server
@@ -190,7 +191,8 @@ def test_the_rollup_is_idempotent_and_the_api_answers_the_same_before_and_after_
     assert all(b["source"]["rollup_hours"] == 0 for b in before.values())
 
     # The current hour is still open: roll it as the schedule would two hours from now.
-    log, rollups = runtime.metrics_deps().log(), runtime.metrics_deps().rollups()
+    deps = deps_for(runtime.clients())
+    log, rollups = deps.log(), deps.rollups()
     previous = rollups.watermark()
     later = datetime.now(UTC) + timedelta(hours=2)
     try:

@@ -29,14 +29,15 @@ from pydantic import SecretStr
 from dominus_dev.local import LocalRuntime
 from dominus_dev.server import InvocationContext
 from dominus_dev.simulated_model import SimulatedModel
+from shared.deployment import deploy
 from shared.engine import CallContext
 from shared.http import install_error_handling
-from shared.objects import upload_prefix
+from shared.objects import object_created_event, upload_prefix
 from shared.orgs import DynamoOrgRepository, OrgPreferences
 from tests.support.aws_fixtures import AwsEnv
 from tests.support.dev_server import running_dev_server
-from vision.app import UploadHandler, s3_event
-from vision.function import vision_router
+from vision.function import SPEC as VISION
+from vision.function import vision_jobs, vision_router
 from vision.images import encode_jpeg
 from vision.jobs import PhotoTags, VisionJobs
 from vision.service import MAX_PHOTO_BYTES, analyze
@@ -171,16 +172,10 @@ def test_a_presigned_upload_runs_its_job_once_however_often_s3_delivers_the_even
         finished = job["updated_at"]
 
         # S3 delivers at least once: the same event again does nothing.
-        jobs = runtime.vision_jobs()
+        jobs = vision_jobs(runtime.clients())()
         head = jobs.s3.head_object(Bucket=jobs.upload_bucket, Key=offer["upload"]["key"])
-        event = s3_event(jobs.upload_bucket, offer["upload"]["key"], head["ETag"], head["ContentLength"])
-        handler = UploadHandler(
-            lambda: jobs,
-            lambda: None,
-            runtime.settings.dominus_idempotency_table,
-            lambda: runtime.aws.client("dynamodb"),
-        )
-        handler(event, InvocationContext())
+        event = object_created_event(jobs.upload_bucket, offer["upload"]["key"], head["ETag"], head["ContentLength"])
+        deploy(VISION, runtime.clients()).handler(event, InvocationContext())
         assert _wait(client, org, offer["job_id"])["updated_at"] == finished
 
 
@@ -239,7 +234,7 @@ def test_s3_keys_are_read_from_the_callers_prefixes_only(
     local_server: tuple[str, LocalRuntime], roof_photo: bytes
 ) -> None:
     org, runtime = _org(), local_server[1]
-    jobs = runtime.vision_jobs()
+    jobs = vision_jobs(runtime.clients())()
     key = f"orgs/{org}/photos/north.jpg"
     jobs.s3.put_object(Bucket=jobs.bucket, Key=key, Body=roof_photo)
     with _client(local_server) as client:

@@ -9,8 +9,8 @@ import pytest
 import geometry
 import metrics
 import vision
+from shared.objects import created_objects, object_created_event
 from tests.support.functions import foreign_imports
-from vision.app import s3_event, upload_records
 from vision.jobs import PhotoTags, parse_upload_key, safe_name, upload_key
 
 JOB = "0123456789abcdef0123456789abcdef"
@@ -18,16 +18,16 @@ JOB = "0123456789abcdef0123456789abcdef"
 
 def test_s3_records_arrive_url_encoded_and_are_read_back_as_keys() -> None:
     key = f"uploads/acme/{JOB}/south slope+1.jpg"
-    event = s3_event("bucket", key, '"abc"', 123)
+    event = object_created_event("bucket", key, '"abc"', 123)
     assert event["Records"][0]["s3"]["object"]["key"] == f"uploads/acme/{JOB}/south+slope%2B1.jpg"
-    assert upload_records(event) == [{"bucket": "bucket", "key": key, "etag": "abc", "size": 123}]
+    assert created_objects(event) == [{"bucket": "bucket", "key": key, "etag": "abc", "size": 123}]
 
 
 def test_only_object_created_s3_records_are_jobs() -> None:
-    removed = s3_event("bucket", f"uploads/acme/{JOB}/a.jpg", "e", 1)
+    removed = object_created_event("bucket", f"uploads/acme/{JOB}/a.jpg", "e", 1)
     removed["Records"][0]["eventName"] = "ObjectRemoved:Delete"
-    assert upload_records(removed) == []
-    assert upload_records({"httpMethod": "GET", "path": "/healthz"}) == []
+    assert created_objects(removed) == []
+    assert created_objects({"httpMethod": "GET", "path": "/healthz"}) == []
 
 
 def test_an_upload_key_names_its_org_and_job_and_nothing_else_is_one() -> None:

@@ -1,9 +1,8 @@
-"""The lead-analysis function's deployments: `handler` is the buffered Lambda handler (Mangum); the
+"""The lead-analysis function as deployed: `handler` is the buffered Lambda's entry point (Mangum); the
 streaming deployment serves `app` under Lambda Web Adapter (functions/analyze/run.sh)."""
 
-from __future__ import annotations
+from analyze.function import SPEC
+from shared.deployment import deploy
 
-from analyze.function import FUNCTION
-
-app = FUNCTION.app()
-handler = FUNCTION.lambda_handler(app)
+deployment = deploy(SPEC)
+app, handler = deployment.app, deployment.handler

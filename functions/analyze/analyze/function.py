@@ -35,3 +35,4 @@ FUNCTION = Function(
         )
     ],
 )
+SPEC = FUNCTION.spec()

@@ -35,11 +35,13 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from geometry.jobs import NO_JOB, GeometryJobs, JobIndex
+from shared.deployment import FunctionSpec
 from shared.errors import BadRequest, InvalidInput, NotFound
-from shared.forms import Part, form_field, parse_multipart, read_body
+from shared.forms import MULTIPART_SLACK_BYTES, Part, form_field, parse_multipart, read_body
 from shared.http import org_id_of, request_id_of
 from shared.objects import MAX_KEY_LENGTH, megabytes
 from shared.outcomes import CacheOutcome
+from shared.runtime import Clients, once
 
 if TYPE_CHECKING:
     from geometry.analysis import RoofAnalysis
@@ -338,3 +340,16 @@ def geometry_router(
         return Response(png, media_type="image/png", headers=headers)
 
     return router
+
+
+def routers(clients: Clients) -> list[APIRouter]:
+    """The routes on the jobs table and data bucket, with the engine's store in front of the index."""
+    settings = clients.settings
+    jobs = once(
+        lambda: GeometryJobs(clients.dynamodb(), clients.s3(), settings.dominus_jobs_table, settings.dominus_bucket)
+    )
+    index = once(lambda: JobIndex.configured(clients.store(), settings))
+    return [geometry_router(jobs, settings.dominus_env, index=index)]
+
+
+SPEC = FunctionSpec("geometry", "Geometry", routers, max_body_bytes=MAX_UPLOAD_BYTES + MULTIPART_SLACK_BYTES)

@@ -80,10 +80,6 @@ class Side:
     start: Points = field(default_factory=lambda: np.zeros(2))
     end: Points = field(default_factory=lambda: np.zeros(2))
 
-    @property
-    def length_2d(self) -> float:
-        return float(np.hypot(*(self.end - self.start)))
-
 
 @dataclass(frozen=True)
 class Ring:

@@ -20,14 +20,17 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from metrics.aggregate import GroupBy
+from metrics.dashboard import dashboard_router
 from metrics.performance import answer, window
 from metrics.records import PerfLog
-from metrics.rollup import Rollups
+from metrics.rollup import Rollups, run_rollup
 from shared.cache_keys import org_settings_key
+from shared.deployment import FunctionSpec, Handler, Schedule
 from shared.errors import InvalidInput
 from shared.http import org_id_of, request_id_of
 from shared.modes import Mode
 from shared.orgs import MAX_CACHE_TTL_S, MIN_CACHE_TTL_S, DynamoOrgRepository, OrgPreferences, OrgSettings
+from shared.runtime import Clients, once
 from shared.stores.base import GuardedStore, StoreUnavailable
 
 Env = Literal["local", "aws"]
@@ -131,3 +134,42 @@ async def share(settings: OrgSettings, deps: MetricsDeps) -> None:
         await store.set(org_settings_key(settings.org_id), settings.model_dump_json(), deps.settings_ttl_ms)
     except StoreUnavailable:
         return
+
+
+def deps_for(clients: Clients) -> MetricsDeps:
+    settings = clients.settings
+    return MetricsDeps(
+        log=once(lambda: PerfLog(clients.dynamodb(), settings.dominus_perf_table)),
+        rollups=once(lambda: Rollups(clients.dynamodb(), settings.dominus_rollup_table)),
+        orgs=once(
+            lambda: DynamoOrgRepository(clients.dynamodb, settings.dominus_org_table, settings.dominus_default_balance)
+        ),
+        store=clients.store,
+        settings_ttl_ms=int(settings.dominus_org_settings_ttl_s * 1000),
+    )
+
+
+def routers(clients: Clients) -> list[APIRouter]:
+    return [metrics_router(deps_for(clients), clients.settings.dominus_env), dashboard_router()]
+
+
+def rollup_handler(clients: Clients) -> Handler:
+    """The schedule's run: the closed hours due, their days, the watermark."""
+    deps = deps_for(clients)
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        report = run_rollup(deps.log(), deps.rollups(), deps.clock())
+        return {"hours": report.hours, "orgs": report.orgs, "items": report.items, "watermark": report.watermark}
+
+    return handler
+
+
+SPEC = FunctionSpec(
+    "metrics",
+    "Metrics",
+    routers,
+    max_body_bytes=16_000,
+    schedules=(
+        Schedule("rollup", rollup_handler, "roll the closed hours of the perf log into hourly and daily roll-ups"),
+    ),
+)

@@ -79,8 +79,3 @@ class PerfLog:
             start_key = page.get("LastEvaluatedKey")
             if not start_key:
                 return
-
-
-def parse_timestamp(value: str) -> datetime:
-    """A record's timestamp (as the sink wrote it) as an aware UTC datetime."""
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)

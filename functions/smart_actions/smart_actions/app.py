@@ -1,9 +1,8 @@
-"""The smart-actions function's deployments: `handler` is the buffered Lambda handler (Mangum); the
+"""The smart-actions function as deployed: `handler` is the buffered Lambda's entry point (Mangum); the
 streaming deployment serves `app` under Lambda Web Adapter (functions/smart_actions/run.sh)."""
 
-from __future__ import annotations
+from shared.deployment import deploy
+from smart_actions.function import SPEC
 
-from smart_actions.function import FUNCTION
-
-app = FUNCTION.app()
-handler = FUNCTION.lambda_handler(app)
+deployment = deploy(SPEC)
+app, handler = deployment.app, deployment.handler

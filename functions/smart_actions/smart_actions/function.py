@@ -140,3 +140,4 @@ FUNCTION = Function(
         ),
     ],
 )
+SPEC = FUNCTION.spec()

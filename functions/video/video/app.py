@@ -1,9 +1,8 @@
-"""The video function's deployments: `handler` is the buffered Lambda handler (Mangum); the streaming
-deployment serves `app` under Lambda Web Adapter (functions/video/run.sh)."""
+"""The video function as deployed: `handler` is the buffered Lambda's entry point (Mangum); the
+streaming deployment serves `app` under Lambda Web Adapter (functions/video/run.sh)."""
 
-from __future__ import annotations
+from shared.deployment import deploy
+from video.function import SPEC
 
-from video.function import FUNCTION
-
-app = FUNCTION.app()
-handler = FUNCTION.lambda_handler(app)
+deployment = deploy(SPEC)
+app, handler = deployment.app, deployment.handler

@@ -122,3 +122,4 @@ FUNCTION = Function(
         ),
     ],
 )
+SPEC = FUNCTION.spec()

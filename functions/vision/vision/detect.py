@@ -20,7 +20,6 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from shared.engine import CallContext, Engine
 from shared.errors import DominusError
@@ -38,10 +37,6 @@ logger = logging.getLogger(__name__)
 MAX_MARKS = 30  # per view: more numbers than this crowd the image and the answer
 # An error from the second stage that leaves the first stage's answer standing.
 _DEGRADES = DominusError
-
-
-class Candidates(Protocol):
-    def __call__(self, photo: Photo) -> list[Candidate]: ...
 
 
 @dataclass(frozen=True)

@@ -20,12 +20,14 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from shared.deployment import FunctionSpec, Handler, Uploads
 from shared.engine import CallContext, Engine
 from shared.errors import InvalidInput, NotFound
-from shared.forms import Part, form_field, parse_multipart, read_body
+from shared.forms import MULTIPART_SLACK_BYTES, Part, form_field, parse_multipart, read_body
 from shared.http import org_id_of, request_id_of
 from shared.modes import Mode
 from shared.objects import MAX_KEY_LENGTH, megabytes, read_input
+from shared.runtime import Clients, once
 from vision.detect import Detected, combined_outcome
 from vision.jobs import NO_JOB, UPLOAD_EXPIRES_S, PhotoTags, VisionJobs
 from vision.service import FUNCTION, MAX_PHOTO_BYTES, analyze
@@ -151,7 +153,9 @@ def vision_router(
             )
             name, tags, source_key = ref.s3_key.rsplit("/", 1)[-1], ref.tags, ref.s3_key
         else:
-            parts = parse_multipart(content_type, await read_body(request, MAX_PHOTO_BYTES + 64_000), _EXPECTED)
+            parts = parse_multipart(
+                content_type, await read_body(request, MAX_PHOTO_BYTES + MULTIPART_SLACK_BYTES), _EXPECTED
+            )
             file = form_field(parts, "file")
             if file is None:
                 raise InvalidInput("The form has no `file` field: attach the photo as `file`.")
@@ -201,3 +205,42 @@ def vision_router(
         return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
 
     return router
+
+
+def vision_jobs(clients: Clients) -> JobsProvider:
+    settings = clients.settings
+    return once(
+        lambda: VisionJobs(
+            clients.dynamodb(),
+            clients.s3(),
+            settings.dominus_jobs_table,
+            settings.dominus_bucket,
+            upload_bucket=settings.dominus_upload_bucket,
+        )
+    )
+
+
+def _engine(clients: Clients) -> EngineProvider:
+    """The engine when there is a model to call; else photos get the local stage only."""
+    return lambda: clients.engine() if clients.has_model else None
+
+
+def routers(clients: Clients) -> list[APIRouter]:
+    env = clients.settings.dominus_env
+    return [vision_router(vision_jobs(clients), _engine(clients), env, upload_url=clients.upload_url)]
+
+
+def upload_handler(clients: Clients) -> Handler:
+    from vision.uploads import UploadHandler  # Powertools: loaded with the first upload event
+
+    table = clients.settings.dominus_idempotency_table
+    return UploadHandler(vision_jobs(clients), _engine(clients), table, clients.dynamodb, run=clients.run)
+
+
+SPEC = FunctionSpec(
+    "vision",
+    "Vision",
+    routers,
+    max_body_bytes=MAX_PHOTO_BYTES + MULTIPART_SLACK_BYTES,
+    uploads=Uploads(upload_handler),
+)

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from vision.local.image_ops import F32, RGBImage, hessian_min, log_luminance, resize
 
@@ -32,11 +30,6 @@ class Scale:
     @property
     def ppi(self) -> float:
         return self.period_px / EXPOSURE_IN
-
-    def period_map(self, x: npt.NDArray[Any], y: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
-        """The course period in original pixels at original pixel positions (clipped to a sane range)."""
-        period = self.period_px + self.gx * (x - self.cx) + self.gy * (y - self.cy)
-        return np.asarray(np.clip(period, 0.4 * self.period_px, 2.5 * self.period_px), np.float64)
 
 
 def _window_peak(patch: F32) -> tuple[float, float, float]:
