@@ -33,13 +33,13 @@ import numpy as np
 import numpy.typing as npt
 
 from bench.common import fmt, median, note, print_table, time_runs, verdict
-from geometry.accuracy import MUST_FIND_SQFT, EdgeScore, FacetScore, Summary, score, score_edges, summarize
+from evaluation.geometry.accuracy import MUST_FIND_SQFT, EdgeScore, FacetScore, Summary, score, score_edges, summarize
+from evaluation.geometry.synthetic import ROOF_TYPES, Scene, SceneSpec, build_scene, resampled_scene, standard_set
 from geometry.analysis import analyze_grid
 from geometry.grid import HeightGrid
 from geometry.measure import RoofReport, measure
 from geometry.points import PointCloud, points_to_grid
 from geometry.segment import MIN_FACET_AREA_M2, Plane, Segmentation, roof_cells
-from geometry.synthetic import ROOF_TYPES, Scene, SceneSpec, build_scene, resampled_scene, standard_set
 
 RUNS = 5
 TARGET_DSM_S = 0.5

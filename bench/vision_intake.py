@@ -22,11 +22,11 @@ from PIL import Image
 
 from bench.common import fmt, median, note, print_table, time_runs
 from dominus_dev.simulated_model import _image_tokens
+from evaluation.vision.synthetic import PhotoSpec, render
 from shared.catalog import PriceTable, image_tokens
 from shared.modes import Mode
 from shared.requests import ImagePart
 from vision.images import encode_jpeg, load_photo
-from vision.synthetic import PhotoSpec, render
 from vision.views import crop, plan_views
 
 MODELS = ("gpt-4o", "gpt-4o-mini", "gpt-4.1-mini")

@@ -16,10 +16,10 @@ import statistics
 import time
 
 from bench.common import fmt, note, print_table, verdict
+from evaluation.vision.scoring import Summary, development_set, held_out_set, score_photo, summarize
+from evaluation.vision.synthetic import PhotoSpec, render, standard_set
 from vision.candidates import REPORT_SCORE, find_candidates
 from vision.detections import DamageType
-from vision.scoring import Summary, development_set, held_out_set, score_photo, summarize
-from vision.synthetic import PhotoSpec, render, standard_set
 
 RUNS = 5
 TARGET_12MP_S = 1.0

@@ -144,6 +144,7 @@ def test_context_holds_what_is_copied_and_little_else(
         "test-artifacts/x.png",
         ".aws-sam/build/template.yaml",
         "bench/__main__.py",
+        "evaluation/geometry/synthetic.py",
         "node_modules/x/index.js",
         "dev/dominus_dev/server.py",
         "functions/analyze/analyze/app.py",

@@ -110,8 +110,8 @@ def test_a_tenant_named_by_a_header_is_not_trusted_in_aws(deployed: dict[str, De
 
 
 def _photo() -> bytes:
+    from evaluation.vision.synthetic import PhotoSpec, render
     from vision.images import encode_jpeg
-    from vision.synthetic import PhotoSpec, render
 
     return encode_jpeg(render(PhotoSpec(width=1200, height=900, seed=11, hail=4)).pixels, quality=90)
 

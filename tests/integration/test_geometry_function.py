@@ -27,11 +27,11 @@ from fastapi.testclient import TestClient
 
 from dominus_dev.local import LocalRuntime
 from dominus_dev.serving import free_port
+from evaluation.geometry.synthetic import SceneSpec, build_scene
 from geometry import function as geometry_function
 from geometry.function import MAX_UPLOAD_BYTES, Analysed, AnalysisInput, geometry_router
 from geometry.function import SPEC as GEOMETRY
 from geometry.jobs import GeometryJobs, JobIndex, preview_key, report_key
-from geometry.synthetic import SceneSpec, build_scene
 from shared.deployment import deploy
 from shared.errors import BadRequest, UnsupportedMediaType
 from shared.forms import MULTIPART_SLACK_BYTES, parse_multipart

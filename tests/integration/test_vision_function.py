@@ -29,6 +29,7 @@ from pydantic import SecretStr
 from dominus_dev.local import LocalRuntime
 from dominus_dev.server import InvocationContext
 from dominus_dev.simulated_model import SimulatedModel
+from evaluation.vision.synthetic import PhotoSpec, render
 from shared.deployment import deploy
 from shared.engine import CallContext
 from shared.http import install_error_handling
@@ -41,7 +42,6 @@ from vision.function import vision_jobs, vision_router
 from vision.images import encode_jpeg
 from vision.jobs import PhotoTags, VisionJobs
 from vision.service import MAX_PHOTO_BYTES, analyze
-from vision.synthetic import PhotoSpec, render
 
 pytestmark = pytest.mark.integration
 

@@ -71,19 +71,70 @@ def strict_violations(node: Any, path: str = "$") -> list[str]:
     return found
 
 
-FUNCTION_PACKAGES = {"analyze", "video", "smart_actions", "authorizer", "geometry", "vision", "metrics", "dominus_dev"}
+REPO_ROOT = Path(__file__).resolve().parents[2]
+FUNCTION_PACKAGES = {"analyze", "video", "smart_actions", "authorizer", "geometry", "vision", "metrics"}
+# Code that no function's code root, image or the layer holds: the dev runtime, evaluation tooling
+# (synthetic data and scoring), benchmarks and tests.
+NEVER_DEPLOYED = {"dominus_dev", "evaluation", "bench", "tests"}
+
+
+def deployed_packages() -> dict[str, Path]:
+    """What is deployed, by package name: each function's package (functions/<name>/<name>/) and the layer's
+    `shared`."""
+    functions = [p for p in (REPO_ROOT / "functions").glob("*/*") if p.is_dir() and p.name == p.parent.name]
+    return {p.name: p for p in [*functions, REPO_ROOT / "shared"]}
+
+
+def _module_name(package: Path, source: Path) -> str:
+    parts = source.relative_to(package.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(package: Path, source: Path) -> list[str]:
+    """The absolute names a module imports: for `from X import a`, X and X.a (a may be a module)."""
+    module = _module_name(package, source)
+    # A relative import counts from the module's own package (a package's __init__ is its own).
+    own_package = module.split(".") if source.name == "__init__.py" else module.split(".")[:-1]
+    names = []
+    for node in ast.walk(ast.parse(source.read_text())):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = own_package[: len(own_package) - node.level + 1] if node.level else []
+            origin = ".".join([*base, *([node.module] if node.module else [])])
+            names += [origin, *(f"{origin}.{alias.name}" for alias in node.names)]
+    return names
 
 
 def foreign_imports(package: Path) -> list[str]:
-    """Imports of another function's package (or the dev runtime): deployed, only the function's own
-    code root and the layer `shared` are there."""
-    found = []
-    for source in package.glob("*.py"):
-        for node in ast.walk(ast.parse(source.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
-            names += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
-            found += [f"{source.name}: {n}" for n in names if n.split(".")[0] in FUNCTION_PACKAGES - {package.name}]
-    return found
+    """Imports of another function's package or of code that is never deployed, in any module of the
+    package and its subfolders: deployed, a function's code root holds only its own package beside the
+    layer `shared`, and the layer holds `shared` alone."""
+    forbidden = (FUNCTION_PACKAGES | NEVER_DEPLOYED) - {package.name}
+    return [
+        f"{source.relative_to(package.parent)}: {name}"
+        for source in sorted(package.rglob("*.py"))
+        for name in _imports(package, source)
+        if name.split(".")[0] in forbidden
+    ]
+
+
+def unreached_modules(package: Path, entry_points: list[str]) -> list[str]:
+    """The package's modules that no import chain from its entry points reaches: code the function never
+    runs (evaluation tooling that only bench/ and tests/ import, dead code) but would still ship."""
+    modules = {_module_name(package, source): source for source in package.rglob("*.py")}
+    reached: set[str] = set()
+    pending = [name for name in entry_points if name in modules]
+    while pending:
+        module = pending.pop()
+        if module in reached:
+            continue
+        reached.add(module)
+        for name in _imports(package, modules[module]):
+            # Importing a.b.c runs a/__init__ and a/b/__init__ too.
+            parts = name.split(".")
+            pending += [prefix for i in range(len(parts)) if (prefix := ".".join(parts[: i + 1])) in modules]
+    return sorted(set(modules) - reached)
 
 
 def assert_rejected(reply: Any, field: str, kit: EngineKit) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,7 +9,7 @@ import pytest
 from analyze.function import FUNCTION as ANALYZE
 from shared.api import AIRoute, Function
 from smart_actions.function import FUNCTION as SMART_ACTIONS
-from tests.support.functions import foreign_imports, kit_and_client, sse_events, strict_violations
+from tests.support.functions import kit_and_client, sse_events, strict_violations
 from video.function import FUNCTION as VIDEO
 
 FUNCTIONS = [ANALYZE, VIDEO, SMART_ACTIONS]
@@ -93,10 +92,3 @@ def test_the_openapi_document_lists_every_route_and_stream_with_examples(functio
     for route in function.routes:
         assert route.path + "/stream" in paths
         assert paths[route.path]["post"]["requestBody"]["content"]["application/json"]["examples"]
-
-
-@pytest.mark.parametrize("function", FUNCTIONS, ids=[f.name for f in FUNCTIONS])
-def test_the_package_imports_only_itself_shared_and_libraries(function: Function) -> None:
-    """Deployed, a function's code root holds only its own package beside the layer `shared`."""
-    package = Path(__import__(function.name).__file__ or "").parent
-    assert foreign_imports(package) == []

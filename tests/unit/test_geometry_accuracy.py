@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from geometry.accuracy import EdgeScore, FacetScore, Summary, score, score_edges, summarize
+from evaluation.geometry.accuracy import EdgeScore, FacetScore, Summary, score, score_edges, summarize
+from evaluation.geometry.synthetic import build_scene, standard_set
 from geometry.measure import measure
 from geometry.segment import segment
-from geometry.synthetic import build_scene, standard_set
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from dominus_dev.cli import main
-from geometry.synthetic import SceneSpec, build_scene
+from evaluation.geometry.synthetic import SceneSpec, build_scene
 
 PLANE_KEYS = {
     "id", "label", "pitch_deg", "pitch_rise", "pitch", "azimuth_deg", "facing", "area_sqft",

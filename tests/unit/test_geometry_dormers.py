@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pytest
 
+from evaluation.geometry.synthetic import Scene, SceneSpec, build_scene, standard_set
 from geometry.dormers import Dormer, fit_dormers
 from geometry.measure import measure
 from geometry.segment import segment
-from geometry.synthetic import Scene, SceneSpec, build_scene, standard_set
 
 
 def scene_named(name: str) -> Scene:

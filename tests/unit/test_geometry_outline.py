@@ -9,12 +9,12 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from geometry.accuracy import SCORED_EDGES
+from evaluation.geometry.accuracy import SCORED_EDGES
+from evaluation.geometry.synthetic import Scene, SceneSpec, TruthFacet, build_scene
 from geometry.edges import EDGE_KINDS
 from geometry.measure import FT_PER_M, RoofReport, measure
 from geometry.outline import douglas_peucker, self_intersecting
 from geometry.segment import segment
-from geometry.synthetic import Scene, SceneSpec, TruthFacet, build_scene
 
 
 def analyse(spec: SceneSpec) -> tuple[Scene, RoofReport]:

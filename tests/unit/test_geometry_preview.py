@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from dominus_dev.cli import main
+from evaluation.geometry.synthetic import Scene, SceneSpec, build_scene
 from geometry.analysis import RoofAnalysis, analyze_grid
 from geometry.grid import HeightGrid
 from geometry.measure import RoofReport
 from geometry.preview import ALPHA, colour, hillshade, render_image, render_preview
-from geometry.synthetic import Scene, SceneSpec, build_scene
 
 
 @pytest.fixture(scope="module")

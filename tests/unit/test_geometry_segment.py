@@ -13,9 +13,9 @@ import cv2
 import numpy as np
 import pytest
 
+from evaluation.geometry.synthetic import Scene, build_scene, standard_set
 from geometry.grid import HeightGrid
 from geometry.segment import Segmentation, segment
-from geometry.synthetic import Scene, build_scene, standard_set
 
 
 def scene_named(name: str, seed: int = 0) -> Scene:

@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from geometry.synthetic import (
+from evaluation.geometry.synthetic import (
     EDGE_KINDS,
     ROOF_TYPES,
     SQFT_PER_M2,

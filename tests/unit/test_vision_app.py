@@ -1,16 +1,10 @@
-"""The vision function's event and key handling, and what its package may import."""
+"""The vision function's event and key handling."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-import geometry
-import metrics
-import vision
 from shared.objects import created_objects, object_created_event
-from tests.support.functions import foreign_imports
 from vision.jobs import PhotoTags, parse_upload_key, safe_name, upload_key
 
 JOB = "0123456789abcdef0123456789abcdef"
@@ -51,8 +45,3 @@ def test_tags_travel_as_s3_metadata_and_come_back() -> None:
     assert tags.metadata() == {"lead-id": "L-1", "slope": "NE", "test-square": "true"}
     assert PhotoTags.from_metadata(tags.metadata()) == tags
     assert PhotoTags.from_metadata({"other": "x"}) == PhotoTags()
-
-
-@pytest.mark.parametrize("package", [vision, geometry, metrics], ids=["vision", "geometry", "metrics"])
-def test_the_image_functions_import_only_themselves_shared_and_libraries(package: object) -> None:
-    assert foreign_imports(Path(package.__file__ or "").parent) == []  # type: ignore[attr-defined]

@@ -1,14 +1,14 @@
 """The local damage stage on synthetic roof photos, reported as figures, not just pass/fail.
 
-The *test* set (`vision.synthetic.standard_set()`: 16 photos, 0.8-2 MP, both shingle styles, square-
+The *test* set (`evaluation.vision.synthetic.standard_set()`: 16 photos, 0.8-2 MP, both shingle styles, square-
 on to 45 degrees of tilt, sky or gutter and lawn in some, hail hits and a missing tab in every one,
 a wind crease or a lifted tab in every fourth) was never used for tuning: the hail evidence weights
 and `REPORT_SCORE` of `vision.candidates` were fitted and chosen on the *development* set
-(`vision.scoring.development_set()`, the same specs with seeds + 500). The acceptance (recall of
+(`evaluation.vision.scoring.development_set()`, the same specs with seeds + 500). The acceptance (recall of
 hail hits and missing shingles >= 0.8 at < 3 false positives per photo) is asserted here on the test
 set; `python -m bench vision_local` prints the development and held-out sets' figures too.
 
-Recall per type and false positives per photo (matching rules in `vision.scoring`) are printed and
+Recall per type and false positives per photo (matching rules in `evaluation.vision.scoring`) are printed and
 written to test-artifacts/vision-local-stage.txt, for the reported candidates (score >=
 REPORT_SCORE) and for all candidates handed to the model stage. Photos are rendered once per module.
 """
@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from evaluation.vision.scoring import Summary, score_photo, summarize
+from evaluation.vision.synthetic import PhotoSpec, SyntheticPhoto, render, standard_set
 from vision.candidates import MAX_CANDIDATES, Candidate, candidates_as_detections, find_candidates
 from vision.detections import DamageType
-from vision.scoring import Summary, score_photo, summarize
-from vision.synthetic import PhotoSpec, SyntheticPhoto, render, standard_set
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 ACCEPTANCE: tuple[DamageType, ...] = ("hail_hit", "missing_shingle")

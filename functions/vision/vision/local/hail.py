@@ -104,7 +104,7 @@ def hail_candidates(work: Work) -> list[Candidate]:
         elong = float(ratio[y, x])
         # A bruise is markedly darker than its ring, round, no more colourful than the shingle, and
         # isolated: no dark line leaves it. A logistic model over these features, its weights
-        # fitted on the development set (`vision.scoring.development_set`), never the test set.
+        # fitted on the development set (`evaluation.vision.scoring.development_set`), never the test set.
         evidence = (
             HAIL_WEIGHTS["bias"]
             + HAIL_WEIGHTS["z"] * math.log(float(z[y, x]) / MIN_HAIL_Z + 1e-6)

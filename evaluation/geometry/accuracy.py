@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evaluation.geometry.synthetic import Scene
 from geometry.edges import EdgeKind
 from geometry.measure import SQFT_PER_M2, RoofReport
-from geometry.synthetic import Scene
 
 SCORED_EDGES: tuple[EdgeKind, ...] = ("ridge", "hip", "valley")
 

@@ -8,7 +8,7 @@ candidate matches it, whatever type the candidate guessed (`type_right` says how
 of the best-scoring match was right). A candidate that matches no mark is a false positive;
 several candidates on one mark are duplicates, not false positives.
 
-Three sets, one distribution (`vision.synthetic.standard_set()`'s specs) with different seeds:
+Three sets, one distribution (`evaluation.vision.synthetic.standard_set()`'s specs) with different seeds:
 `development_set()` (seeds + 500), on which every weight and threshold of `vision.candidates` is
 fitted; the standard set itself, the *test* set, whose seeds are never used for tuning; and
 `held_out_set()` (seeds + 1000), a second untouched draw the bench reports.
@@ -23,9 +23,9 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from evaluation.vision.synthetic import Mark, PhotoSpec, SyntheticPhoto, standard_set
 from vision.candidates import REPORT_SCORE, Candidate
 from vision.detections import Box, DamageType, iou
-from vision.synthetic import Mark, PhotoSpec, SyntheticPhoto, standard_set
 
 MATCH_IOU = 0.1
 DEVELOPMENT_SEED_SHIFT = 500

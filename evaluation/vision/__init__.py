@@ -1,0 +1,1 @@
+"""The vision function's evaluation: synthetic roof photos with boxed damage, and the local stage's scoring."""
