@@ -97,6 +97,7 @@ def build_app(
             app.include_router(router)
             limits.add(router.routes, spec.max_body_bytes)
     install_error_handling(app, max_body_bytes=limits)
+    app.state.body_limits = limits  # routes added later (the dev server's own) register theirs here
     return app
 
 

@@ -103,6 +103,7 @@ def _add_uploads(app: FastAPI, runtime: LocalRuntime, takers: list[Deployment]) 
 
     @app.post("/dev/uploads", include_in_schema=False, name="dev_upload")
     async def dev_upload(request: Request) -> Response:
+        """What S3 does with a presigned POST."""
         content_type = request.headers.get("content-type", "")
         body = await read_body(request, MAX_UPLOAD_BYTES + MULTIPART_SLACK_BYTES)
         parts = parse_multipart(content_type, body, "Post the presigned form as multipart/form-data.")
@@ -127,6 +128,9 @@ def _add_uploads(app: FastAPI, runtime: LocalRuntime, takers: list[Deployment]) 
                 running.add(task)
                 task.add_done_callback(running.discard)
         return Response(stored.content, stored.status_code, media_type=stored.headers.get("content-type"))
+
+    upload_route = next(r for r in app.routes if getattr(r, "name", None) == "dev_upload")
+    app.state.body_limits.add([upload_route], MAX_UPLOAD_BYTES + MULTIPART_SLACK_BYTES)
 
 
 def _add_schedule(app: FastAPI, deployment: Deployment, name: str) -> None:

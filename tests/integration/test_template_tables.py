@@ -111,4 +111,5 @@ def test_creating_resources_again_is_harmless(embedded_aws: EmbeddedAws, aws_env
         "DOMINUS_IDEMPOTENCY_TABLE": "IdempotencyTable",
         "DOMINUS_ROLLUP_TABLE": "RollupTable",
         "DOMINUS_BUCKET": "data-bucket",
+        "DOMINUS_UPLOAD_BUCKET": "uploads-bucket",
     }

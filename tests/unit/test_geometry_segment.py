@@ -1,4 +1,4 @@
-"""Plane segmentation on synthetic scenes whose truth is known cell by cell (geometry.synthetic).
+"""Plane segmentation on synthetic scenes whose truth is known cell by cell (evaluation.geometry.synthetic).
 
 Each test names the failure it guards against: a noisy facet scattered between two near-identical
 planes, dormers missed because a metre window straddles them, tree canopy taken for a roof plane,
