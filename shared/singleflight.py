@@ -10,17 +10,16 @@ too, so a failing upstream is not hammered once per waiter.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import Any
 
 from shared.cache_keys import KeySpace
 from shared.errors import DominusError
+from shared.lease import Lease, failure_entry, shared_failure
 from shared.stores.base import Store, StoreUnavailable
 
 logger = logging.getLogger(__name__)
@@ -35,29 +34,12 @@ class FollowTimeout(Exception):
     """Waited the whole bound without a result: the caller goes upstream itself."""
 
 
-class SharedFailure(DominusError):
-    """The leader's error, as a waiter in another process receives it."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message, code=code)
-        self.status = status  # type: ignore[misc]  # mirrors the leader's error class
-
-
-def _envelope_ok(answer: str) -> str:
-    return json.dumps({"ok": answer})
-
-
-def _envelope_error(exc: DominusError) -> str:
-    return json.dumps({"error": {"status": exc.status, "code": exc.code, "message": exc.message}})
-
-
 def _open(envelope: str) -> str:
     data: dict[str, Any] = json.loads(envelope)
     if "ok" in data:
         answer: str = data["ok"]
         return answer
-    error = data["error"]
-    raise SharedFailure(int(error["status"]), str(error["code"]), str(error["message"]))
+    raise shared_failure(data)
 
 
 class SingleFlight:
@@ -110,55 +92,39 @@ class SingleFlight:
             del self._local[keys.lease]
 
     async def _run_distributed(self, keys: KeySpace, produce: Callable[[], Awaitable[str]]) -> tuple[str, Role]:
-        token = uuid.uuid4().hex
-        if await self._store.set_if_absent(keys.lease, token, self._lease_ms):
-            return await self._lead(keys, token, produce), Role.LEADER
+        if (lease := await Lease.take(self._store, keys.lease, self._lease_ms)) is not None:
+            return await self._lead(keys, lease, produce), Role.LEADER
         deadline = time.monotonic() + self._wait_s
         pause = self._poll_min_s
         while True:
-            result, lease = await self._store.get_many([keys.result, keys.lease])
+            result, holder = await self._store.get_many([keys.result, keys.lease])
             if result is not None:
                 return _open(result), Role.FOLLOWER
-            if lease is None:
+            if holder is None:
                 # The leader finished without publishing, or died and its lease expired: take over.
-                if await self._store.set_if_absent(keys.lease, token, self._lease_ms):
-                    return await self._lead(keys, token, produce), Role.LEADER
+                if (lease := await Lease.take(self._store, keys.lease, self._lease_ms)) is not None:
+                    return await self._lead(keys, lease, produce), Role.LEADER
                 continue
             if time.monotonic() >= deadline:
                 raise FollowTimeout(keys.lease)
             await asyncio.sleep(pause)
             pause = min(pause * 1.5, self._poll_max_s)
 
-    async def _lead(self, keys: KeySpace, token: str, produce: Callable[[], Awaitable[str]]) -> str:
-        heartbeat = asyncio.create_task(self._keep_lease(keys.lease, token))
+    async def _lead(self, keys: KeySpace, lease: Lease, produce: Callable[[], Awaitable[str]]) -> str:
         try:
             try:
                 answer = await produce()
             except DominusError as exc:
-                await self._publish(keys, token, _envelope_error(exc))
+                await self._publish(keys, failure_entry(exc))
                 raise
-            await self._publish(keys, token, _envelope_ok(answer))
+            await self._publish(keys, {"ok": answer})
             return answer
         finally:
-            heartbeat.cancel()
-            # Whatever happened (even cancellation), free the lease so a waiter need not wait it out.
-            with contextlib.suppress(StoreUnavailable, asyncio.CancelledError):
-                await self._store.delete_if_value(keys.lease, token)
+            await lease.release()  # whatever happened, even cancellation
 
-    async def _publish(self, keys: KeySpace, token: str, envelope: str) -> None:
+    async def _publish(self, keys: KeySpace, envelope: dict[str, Any]) -> None:
         """The result for waiters; the store failing here must not fail the leader's call."""
         try:
-            await self._store.set(keys.result, envelope, self._result_ttl_ms)
+            await self._store.set(keys.result, json.dumps(envelope), self._result_ttl_ms)
         except StoreUnavailable:
             logger.warning("could not publish a shared result; waiters will take over")
-
-    async def _keep_lease(self, lease: str, token: str) -> None:
-        interval = self._lease_ms / 3000
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                if not await self._store.extend_if_value(lease, token, self._lease_ms):
-                    logger.warning("lost a single-flight lease; a waiter may call upstream too")
-                    return
-            except StoreUnavailable:
-                continue

@@ -21,7 +21,6 @@ import functools
 import json
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -31,7 +30,7 @@ from pydantic import BaseModel
 
 from shared.cache_keys import KeySpace
 from shared.errors import DominusError, UpstreamUnavailable
-from shared.singleflight import SharedFailure
+from shared.lease import Lease, failure_entry, shared_failure
 from shared.stores.base import Store, StoreUnavailable
 
 logger = logging.getLogger(__name__)
@@ -116,10 +115,6 @@ def _encode(items: list[Item]) -> str:
     return json.dumps(encoded, separators=(",", ":"))
 
 
-def _end(error: DominusError) -> str:
-    return json.dumps([{"error": {"status": error.status, "code": error.code, "message": error.message}}])
-
-
 class StreamFlights:
     def __init__(
         self, store: Store, *, answer_type: type[BaseModel], lease_ms: int, wait_ms: int, budget_s: float = 30.0
@@ -136,35 +131,32 @@ class StreamFlights:
         upstream = self._local.get(keys.lease)
         if upstream is not None:
             return Subscription(self, upstream=upstream, role=StreamRole.LOCAL)
-        token = uuid.uuid4().hex
-        publish, bypass = False, False
+        lease, bypass = None, False
         if dedupe:
             try:
-                publish = await self._store.set_if_absent(keys.lease, token, self._lease_ms)
+                lease = await Lease.take(self._store, keys.lease, self._lease_ms)
             except StoreUnavailable:
                 bypass = True  # no store: lead alone, unpublished
             else:
-                if not publish:
+                if lease is None:
                     return Subscription(self, keys=keys, role=StreamRole.REMOTE, source=source)
-        upstream = self._start(keys, source, token if publish else None)
+        upstream = self._start(keys, source, lease)
         subscription = Subscription(self, upstream=upstream, role=StreamRole.LEADER)
         subscription.bypass = bypass
         return subscription
 
-    def _start(self, keys: KeySpace, source: Source, lease_token: str | None) -> Upstream:
-        chunks = f"{keys.chunks}:{lease_token}" if lease_token else None
+    def _start(self, keys: KeySpace, source: Source, lease: Lease | None) -> Upstream:
+        chunks = f"{keys.chunks}:{lease.token}" if lease else None  # the lease's token names the flight
         upstream = Upstream(Broadcast(), keys, chunks_key=chunks)
         upstream.deadline = time.monotonic() + self._budget_s
         self._local[keys.lease] = upstream
-        upstream.task = asyncio.create_task(self._produce(upstream, source, lease_token))
+        upstream.task = asyncio.create_task(self._produce(upstream, source, lease))
         return upstream
 
-    async def _produce(self, upstream: Upstream, source: Source, lease_token: str | None) -> None:
-        keys = upstream.keys
+    async def _produce(self, upstream: Upstream, source: Source, lease: Lease | None) -> None:
         outbox: asyncio.Queue[Item | None] = asyncio.Queue()
         chunks = upstream.chunks_key
         publisher = asyncio.create_task(self._publish(chunks, outbox)) if chunks else None
-        heartbeat = asyncio.create_task(self._keep_lease(keys.lease, lease_token)) if lease_token else None
         error: DominusError | None = None
         try:
             async for item in source():
@@ -182,9 +174,7 @@ class StreamFlights:
             logger.exception("stream producer failed")
             error = UpstreamUnavailable(f"The stream failed: {type(exc).__name__}")
         finally:
-            if heartbeat is not None:
-                heartbeat.cancel()
-            await self._finish(upstream, error, outbox, publisher, lease_token)
+            await self._finish(upstream, error, outbox, publisher, lease)
 
     async def _finish(
         self,
@@ -192,7 +182,7 @@ class StreamFlights:
         error: DominusError | None,
         outbox: asyncio.Queue[Item | None],
         publisher: asyncio.Task[None] | None,
-        lease_token: str | None,
+        lease: Lease | None,
     ) -> None:
         """End the stream for every reader, here and elsewhere; shielded, so a cancellation (the last
         reader leaving) cannot leave the lease held or remote followers without an ending."""
@@ -208,10 +198,9 @@ class StreamFlights:
                     await publisher
                 if error is not None:
                     with contextlib.suppress(StoreUnavailable):
-                        await self._store.append(chunks, _end(error), CHUNK_TTL_MS)
-            if lease_token is not None:
-                with contextlib.suppress(StoreUnavailable):
-                    await self._store.delete_if_value(keys.lease, lease_token)
+                        await self._store.append(chunks, json.dumps([failure_entry(error)]), CHUNK_TTL_MS)
+            if lease is not None:
+                await lease.release()
 
     async def _publish(self, chunks: str, outbox: asyncio.Queue[Item | None]) -> None:
         """Append what the producer made, a batch per round trip, until the producer is done."""
@@ -228,14 +217,6 @@ class StreamFlights:
                     logger.warning("stream chunks not published; remote followers will time out")
             if done:
                 return
-
-    async def _keep_lease(self, lease: str, token: str | None) -> None:
-        assert token is not None
-        while True:
-            await asyncio.sleep(self._lease_ms / 3000)
-            with contextlib.suppress(StoreUnavailable):
-                if not await self._store.extend_if_value(lease, token, self._lease_ms):
-                    return
 
     async def watched_elsewhere(self, keys: KeySpace) -> bool:
         try:
@@ -255,8 +236,7 @@ class StreamFlights:
             elif "answer" in entry:
                 out.append(self._answer_type.model_validate(entry["answer"]))
             else:
-                error = entry["error"]
-                out.append(SharedFailure(int(error["status"]), str(error["code"]), str(error["message"])))
+                out.append(shared_failure(entry))
         return out
 
 

@@ -106,10 +106,11 @@ def test_fifty_concurrent_identical_calls_from_four_processes_make_one_upstream_
 ) -> None:
     simulated_model.configure(latency_ms=2_500)  # long enough that every caller arrives while it is in flight
     start_at = time.time() + 4.0  # every process imported and ready by then
+    patient = settings_kwargs | {"dominus_store_timeout_ms": 5_000}  # a busy machine's slow reply is no bypass
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=4, mp_context=spawn) as pool:
         shares = [13, 13, 12, 12]
-        futures = [pool.submit(worker_generate, settings_kwargs, aws_env.env, n, start_at, "fanin") for n in shares]
+        futures = [pool.submit(worker_generate, patient, aws_env.env, n, start_at, "fanin") for n in shares]
         results = [item for future in futures for item in future.result(timeout=60)]
 
     assert len(results) == 50
