@@ -9,12 +9,14 @@ attempts are bounded, backoff honours Retry-After, and nothing is retried once a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
+import itertools
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from shared.catalog import Usage
 from shared.errors import (
@@ -24,6 +26,8 @@ from shared.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +117,33 @@ def classify(exc: BaseException) -> UpstreamFailure:
     return UpstreamFailure(UpstreamError(f"Unexpected failure calling the model: {type(exc).__name__}"), False)
 
 
+async def retrying(
+    attempt: Callable[[float], AsyncGenerator[T]],
+    policy: RetryPolicy,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> AsyncIterator[T]:
+    """What `attempt(seconds)` yields; a retryable failure is attempted again while the budget lasts,
+    unless something already reached the caller (a retry would repeat it)."""
+    deadline = clock() + policy.budget_s
+    for number in itertools.count(1):
+        seconds, delivered = min(policy.attempt_timeout_s, deadline - clock()), False
+        try:
+            async with contextlib.aclosing(attempt(seconds)) as items:
+                async for item in items:
+                    delivered = True
+                    yield item
+            return
+        except Exception as exc:
+            failure = classify(exc)
+            pause = policy.backoff_s(number, failure.retry_after_s)
+            out_of_budget = clock() + pause >= deadline - 0.05
+            if delivered or not failure.retryable or number >= policy.max_attempts or out_of_budget:
+                raise failure.error from exc
+            await sleep(pause)
+
+
 def _retry_after_s(headers: Any) -> float | None:
     for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
         value = headers.get(name)
@@ -181,59 +212,39 @@ class OpenAIChatModel:
 
     async def complete(self, call: ModelCall) -> Completion:
         client = await self._sdk()
-        deadline = time.monotonic() + self._policy.budget_s
-        attempt = 0
-        while True:
-            attempt += 1
-            timeout = min(self._policy.attempt_timeout_s, deadline - time.monotonic())
-            try:
-                async with asyncio.timeout(timeout):
-                    response = await client.chat.completions.create(**self._arguments(call), timeout=timeout)
-                return _completion(response)
-            except Exception as exc:
-                await self._pause_or_raise(classify(exc), attempt, deadline)
+
+        async def attempt(seconds: float) -> AsyncGenerator[Completion]:
+            async with asyncio.timeout(seconds):
+                response = await client.chat.completions.create(**self._arguments(call), timeout=seconds)
+            yield _completion(response)
+
+        (completion,) = [item async for item in retrying(attempt, self._policy)]
+        return completion
 
     async def stream(self, call: ModelCall) -> AsyncIterator[str | Completion]:
         client = await self._sdk()
-        deadline = time.monotonic() + self._policy.budget_s
-        attempt = 0
-        while True:
-            attempt += 1
-            timeout = min(self._policy.attempt_timeout_s, deadline - time.monotonic())
-            started = False
-            try:
-                async with asyncio.timeout(timeout) as first_chunk_deadline:
-                    chunks = await client.chat.completions.create(
-                        **self._arguments(call), stream=True, stream_options={"include_usage": True}, timeout=timeout
-                    )
-                    parts: list[str] = []
-                    usage, finish, refusal = Usage(), None, None
-                    async for chunk in chunks:
-                        if not started:  # from here on the gap between chunks is httpx's read timeout
-                            started = True
-                            first_chunk_deadline.reschedule(None)
-                        if chunk.usage is not None:
-                            usage = _usage(chunk.usage)
-                        for choice in chunk.choices:
-                            finish = choice.finish_reason or finish
-                            refusal = (refusal or "") + choice.delta.refusal if choice.delta.refusal else refusal
-                            if choice.delta.content:
-                                parts.append(choice.delta.content)
-                                yield choice.delta.content
-                yield Completion("".join(parts), refusal, finish, usage)
-                return
-            except Exception as exc:
-                failure = classify(exc)
-                if started:  # deltas already reached the caller; a retry would repeat them
-                    raise failure.error from exc
-                await self._pause_or_raise(failure, attempt, deadline)
 
-    async def _pause_or_raise(self, failure: UpstreamFailure, attempt: int, deadline: float) -> None:
-        pause = self._policy.backoff_s(attempt, failure.retry_after_s)
-        out_of_budget = time.monotonic() + pause >= deadline - 0.05
-        if not failure.retryable or attempt >= self._policy.max_attempts or out_of_budget:
-            raise failure.error
-        await asyncio.sleep(pause)
+        async def attempt(seconds: float) -> AsyncGenerator[str | Completion]:
+            async with asyncio.timeout(seconds) as first_chunk_deadline:
+                chunks = await client.chat.completions.create(
+                    **self._arguments(call), stream=True, stream_options={"include_usage": True}, timeout=seconds
+                )
+                parts: list[str] = []
+                usage, finish, refusal = Usage(), None, None
+                async for chunk in chunks:
+                    first_chunk_deadline.reschedule(None)  # from here on, the gap is httpx's read timeout
+                    if chunk.usage is not None:
+                        usage = _usage(chunk.usage)
+                    for choice in chunk.choices:
+                        finish = choice.finish_reason or finish
+                        refusal = (refusal or "") + choice.delta.refusal if choice.delta.refusal else refusal
+                        if choice.delta.content:
+                            parts.append(choice.delta.content)
+                            yield choice.delta.content
+            yield Completion("".join(parts), refusal, finish, usage)
+
+        async for item in retrying(attempt, self._policy):
+            yield item
 
 
 def _usage(raw: Any) -> Usage:
