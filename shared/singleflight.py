@@ -92,23 +92,20 @@ class SingleFlight:
             del self._local[keys.lease]
 
     async def _run_distributed(self, keys: KeySpace, produce: Callable[[], Awaitable[str]]) -> tuple[str, Role]:
-        if (lease := await Lease.take(self._store, keys.lease, self._lease_ms)) is not None:
-            return await self._lead(keys, lease, produce), Role.LEADER
-        deadline = time.monotonic() + self._wait_s
-        pause = self._poll_min_s
+        deadline, pause = time.monotonic() + self._wait_s, self._poll_min_s
+        holder: str | None = None
         while True:
+            # Nobody leads: at first, or the leader finished without publishing, or died and its lease expired.
+            if holder is None and (lease := await Lease.take(self._store, keys.lease, self._lease_ms)) is not None:
+                return await self._lead(keys, lease, produce), Role.LEADER
             result, holder = await self._store.get_many([keys.result, keys.lease])
             if result is not None:
                 return _open(result), Role.FOLLOWER
-            if holder is None:
-                # The leader finished without publishing, or died and its lease expired: take over.
-                if (lease := await Lease.take(self._store, keys.lease, self._lease_ms)) is not None:
-                    return await self._lead(keys, lease, produce), Role.LEADER
-                continue
-            if time.monotonic() >= deadline:
-                raise FollowTimeout(keys.lease)
-            await asyncio.sleep(pause)
-            pause = min(pause * 1.5, self._poll_max_s)
+            if holder is not None:
+                if time.monotonic() >= deadline:
+                    raise FollowTimeout(keys.lease)
+                await asyncio.sleep(pause)
+                pause = min(pause * 1.5, self._poll_max_s)
 
     async def _lead(self, keys: KeySpace, lease: Lease, produce: Callable[[], Awaitable[str]]) -> str:
         try:

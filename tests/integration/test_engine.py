@@ -226,7 +226,8 @@ async def test_upstream_failures_are_retried_within_budget_then_clear_errors_and
     with pytest.raises(error) as caught:
         await engine.generate(ctx(), assessment_request())
     assert caught.value.code == code  # type: ignore[attr-defined]
-    assert time.monotonic() - started < 2.5  # within the budget
+    # Bounded by the budget (2 s), with slack for a busy machine; the exact arithmetic is in tests/unit/test_llm.py.
+    assert time.monotonic() - started < 5.0
     assert simulated_model.calls >= 2  # it did retry
     simulated_model.reset()
     assert (await engine.generate(ctx(n=2), assessment_request())).meta.cache is CacheOutcome.MISS
