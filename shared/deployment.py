@@ -3,7 +3,7 @@
 A `FunctionSpec` says what a function is: its name, its routers (built on `Clients`), its body limit,
 whether a streaming deployment serves it too, and the events it takes (S3 uploads, schedules). From
 it `deploy` makes what the template deploys: the FastAPI app (error handling, request ids, the body
-limit, `/healthz`) and one handler for every event the function receives (API Gateway through
+limit, `/healthz`, `/docs` served offline) and one handler for every event the function receives (API Gateway through
 Mangum, S3 records, schedules), which writes the invocation's perf records and balance debits once
 the response has gone. The dev server serves the same specs through `build_app`, with local clients:
 the local product is the deployed one.
@@ -22,6 +22,7 @@ from fastapi import APIRouter, FastAPI
 from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
 
+from shared.docs import install_docs
 from shared.http import install_error_handling
 
 if TYPE_CHECKING:
@@ -97,6 +98,7 @@ def build_app(
             app.include_router(router)
             limits.add(router.routes, spec.max_body_bytes)
     install_error_handling(app, max_body_bytes=limits)
+    install_docs(app)  # /docs and /redoc without a CDN
     app.state.body_limits = limits  # routes added later (the dev server's own) register theirs here
     return app
 

@@ -7,7 +7,10 @@ their text may hold internals, so it is logged by the caller, never returned.
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any, ClassVar
+
+from pydantic import BaseModel, Field
 
 
 class DominusError(Exception):
@@ -87,6 +90,24 @@ def error_body(code: str, message: str, request_id: str, details: Any = None) ->
     if details is not None:
         error["details"] = details
     return {"error": error}
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="stable, for programs: e.g. invalid_input, payload_too_large")
+    message: str = Field(description="for people: what to fix")
+    request_id: str
+    details: Any = Field(None, description="when there is more to say: e.g. each invalid field and why")
+
+
+class ErrorEnvelope(BaseModel):
+    """`error_body`'s shape, for the OpenAPI document."""
+
+    error: ErrorDetail
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """A route's `responses=` for the errors it returns, each with the error envelope's schema."""
+    return {status: {"model": ErrorEnvelope, "description": HTTPStatus(status).phrase} for status in statuses}
 
 
 def error_response(exc: BaseException, request_id: str) -> tuple[int, dict[str, Any]]:

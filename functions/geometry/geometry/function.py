@@ -36,7 +36,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from geometry.jobs import NO_JOB, GeometryJobs, JobIndex
 from shared.deployment import FunctionSpec
-from shared.errors import BadRequest, InvalidInput, NotFound
+from shared.docs import form_fields, request_body
+from shared.errors import BadRequest, InvalidInput, NotFound, error_responses
 from shared.forms import MULTIPART_SLACK_BYTES, Part, form_field, parse_multipart, read_body
 from shared.http import org_id_of, request_id_of
 from shared.objects import MAX_KEY_LENGTH, megabytes
@@ -302,7 +303,21 @@ def geometry_router(
             "the org's prefix is 403; a missing object 404; one over the limit 413."
         ),
         operation_id="geometry_analyze",
-        responses={200: {"description": "The same input was analysed before: its job"}},
+        responses={
+            200: {"description": "The same input was analysed before: its job"},
+            **error_responses(400, 403, 404, 413, 415, 422),
+        },
+        openapi_extra=request_body(
+            {
+                "multipart/form-data": form_fields(
+                    S3Input,
+                    file="a DSM (GeoTIFF or .npy), x y z text or LAS/LAZ; or name an object with `s3_key` instead",
+                    mask="optional: a roof mask on the DSM's grid",
+                ),
+                "application/json": S3Input,
+                "application/x-www-form-urlencoded": S3Input,
+            }
+        ),
     )
     async def analyze(request: Request) -> JSONResponse:
         org_id = org_id_of(request, env)

@@ -26,7 +26,8 @@ from metrics.records import PerfLog
 from metrics.rollup import Rollups, run_rollup
 from shared.cache_keys import org_settings_key
 from shared.deployment import FunctionSpec, Handler, Schedule
-from shared.errors import InvalidInput
+from shared.docs import request_body
+from shared.errors import InvalidInput, error_responses
 from shared.http import org_id_of, request_id_of
 from shared.modes import Mode
 from shared.orgs import MAX_CACHE_TTL_S, MIN_CACHE_TTL_S, DynamoOrgRepository, OrgPreferences, OrgSettings
@@ -106,7 +107,12 @@ def metrics_router(deps: MetricsDeps, env: Env) -> APIRouter:
         settings = await asyncio.to_thread(deps.orgs().get, org)
         return JSONResponse(settings_json(settings), headers={"X-Request-Id": request_id_of(request)})
 
-    @router.put("/v1/orgs/me/ai-settings", summary="Change the org's AI settings (any subset of them)")
+    @router.put(
+        "/v1/orgs/me/ai-settings",
+        summary="Change the org's AI settings (any subset of them)",
+        responses=error_responses(413, 422),
+        openapi_extra=request_body({"application/json": SettingsUpdate}, required=False),
+    )
     async def put_settings(request: Request) -> JSONResponse:
         org = org_id_of(request, env)
         update = parse_update(await request.body())

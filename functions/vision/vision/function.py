@@ -21,8 +21,9 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.deployment import FunctionSpec, Handler, Uploads
+from shared.docs import form_fields, request_body
 from shared.engine import CallContext, Engine
-from shared.errors import InvalidInput, NotFound
+from shared.errors import InvalidInput, NotFound, error_responses
 from shared.forms import MULTIPART_SLACK_BYTES, Part, form_field, parse_multipart, read_body
 from shared.http import org_id_of, request_id_of
 from shared.modes import Mode
@@ -133,6 +134,13 @@ def vision_router(
         status_code=201,
         summary="Detect roof damage in one photo, now",
         description=f"{_EXPECTED} Photos up to {megabytes(MAX_PHOTO_BYTES)} and 50 megapixels.",
+        responses=error_responses(400, 403, 404, 413, 415, 422),
+        openapi_extra=request_body(
+            {
+                "multipart/form-data": form_fields(PhotoTags, file="the photo: JPEG, PNG, WebP or HEIC"),
+                "application/json": KeyRequest,
+            }
+        ),
     )
     async def analyze_photo(
         request: Request,
