@@ -34,7 +34,9 @@ REDOC_JS, FAVICON = "redoc.standalone.js", "favicon.png"
 def install_docs(app: FastAPI) -> None:
     """Serve /docs and /redoc, and their assets under /docs/assets, from the installed package,
     replacing FastAPI's CDN pages (the OpenAPI document itself is unchanged)."""
-    cdn_pages = {app.docs_url, app.redoc_url}
+    if app.openapi_url is None:  # no document, nothing to show (FastAPI adds no pages either)
+        return
+    cdn_pages = {app.docs_url, app.redoc_url} - {None}
     app.router.routes[:] = [route for route in app.router.routes if getattr(route, "path", None) not in cdn_pages]
     app.docs_url, app.redoc_url = DOCS_PATH, REDOC_PATH
     app.mount(ASSETS_PATH, StaticFiles(packages=[ASSETS_PACKAGE]), name="docs_assets")

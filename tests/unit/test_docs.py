@@ -50,12 +50,15 @@ def test_the_pages_follow_the_root_path_a_proxy_mounts_the_app_under() -> None:
         assert 'src="/stage/docs/assets/swagger-ui-bundle.js"' in html
 
 
-def test_install_docs_replaces_fastapis_cdn_pages_rather_than_adding_a_second_route() -> None:
-    app = FastAPI()
+@pytest.mark.parametrize("own_pages", [True, False])
+def test_install_docs_replaces_fastapis_cdn_pages_and_nothing_else(own_pages: bool) -> None:
+    app = FastAPI() if own_pages else FastAPI(docs_url=None, redoc_url=None)
+    before = {getattr(route, "path", None) for route in app.router.routes}
     install_docs(app)
     paths = [getattr(route, "path", None) for route in app.router.routes]
     assert paths.count("/docs") == 1 and paths.count("/redoc") == 1
-    assert "/docs/oauth2-redirect" in paths  # FastAPI's OAuth2 redirect page is inline: kept
+    assert before <= set(paths)  # the document, and FastAPI's inline OAuth2 redirect page when it has one
+    assert ("/docs/oauth2-redirect" in paths) is own_pages
 
 
 def test_an_inline_body_schema_has_its_nested_models_in_place() -> None:
