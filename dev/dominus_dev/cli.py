@@ -1,4 +1,4 @@
-"""`dominus`: the bundle's command line: `dominus serve`, `dominus geometry`, `dominus vision`."""
+"""`dominus`: the bundle's command line: `dominus serve`, `dominus smoke`, `dominus geometry`, `dominus vision`."""
 
 from __future__ import annotations
 
@@ -31,6 +31,12 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def smoke(args: argparse.Namespace) -> int:
+    from dominus_dev.smoke import smoke as run_smoke
+
+    return run_smoke(args.url, token=args.token, org=args.org)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="dominus", description="Dominus, the AI back end of the roofing CRM.")
     commands = root.add_subparsers(dest="command", required=True)
@@ -38,6 +44,19 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     run.set_defaults(handler=serve)
+    check = commands.add_parser(
+        "smoke",
+        help="check a deployment (or the dev server): health, analyze twice, a stream, a vision upload",
+        description="Exits 1 when any check fails. docs/DEPLOY.md says how to get a URL and a token.",
+    )
+    check.add_argument("url", help="the API's base URL: the stack's ApiUrl output, or http://127.0.0.1:8000")
+    check.add_argument(
+        "--token",
+        default=os.environ.get("DOMINUS_SMOKE_TOKEN"),
+        help="the CRM's JWT, sent as a Bearer token (deployed); default $DOMINUS_SMOKE_TOKEN",
+    )
+    check.add_argument("--org", help="the org, sent as X-Org-Id when there is no token (the dev server)")
+    check.set_defaults(handler=smoke)
     add_geometry(commands)
     add_vision(commands)
     return root
