@@ -38,13 +38,14 @@ bench: $(STAMP)
 validate: $(STAMP)
 	$(BIN)/pytest -q tests/infra
 
-# `sam build` needs Docker for GeometryFunction: it is a container image built from
-# functions/geometry/Dockerfile with the repository root as the context (template.yaml says why).
+# `sam build` needs Docker for GeometryFunction and VisionFunction: container images built from
+# functions/<name>/Dockerfile with the repository root as the context (template.yaml says why).
 # The zip functions and the shared layer build without it; CI runs neither build nor deploy.
 build:
 	sam build
 
-# Pushes the geometry image to the ECR repository SAM manages (samconfig.toml: resolve_image_repos).
+# Pushes the two images to the ECR repositories SAM manages (samconfig.toml: resolve_image_repos).
+# docs/DEPLOY.md: what to set up first, the smoke test, rolling back.
 deploy:
 	sam deploy --config-env $${ENV:-dev}
 
