@@ -30,7 +30,6 @@ import httpx
 from analyze.function import EXAMPLE_LEAD
 
 STREAM_ORDER: Final = ("meta", "delta", "result", "done")
-JOB_FINAL: Final = ("done", "failed")
 # API Gateway cuts a buffered request at 29 s; a stream may run 120 s (template.yaml).
 BUFFERED_TIMEOUT_S: Final = 35.0
 STREAM_TIMEOUT_S: Final = 130.0
