@@ -19,8 +19,7 @@ from geometry.analysis import RoofAnalysis
 from geometry.edges import EDGE_KINDS, EdgeKind
 from geometry.grid import HeightGrid
 from geometry.measure import FT_PER_M, SQFT_PER_M2, Facet, RoofReport
-
-Image = npt.NDArray[np.uint8]
+from shared.drawing import FONT, Box, Image, overlaps, png_bytes
 
 # Tableau 10, as BGR for OpenCV
 PALETTE: tuple[tuple[int, int, int], ...] = (
@@ -48,7 +47,6 @@ NODATA_GREY = 128
 LINE = (40, 40, 40)  # facet boundaries
 TEXT = (255, 255, 255)
 OUTLINE = (20, 20, 20)
-FONT = cv2.FONT_HERSHEY_SIMPLEX
 SUN_AZIMUTH_DEG = 315.0  # from the north-west, clockwise from north
 SUN_ALTITUDE_DEG = 45.0
 MIN_LABEL_SIZE = 0.55  # OpenCV font scale: smaller is hard to read
@@ -84,10 +82,7 @@ def hillshade(grid: HeightGrid) -> npt.NDArray[np.float64]:
 
 def render_preview(analysis: RoofAnalysis, *, max_side: int = 1200) -> bytes:
     """The preview as PNG bytes; its long side is about `max_side` and never more."""
-    ok, png = cv2.imencode(".png", render_image(analysis, max_side=max_side))
-    if not ok:
-        raise RuntimeError("OpenCV could not encode the preview as PNG")
-    return png.tobytes()
+    return png_bytes(render_image(analysis, max_side=max_side), "preview")
 
 
 def write_preview(analysis: RoofAnalysis, path: Path) -> None:
@@ -187,9 +182,6 @@ def _fit(image: Image, text: str, centre: tuple[int, int], size: float) -> tuple
     return x, y
 
 
-Box = tuple[int, int, int, int]  # left, top, right, bottom
-
-
 def _label_facet(image: Image, mask: npt.NDArray[np.bool_], text: str, size: float, placed: list[Box]) -> None:
     """The text at the facet's point farthest from its boundary (of those, the nearest its middle).
 
@@ -216,7 +208,7 @@ def _label_facet(image: Image, mask: npt.NDArray[np.bool_], text: str, size: flo
         box = _box(text, origin, size)
         if choice is None:
             choice = origin, box
-        if not any(_overlap(box, other) for other in placed):
+        if not any(overlaps(box, other) for other in placed):
             choice = origin, box
             break
     assert choice is not None
@@ -227,10 +219,6 @@ def _label_facet(image: Image, mask: npt.NDArray[np.bool_], text: str, size: flo
 def _box(text: str, origin: tuple[int, int], size: float) -> Box:
     (w, h), base = cv2.getTextSize(text, FONT, size, _thickness(size) + 3)
     return origin[0] - 2, origin[1] - h - 2, origin[0] + w + 2, origin[1] + base + 2
-
-
-def _overlap(a: Box, b: Box) -> bool:
-    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 def _put_centred(image: Image, text: str, size: float) -> None:

@@ -39,9 +39,9 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from vision.detections import Box, Detection, clamp_box
+from shared.drawing import FONT, Box, Image, overlaps, png_bytes
+from vision.detections import Detection, clamp_box
 
-Image = npt.NDArray[np.uint8]
 Grid = npt.NDArray[np.float32]
 
 TEST_SQUARE_FT = 10.0  # the carrier's test square side
@@ -68,7 +68,6 @@ SEVERITY_COLOURS: dict[int, tuple[int, int, int]] = {
 }
 OUTLINE = (20, 20, 20)
 INK = (30, 30, 30)  # text on the legend's white and on the label tags
-FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
 # ---- density ---------------------------------------------------------------------------------------
@@ -169,10 +168,7 @@ def render_heatmap(
     image = render_image(
         pixels, detections, pixels_per_foot=pixels_per_foot, long_side=long_side, boxes=boxes, labels=labels
     )
-    ok, png = cv2.imencode(".png", image, list(PNG_PARAMS))
-    if not ok:
-        raise RuntimeError("OpenCV could not encode the heatmap as PNG")
-    return png.tobytes()
+    return png_bytes(image, "heatmap", PNG_PARAMS)
 
 
 def render_image(
@@ -289,7 +285,7 @@ def _put_tag(image: Image, det: Detection, box: Box, size: float, line: int, pla
         tag_w, tag_h = w + 2 * m, h + base + 2 * m
         candidates = [(box[0], box[1] - line - tag_h), (box[0], box[3] + line), (box[0] + line, box[1] + line)]
         tags = [_clip_tag(x, y, tag_w, tag_h, image.shape[1], image.shape[0]) for x, y in candidates]
-        free = [t for t in tags if not any(_overlap(t, other) for other in placed)]
+        free = [t for t in tags if not any(overlaps(t, other) for other in placed)]
         if free:
             break
     tag = free[0] if free else tags[0]
@@ -302,10 +298,6 @@ def _clip_tag(x: int, y: int, w: int, h: int, width: int, height: int) -> Box:
     x = int(np.clip(x, 0, max(0, width - w)))
     y = int(np.clip(y, 0, max(0, height - h)))
     return x, y, x + w, y + h
-
-
-def _overlap(a: Box, b: Box) -> bool:
-    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 # ---- legend ----------------------------------------------------------------------------------------
