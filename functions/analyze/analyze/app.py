@@ -5,4 +5,5 @@ from analyze.function import SPEC
 from shared.deployment import deploy
 
 deployment = deploy(SPEC)
-app, handler = deployment.app, deployment.handler
+app = deployment.app
+handler = deployment.handler

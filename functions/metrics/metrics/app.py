@@ -6,4 +6,5 @@ from metrics.function import SPEC
 from shared.deployment import deploy
 
 deployment = deploy(SPEC)
-app, handler = deployment.app, deployment.handler
+app = deployment.app
+handler = deployment.handler

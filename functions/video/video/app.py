@@ -5,4 +5,5 @@ from shared.deployment import deploy
 from video.function import SPEC
 
 deployment = deploy(SPEC)
-app, handler = deployment.app, deployment.handler
+app = deployment.app
+handler = deployment.handler

@@ -6,4 +6,5 @@ from shared.deployment import deploy
 from vision.function import SPEC
 
 deployment = deploy(SPEC)
-app, handler = deployment.app, deployment.handler
+app = deployment.app
+handler = deployment.handler
