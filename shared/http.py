@@ -11,25 +11,31 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Callable
-from typing import Any, Literal
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Literal, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.cache_keys import check_org_id
-from shared.errors import DominusError, Unauthorized, error_body, error_response
+from shared.errors import DominusError, InvalidInput, Unauthorized, error_body, error_response
 from shared.requests import AIResult
 
 logger = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
 
 ORG_HEADER = "x-org-id"
 LOCAL_DEFAULT_ORG = "demo"
 DEFAULT_MAX_BODY_BYTES = 1_000_000
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{8,128}$")
+# An invalid body is answered with its fields and messages, bounded: never the values it held.
+MAX_INVALID_FIELDS = 20
+MAX_FIELD_CHARS = 100
+MAX_MESSAGE_CHARS = 200
 _STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
 
 
@@ -71,6 +77,31 @@ def org_id_of(request: Request, env: Literal["local", "aws"]) -> str:
 def ai_json(result: AIResult[Any]) -> JSONResponse:
     """A structured AI result with the X-Dominus-* headers."""
     return JSONResponse(result.value.model_dump(mode="json"), headers=result.meta.headers())
+
+
+def invalid_fields(errors: Iterable[Mapping[str, Any]], *, skip: int = 0) -> list[dict[str, str]]:
+    """`[{"field", "message"}]` of pydantic's errors: where and what, never the input (a key or a value
+    may be megabytes, bytes or an infinity). `skip`: leading location parts to drop (FastAPI's `body`)."""
+    fields = []
+    for error in list(errors)[:MAX_INVALID_FIELDS]:
+        field = ".".join(str(part) for part in error["loc"][skip:]) or "body"
+        fields.append({"field": field[:MAX_FIELD_CHARS], "message": str(error["msg"])[:MAX_MESSAGE_CHARS]})
+    return fields
+
+
+def invalid_input(fields: list[dict[str, str]]) -> InvalidInput:
+    """The one 422 `invalid_input` of a request that does not validate, however it was parsed."""
+    summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])
+    return InvalidInput(f"The request is not valid: {summary}", details=fields)
+
+
+def parse_json_body(model: type[M], raw: bytes) -> M:
+    """A raw JSON body as `model`, or the 422 FastAPI's own validation gives (for routes that read
+    their body themselves: a size limit first, or a choice between JSON and multipart)."""
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        raise invalid_input(invalid_fields(exc.errors(include_url=False, include_input=False))) from None
 
 
 class BodyLimit:
@@ -147,13 +178,8 @@ def install_error_handling(
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        request_id = request_id_of(request)
-        fields = [
-            {"field": ".".join(str(p) for p in err["loc"][1:]) or "body", "message": err["msg"]} for err in exc.errors()
-        ]
-        summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])
-        body = error_body("invalid_input", f"The request is not valid: {summary}", request_id, fields)
-        return JSONResponse(body, status_code=422, headers={"X-Request-Id": request_id})
+        invalid = invalid_input(invalid_fields(exc.errors(), skip=1))  # skip FastAPI's `body` or `query`
+        return await on_error(request, invalid)
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)

@@ -30,6 +30,39 @@ logger = logging.getLogger(__name__)
 
 Status = Literal["ok", "error", "cancelled"]
 
+# The perf table's keys, written by DynamoPerfSink and read back by the metrics function: pk `org_id`,
+# sk `<timestamp>#<request id>` (so a time range is an sk range); GSI `by_function` on
+# `org_function` (`<org>#<function>`, sk) and GSI `by_hour` on `hour` (`YYYY-MM-DDTHH`, sk).
+FUNCTION_INDEX, FUNCTION_KEY = "by_function", "org_function"
+HOUR_INDEX, HOUR_KEY = "by_hour", "hour"
+
+
+def _utc(moment: datetime) -> datetime:
+    """A naive time is UTC (as every record's timestamp is)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def perf_timestamp(moment: datetime) -> str:
+    """The table's timestamp form: UTC, milliseconds, Z; sort keys start with it."""
+    return _utc(moment).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def sort_key(moment: datetime, request_id: str) -> str:
+    return f"{perf_timestamp(moment)}#{request_id}"
+
+
+def sort_key_timestamp(sk: str) -> str:
+    """The timestamp a sort key starts with."""
+    return sk.split("#", 1)[0]
+
+
+def hour_key(moment: datetime) -> str:
+    return _utc(moment).strftime("%Y-%m-%dT%H")
+
+
+def org_function_key(org_id: str, function: str) -> str:
+    return f"{org_id}#{function}"
+
 
 class PerfRecord(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -57,7 +90,7 @@ class PerfRecord(BaseModel):
     timestamp: datetime
 
     def sort_key(self) -> str:
-        return f"{self.timestamp.strftime('%Y-%m-%dT%H:%M:%S.%f')[:-3]}Z#{self.request_id}"
+        return sort_key(self.timestamp, self.request_id)
 
 
 class PerfSink(Protocol):
@@ -65,7 +98,7 @@ class PerfSink(Protocol):
 
 
 class DynamoPerfSink:
-    """The perf-log table: key (org_id, "<timestamp>#<request id>"), GSIs by function and by hour."""
+    """The perf-log table (keys as above)."""
 
     def __init__(self, client: DynamoDBClient | Callable[[], DynamoDBClient], table: str, retention_days: int) -> None:
         # A factory defers building the client (and importing boto3) to the worker's first write.
@@ -79,8 +112,8 @@ class DynamoPerfSink:
         fields = record.model_dump(mode="json", exclude_none=True)
         fields |= {
             "sk": record.sort_key(),
-            "org_function": f"{record.org_id}#{record.function}",
-            "hour": record.timestamp.strftime("%Y-%m-%dT%H"),
+            FUNCTION_KEY: org_function_key(record.org_id, record.function),
+            HOUR_KEY: hour_key(record.timestamp),
             "expires_at": int((record.timestamp + self._retention).timestamp()),
         }
         serializer = TypeSerializer()

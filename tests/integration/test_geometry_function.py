@@ -28,14 +28,16 @@ from fastapi.testclient import TestClient
 from dominus_dev.local import LocalRuntime
 from dominus_dev.serving import free_port
 from evaluation.geometry.synthetic import SceneSpec, build_scene
-from geometry import function as geometry_function
-from geometry.function import MAX_UPLOAD_BYTES, Analysed, AnalysisInput, geometry_router
+from geometry import service as geometry_service
+from geometry.function import MAX_UPLOAD_BYTES, geometry_router
 from geometry.function import SPEC as GEOMETRY
 from geometry.jobs import GeometryJobs, JobIndex, preview_key, report_key
+from geometry.service import Analysed, AnalysisInput
 from shared.deployment import deploy
 from shared.errors import BadRequest, UnsupportedMediaType
 from shared.forms import MULTIPART_SLACK_BYTES, parse_multipart
 from shared.http import install_error_handling
+from shared.jobs import DynamoJobRepository
 from shared.runtime import Clients
 from shared.settings import Settings
 from shared.stores.base import GuardedStore
@@ -315,13 +317,16 @@ class CountingJobs(GeometryJobs):
     """Job storage that counts DynamoDB index lookups."""
 
     def __init__(self, aws_env: AwsEnv) -> None:
-        dynamodb, s3 = aws_env.client("dynamodb"), aws_env.client("s3")
-        super().__init__(dynamodb, s3, aws_env.tables["JobsTable"], aws_env.buckets["DataBucket"])
+        super().__init__(_records(aws_env), aws_env.client("s3"), aws_env.buckets["DataBucket"])
         self.finds = 0
 
     def find(self, org_id: str, input_sha256: str) -> str | None:
         self.finds += 1
         return super().find(org_id, input_sha256)
+
+
+def _records(aws_env: AwsEnv) -> DynamoJobRepository:
+    return DynamoJobRepository(aws_env.client("dynamodb"), aws_env.tables["JobsTable"])
 
 
 def _router_app(jobs: GeometryJobs, store: Any = None, *, max_upload_bytes: int = MAX_UPLOAD_BYTES) -> FastAPI:
@@ -338,21 +343,19 @@ def _router_app(jobs: GeometryJobs, store: Any = None, *, max_upload_bytes: int 
 def analyses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The names of the inputs analysed, each analysis slowed so concurrent requests overlap."""
     names: list[str] = []
-    real = geometry_function.analyze_input
+    real = geometry_service.analyze_input
 
     def counted(source: AnalysisInput) -> Analysed:
         names.append(source.name)
         time.sleep(0.3)
         return real(source)
 
-    monkeypatch.setattr(geometry_function, "analyze_input", counted)
+    monkeypatch.setattr(geometry_service, "analyze_input", counted)
     return names
 
 
 def test_upload_and_s3_object_over_the_limit_are_413_with_the_limit(aws_env: AwsEnv) -> None:
-    jobs = GeometryJobs(
-        aws_env.client("dynamodb"), aws_env.client("s3"), aws_env.tables["JobsTable"], aws_env.buckets["DataBucket"]
-    )
+    jobs = GeometryJobs(_records(aws_env), aws_env.client("s3"), aws_env.buckets["DataBucket"])
     org = _org()
     key = f"orgs/{org}/uploads/big.npy"
     aws_env.client("s3").put_object(Bucket=aws_env.buckets["DataBucket"], Key=key, Body=b"\0" * 5_000)
@@ -459,7 +462,8 @@ def test_a_preview_that_fails_does_not_fail_the_job(
         assert client.get(f"/v1/geometry/{job_id}", headers={"X-Org-Id": org}).status_code == 200
         missing = client.get(f"/v1/geometry/{job_id}/preview.png", headers={"X-Org-Id": org})
     assert "no preview" in _assert_error(missing, 404, "not_found")["message"]
-    item = jobs.dynamodb.get_item(TableName=jobs.table, Key={"org_id": {"S": org}, "job_id": {"S": job_id}})["Item"]
+    key = {"org_id": {"S": org}, "job_id": {"S": job_id}}
+    item = aws_env.client("dynamodb").get_item(TableName=aws_env.tables["JobsTable"], Key=key)["Item"]
     assert "preview_key" not in item
 
 

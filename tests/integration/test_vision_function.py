@@ -33,6 +33,7 @@ from evaluation.vision.synthetic import PhotoSpec, render
 from shared.deployment import deploy
 from shared.engine import CallContext
 from shared.http import install_error_handling
+from shared.jobs import DynamoJobRepository
 from shared.objects import object_created_event, upload_prefix
 from shared.orgs import DynamoOrgRepository, OrgPreferences
 from tests.support.aws_fixtures import AwsEnv
@@ -367,7 +368,11 @@ class _FailingPuts:
 
 def _jobs_with(aws_env: AwsEnv, failing: str) -> VisionJobs:
     s3 = _FailingPuts(aws_env.client("s3"), failing)
-    return VisionJobs(aws_env.client("dynamodb"), s3, aws_env.tables["JobsTable"], aws_env.buckets["DataBucket"])  # type: ignore[arg-type]
+    return VisionJobs(_records(aws_env), s3, aws_env.buckets["DataBucket"])  # type: ignore[arg-type]
+
+
+def _records(aws_env: AwsEnv) -> DynamoJobRepository:
+    return DynamoJobRepository(aws_env.client("dynamodb"), aws_env.tables["JobsTable"])
 
 
 def test_a_heatmap_that_cannot_be_stored_leaves_the_job_done_without_it(aws_env: AwsEnv, roof_photo: bytes) -> None:
@@ -404,7 +409,7 @@ def test_with_uploads_in_their_own_bucket_keys_are_read_from_the_right_one(aws_e
     """Deployed, uploads land in UploadsBucket and results live in DataBucket."""
     s3 = aws_env.client("s3")
     data, uploads = aws_env.buckets["DataBucket"], aws_env.buckets["UploadsBucket"]
-    jobs = VisionJobs(aws_env.client("dynamodb"), s3, aws_env.tables["JobsTable"], data, upload_bucket=uploads)
+    jobs = VisionJobs(_records(aws_env), s3, data, upload_bucket=uploads)
     app = FastAPI()
     install_error_handling(app, max_body_bytes=MAX_PHOTO_BYTES)
     app.include_router(vision_router(lambda: jobs, lambda: None, "local"))

@@ -9,12 +9,13 @@ import asyncio
 from typing import Any, cast
 
 import pytest
-from fastapi.exceptions import RequestValidationError
 
-from geometry.function import _local_name, _s3_input, input_sha256, preview_png
 from geometry.jobs import GeometryJobs, JobIndex
+from geometry.service import S3Input, input_sha256, local_name, preview_png
 from shared.errors import Forbidden, InvalidInput
 from shared.forms import Part
+from shared.http import parse_json_body
+from shared.jobs import MemoryJobRepository
 from shared.objects import check_input_key
 from shared.stores.base import GuardedStore
 from shared.stores.memory import MemoryStore
@@ -64,7 +65,7 @@ def test_keys_under_the_own_org_prefix_are_accepted(key: str) -> None:
 )
 def test_every_other_key_is_forbidden_before_any_lookup(key: str) -> None:
     # Given an S3 client that fails the test if it is touched
-    jobs = GeometryJobs(cast("Any", None), cast("Any", _Untouchable()), "JobsTable", "bucket")
+    jobs = GeometryJobs(MemoryJobRepository(), cast("Any", _Untouchable()), "bucket")
     # When the key is not under the caller's own prefix
     with pytest.raises(Forbidden) as refused:
         jobs.read_input(ORG, key, 1_000)
@@ -82,11 +83,11 @@ class _Untouchable:
 
 
 def test_json_body_takes_a_key_and_a_resolution_and_never_a_tenant() -> None:
-    body = _s3_input(b'{"s3_key": "orgs/acme/roof.npy", "resolution": 0.25}')
+    body = parse_json_body(S3Input, b'{"s3_key": "orgs/acme/roof.npy", "resolution": 0.25}')
     assert (body.s3_key, body.resolution) == ("orgs/acme/roof.npy", 0.25)
     for bad in (b'{"s3_key": "orgs/acme/roof.npy", "org_id": "other"}', b"{}", b'{"s3_key": ""}', b"not json"):
-        with pytest.raises(RequestValidationError):
-            _s3_input(bad)
+        with pytest.raises(InvalidInput):
+            parse_json_body(S3Input, bad)
 
 
 def test_the_same_bytes_hash_the_same_whether_uploaded_or_read_from_s3() -> None:
@@ -177,7 +178,7 @@ def test_a_preview_that_fails_is_none_and_logged(monkeypatch: pytest.MonkeyPatch
 
 
 def test_an_uploads_local_name_keeps_its_name_and_suffix_and_nothing_unsafe() -> None:
-    assert _local_name("my roof.TIF", "input") == "my_roof.tif"
-    assert _local_name("../../etc/passwd.npy", "input") == "passwd.npy"
-    assert _local_name(None, "mask") == "mask"
-    assert _local_name("....tif", "input") == "input.tif"
+    assert local_name("my roof.TIF", "input") == "my_roof.tif"
+    assert local_name("../../etc/passwd.npy", "input") == "passwd.npy"
+    assert local_name(None, "mask") == "mask"
+    assert local_name("....tif", "input") == "input.tif"

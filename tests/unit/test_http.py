@@ -5,13 +5,22 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
+import pytest
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 from mangum import Mangum
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.engine import CallContext
-from shared.http import ai_json, install_error_handling, org_id_of, request_id_of
+from shared.errors import InvalidInput, error_body
+from shared.http import (
+    MAX_INVALID_FIELDS,
+    ai_json,
+    install_error_handling,
+    org_id_of,
+    parse_json_body,
+    request_id_of,
+)
 from tests.support.fakes import EngineKit, assessment_request, engine_kit
 
 
@@ -28,6 +37,11 @@ def app_for(kit: EngineKit, env: Literal["local", "aws"] = "local", max_body_byt
     async def assess(body: LeadBody, request: Request) -> Any:
         ctx = CallContext(org_id_of(request, env), request_id_of(request), "analyze")
         return ai_json(await kit.engine.generate(ctx, assessment_request(body.lead)))
+
+    @app.post("/v1/assess-raw")  # reads its own body, as routes with a size limit or a choice of forms do
+    async def assess_raw(request: Request) -> Any:
+        body = parse_json_body(LeadBody, await request.body())
+        return {"lead": body.lead}
 
     @app.get("/boom")
     async def boom() -> None:
@@ -117,6 +131,62 @@ def test_bad_input_gets_422_with_the_fields_to_fix() -> None:
     assert error["details"][0]["field"] == "lead"
     assert "lead" in error["message"]
     assert error["request_id"] == reply.headers["X-Request-Id"]
+
+
+def test_a_body_parsed_by_the_route_gets_the_same_422_as_one_fastapi_parsed() -> None:
+    client = TestClient(app_for(engine_kit()))
+    for body in ({"lead": ""}, {}, {"lead": 5}):
+        declared = client.post("/v1/assess", json=body)
+        raw = client.post("/v1/assess-raw", json=body)
+        assert raw.status_code == declared.status_code == 422
+        mine, fastapis = raw.json()["error"], declared.json()["error"]
+        assert mine.pop("request_id") == raw.headers["X-Request-Id"]
+        fastapis.pop("request_id")
+        assert mine == fastapis
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field("", max_length=20)
+    count: int = 0
+    ratio: float = Field(0.0, allow_inf_nan=False)
+
+
+def _invalid(raw: bytes) -> dict[str, Any]:
+    with pytest.raises(InvalidInput) as caught:
+        parse_json_body(Strict, raw)
+    assert caught.value.status == 422
+    error: dict[str, Any] = error_body(caught.value.code, caught.value.message, "req-1", caught.value.details)["error"]
+    json.dumps(error, allow_nan=False)  # encodable as strict JSON, whatever the body held
+    return error
+
+
+@pytest.mark.parametrize("raw", [b"not json", b"\xff\xfe\x00binary", b"", b'{"name": "unterminated'])
+def test_a_body_that_is_not_json_is_invalid_input(raw: bytes) -> None:
+    error = _invalid(raw)
+    assert error["code"] == "invalid_input"
+    assert [f["field"] for f in error["details"]] == ["body"]
+    assert error["message"].startswith("The request is not valid: body: Invalid JSON")
+
+
+def test_the_error_names_fields_and_never_echoes_what_they_held() -> None:
+    # A 1 MB value, a 1 MB unknown key, and an infinity (a JSON number too large for a float)
+    huge = "x" * 1_000_000
+    raw = json.dumps({"name": huge, huge: 1}).encode()[:-1] + b', "ratio": 1e999}'
+    error = _invalid(raw)
+    assert len(json.dumps(error)) < 2_000
+    assert "xxxxxxxxxx" * 20 not in json.dumps(error)
+    fields = {f["field"][:10]: f["message"] for f in error["details"]}
+    assert set(fields) == {"name", "x" * 10, "ratio"}
+    assert "20 characters" in fields["name"]
+
+
+def test_a_body_with_countless_errors_lists_a_bounded_number() -> None:
+    raw = json.dumps({f"extra_{i}": i for i in range(5_000)}).encode()
+    error = _invalid(raw)
+    assert len(error["details"]) == MAX_INVALID_FIELDS
+    assert len(error["message"]) < 500
 
 
 def test_an_oversized_body_gets_413_declared_or_streamed() -> None:

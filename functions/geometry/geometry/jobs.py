@@ -1,11 +1,12 @@
 """Geometry jobs: a DynamoDB record per analysis, the report JSON and preview PNG in S3, a
 content-hash index, and the engine's store in front of that index.
 
-Table (JobsTable, pk `org_id`, sk `job_id`):
-- a job: `{org_id, job_id, status "done", created_at, input_sha256, input_name, facets, area_sqft,
-  squares, predominant_pitch, report_key, preview_key (when one was stored), expires_at}`;
-- an index item per distinct input: sk `input#<sha256>` -> `job_id`, so identical input for the same
-  org returns the existing job, across instances, without a scan.
+Records (JobsTable, through shared.jobs' repository):
+- a job: `{org_id, job_id, status "done", created_at, expires_at}` and its attributes `input_sha256,
+  input_name, facets, area_sqft, squares, predominant_pitch, report_key, preview_key` (when one was
+  stored); geometry's records carry no `kind`;
+- the input index: (org, sha256) -> job id, so identical input for the same org returns the
+  existing job, across instances, without a scan.
 Bucket: the report at `orgs/<org_id>/geometry/<job_id>/report.json`, the preview beside it as
 `preview.png`; inputs may be read from anywhere under the caller's own `orgs/<org_id>/`.
 Store (`JobIndex`): `dominus:v1:<org>:cache:geometry:<sha256>` -> `job_id`, checked before DynamoDB,
@@ -20,35 +21,26 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import re
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from shared.cache_keys import KeySpace, check_org_id
 from shared.errors import NotFound
-from shared.jobs import is_job_id, job_item
-from shared.objects import (
-    org_prefix,
-    read_input,
-    read_object,
-)
+from shared.jobs import JobRecord, JobRepository, Scalar, expiry, is_job_id
+from shared.objects import org_prefix, read_input, read_object
+from shared.perf import utc_now
 from shared.singleflight import FollowTimeout, SingleFlight
 from shared.stores.base import GuardedStore, StoreUnavailable
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
     from mypy_boto3_s3 import S3Client
 
     from shared.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-INDEX_PREFIX = "input#"
 DEFAULT_RETENTION_DAYS = 365
 STORE_OPERATION = "geometry"
 STORE_TTL_MS = 7 * 86_400_000  # the store is a fast path; DynamoDB keeps the index for the job's life
@@ -64,39 +56,46 @@ def preview_key(org_id: str, job_id: str) -> str:
     return f"{org_prefix(org_id)}geometry/{job_id}/preview.png"
 
 
-def _number(value: Any) -> AttributeValueTypeDef:
-    return {"N": repr(float(value))} if value is not None else {"NULL": True}
+def _number(value: Any) -> float | None:
+    return float(value) if value is not None else None
+
+
+def job_attributes(input_sha256: str, input_name: str, report: dict[str, Any], report_at: str) -> dict[str, Scalar]:
+    """The record's own attributes: the input, the report's totals, where the report is."""
+    totals = report.get("totals", {})
+    return {
+        "input_sha256": input_sha256,
+        "input_name": input_name[:200] or "upload",
+        "facets": int(totals.get("facets", 0)),
+        "area_sqft": _number(totals.get("area_sqft")),
+        "squares": _number(totals.get("squares")),
+        "predominant_pitch": str(totals["predominant_pitch"]) if totals.get("predominant_pitch") else None,
+        "report_key": report_at,
+    }
 
 
 class GeometryJobs:
-    """Job records, reports, previews and inputs of one deployment (thread-safe: boto3 clients are)."""
+    """Job records (through the repository), reports, previews and inputs of one deployment
+    (thread-safe: boto3 clients are)."""
 
     def __init__(
         self,
-        dynamodb: DynamoDBClient,
+        records: JobRepository,
         s3: S3Client,
-        table: str,
         bucket: str,
         *,
         retention_days: int = DEFAULT_RETENTION_DAYS,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        self.dynamodb = dynamodb
+        self.records = records
         self.s3 = s3
-        self.table = table
         self.bucket = bucket
         self.retention_days = retention_days
+        self.clock = clock
 
     def find(self, org_id: str, input_sha256: str) -> str | None:
         """The job id of an earlier analysis of the same input in this org, if any."""
-        if not _SHA256.fullmatch(input_sha256):
-            raise ValueError("input_sha256 must be 64 lowercase hex digits")
-        item = self.dynamodb.get_item(
-            TableName=self.table,
-            Key={"org_id": {"S": check_org_id(org_id)}, "job_id": {"S": INDEX_PREFIX + input_sha256}},
-            ConsistentRead=True,
-        ).get("Item")
-        target = (item or {}).get("target", {}).get("S")
-        return target if target and is_job_id(target) else None
+        return self.records.find_input(org_id, input_sha256)
 
     def read_input(self, org_id: str, key: str, limit: int) -> bytes:
         """The bytes of an object under the org's own prefix: 403 outside it, 404 when missing, 413 over
@@ -118,40 +117,14 @@ class GeometryJobs:
             Body=json.dumps(report, separators=(",", ":")).encode(),
             ContentType="application/json",
         )
+        attributes = job_attributes(input_sha256, input_name, report, key)
         stored_preview = self._put_preview(org_id, job_id, preview) if preview is not None else None
-        totals = report.get("totals", {})
-        expires_at: AttributeValueTypeDef = {"N": str(int(time.time()) + self.retention_days * 86_400)}
-        item: dict[str, AttributeValueTypeDef] = {
-            "org_id": {"S": org_id},
-            "job_id": {"S": job_id},
-            "status": {"S": "done"},
-            "created_at": {"S": datetime.now(UTC).isoformat(timespec="milliseconds")},
-            "input_sha256": {"S": input_sha256},
-            "input_name": {"S": input_name[:200] or "upload"},
-            "facets": {"N": str(int(totals.get("facets", 0)))},
-            "area_sqft": _number(totals.get("area_sqft")),
-            "squares": _number(totals.get("squares")),
-            "predominant_pitch": (
-                {"S": str(totals["predominant_pitch"])} if totals.get("predominant_pitch") else {"NULL": True}
-            ),
-            "report_key": {"S": key},
-            "expires_at": expires_at,
-        }
         if stored_preview is not None:
-            item["preview_key"] = {"S": stored_preview}
-        self.dynamodb.put_item(TableName=self.table, Item=item)
-        try:
-            self.dynamodb.put_item(
-                TableName=self.table,
-                Item={
-                    "org_id": {"S": org_id},
-                    "job_id": {"S": INDEX_PREFIX + input_sha256},
-                    "target": {"S": job_id},
-                    "expires_at": expires_at,
-                },
-                ConditionExpression="attribute_not_exists(job_id)",
-            )
-        except self.dynamodb.exceptions.ConditionalCheckFailedException:
+            attributes["preview_key"] = stored_preview
+        now = self.clock()
+        expires_at = expiry(now, self.retention_days)
+        self.records.create(JobRecord(org_id, job_id, "done", now, expires_at, attributes=attributes))
+        if not self.records.put_input(org_id, input_sha256, job_id, expires_at):
             existing = self.find(org_id, input_sha256)
             if existing is not None:
                 return existing
@@ -166,18 +139,20 @@ class GeometryJobs:
             return None
         return key
 
-    def _item(self, org_id: str, job_id: str) -> dict[str, Any] | None:
-        return job_item(self.dynamodb, self.table, org_id, job_id)
+    def record(self, org_id: str, job_id: str) -> JobRecord | None:
+        """This org's geometry job record, or None (unknown id, another org's, another kind's)."""
+        record = self.records.get(org_id, job_id)
+        return record if record is not None and record.kind is None else None  # vision's say `vision`
 
     def _object(self, key: str, max_bytes: int | None = None) -> bytes | None:
         return read_object(self.s3, self.bucket, key, max_bytes)
 
     def get(self, org_id: str, job_id: str) -> dict[str, Any] | None:
         """The report of this org's job, or None (unknown id, another org's job, not a job id)."""
-        item = self._item(org_id, job_id)
-        if item is None:
+        record = self.record(org_id, job_id)
+        if record is None:
             return None
-        body = self._object(item.get("report_key", {}).get("S") or report_key(org_id, job_id))
+        body = self._object(record.text("report_key") or report_key(org_id, job_id))
         if body is None:
             return None
         report: dict[str, Any] = json.loads(body)
@@ -185,10 +160,10 @@ class GeometryJobs:
 
     def preview(self, org_id: str, job_id: str) -> bytes:
         """The PNG preview of this org's job; NotFound (saying which) for no such job or no preview."""
-        item = self._item(org_id, job_id)
-        if item is None:
+        record = self.record(org_id, job_id)
+        if record is None:
             raise NotFound(NO_JOB)
-        key = item.get("preview_key", {}).get("S")
+        key = record.text("preview_key")
         png = self._object(key) if key else None
         if png is None:
             raise NotFound(NO_PREVIEW)

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from metrics.aggregate import GroupBy
 from metrics.dashboard import dashboard_router
@@ -28,7 +28,7 @@ from shared.cache_keys import org_settings_key
 from shared.deployment import FunctionSpec, Handler, Schedule
 from shared.docs import request_body
 from shared.errors import InvalidInput, error_responses
-from shared.http import org_id_of, request_id_of
+from shared.http import org_id_of, parse_json_body, request_id_of
 from shared.modes import Mode
 from shared.orgs import MAX_CACHE_TTL_S, MIN_CACHE_TTL_S, DynamoOrgRepository, OrgPreferences, OrgSettings
 from shared.runtime import Clients, once
@@ -75,14 +75,11 @@ def settings_json(settings: OrgSettings) -> dict[str, Any]:
 
 def parse_update(raw: bytes) -> SettingsUpdate:
     try:
-        data = SettingsUpdate.model_validate_json(raw or b"{}")
-    except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        field = ".".join(str(p) for p in first["loc"]) or "body"
-        if field == "token_balance":
+        return parse_json_body(SettingsUpdate, raw or b"{}")
+    except InvalidInput as exc:
+        if any(field["field"] == "token_balance" for field in exc.details):
             raise InvalidInput("The token balance is shown here, never set: billing tops it up.") from None
-        raise InvalidInput(f"`{field}`: {first['msg']}.", details=exc.errors(include_url=False)) from None
-    return data
+        raise
 
 
 def metrics_router(deps: MetricsDeps, env: Env) -> APIRouter:

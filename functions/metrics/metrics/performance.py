@@ -14,10 +14,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from metrics.aggregate import GroupBy, group_key
-from metrics.records import PerfLog, hour_key, iso
+from metrics.records import PerfLog
 from metrics.rollup import HOUR, Bucket, Dims, Rollups, floor_hour, latest_errors
 from metrics.sketch import ALPHA
 from shared.errors import BadRequest
+from shared.perf import hour_key, perf_timestamp
 
 DEFAULT_WINDOW = timedelta(days=7)
 MAX_WINDOW = timedelta(days=93)
@@ -91,8 +92,8 @@ def answer(
     window_hours = (span.end - span.start) / HOUR
     return {
         "org_id": org_id,
-        "from": iso(span.start),
-        "to": iso(span.end),
+        "from": perf_timestamp(span.start),
+        "to": perf_timestamp(span.end),
         "group_by": group_by,
         "function": function,
         "source": {"rollup_hours": rolled_hours, "raw_hours": round(window_hours - rolled_hours, 3)},

@@ -1,31 +1,23 @@
 """Reading the engine's perf records (PerfLogTable) back: one org over a time range, or every org in
 one hour (for the roll-up).
 
-Keys (shared/perf.py): pk `org_id`, sk `<timestamp ISO, ms, Z>#<request id>`; GSI `by_function`
-(`<org>#<function>`, sk) and GSI `by_hour` (`YYYY-MM-DDTHH`, sk). A range [start, end) is the sk
-range from `start`'s ISO to `end`'s: `...Z#id` sorts after `...Z`, so a record at exactly `end` is
-outside, as a half-open range wants.
+Keys as shared/perf.py writes them. A range [start, end) is the sk range from `start`'s timestamp
+to `end`'s: `...Z#id` sorts after `...Z`, so a record at exactly `end` is outside, as a half-open
+range wants.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
+
+from shared.perf import FUNCTION_INDEX, FUNCTION_KEY, HOUR_INDEX, HOUR_KEY, org_function_key, perf_timestamp
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 Record = dict[str, Any]
-
-
-def iso(moment: datetime) -> str:
-    """The perf table's timestamp form: UTC, milliseconds, Z."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def hour_key(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H")
 
 
 class PerfLog:
@@ -39,18 +31,17 @@ class PerfLog:
             return iter(())
         if function is None:
             return self._query("org_id = :pk AND sk BETWEEN :a AND :b", org_id, start, end)
-        return self._query(
-            "org_function = :pk AND sk BETWEEN :a AND :b", f"{org_id}#{function}", start, end, "by_function"
-        )
+        condition = f"{FUNCTION_KEY} = :pk AND sk BETWEEN :a AND :b"
+        return self._query(condition, org_function_key(org_id, function), start, end, FUNCTION_INDEX)
 
     def hour_records(self, hour: str) -> Iterator[Record]:
         """Every org's records of one hour (`YYYY-MM-DDTHH`)."""
         yield from self._pages(
             {
                 "KeyConditionExpression": "#h = :h",
-                "ExpressionAttributeNames": {"#h": "hour"},
+                "ExpressionAttributeNames": {"#h": HOUR_KEY},
                 "ExpressionAttributeValues": {":h": {"S": hour}},
-                "IndexName": "by_hour",
+                "IndexName": HOUR_INDEX,
             }
         )
 
@@ -59,7 +50,11 @@ class PerfLog:
     ) -> Iterator[Record]:
         params: dict[str, Any] = {
             "KeyConditionExpression": condition,
-            "ExpressionAttributeValues": {":pk": {"S": pk}, ":a": {"S": iso(start)}, ":b": {"S": iso(end)}},
+            "ExpressionAttributeValues": {
+                ":pk": {"S": pk},
+                ":a": {"S": perf_timestamp(start)},
+                ":b": {"S": perf_timestamp(end)},
+            },
         }
         if index is not None:
             params["IndexName"] = index

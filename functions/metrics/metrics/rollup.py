@@ -22,7 +22,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from metrics.aggregate import Aggregate
-from metrics.records import PerfLog, Record, hour_key
+from metrics.records import PerfLog, Record
+from shared.perf import hour_key, sort_key_timestamp
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -63,7 +64,7 @@ def dims_of(record: Record) -> Dims:
 
 def error_of(record: Record) -> dict[str, Any]:
     return {
-        "timestamp": str(record.get("sk", "")).split("#", 1)[0] or str(record.get("timestamp")),
+        "timestamp": sort_key_timestamp(str(record.get("sk", ""))) or str(record.get("timestamp")),
         "function": record["function"],
         "operation": record["operation"],
         "model": record["model"],

@@ -25,7 +25,8 @@ from shared.docs import form_fields, request_body
 from shared.engine import CallContext, Engine
 from shared.errors import InvalidInput, NotFound, error_responses
 from shared.forms import MULTIPART_SLACK_BYTES, Part, form_field, parse_multipart, read_body
-from shared.http import org_id_of, request_id_of
+from shared.http import org_id_of, parse_json_body, request_id_of
+from shared.jobs import DynamoJobRepository
 from shared.modes import Mode
 from shared.objects import MAX_KEY_LENGTH, megabytes, read_input
 from shared.runtime import Clients, once
@@ -152,10 +153,7 @@ def vision_router(
         store = jobs()
         source_key = None
         if content_type.split(";")[0].strip().lower() == "application/json":
-            try:
-                ref = KeyRequest.model_validate_json(await read_body(request, MAX_REFERENCE_BYTES))
-            except ValidationError as exc:
-                raise InvalidInput(f"Invalid request: {exc.errors(include_url=False)[0]['msg']}.") from None
+            ref = parse_json_body(KeyRequest, await read_body(request, MAX_REFERENCE_BYTES))
             data = await asyncio.to_thread(
                 read_input, store.s3, store.bucket_of(ref.s3_key), org, ref.s3_key, MAX_PHOTO_BYTES, uploads=True
             )
@@ -205,7 +203,7 @@ def vision_router(
     async def get_heatmap(request: Request, job_id: str) -> Response:
         org = org_id_of(request, env)
         store = jobs()
-        if await asyncio.to_thread(store.item, org, job_id) is None:
+        if await asyncio.to_thread(store.record, org, job_id) is None:
             raise NotFound(NO_JOB)
         png = await asyncio.to_thread(store.heatmap, org, job_id)
         if png is None:
@@ -219,9 +217,8 @@ def vision_jobs(clients: Clients) -> JobsProvider:
     settings = clients.settings
     return once(
         lambda: VisionJobs(
-            clients.dynamodb(),
+            DynamoJobRepository(clients.dynamodb, settings.dominus_jobs_table),
             clients.s3(),
-            settings.dominus_jobs_table,
             settings.dominus_bucket,
             upload_bucket=settings.dominus_upload_bucket,
         )

@@ -1,9 +1,10 @@
 """Vision jobs: a DynamoDB record per photo job, its results in S3, and the presigned upload that
 starts one.
 
-Table (JobsTable, pk `org_id`, sk `job_id`, shared with geometry; `kind` tells them apart):
-`{org_id, job_id, kind "vision", status, reason (failed), created_at, updated_at, source_key, name,
-tags..., image_sha256, detections, model, result_key, heatmap_key, expires_at}`.
+Records (JobsTable, shared with geometry, through shared.jobs' repository; `kind` tells them apart):
+`{org_id, job_id, kind "vision", status, reason (failed), created_at, updated_at, name, tags,
+expires_at}` and the attributes `source_key, image_sha256, detections, model, result_key,
+heatmap_key`.
 Status: `awaiting_upload` (a presigned upload was handed out) -> `queued` (the object arrived) ->
 `running` -> `done` | `failed` (with a reason a person can act on). A synchronous analysis is
 stored straight as `done`.
@@ -19,26 +20,25 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.cache_keys import check_org_id
-from shared.jobs import job_item
+from shared.jobs import JobRecord, JobRepository, JobStatus, Scalar, expiry, iso_ms
 from shared.objects import org_prefix, read_object, upload_prefix
+from shared.perf import utc_now
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
     from mypy_boto3_s3 import S3Client
 
 logger = logging.getLogger(__name__)
 
-Status = Literal["awaiting_upload", "queued", "running", "done", "failed"]
+Status = JobStatus
 KIND = "vision"
 DEFAULT_RETENTION_DAYS = 365
 UPLOAD_EXPIRES_S = 900
@@ -109,31 +109,28 @@ def heatmap_key(org_id: str, job_id: str) -> str:
     return f"{org_prefix(org_id)}vision/{job_id}/heatmap.png"
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
 class VisionJobs:
-    """Job records, results and uploads of one deployment (thread-safe: boto3 clients are)."""
+    """Job records (through the repository), results and uploads of one deployment (thread-safe:
+    boto3 clients are)."""
 
     def __init__(
         self,
-        dynamodb: DynamoDBClient,
+        records: JobRepository,
         s3: S3Client,
-        table: str,
         bucket: str,
         *,
         upload_bucket: str | None = None,
         retention_days: int = DEFAULT_RETENTION_DAYS,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         """`upload_bucket`: where presigned uploads land (deployed, its own bucket, whose events start
         jobs); the data bucket when not given."""
-        self.dynamodb = dynamodb
+        self.records = records
         self.s3 = s3
-        self.table = table
         self.bucket = bucket
         self.upload_bucket = upload_bucket or bucket
         self.retention_days = retention_days
+        self.clock = clock
 
     def bucket_of(self, key: str) -> str:
         """The bucket an org's key lives in: uploads in the upload bucket, the rest in the data bucket."""
@@ -141,63 +138,37 @@ class VisionJobs:
 
     # ---- records ------------------------------------------------------------------------------
 
+    def _new(
+        self, org_id: str, job_id: str, status: Status, name: str, tags: PhotoTags, source_key: str | None
+    ) -> JobRecord:
+        now = self.clock()
+        return JobRecord(
+            org_id,
+            job_id,
+            status,
+            now,
+            expiry(now, self.retention_days),
+            kind=KIND,
+            updated_at=now,
+            name=name,
+            tags=tags.model_dump(mode="json", exclude_defaults=True),
+            attributes={"source_key": source_key} if source_key is not None else {},
+        )
+
     def open(self, org_id: str, *, status: Status, name: str, tags: PhotoTags, source_key: str | None = None) -> str:
         """A new job's record; returns its id."""
         job_id = uuid.uuid4().hex
-        item: dict[str, AttributeValueTypeDef] = {
-            "org_id": {"S": check_org_id(org_id)},
-            "job_id": {"S": job_id},
-            "kind": {"S": KIND},
-            "status": {"S": status},
-            "name": {"S": safe_name(name)},
-            "created_at": {"S": _now()},
-            "updated_at": {"S": _now()},
-            "tags": {"S": tags.model_dump_json(exclude_defaults=True)},
-            "expires_at": {"N": str(int(time.time()) + self.retention_days * 86_400)},
-        }
-        if source_key is not None:
-            item["source_key"] = {"S": source_key}
-        self.dynamodb.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(job_id)")
+        self.records.create(self._new(check_org_id(org_id), job_id, status, safe_name(name), tags, source_key))
         return job_id
 
     def ensure(self, ref: UploadRef, tags: PhotoTags, source_key: str) -> None:
         """The record of an upload's job, made `queued`; created if the upload came without one (an
         object written to the upload prefix by another tool)."""
-        self.dynamodb.update_item(
-            TableName=self.table,
-            Key={"org_id": {"S": ref.org_id}, "job_id": {"S": ref.job_id}},
-            UpdateExpression=(
-                "SET #s = :queued, kind = :kind, source_key = :key, updated_at = :now, "
-                "created_at = if_not_exists(created_at, :now), #n = if_not_exists(#n, :name), "
-                "tags = if_not_exists(tags, :tags), expires_at = if_not_exists(expires_at, :exp)"
-            ),
-            ConditionExpression="attribute_not_exists(job_id) OR kind = :kind",
-            ExpressionAttributeNames={"#s": "status", "#n": "name"},
-            ExpressionAttributeValues={
-                ":queued": {"S": "queued"},
-                ":kind": {"S": KIND},
-                ":key": {"S": source_key},
-                ":now": {"S": _now()},
-                ":name": {"S": ref.name},
-                ":tags": {"S": tags.model_dump_json(exclude_defaults=True)},
-                ":exp": {"N": str(int(time.time()) + self.retention_days * 86_400)},
-            },
-        )
+        self.records.upsert(self._new(ref.org_id, ref.job_id, "queued", ref.name, tags, source_key))
 
     def mark(self, org_id: str, job_id: str, status: Status, *, reason: str | None = None) -> None:
-        names = {"#s": "status"}
-        values: dict[str, AttributeValueTypeDef] = {":s": {"S": status}, ":now": {"S": _now()}}
-        expression = "SET #s = :s, updated_at = :now"
-        if reason is not None:
-            expression += ", reason = :r"
-            values[":r"] = {"S": reason[:500]}
-        self.dynamodb.update_item(
-            TableName=self.table,
-            Key={"org_id": {"S": org_id}, "job_id": {"S": job_id}},
-            UpdateExpression=expression,
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
+        reason = reason[:500] if reason is not None else None
+        self.records.update(org_id, job_id, status=status, updated_at=self.clock(), reason=reason)
 
     def finish(self, org_id: str, job_id: str, result: dict[str, Any], heatmap: bytes | None) -> bool:
         """Store the result (and heatmap) and mark the job done; whether a heatmap was stored (one that
@@ -209,28 +180,16 @@ class VisionJobs:
             Body=json.dumps(result, separators=(",", ":")).encode(),
             ContentType="application/json",
         )
-        values: dict[str, AttributeValueTypeDef] = {
-            ":s": {"S": "done"},
-            ":now": {"S": _now()},
-            ":rk": {"S": key},
-            ":sha": {"S": str(result["image"]["sha256"])},
-            ":n": {"N": str(len(result["detections"]))},
-            ":m": {"S": str(result["model"])},
+        attributes: dict[str, Scalar] = {
+            "result_key": key,
+            "image_sha256": str(result["image"]["sha256"]),
+            "detections": len(result["detections"]),
+            "model": str(result["model"]),
         }
-        expression = (
-            "SET #s = :s, updated_at = :now, result_key = :rk, image_sha256 = :sha, detections = :n, model = :m"
-        )
         stored = heatmap is not None and self._put_heatmap(org_id, job_id, heatmap)
         if stored:
-            expression += ", heatmap_key = :hk"
-            values[":hk"] = {"S": heatmap_key(org_id, job_id)}
-        self.dynamodb.update_item(
-            TableName=self.table,
-            Key={"org_id": {"S": org_id}, "job_id": {"S": job_id}},
-            UpdateExpression=expression + " REMOVE reason",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues=values,
-        )
+            attributes["heatmap_key"] = heatmap_key(org_id, job_id)
+        self.records.update(org_id, job_id, status="done", updated_at=self.clock(), attributes=attributes)
         return stored
 
     def _put_heatmap(self, org_id: str, job_id: str, png: bytes) -> bool:
@@ -241,38 +200,35 @@ class VisionJobs:
             return False
         return True
 
-    def item(self, org_id: str, job_id: str) -> dict[str, Any] | None:
+    def record(self, org_id: str, job_id: str) -> JobRecord | None:
         """This org's vision job record, or None (unknown id, another org's, another kind)."""
-        item = job_item(self.dynamodb, self.table, org_id, job_id)
-        if item is None or item.get("kind", {}).get("S") != KIND:
-            return None
-        return item
+        record = self.records.get(org_id, job_id)
+        return record if record is not None and record.kind == KIND else None
 
     def view(self, org_id: str, job_id: str) -> dict[str, Any] | None:
         """The job as the API shows it: state, tags, and the result once done."""
-        item = self.item(org_id, job_id)
-        if item is None:
+        record = self.record(org_id, job_id)
+        if record is None:
             return None
-        status = item["status"]["S"]
         job: dict[str, Any] = {
             "job_id": job_id,
-            "status": status,
-            "name": item.get("name", {}).get("S"),
-            "created_at": item.get("created_at", {}).get("S"),
-            "updated_at": item.get("updated_at", {}).get("S"),
-            "tags": json.loads(item.get("tags", {}).get("S") or "{}"),
+            "status": record.status,
+            "name": record.name,
+            "created_at": iso_ms(record.created_at),
+            "updated_at": iso_ms(record.updated_at) if record.updated_at is not None else None,
+            "tags": dict(record.tags or {}),
         }
-        if status == "failed":
-            job["reason"] = item.get("reason", {}).get("S", "")
-        if status == "done":
-            body = read_object(self.s3, self.bucket, item.get("result_key", {}).get("S") or result_key(org_id, job_id))
+        if record.status == "failed":
+            job["reason"] = record.reason or ""
+        if record.status == "done":
+            body = read_object(self.s3, self.bucket, record.text("result_key") or result_key(org_id, job_id))
             job["result"] = json.loads(body) if body is not None else None
-            job["heatmap"] = "heatmap_key" in item
+            job["heatmap"] = record.text("heatmap_key") is not None
         return job
 
     def heatmap(self, org_id: str, job_id: str) -> bytes | None:
-        item = self.item(org_id, job_id)
-        key = (item or {}).get("heatmap_key", {}).get("S")
+        record = self.record(org_id, job_id)
+        key = record.text("heatmap_key") if record is not None else None
         return read_object(self.s3, self.bucket, key) if key else None
 
     # ---- uploads ------------------------------------------------------------------------------

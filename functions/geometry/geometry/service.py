@@ -1,0 +1,254 @@
+"""The geometry jobs' work, apart from HTTP: the input (a multipart upload, or an S3 key named by a
+form or a JSON body) made into one `AnalysisInput`, its content hash, the analysis, and the
+de-duplication that answers identical input with its existing job (the engine's store first, then
+the DynamoDB index; identical concurrent requests share one analysis).
+
+Collaborators come in as parameters (`GeometryJobs` for records and objects, `JobIndex` for the
+store); blocking work (hashing, S3 and DynamoDB, the analysis) runs in worker threads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+import anyio
+from pydantic import BaseModel, ConfigDict, Field
+
+from geometry.jobs import GeometryJobs, JobIndex
+from shared.errors import BadRequest, InvalidInput
+from shared.forms import Part, form_field, parse_multipart
+from shared.http import parse_json_body
+from shared.objects import MAX_KEY_LENGTH
+from shared.outcomes import CacheOutcome
+
+if TYPE_CHECKING:
+    from geometry.analysis import RoofAnalysis
+
+logger = logging.getLogger(__name__)
+
+MAX_REFERENCE_BYTES = 16_000  # a JSON or url-encoded body names an S3 key; it carries no data
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+_SUFFIX = re.compile(r"^\.[a-z0-9]{1,8}$")
+MEDIA_TYPES = (
+    "Send multipart/form-data with a `file` (or `s3_key`) field and optional `mask` and `resolution`; "
+    'or application/json {"s3_key": ..., "resolution": ...} (or the same as a url-encoded form).'
+)
+_REFERENCES = ("application/json", "application/x-www-form-urlencoded")
+
+
+@dataclass(frozen=True)
+class AnalysisInput:
+    """What one analysis reads, however it arrived."""
+
+    file: Part
+    mask: Part | None
+    resolution: float | None
+    name: str  # for the job record: the upload's file name, or the S3 key
+
+
+class S3Input(BaseModel):
+    """The JSON form of `POST /v1/geometry/analyze`. No tenant field: the org comes from the caller."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    s3_key: str = Field(min_length=1, max_length=MAX_KEY_LENGTH, description="an object under orgs/<org_id>/")
+    resolution: float | None = Field(None, description="metres per pixel; required for .npy")
+
+
+@dataclass(frozen=True)
+class Analysed:
+    report: dict[str, Any]
+    preview: bytes | None  # None when it could not be rendered
+
+
+@dataclass(frozen=True)
+class Served:
+    job_id: str
+    report: dict[str, Any]
+    status: int  # 201: a new job; 200: an existing one
+    cache: CacheOutcome
+
+
+# ---- the input ------------------------------------------------------------------------------------
+
+
+def media_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def body_limit(content_type: str, upload_limit: int) -> int:
+    """How much of the body to read: a reference body names a key; a multipart one carries the data."""
+    return MAX_REFERENCE_BYTES if media_type(content_type) in _REFERENCES else upload_limit
+
+
+async def analysis_input(content_type: str, body: bytes, jobs: GeometryJobs, org_id: str, limit: int) -> AnalysisInput:
+    """The analysis input from a multipart upload, a form's `s3_key`, or a JSON `s3_key` (the object
+    read from the org's own prefix, at most `limit` bytes)."""
+    kind = media_type(content_type)
+    if kind == "application/json":
+        reference = parse_json_body(S3Input, body)
+        return await _from_s3(jobs, org_id, reference.s3_key, None, reference.resolution, limit)
+    if kind == "application/x-www-form-urlencoded":
+        parts = parse_urlencoded(body)
+    else:
+        parts = parse_multipart(content_type, body, MEDIA_TYPES)
+    return await _from_form(parts, jobs, org_id, limit)
+
+
+def parse_urlencoded(body: bytes) -> list[Part]:
+    """The fields of an application/x-www-form-urlencoded body (a plain HTML form naming `s3_key`)."""
+    try:
+        fields = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body))
+    except (UnicodeDecodeError, ValueError):
+        raise BadRequest("The form body is not valid application/x-www-form-urlencoded UTF-8.") from None
+    return [Part(name, None, value.encode()) for name, value in fields]
+
+
+def _resolution(part: Part | None) -> float | None:
+    if part is None:
+        return None
+    text = part.data.decode("utf-8", "replace").strip()
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise InvalidInput(f"`resolution` must be a number of metres per pixel, not {text[:40]!r}.") from None
+
+
+async def _from_s3(
+    jobs: GeometryJobs, org_id: str, key: str, mask: Part | None, resolution: float | None, limit: int
+) -> AnalysisInput:
+    data = await anyio.to_thread.run_sync(jobs.read_input, org_id, key, limit)
+    if not data:
+        raise InvalidInput(f"The object at `s3_key` {key!r} is empty.")
+    return AnalysisInput(Part("file", key, data), mask, resolution, key)
+
+
+async def _from_form(parts: list[Part], jobs: GeometryJobs, org_id: str, limit: int) -> AnalysisInput:
+    file, key = form_field(parts, "file"), form_field(parts, "s3_key")
+    mask = form_field(parts, "mask")
+    mask = mask if mask is not None and mask.data else None
+    resolution = _resolution(form_field(parts, "resolution"))
+    if key is not None:
+        if file is not None:
+            raise InvalidInput("Send either the form field `file` or `s3_key`, not both.")
+        return await _from_s3(jobs, org_id, key.data.decode("utf-8", "replace").strip(), mask, resolution, limit)
+    if file is None or not file.data:
+        raise InvalidInput("The form field `file` (the DSM or point cloud) or `s3_key` is missing or empty.")
+    return AnalysisInput(file, mask, resolution, Path(file.filename or "upload").name)
+
+
+def _suffix(filename: str | None) -> str:
+    suffix = Path(filename or "").suffix.lower()
+    return suffix if _SUFFIX.fullmatch(suffix) else ""
+
+
+def input_sha256(file: Part, mask: Part | None, resolution: float | None) -> str:
+    """One hash for everything that decides the result: the file's bytes and suffix, the mask, the
+    resolution."""
+    digest = hashlib.sha256()
+    for label, part in (("file", file), ("mask", mask)):
+        digest.update(label.encode() + b"\0")
+        if part is not None:
+            digest.update(_suffix(part.filename).encode() + b"\0")
+            digest.update(hashlib.sha256(part.data).digest())
+    digest.update(b"resolution\0" + (repr(resolution) if resolution is not None else "-").encode())
+    return digest.hexdigest()
+
+
+# ---- the analysis ---------------------------------------------------------------------------------
+
+
+def local_name(filename: str | None, fallback: str) -> str:
+    """The upload's own name, made safe for a temporary folder, so an error about the file names the
+    file the user sent; its suffix is what the readers go by."""
+    stem = _UNSAFE.sub("_", Path(filename or "").stem)[:80].strip("._") or fallback
+    return f"{stem}{_suffix(filename)}"
+
+
+def _place(folder: Path, name: str) -> Path:
+    """A path in its own folder: the file and the mask may carry the same name."""
+    folder.mkdir()
+    return folder / name
+
+
+def preview_png(analysis: RoofAnalysis) -> bytes | None:
+    """The preview PNG, or None: a preview that fails is logged and never fails the job."""
+    try:
+        from geometry import preview  # OpenCV drawing: loaded with the first analysis
+
+        return preview.render_preview(analysis)
+    except Exception:
+        logger.warning("geometry preview failed; the job is stored without one", exc_info=True)
+        return None
+
+
+def analyze_input(source: AnalysisInput) -> Analysed:
+    """The contract report and its preview (blocking: run it in a worker thread)."""
+    from geometry.analysis import analyze_file  # numpy/OpenCV: loaded on the first analysis
+
+    with tempfile.TemporaryDirectory(prefix="dominus-geometry-") as folder:
+        path = _place(Path(folder) / "input", local_name(source.file.filename, "input"))
+        path.write_bytes(source.file.data)
+        mask_path = None
+        if source.mask is not None:
+            mask_path = _place(Path(folder) / "mask", local_name(source.mask.filename, "mask"))
+            mask_path.write_bytes(source.mask.data)
+        analysis = analyze_file(path, resolution=source.resolution, mask=mask_path)
+    return Analysed(analysis.report.to_json(), preview_png(analysis))
+
+
+# ---- one job per input ----------------------------------------------------------------------------
+
+
+async def _find_or_analyse(jobs: GeometryJobs, org_id: str, source: AnalysisInput, sha: str) -> Served:
+    """The job of an earlier identical input (the DynamoDB index), else a new analysis stored as a job."""
+    existing = await anyio.to_thread.run_sync(jobs.find, org_id, sha)
+    if existing is not None:
+        report = await anyio.to_thread.run_sync(jobs.get, org_id, existing)
+        if report is not None:
+            return Served(existing, report, 200, CacheOutcome.HIT)
+    analysed = await anyio.to_thread.run_sync(analyze_input, source)
+
+    def create() -> str:
+        return jobs.create(
+            org_id, input_sha256=sha, input_name=source.name, report=analysed.report, preview=analysed.preview
+        )
+
+    job_id = await anyio.to_thread.run_sync(create)
+    logger.info("geometry job %s: %s facets", job_id, analysed.report.get("totals", {}).get("facets"))
+    return Served(job_id, analysed.report, 201, CacheOutcome.MISS)
+
+
+async def serve(jobs: GeometryJobs, index: JobIndex, org_id: str, source: AnalysisInput) -> Served:
+    """The job for this input: from the store, else found or made once for all identical requests."""
+    # Off the event loop: hashing a 50 MB input takes about a tenth of a second.
+    sha = await anyio.to_thread.run_sync(input_sha256, source.file, source.mask, source.resolution)
+    cached = await index.lookup(org_id, sha)
+    if cached is not None:
+        report = await anyio.to_thread.run_sync(jobs.get, org_id, cached)
+        if report is not None:
+            return Served(cached, report, 200, CacheOutcome.HIT)
+    mine: list[Served] = []  # set only if this request ran the analysis (or the lookup) itself
+
+    async def produce() -> str:
+        served = await _find_or_analyse(jobs, org_id, source, sha)
+        mine.append(served)
+        await index.remember(org_id, sha, served.job_id)
+        return served.job_id
+
+    job_id = await index.once(org_id, sha, produce)
+    if mine:
+        return mine[0]
+    report = await anyio.to_thread.run_sync(jobs.get, org_id, job_id)
+    if report is None:  # the shared job vanished (expired) in between: find or make it here
+        return await _find_or_analyse(jobs, org_id, source, sha)
+    return Served(job_id, report, 200, CacheOutcome.SHARED)
