@@ -4,6 +4,7 @@ runtime are never deployed, so nothing deployed may import them or carry their m
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,19 @@ def test_a_module_no_entry_point_reaches_is_found(tmp_path: Path) -> None:
         },
     )
     assert unreached_modules(package, ["fn.app", "fn.cli"]) == ["fn.scoring", "fn.synthetic"]
+
+
+STORE_METHODS = {"set_if_absent", "extend_if_value", "delete_if_value", "append", "read_from"}
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_no_store_implementation_hides_in_a_function(name: str) -> None:
+    """Stores (the engine's Upstash, Redis, Memory, and the like) live in shared/stores, one of each."""
+    found = []
+    for source in DEPLOYED[name].rglob("*.py"):
+        tree = ast.parse(source.read_text(encoding="utf-8"))
+        for cls in [node for node in ast.walk(tree) if isinstance(node, ast.ClassDef)]:
+            methods = {item.name for item in cls.body if isinstance(item, ast.AsyncFunctionDef)}
+            if methods >= STORE_METHODS:
+                found.append(f"{source.name}: {cls.name}")
+    assert found == []

@@ -22,7 +22,7 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +33,7 @@ from shared.objects import org_prefix, read_input, read_object
 from shared.perf import utc_now
 from shared.singleflight import FollowTimeout, SingleFlight
 from shared.stores.base import GuardedStore, StoreUnavailable
+from shared.stores.nothing import NothingShared
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -170,43 +171,6 @@ class GeometryJobs:
         return png
 
 
-class _NothingShared:
-    """A store that keeps nothing and that no other process sees: SingleFlight over it is
-    single-flight within this process only (its own futures), and every lookup misses."""
-
-    name = "none"
-
-    async def get(self, key: str) -> str | None:
-        return None
-
-    async def get_many(self, keys: Sequence[str]) -> list[str | None]:
-        return [None] * len(keys)
-
-    async def set(self, key: str, value: str, ttl_ms: int) -> None:
-        return None
-
-    async def set_if_absent(self, key: str, value: str, ttl_ms: int) -> bool:
-        return True
-
-    async def extend_if_value(self, key: str, value: str, ttl_ms: int) -> bool:
-        return True
-
-    async def delete_if_value(self, key: str, value: str) -> bool:
-        return True
-
-    async def append(self, key: str, value: str, ttl_ms: int) -> int:
-        return 0
-
-    async def read_from(self, key: str, start: int) -> list[str]:
-        return []
-
-    async def ping(self) -> bool:
-        return True
-
-    async def close(self) -> None:
-        return None
-
-
 class JobIndex:
     """The engine's store in front of the DynamoDB index: (org, input sha256) -> job id, and one
     analysis at a time per input, in this process and (through the store's leases) across instances.
@@ -220,7 +184,7 @@ class JobIndex:
         self.store = store
         self._ttl_ms = ttl_ms
         self._shared = SingleFlight(store, lease_ms=lease_ms, wait_ms=wait_ms)
-        self._local = SingleFlight(_NothingShared(), lease_ms=lease_ms, wait_ms=wait_ms)
+        self._local = SingleFlight(NothingShared(), lease_ms=lease_ms, wait_ms=wait_ms)
 
     @classmethod
     def configured(cls, store: GuardedStore, settings: Settings) -> JobIndex:
@@ -230,7 +194,7 @@ class JobIndex:
     @classmethod
     def process_only(cls) -> JobIndex:
         """No shared store: in-process single-flight, and DynamoDB answers every lookup."""
-        return cls(GuardedStore(_NothingShared(), timeout_s=1.0, cooldown_s=0.0), lease_ms=5_000, wait_ms=1_000)
+        return cls(GuardedStore(NothingShared(), timeout_s=1.0, cooldown_s=0.0), lease_ms=5_000, wait_ms=1_000)
 
     @staticmethod
     def keys(org_id: str, input_sha256: str) -> KeySpace:
