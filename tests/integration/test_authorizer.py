@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from authorizer import app as authorizer_app
 from authorizer.core import AuthorizerConfig, KeysUnavailable, Unauthorized, authorize
 from authorizer.jwks import USER_AGENT, JwksSigningKeys
 from dominus_dev.serving import ServerThread
+from tests.support.clock import FakeClock
 from tests.support.jwt_keys import public_jwk
 
 pytestmark = pytest.mark.integration
@@ -27,6 +29,8 @@ pytestmark = pytest.mark.integration
 ISSUER = "https://crm.example.com/"
 AUDIENCE = "dominus-api"
 METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:abc123defg/dev/POST/v1/video/script/stream"
+# A hung provider answers after this long at the latest; far beyond any client timeout the tests set.
+HANG_CAP_S = 30.0
 
 
 @dataclass
@@ -35,15 +39,16 @@ class Jwks:
 
     keys: list[dict[str, Any]] = field(default_factory=list)
     status: int = 200
-    delay_s: float = 0.0
+    hang: bool = False  # answer only once `released` is set (or after HANG_CAP_S)
+    released: threading.Event = field(default_factory=threading.Event)
     body: str | None = None  # overrides the JSON key set
     requests: list[str] = field(default_factory=list)
 
     def app(self) -> Starlette:
         async def jwks(request: Request) -> Response:
             self.requests.append(request.headers.get("user-agent", ""))
-            if self.delay_s:
-                await asyncio.sleep(self.delay_s)
+            if self.hang:
+                await asyncio.to_thread(self.released.wait, HANG_CAP_S)
             if self.status != 200:
                 return PlainTextResponse("unavailable", status_code=self.status)
             if self.body is not None:
@@ -61,16 +66,23 @@ def provider() -> Iterator[tuple[Jwks, str]]:
 
 
 @pytest.fixture
-def idp(provider: tuple[Jwks, str]) -> Jwks:
+def idp(provider: tuple[Jwks, str]) -> Iterator[Jwks]:
     jwks, _ = provider
-    jwks.keys, jwks.status, jwks.delay_s, jwks.body = [], 200, 0.0, None
+    jwks.keys, jwks.status, jwks.hang, jwks.body = [], 200, False, None
     jwks.requests.clear()
-    return jwks
+    jwks.released.clear()
+    yield jwks
+    jwks.released.set()  # a request the client gave up on ends now
 
 
 @pytest.fixture
 def jwks_url(provider: tuple[Jwks, str]) -> str:
     return provider[1]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 def rsa_key() -> rsa.RSAPrivateKey:
@@ -125,65 +137,108 @@ def test_a_rotated_key_is_found_by_one_refetch(idp: Jwks, jwks_url: str) -> None
     assert len(idp.requests) == 2
 
 
-def test_unknown_kids_refetch_at_most_once_per_cooldown(idp: Jwks, jwks_url: str) -> None:
-    # Given a warm cache and a cooldown between forced refetches
+def test_unknown_kids_refetch_at_most_once_per_cooldown(idp: Jwks, jwks_url: str, clock: FakeClock) -> None:
+    # Given a warm cache, fetched longer ago than the cooldown between forced refetches
     known = rsa_key()
     idp.keys = [public_jwk(known, "k1")]
-    cfg = config(jwks_url, jwks_refetch_cooldown_s=0.5)
-    keys = JwksSigningKeys.from_config(cfg)
+    cfg = config(jwks_url, jwks_refetch_cooldown_s=10)
+    keys = JwksSigningKeys.from_config(cfg, clock=clock)
     authorize(event(token(known, "k1")), keys, cfg)
     assert len(idp.requests) == 1
-    time.sleep(0.6)
-    # When made-up key ids arrive in a burst
+    clock.advance(10)
+    # When made-up key ids arrive in a burst (within the cooldown of the refetch the first one causes)
     for n in range(5):
         with pytest.raises(Unauthorized):
             authorize(event(token(rsa_key(), f"made-up-{n}")), keys, cfg)
+        clock.advance(1)
     # Then only the first one reached the provider
     assert len(idp.requests) == 2
+    # And once the cooldown has passed, an unknown id may refetch again
+    clock.advance(5)
+    with pytest.raises(Unauthorized):
+        authorize(event(token(rsa_key(), "made-up-later")), keys, cfg)
+    assert len(idp.requests) == 3
 
 
-def test_the_key_set_expires_after_its_ttl(idp: Jwks, jwks_url: str) -> None:
+def test_an_unknown_kid_right_after_the_first_fetch_does_not_refetch(
+    idp: Jwks, jwks_url: str, clock: FakeClock
+) -> None:
+    # The first fetch starts the cooldown too: a cold start flooded with made-up ids costs one fetch.
+    known = rsa_key()
+    idp.keys = [public_jwk(known, "k1")]
+    cfg = config(jwks_url, jwks_refetch_cooldown_s=10)
+    keys = JwksSigningKeys.from_config(cfg, clock=clock)
+    with pytest.raises(Unauthorized):
+        authorize(event(token(rsa_key(), "made-up")), keys, cfg)
+    assert len(idp.requests) == 1
+
+
+def test_the_key_set_expires_after_its_ttl(idp: Jwks, jwks_url: str, clock: FakeClock) -> None:
     key = rsa_key()
     idp.keys = [public_jwk(key, "k1")]
-    cfg = config(jwks_url, jwks_ttl_s=0.3)
-    keys = JwksSigningKeys.from_config(cfg)
+    cfg = config(jwks_url, jwks_ttl_s=300)
+    keys = JwksSigningKeys.from_config(cfg, clock=clock)
     authorize(event(token(key, "k1")), keys, cfg)
-    time.sleep(0.4)
+    clock.advance(300)
+    authorize(event(token(key, "k1")), keys, cfg)
+    assert len(idp.requests) == 1  # not yet expired
+    clock.advance(1)
     authorize(event(token(key, "k1")), keys, cfg)
     assert len(idp.requests) == 2
 
 
-def test_a_revoked_key_stops_verifying_once_the_ttl_passes(idp: Jwks, jwks_url: str) -> None:
+def test_a_revoked_key_stops_verifying_once_the_ttl_passes(idp: Jwks, jwks_url: str, clock: FakeClock) -> None:
     key = rsa_key()
     idp.keys = [public_jwk(key, "k1")]
-    cfg = config(jwks_url, jwks_ttl_s=0.3, jwks_refetch_cooldown_s=0)
-    keys = JwksSigningKeys.from_config(cfg)
+    cfg = config(jwks_url, jwks_ttl_s=300, jwks_refetch_cooldown_s=0)
+    keys = JwksSigningKeys.from_config(cfg, clock=clock)
     authorize(event(token(key, "k1")), keys, cfg)
     idp.keys = [public_jwk(rsa_key(), "k2")]
-    time.sleep(0.4)
+    authorize(event(token(key, "k1")), keys, cfg)  # still cached
+    clock.advance(301)
     with pytest.raises(Unauthorized):
         authorize(event(token(key, "k1")), keys, cfg)
 
 
-@pytest.mark.parametrize("failure", ["status", "slow", "not-json", "no-keys"])
+def test_a_failed_refetch_keeps_the_cached_set_and_is_keys_unavailable(
+    idp: Jwks, jwks_url: str, clock: FakeClock
+) -> None:
+    # Given a warm cache and a provider that then goes down
+    key = rsa_key()
+    idp.keys = [public_jwk(key, "k1")]
+    cfg = config(jwks_url, jwks_refetch_cooldown_s=0)
+    keys = JwksSigningKeys.from_config(cfg, clock=clock)
+    authorize(event(token(key, "k1")), keys, cfg)
+    idp.status = 503
+    # When an unknown id forces a refetch, it is our failure, not the caller's
+    with pytest.raises(KeysUnavailable):
+        authorize(event(token(rsa_key(), "rotated")), keys, cfg)
+    # And the known key still verifies from memory
+    assert authorize(event(token(key, "k1")), keys, cfg)["principalId"] == "user-7"
+    assert len(idp.requests) == 2
+
+
+@pytest.mark.parametrize("failure", ["status", "hang", "not-json", "no-keys"])
 def test_an_unusable_key_set_is_keys_unavailable_not_unauthorized(idp: Jwks, jwks_url: str, failure: str) -> None:
-    # Given a provider that is down, too slow, or publishing garbage
+    # Given a provider that is down, hanging, or publishing garbage
     if failure == "status":
         idp.status = 503
-    elif failure == "slow":
-        idp.delay_s = 1.0
+    elif failure == "hang":
+        idp.hang = True
     elif failure == "not-json":
         idp.body = "<html>maintenance</html>"
     else:
         idp.keys = []
     cfg = config(jwks_url, jwks_timeout_s=0.2)
     keys = JwksSigningKeys.from_config(cfg)
+    bearer = token(rsa_key(), "k1")
     # When a token arrives
     started = time.monotonic()
     with pytest.raises(KeysUnavailable):
-        authorize(event(token(rsa_key(), "k1")), keys, cfg)
-    # Then it is our failure (API Gateway's 500, nothing cached), and a slow provider costs the timeout
-    assert time.monotonic() - started < 0.9
+        authorize(event(bearer), keys, cfg)
+    # Then it is our failure (API Gateway's 500, nothing cached), and a hung provider costs the client's
+    # timeout, not the provider's HANG_CAP_S (the bound is loose: a loaded machine is slow to wake up)
+    assert time.monotonic() - started < HANG_CAP_S / 3
 
 
 def test_the_lambda_handler_reads_its_environment_once(
