@@ -23,21 +23,32 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
+# Generous: on a loaded machine an app's lifespan startup (imports, an embedded moto) can take a while.
+START_TIMEOUT_S = 60.0
+
+
 class ServerThread:
     """A uvicorn server in a daemon thread; `start()` returns once it accepts connections."""
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int | None = None) -> None:
         self.host = host
-        self.port = port or free_port(host)
+        # Bound here (port 0: the OS picks) and handed to uvicorn, so no other process can take the
+        # port between choosing it and serving on it.
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind((host, port or 0))
+        self.port: int = self._socket.getsockname()[1]
         config = uvicorn.Config(app, host=self.host, port=self.port, log_level="warning", lifespan="on")
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name=f"server:{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, name=f"server:{self.port}", daemon=True
+        )
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self, timeout_s: float = 10.0) -> ServerThread:
+    def start(self, timeout_s: float = START_TIMEOUT_S) -> ServerThread:
         self._thread.start()
         deadline = time.monotonic() + timeout_s
         while not self._server.started:
@@ -49,6 +60,7 @@ class ServerThread:
     def stop(self, timeout_s: float = 5.0) -> None:
         self._server.should_exit = True
         self._thread.join(timeout_s)
+        self._socket.close()  # uvicorn closes it on shutdown; this covers a server never started
 
     def __enter__(self) -> ServerThread:
         return self.start()

@@ -45,8 +45,11 @@ class RedisServer:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def start(self, timeout_s: float = 10.0) -> RedisServer:
-        """Start (or restart, on the same port) and return once it answers PING; no-op if running."""
+    def start(self, timeout_s: float = 60.0) -> RedisServer:
+        """Start (or restart, on the same port) and return once it answers PING; no-op if running.
+
+        The timeout is generous: a loaded machine can be slow to exec and schedule a fresh process.
+        """
         if self.running:
             return self
         # fmt: off
