@@ -35,6 +35,7 @@ from dominus_dev.template import (
 from shared.deployment import FunctionSpec
 from shared.runtime import Clients
 from shared.settings import Settings
+from tests.support.waiting import PATIENCE_S
 
 pytestmark = pytest.mark.infra
 
@@ -670,7 +671,7 @@ def test_run_sh_serves_the_package_from_the_task_root(name: str, tmp_path: Path)
     )
     try:
         # Then the readiness path answers on $PORT, from the task root's package
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + PATIENCE_S  # a cold Python start on a busy machine
         while True:
             try:
                 reply = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,6 +44,7 @@ from shared.stores.memory import MemoryStore
 from tests.support.aws_fixtures import AwsEnv
 from tests.support.dev_server import running_dev_server
 from tests.support.fakes import FailingStore
+from tests.support.waiting import wait_until
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -341,13 +341,12 @@ def _router_app(jobs: GeometryJobs, store: Any = None, *, max_upload_bytes: int 
 
 @pytest.fixture
 def analyses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The names of the inputs analysed, each analysis slowed so concurrent requests overlap."""
+    """The names of the inputs analysed."""
     names: list[str] = []
     real = geometry_service.analyze_input
 
     def counted(source: AnalysisInput) -> Analysed:
         names.append(source.name)
-        time.sleep(0.3)
         return real(source)
 
     monkeypatch.setattr(geometry_service, "analyze_input", counted)
@@ -399,8 +398,27 @@ def test_identical_input_is_served_from_the_store_without_the_dynamodb_index(
 @pytest.mark.anyio
 @pytest.mark.parametrize("store", [MemoryStore, FailingStore], ids=["store-up", "store-down"])
 async def test_concurrent_identical_uploads_analyse_once(
-    aws_env: AwsEnv, gable: bytes, analyses: list[str], store: type[MemoryStore]
+    aws_env: AwsEnv, gable: bytes, analyses: list[str], store: type[MemoryStore], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The analysis waits until all four requests have missed the store: each then joins the flight in
+    # the same step of the event loop, before the analysis can finish, however slow the machine is.
+    looked_up = 0
+    real_lookup = JobIndex.lookup
+
+    async def counted_lookup(self: JobIndex, org_id: str, input_sha256: str) -> str | None:
+        nonlocal looked_up
+        found = await real_lookup(self, org_id, input_sha256)
+        looked_up += 1
+        return found
+
+    counted_analysis = geometry_function.analyze_input
+
+    def overlapping(source: AnalysisInput) -> Analysed:  # runs in a worker thread
+        wait_until(lambda: looked_up == 4, "all four requests looked the input up")
+        return counted_analysis(source)
+
+    monkeypatch.setattr(JobIndex, "lookup", counted_lookup)
+    monkeypatch.setattr(geometry_function, "analyze_input", overlapping)
     jobs = CountingJobs(aws_env)
     org = _org()
     transport = httpx.ASGITransport(app=_router_app(jobs, store()))

@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from dominus_dev.serving import ServerThread
 from shared.lambda_extension import AfterResponseFlush
+from tests.support.waiting import PATIENCE_S, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -66,32 +67,33 @@ def test_records_are_flushed_after_the_response_and_before_the_sandbox_may_freez
     api: tuple[ExtensionsApi, str],
 ) -> None:
     fake, address = api
-    flushed: list[tuple[float, float]] = []
-    flushing = threading.Event()
+    flushed: list[float] = []
+    flushing, release = threading.Event(), threading.Event()
 
     def slow_flush(timeout_s: float) -> None:
-        started = time.monotonic()
         flushing.set()
-        time.sleep(0.3)  # a DynamoDB write that no client should wait for
-        flushed.append((started, time.monotonic()))
+        release.wait(PATIENCE_S)  # a DynamoDB write that no client should wait for
+        flushed.append(time.monotonic())
 
     extension = AfterResponseFlush(address, slow_flush)
     assert extension.start()
     assert fake.registered == [{"name": "dominus-perf-flush", "events": ["INVOKE"]}]
 
+    # Given an invocation the extension has been told of
     fake.events.put(invoke_event())
-    time.sleep(0.1)
-    assert flushed == []  # the invocation is still running: nothing is written yet
-    returned = time.monotonic()
-    extension.invocation_done()  # what the handler does as it returns its response
-    assert flushing.wait(2)
-    assert time.monotonic() - returned < 0.1  # the handler did not wait for the flush
-
-    deadline = time.monotonic() + 5
-    while len(fake.next_calls) < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(fake.events.empty, "the extension took the INVOKE event")
+    assert not flushing.is_set()  # the invocation is still running: nothing is written yet
+    # When the handler returns its response
+    extension.invocation_done()
+    # Then the flush starts, and the handler did not wait for it: the write is still under way
+    assert flushing.wait(PATIENCE_S)
+    assert flushed == []
+    # And Lambda hears "done" (the next `next`) only once the records are out
+    assert len(fake.next_calls) == 1
+    release.set()
+    wait_until(lambda: len(fake.next_calls) == 2, "the extension asked for its next event")
     assert len(flushed) == 1
-    assert fake.next_calls[1] >= flushed[0][1]  # Lambda hears "done" only once the records are out
+    assert fake.next_calls[1] >= flushed[0]
 
 
 def test_outside_lambda_there_is_no_extension() -> None:

@@ -72,7 +72,9 @@ def _traffic(client: httpx.Client, runtime: LocalRuntime, org: str) -> None:
         assert stream.status_code == 200
         assert "event: done" in "".join(stream.iter_text())
     assert runtime.model is not None
-    runtime.model.configure(latency_ms=300)  # twins must overlap to share
+    # Twins must overlap to share: the first's call lasts long enough for three threads to send theirs
+    # on a busy machine (it costs this once)
+    runtime.model.configure(latency_ms=3_000)
     twin = _lead("twins")
     with concurrent.futures.ThreadPoolExecutor(3) as pool:
         outcomes = list(

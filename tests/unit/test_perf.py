@@ -1,6 +1,5 @@
 """The perf recorder: off the request path, never raising, settling each call's charge first."""
 
-import time
 from collections.abc import Sequence
 
 from shared.modes import Mode
@@ -31,12 +30,10 @@ class BrokenSink:
 
 def test_records_are_batched_and_flush_cuts_the_linger_short() -> None:
     sink = ListSink()
-    recorder = PerfRecorder([sink], linger_s=5.0)
+    recorder = PerfRecorder([sink], linger_s=600.0)
     for i in range(3):
         recorder.record(record(f"req-{i}"))
-    started = time.monotonic()
-    assert recorder.flush(2.0)
-    assert time.monotonic() - started < 1.0
+    assert recorder.flush(60.0)  # done well within the linger: the flush cut it short
     assert [r.request_id for r in sink.records] == ["req-0", "req-1", "req-2"]
 
 
