@@ -32,6 +32,7 @@ from dominus_dev.serving import ServerThread
 from metrics.dashboard import dashboard_router
 from shared.http import install_error_handling
 from tests.support.dev_server import running_dev_server
+from tests.support.waiting import PATIENCE_MS, PATIENCE_S
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page, ViewportSize
@@ -51,7 +52,7 @@ READY = "body[data-ready=true]"
 # Page helpers
 
 
-def open_dashboard(page: Page, base_url: str, query: str, timeout_ms: float = 15_000) -> None:
+def open_dashboard(page: Page, base_url: str, query: str, timeout_ms: float = PATIENCE_MS) -> None:
     page.goto(f"{base_url}{PAGE}?{query}")
     page.wait_for_selector(READY, state="attached", timeout=timeout_ms)
 
@@ -73,7 +74,7 @@ def renders(page: Page) -> int:
     return int(page.evaluate("Number(document.body.dataset.renders || 0)"))
 
 
-def wait_for_renders(page: Page, count: int, timeout_ms: float = 10_000) -> None:
+def wait_for_renders(page: Page, count: int, timeout_ms: float = PATIENCE_MS) -> None:
     page.wait_for_function(f"Number(document.body.dataset.renders || 0) >= {count}", timeout=timeout_ms)
 
 
@@ -292,23 +293,23 @@ def canned(canned_server: tuple[str, Canned]) -> tuple[str, Canned]:
 
 def test_page_and_assets_are_served_from_the_package(canned: tuple[str, Canned]) -> None:
     url, _ = canned
-    page = httpx.get(f"{url}{PAGE}", timeout=10)
+    page = httpx.get(f"{url}{PAGE}", timeout=PATIENCE_S)
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
     assert page.headers["cache-control"] == "no-cache"
     assert 'src="ai-metrics/dashboard.js"' in page.text  # relative: a stage prefix keeps working
     assert "http://" not in page.text.replace("http://www.w3.org", "")  # nothing from elsewhere
     for asset, media_type in [("dashboard.js", "text/javascript"), ("dashboard.css", "text/css")]:
-        answer = httpx.get(f"{url}{PAGE}/{asset}", timeout=10)
+        answer = httpx.get(f"{url}{PAGE}/{asset}", timeout=PATIENCE_S)
         assert answer.status_code == 200, asset
         assert answer.headers["content-type"].startswith(media_type)
         assert answer.headers["cache-control"] == "no-cache"
         assert "//cdn" not in answer.text and "https://" not in answer.text
     for missing in ["dashboard.py", "__init__.py", "nope.js", "..%2Fdashboard.py"]:
-        answer = httpx.get(f"{url}{PAGE}/{missing}", timeout=10)
+        answer = httpx.get(f"{url}{PAGE}/{missing}", timeout=PATIENCE_S)
         assert answer.status_code == 404, missing
         assert answer.json()["error"]["code"] == "not_found"
-    paths = httpx.get(f"{url}/openapi.json", timeout=10).json()["paths"]
+    paths = httpx.get(f"{url}/openapi.json", timeout=PATIENCE_S).json()["paths"]
     assert not [p for p in paths if p.startswith("/dev/")]
 
 
@@ -392,7 +393,7 @@ def test_renders_from_canned_data(page: Page, canned: tuple[str, Canned], artifa
     # When the viewport is a phone's, Then it still fits, in one column
     page.set_viewport_size(PHONE)
     page.wait_for_function(
-        "document.querySelector('svg[data-testid=chart-cost-time]').getAttribute('width') <= 390", timeout=5_000
+        "document.querySelector('svg[data-testid=chart-cost-time]').getAttribute('width') <= 390", timeout=PATIENCE_MS
     )
     assert_fits(page, PHONE["width"])
     assert kpi(page, "calls")[1] == "1234"
@@ -516,7 +517,7 @@ def test_error_state_then_recovery(page: Page, canned: tuple[str, Canned], artif
     page.goto(f"{url}{PAGE}?org=acme&refresh=1")
 
     # Then it shows the API's error code, message and request id, and is not ready
-    page.wait_for_selector('[data-testid="error"]:not([hidden])', timeout=10_000)
+    page.wait_for_selector('[data-testid="error"]:not([hidden])', timeout=PATIENCE_MS)
     error = page.text_content('[data-testid="error"]') or ""
     assert "upstream_unavailable" in error
     assert "The perf log is unavailable." in error
@@ -527,27 +528,34 @@ def test_error_state_then_recovery(page: Page, canned: tuple[str, Canned], artif
 
     # When the APIs recover, Then the next refresh renders and the error goes away
     api.scenario = "normal"
-    page.wait_for_selector(READY, state="attached", timeout=10_000)
+    page.wait_for_selector(READY, state="attached", timeout=PATIENCE_MS)
     assert page.locator('[data-testid="error"]').is_hidden()
     assert kpi(page, "calls")[1] == "1234"
 
 
 def test_live_refresh_updates_in_place_and_pauses_when_hidden(page: Page, canned: tuple[str, Canned]) -> None:
-    # Given the dashboard refreshing every second
+    # Given the dashboard refreshing every second, on a clock the test moves: the page's timers fire
+    # only when the test says time has passed, however slowly a busy machine runs the page
     url, api = canned
+    page.clock.install()
     open_dashboard(page, url, "org=acme&refresh=1")
     chart = page.locator('svg[data-testid="chart-cost-function"]')
     chart.evaluate("svg => { svg.dataset.marker = 'original'; }")
+    page.evaluate("window.loadedOnce = true")  # a reload would lose it
 
-    # When more calls come in
+    # When more calls come in, and a second passes
     api.extra_calls = 5
+    page.clock.run_for(1_000)
 
     # Then the KPI updates without a reload, and charts whose data did not change are left alone
-    page.wait_for_function("document.querySelector('[data-testid=kpi-calls]').dataset.value === '1239'", timeout=5_000)
+    # (the refresh that rendered it has ended and scheduled the next: both happen in one task)
+    page.wait_for_function(
+        "document.querySelector('[data-testid=kpi-calls]').dataset.value === '1239'", timeout=PATIENCE_MS
+    )
     assert chart.get_attribute("data-marker") == "original"
-    assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
+    assert page.evaluate("window.loadedOnce") is True  # (the fake clock fakes `performance` too)
 
-    # When the tab is hidden, Then it stops asking
+    # When the tab is hidden, Then it stops asking, however much time passes
     page.evaluate(
         """() => {
             Object.defineProperty(document, 'hidden', { configurable: true, get: () => true });
@@ -555,9 +563,17 @@ def test_live_refresh_updates_in_place_and_pauses_when_hidden(page: Page, canned
             document.dispatchEvent(new Event('visibilitychange'));
         }"""
     )
-    time.sleep(1.2)  # a refresh under way may still finish
     asked = len(api.requests)
-    time.sleep(2.5)
+    # (fetch is called in the timer's own task, so the page's count is exact once the clock has run)
+    page.evaluate(
+        """() => {
+            window.fetchCalls = 0;
+            const fetch = window.fetch;
+            window.fetch = (...args) => { window.fetchCalls += 1; return fetch(...args); };
+        }"""
+    )
+    page.clock.run_for(60_000)
+    assert page.evaluate("window.fetchCalls") == 0
     assert len(api.requests) == asked
     assert page.locator("#paused").is_visible()
 
@@ -570,8 +586,10 @@ def test_live_refresh_updates_in_place_and_pauses_when_hidden(page: Page, canned
             document.dispatchEvent(new Event('visibilitychange'));
         }"""
     )
-    wait_for_renders(page, before + 2, timeout_ms=5_000)
+    wait_for_renders(page, before + 1)
     assert page.locator("#paused").is_hidden()
+    page.clock.run_for(1_000)
+    wait_for_renders(page, before + 2)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -596,7 +614,7 @@ def make_traffic(dev: DevServer, org: str) -> dict[str, int]:
     variant: dict[str, Any] = copy.deepcopy(EXAMPLE_LEAD)
     variant["roof"]["age_years"] += 7
     outcomes: dict[str, int] = {}
-    with httpx.Client(base_url=dev.url, headers={"X-Org-Id": org}, timeout=30) as client:
+    with httpx.Client(base_url=dev.url, headers={"X-Org-Id": org}, timeout=PATIENCE_S) as client:
         for body in [EXAMPLE_LEAD, EXAMPLE_LEAD, variant, EXAMPLE_LEAD, variant, EXAMPLE_LEAD]:
             answer = client.post("/v1/analyze", json=body)
             assert answer.status_code == 200, answer.text
@@ -605,13 +623,15 @@ def make_traffic(dev: DevServer, org: str) -> dict[str, int]:
     return outcomes
 
 
-def performance_totals(dev: DevServer, org: str, calls: int, timeout_s: float = 15.0) -> dict[str, Any]:
+def performance_totals(dev: DevServer, org: str, calls: int, timeout_s: float = PATIENCE_S) -> dict[str, Any]:
     """The API's totals for the org once its perf records of `calls` calls are all in."""
     deadline = time.monotonic() + timeout_s
     while True:
         assert dev.runtime.engine is not None
         dev.runtime.engine.flush_records()
-        answer = httpx.get(f"{dev.url}{PERFORMANCE}", params={"group_by": "function"}, headers={"X-Org-Id": org})
+        answer = httpx.get(
+            f"{dev.url}{PERFORMANCE}", params={"group_by": "function"}, headers={"X-Org-Id": org}, timeout=PATIENCE_S
+        )
         assert answer.status_code == 200, answer.text
         totals: dict[str, Any] = answer.json()["totals"]
         if totals["calls"] >= calls or time.monotonic() > deadline:
@@ -622,7 +642,7 @@ def performance_totals(dev: DevServer, org: str, calls: int, timeout_s: float = 
 def test_dashboard_on_the_dev_server_after_traffic(page: Page, dev_server: DevServer, artifacts_dir: Path) -> None:
     dev = dev_server
     for path in [PAGE, PERFORMANCE, SETTINGS]:
-        status = httpx.get(f"{dev.url}{path}", timeout=10).status_code
+        status = httpx.get(f"{dev.url}{path}", timeout=PATIENCE_S).status_code
         if status == 404:
             pytest.fail(
                 f"the dev server does not serve {path}: mount metrics.dashboard.dashboard_router() and the "
@@ -637,7 +657,7 @@ def test_dashboard_on_the_dev_server_after_traffic(page: Page, dev_server: DevSe
     calls = sum(outcomes.values())
     totals = performance_totals(dev, org, calls)
     assert totals["calls"] == calls, totals
-    settings = httpx.get(f"{dev.url}{SETTINGS}", headers={"X-Org-Id": org}, timeout=10).json()
+    settings = httpx.get(f"{dev.url}{SETTINGS}", headers={"X-Org-Id": org}, timeout=PATIENCE_S).json()
 
     # When the dashboard opens at laptop width, refreshing every second
     page.set_viewport_size(LAPTOP)
@@ -665,11 +685,11 @@ def test_dashboard_on_the_dev_server_after_traffic(page: Page, dev_server: DevSe
     page.screenshot(path=str(artifacts_dir / "ai-metrics-dashboard.png"), full_page=True)
 
     # When another call is made, Then the page shows it on its own (live refresh)
-    with httpx.Client(base_url=dev.url, headers={"X-Org-Id": org}, timeout=30) as client:
+    with httpx.Client(base_url=dev.url, headers={"X-Org-Id": org}, timeout=PATIENCE_S) as client:
         assert client.post("/v1/analyze", json=EXAMPLE_LEAD).status_code == 200
     performance_totals(dev, org, calls + 1)
     page.wait_for_function(
-        f"document.querySelector('[data-testid=kpi-calls]').dataset.value === '{calls + 1}'", timeout=10_000
+        f"document.querySelector('[data-testid=kpi-calls]').dataset.value === '{calls + 1}'", timeout=PATIENCE_MS
     )
 
     # When it opens on a phone, Then it fits the screen with the same numbers

@@ -24,6 +24,7 @@ from analyze.function import EXAMPLE_LEAD
 from dominus_dev.local import LocalRuntime
 from dominus_dev.simulated_model import SimulatedModel
 from tests.support.dev_server import running_dev_server
+from tests.support.waiting import PATIENCE_MS, PATIENCE_S, wait_until
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -34,6 +35,7 @@ STREAM = "/v1/analyze/stream"
 TTFT_MS = 400  # the simulated model's own time to first chunk
 CHUNK_INTERVAL_MS = 10  # ... and between chunks: an analysis is ~150 chunks, so ~1.5 s of deltas
 MIN_SPREAD_MS = 500  # the first delta reaches the page at least this long before `done`
+SLOW_CHUNK_INTERVAL_MS = 40  # ~6 s of deltas, for tests that look at a stream while it is under way
 
 # Runs `streamAI` in the page and records every callback: {name, t (ms since the call), data, text}.
 # `cancelAfter`: cancel() once that many deltas have arrived; `lingerMs`: keep listening that long
@@ -151,7 +153,7 @@ def stream(page: Page, org: str, body: Any = EXAMPLE_LEAD, **options: Any) -> Ru
     return Run(raw["events"], raw["outcome"])
 
 
-def perf_record(dev: DevServer, org: str, request_id: str, timeout_s: float = 10.0) -> dict[str, Any]:
+def perf_record(dev: DevServer, org: str, request_id: str, timeout_s: float = PATIENCE_S) -> dict[str, Any]:
     """The engine's perf record of a request, as the PerfLogTable in moto holds it (plain values)."""
     dynamodb = dev.runtime.aws.client("dynamodb")
     table = dev.runtime.settings.dominus_perf_table
@@ -245,10 +247,7 @@ def test_cancel_stops_the_stream_and_the_server_records_it(page: Page, dev: DevS
     assert record["stream"] is True
 
     # ...the upstream call stopped, and nothing was cached: the same request is not a hit
-    deadline = time.monotonic() + 5
-    while dev.model.stats().in_flight and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert dev.model.stats().in_flight == 0
+    wait_until(lambda: dev.model.stats().in_flight == 0, "the upstream call stopped")
     again = stream(page, org)
     assert again.meta["cache"] != "hit"
     assert again.meta["cache"] == "miss"
@@ -259,7 +258,7 @@ def test_error_response_surfaces_code_message_and_status(page: Page, dev: DevSer
     # Given a body the API rejects, and what the API says about it
     open_demo(page, dev, org)
     bad = {"homeowner": {"name": "No property"}}
-    expected = httpx.post(f"{dev.url}{STREAM}", json=bad, headers={"X-Org-Id": org}, timeout=10)
+    expected = httpx.post(f"{dev.url}{STREAM}", json=bad, headers={"X-Org-Id": org}, timeout=PATIENCE_S)
     assert expected.status_code == 422
     error = expected.json()["error"]
 
@@ -332,16 +331,18 @@ def test_parser_takes_split_frames_crlf_comments_and_multiline_data(
 
 
 def test_demo_page_streams_then_replays_then_cancels(page: Page, dev: DevServer, org: str, artifacts_dir: Path) -> None:
-    # Given the demo page
+    # Given the demo page, and a model slow enough (~6 s a stream) that the test sees a stream under
+    # way and cancels one mid-way even when a busy machine is slow to look
+    dev.model.configure(chunk_interval_ms=SLOW_CHUNK_INTERVAL_MS)
     open_demo(page, dev, org)
 
     # When the Analyse button is pressed
     page.click("#start")
 
     # Then the text streams into the page, then the result and the done line show
-    page.wait_for_function("document.getElementById('text').textContent.length > 0", timeout=10_000)
+    page.wait_for_function("document.getElementById('text').textContent.length > 0", timeout=PATIENCE_MS)
     assert page.text_content("#status") == "streaming..."
-    page.wait_for_function("document.getElementById('status').textContent === 'done'", timeout=15_000)
+    page.wait_for_function("document.getElementById('status').textContent === 'done'", timeout=PATIENCE_MS)
     assert "cache: miss" in (page.text_content("#meta") or "")
     result = json.loads(page.text_content("#result") or "null")
     assert json.loads(page.text_content("#text") or "null") == result
@@ -350,7 +351,7 @@ def test_demo_page_streams_then_replays_then_cancels(page: Page, dev: DevServer,
 
     # When it is pressed again, Then the same answer replays from the cache
     page.click("#start")
-    page.wait_for_function("document.getElementById('status').textContent === 'done'", timeout=10_000)
+    page.wait_for_function("document.getElementById('status').textContent === 'done'", timeout=PATIENCE_MS)
     assert "cache: hit" in (page.text_content("#meta") or "")
     assert json.loads(page.text_content("#result") or "null") == result
 
@@ -358,27 +359,27 @@ def test_demo_page_streams_then_replays_then_cancels(page: Page, dev: DevServer,
     other = f"{org}-b"
     open_demo(page, dev, other)
     page.click("#start")
-    page.wait_for_function("document.getElementById('text').textContent.length > 0", timeout=10_000)
+    page.wait_for_function("document.getElementById('text').textContent.length > 0", timeout=PATIENCE_MS)
     page.click("#cancel")
 
     # Then the page says so, and shows no result
-    page.wait_for_function("document.getElementById('status').textContent === 'cancelled'", timeout=5_000)
+    page.wait_for_function("document.getElementById('status').textContent === 'cancelled'", timeout=PATIENCE_MS)
     assert page.text_content("#result") == ""
     page.screenshot(path=str(artifacts_dir / "stream-demo-cancelled.png"), full_page=True)
 
 
 def test_module_and_demo_routes(dev: DevServer) -> None:
     # The module is served as JavaScript, and neither route is in the API reference
-    module = httpx.get(f"{dev.url}/client/dominus-stream.js", timeout=10)
+    module = httpx.get(f"{dev.url}/client/dominus-stream.js", timeout=PATIENCE_S)
     assert module.status_code == 200
     assert module.headers["content-type"].startswith("application/javascript")
     assert "export function streamAI" in module.text
-    demo = httpx.get(f"{dev.url}/dev/stream-demo", timeout=10)
+    demo = httpx.get(f"{dev.url}/dev/stream-demo", timeout=PATIENCE_S)
     assert demo.status_code == 200
     assert "/client/dominus-stream.js" in demo.text
     assert "Dana Whitfield" in demo.text
-    paths = httpx.get(f"{dev.url}/openapi.json", timeout=10).json()["paths"]
+    paths = httpx.get(f"{dev.url}/openapi.json", timeout=PATIENCE_S).json()["paths"]
     assert "/client/dominus-stream.js" not in paths
     assert "/dev/stream-demo" not in paths
-    health = httpx.get(f"{dev.url}/healthz", timeout=10).json()
+    health = httpx.get(f"{dev.url}/healthz", timeout=PATIENCE_S).json()
     assert health["simulated_model_url"] == dev.model.url
