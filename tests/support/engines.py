@@ -25,8 +25,10 @@ def engine_settings(*, tables: dict[str, str], model_base_url: str, **overrides:
         "openai_base_url": model_base_url,
         "openai_api_key": "sk-test-not-a-real-key",
         "dominus_org_settings_ttl_s": 0,
-        "dominus_upstream_attempt_timeout_s": 5,
-        "dominus_upstream_budget_s": 10,
+        # Generous (production: 12 s and 25 s): a hundred concurrent calls to the simulated model take
+        # ~20 s on a busy machine. Tests of the timeouts themselves set their own.
+        "dominus_upstream_attempt_timeout_s": 60,
+        "dominus_upstream_budget_s": 120,
         "dominus_store_cooldown_ms": 0,
         # The most the settings allow (production: 250 ms). These engines test caching, single-flight and
         # billing, not the store's timeout, which a busy machine trips: a call then bypasses the store.
