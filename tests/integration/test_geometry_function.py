@@ -411,14 +411,14 @@ async def test_concurrent_identical_uploads_analyse_once(
         looked_up += 1
         return found
 
-    counted_analysis = geometry_function.analyze_input
+    counted_analysis = geometry_service.analyze_input
 
     def overlapping(source: AnalysisInput) -> Analysed:  # runs in a worker thread
         wait_until(lambda: looked_up == 4, "all four requests looked the input up")
         return counted_analysis(source)
 
     monkeypatch.setattr(JobIndex, "lookup", counted_lookup)
-    monkeypatch.setattr(geometry_function, "analyze_input", overlapping)
+    monkeypatch.setattr(geometry_service, "analyze_input", overlapping)
     jobs = CountingJobs(aws_env)
     org = _org()
     transport = httpx.ASGITransport(app=_router_app(jobs, store()))
