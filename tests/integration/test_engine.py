@@ -228,7 +228,7 @@ async def test_upstream_failures_are_retried_within_budget_then_clear_errors_and
         await engine.generate(ctx(), assessment_request())
     assert caught.value.code == code  # type: ignore[attr-defined]
     # Bounded by the budget (2 s), with slack for a busy machine; the exact arithmetic is in tests/unit/test_llm.py.
-    assert time.monotonic() - started < 10.0  # far below the 3 x 0.4 s hangs plus backoff it would take unbounded
+    assert time.monotonic() - started < 10.0
     assert simulated_model.calls >= 2  # it did retry
     simulated_model.reset()
     assert (await engine.generate(ctx(n=2), assessment_request())).meta.cache is CacheOutcome.MISS
