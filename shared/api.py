@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from shared.deployment import FunctionSpec
 from shared.engine import CallContext, Engine
+from shared.errors import error_responses
 from shared.events import StreamEvent, to_sse
 from shared.http import ai_json, org_id_of, request_id_of
 from shared.modes import Mode
@@ -36,6 +37,8 @@ Env = Literal["local", "aws"]
 MODE_QUERY = Query(
     None, description="cheap, smart or auto; the org's default applies when absent (an org's cheap is a ceiling)"
 )
+# What an AI route answers besides its result: the error envelope, with the status of each failure.
+AI_ERRORS = error_responses(401, 403, 413, 422, 502, 503, 504)
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
 
 
@@ -111,6 +114,7 @@ class Function:
             buffered,
             methods=["POST"],
             response_model=route.response_model,
+            responses=AI_ERRORS,
             summary=route.summary,
             description=route.description,
             operation_id=f"{function}_{route.path.strip('/').replace('/', '_').replace('-', '_')}",
@@ -125,7 +129,7 @@ class Function:
                 " A cached answer replays at once; identical streams in flight share one upstream call."
             ),
             response_class=StreamingResponse,
-            responses={200: {"content": {"text/event-stream": {}}, "description": "SSE events"}},
+            responses={200: {"content": {"text/event-stream": {}}, "description": "SSE events"}, **AI_ERRORS},
             operation_id=f"{function}_{route.path.strip('/').replace('/', '_').replace('-', '_')}_stream",
         )
 
