@@ -218,6 +218,25 @@ def test_a_failed_refetch_keeps_the_cached_set_and_is_keys_unavailable(
     assert len(idp.requests) == 2
 
 
+def test_a_provider_outage_is_not_hammered_by_unknown_kids(idp: Jwks, jwks_url: str, clock: FakeClock) -> None:
+    # Given a warm cache, and then a provider that is down
+    key = rsa_key()
+    idp.keys = [public_jwk(key, "k1")]
+    cfg = config(jwks_url, jwks_refetch_cooldown_s=60)
+    keys = JwksSigningKeys.from_config(cfg, clock=clock)
+    authorize(event(token(key, "k1")), keys, cfg)
+    clock.advance(61)
+    idp.status = 503
+    # When a burst of unknown key ids arrives: the first refetch fails, the rest wait out its cooldown
+    with pytest.raises(KeysUnavailable):
+        authorize(event(token(rsa_key(), "made-up-0")), keys, cfg)
+    for n in range(1, 5):
+        with pytest.raises(Unauthorized):
+            authorize(event(token(rsa_key(), f"made-up-{n}")), keys, cfg)
+    # Then the provider saw one request for the whole burst
+    assert len(idp.requests) == 2
+
+
 @pytest.mark.parametrize("failure", ["status", "hang", "not-json", "no-keys"])
 def test_an_unusable_key_set_is_keys_unavailable_not_unauthorized(idp: Jwks, jwks_url: str, failure: str) -> None:
     # Given a provider that is down, hanging, or publishing garbage

@@ -2,7 +2,7 @@
 
 PyJWT's PyJWKClient fetches the key set (with a timeout, no redirects, http(s) only) and parses it;
 this adapter keeps the parsed set in memory for a TTL and, on an unknown `kid`, refetches once, at
-most once per cooldown after the last successful fetch, so a flood of made-up key ids cannot turn
+most once per cooldown after the last fetch or refetch attempt, so a flood of made-up key ids cannot turn
 into a flood of requests to the identity provider. These two rules are PyJWKClient's own caching
 rules, kept here rather than in the client so that they run on an injected clock (the tests advance
 it instead of sleeping). An unreachable, unparsable or empty key set is `KeysUnavailable` (a 500,
@@ -39,6 +39,7 @@ class JwksSigningKeys:
         self._clock = clock
         self._keys: list[PyJWK] | None = None
         self._fetched_at = 0.0
+        self._refetched_at = float("-inf")  # the last unknown-id refetch, whether or not it succeeded
         # Serialises lookups, as PyJWKClient does, so concurrent unknown ids cause one refetch.
         self._lock = threading.Lock()
 
@@ -61,9 +62,11 @@ class JwksSigningKeys:
             key = PyJWKClient.match_kid(keys, kid)
             if key is not None:
                 return key
-            # Unknown id: a rotated key is found by one refetch, cooldown permitting.
-            if self._clock() - self._fetched_at < self._refetch_cooldown_s:
+            # Unknown id: a rotated key is found by one refetch, cooldown permitting. A refetch that
+            # failed counts too, so an outage at the provider is not hammered once per request.
+            if self._clock() - max(self._fetched_at, self._refetched_at) < self._refetch_cooldown_s:
                 raise Unauthorized("unknown signing key id")
+            self._refetched_at = self._clock()
             key = PyJWKClient.match_kid(self._fetch(), kid)
             if key is None:
                 raise Unauthorized("unknown signing key id")
