@@ -185,8 +185,10 @@ def install_error_handling(
         assert isinstance(exc, StarletteHTTPException)
         request_id = request_id_of(request)
         code = _STATUS_CODES.get(exc.status_code, "http_error")
-        body = error_body(code, str(exc.detail), request_id)
-        return JSONResponse(body, status_code=exc.status_code, headers={"X-Request-Id": request_id})
+        body = error_body(code, str(exc.detail)[:200], request_id)
+        # Starlette's own headers stay (a 405's `Allow` says which methods the path takes).
+        headers = {**(exc.headers or {}), "X-Request-Id": request_id}
+        return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 
 class RoofMaterial(StrEnum):
@@ -62,6 +62,18 @@ class DamageType(StrEnum):
     OTHER = "other"
 
 
+def _calendar_date(value: object) -> object:
+    """A date is written as one (ISO 8601, `2026-10-02`): pydantic would also take a number as seconds
+    since 1970, so `0` would pass as 1970-01-01."""
+    if isinstance(value, int | float):
+        raise ValueError("a date is written as YYYY-MM-DD, not a number")
+    return value
+
+
+# A date in a request body.
+InputDate = Annotated[datetime.date, BeforeValidator(_calendar_date)]
+
+
 class InputModel(BaseModel):
     """A request body part: unknown fields are an error, surrounding whitespace is dropped."""
 
@@ -88,7 +100,7 @@ class Roof(InputModel):
 
 
 class Loss(InputModel):
-    date: datetime.date | None = Field(None, description="storm or loss date")
+    date: InputDate | None = Field(None, description="storm or loss date")
     type: LossType | None = None
     description: str | None = Field(None, max_length=1_000)
 

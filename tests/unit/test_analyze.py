@@ -38,6 +38,8 @@ def test_another_lead_is_another_cache_entry() -> None:
         ({"roof": {"stories": 7}}, "roof.stories"),
         ({"homeowner": {"preferred_contact": "fax"}}, "homeowner.preferred_contact"),
         ({"loss": {"date": "the big storm"}}, "loss.date"),
+        ({"loss": {"date": 0}}, "loss.date"),  # not 1970-01-01: a number is no date
+        ({"loss": {"date": 1_790_000_000.5}}, "loss.date"),
         ({"insurance": {"claim_status": "lost"}}, "insurance.claim_status"),
         ({"notes": "x" * 4_001}, "notes"),
         ({"photo_findings": [{"type": "hail_hit"}] * 51}, "photo_findings"),

@@ -216,3 +216,17 @@ def test_unknown_routes_use_the_error_shape_too() -> None:
     reply = TestClient(app_for(engine_kit())).get("/nope")
     assert reply.status_code == 404
     assert reply.json()["error"]["code"] == "not_found"
+
+
+def test_a_method_the_path_does_not_take_is_405_with_allow() -> None:
+    app = FastAPI()
+    install_error_handling(app)
+
+    @app.get("/thing")
+    async def thing() -> dict[str, str]:
+        return {}
+
+    reply = TestClient(app).delete("/thing")
+    assert reply.status_code == 405
+    assert reply.headers["allow"] == "GET"
+    assert reply.json()["error"]["code"] == "method_not_allowed"

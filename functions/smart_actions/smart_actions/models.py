@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
-from shared.leads import ClaimStatus, InputModel, Lead, LossType, Property
+from shared.leads import ClaimStatus, InputDate, InputModel, Lead, LossType, Property
 from shared.schemas import Clip
 
 Fact = Annotated[str, StringConstraints(min_length=1, max_length=500)]
@@ -24,7 +24,7 @@ Owner = Literal["contractor", "homeowner", "adjuster", "carrier"]
 class ClaimEvent(InputModel):
     """One dated entry of the claim's history as the CRM logged it."""
 
-    date: datetime.date
+    date: InputDate
     event: str = Field(min_length=1, max_length=300)
 
 
@@ -68,7 +68,7 @@ class ClaimContext(InputModel):
     policy_number: str | None = Field(None, max_length=60)
     policy_holder: str = Field(min_length=1, max_length=120)
     property: Property
-    loss_date: datetime.date
+    loss_date: InputDate
     loss_type: LossType
     claim_status: ClaimStatus | None = None
     adjuster: Adjuster | None = None
@@ -181,7 +181,7 @@ class RecommendationsRequest(InputModel):
     constraints: list[Constraint] = Field(
         default_factory=list, max_length=10, description="e.g. 'homeowner away until Dec 3', 'crew booked 2 weeks'"
     )
-    as_of: datetime.date | None = Field(
+    as_of: InputDate | None = Field(
         None, description="today's date for the CRM: actions then get a due_date; without it, due_in_days"
     )
 

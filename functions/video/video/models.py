@@ -7,13 +7,12 @@ also a valid storyboard input (`ScriptIn` bounds every field at least as widely 
 
 from __future__ import annotations
 
-import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
-from shared.leads import InputModel, LossType, RoofMaterial
+from shared.leads import InputDate, InputModel, LossType, RoofMaterial
 from shared.schemas import Clip
 
 
@@ -73,7 +72,7 @@ class VideoFacts(InputModel):
     roof_material: RoofMaterial | None = None
     roof_age_years: int | None = Field(None, ge=0, le=150)
     loss_type: LossType | None = None
-    loss_date: datetime.date | None = None
+    loss_date: InputDate | None = None
     carrier: str | None = Field(None, max_length=120)
     claim_number: str | None = Field(None, max_length=60)
     findings: list[Finding] = Field(default_factory=list, max_length=12, description="inspection findings")
