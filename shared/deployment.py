@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI
@@ -131,10 +132,15 @@ class Deployment:
     def __init__(self, spec: FunctionSpec, clients: Clients, after_response: Callable[[], None]) -> None:
         self.spec = spec
         self.clients = clients
-        self.app = function_app(spec, clients)
         self._after_response = after_response
         self._handlers: dict[str, Handler] = {}
         self._lock = threading.Lock()
+
+    @cached_property
+    def app(self) -> FastAPI:
+        """Built on first use: the dev server serves every spec on its own app and only hands events
+        to a deployment's handler, so it never needs this one."""
+        return function_app(self.spec, self.clients)
 
     def handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         try:
