@@ -31,10 +31,11 @@ from dominus_dev.local import LocalRuntime
 from dominus_dev.presigned import Refused, check_post
 from dominus_dev.template import LOCAL_CREDENTIAL
 from shared.deployment import Deployment, FunctionSpec, build_app
-from shared.forms import MULTIPART_SLACK_BYTES, parse_multipart, read_body
+from shared.forms import parse_multipart, read_body
 from shared.objects import object_created_event
 
-MAX_UPLOAD_BYTES = max(spec.max_body_bytes for spec in SPECS)
+# A presigned form: the largest body any function takes (its multipart framing included).
+MAX_FORM_BYTES = max(spec.max_body_bytes for spec in SPECS)
 
 
 class InvocationContext:
@@ -105,7 +106,7 @@ def _add_uploads(app: FastAPI, runtime: LocalRuntime, takers: list[Deployment]) 
     async def dev_upload(request: Request) -> Response:
         """What S3 does with a presigned POST."""
         content_type = request.headers.get("content-type", "")
-        body = await read_body(request, MAX_UPLOAD_BYTES + MULTIPART_SLACK_BYTES)
+        body = await read_body(request, MAX_FORM_BYTES)
         parts = parse_multipart(content_type, body, "Post the presigned form as multipart/form-data.")
         fields = {part.name: part.text for part in parts if part.name != "file"}
         file = next((part for part in parts if part.name == "file"), None)
@@ -130,7 +131,7 @@ def _add_uploads(app: FastAPI, runtime: LocalRuntime, takers: list[Deployment]) 
         return Response(stored.content, stored.status_code, media_type=stored.headers.get("content-type"))
 
     upload_route = next(r for r in app.routes if getattr(r, "name", None) == "dev_upload")
-    app.state.body_limits.add([upload_route], MAX_UPLOAD_BYTES + MULTIPART_SLACK_BYTES)
+    app.state.body_limits.add([upload_route], MAX_FORM_BYTES)
 
 
 def _add_schedule(app: FastAPI, deployment: Deployment, name: str) -> None:
