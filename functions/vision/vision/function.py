@@ -39,6 +39,7 @@ JobsProvider = Callable[[], VisionJobs]
 EngineProvider = Callable[[], Engine | None]
 
 MAX_REFERENCE_BYTES = 16_000
+MAX_FORM_BYTES = MAX_PHOTO_BYTES + MULTIPART_SLACK_BYTES  # a photo with its form around it
 UPLOAD_TYPES = ("image/jpeg", "image/png", "image/webp", "image/heic", "image/heif")
 _EXPECTED = (
     "Send multipart/form-data with a `file` field (a JPEG, PNG, WebP or HEIC photo) and optional `lead_id`, "
@@ -159,9 +160,7 @@ def vision_router(
             )
             name, tags, source_key = ref.s3_key.rsplit("/", 1)[-1], ref.tags, ref.s3_key
         else:
-            parts = parse_multipart(
-                content_type, await read_body(request, MAX_PHOTO_BYTES + MULTIPART_SLACK_BYTES), _EXPECTED
-            )
+            parts = parse_multipart(content_type, await read_body(request, MAX_FORM_BYTES), _EXPECTED)
             file = form_field(parts, "file")
             if file is None:
                 raise InvalidInput("The form has no `file` field: attach the photo as `file`.")
@@ -246,6 +245,6 @@ SPEC = FunctionSpec(
     "vision",
     "Vision",
     routers,
-    max_body_bytes=MAX_PHOTO_BYTES + MULTIPART_SLACK_BYTES,
+    max_body_bytes=MAX_FORM_BYTES,
     uploads=Uploads(upload_handler),
 )
