@@ -5,7 +5,8 @@ at once (latency 0), so the difference is what the engine adds. Rows with one mo
 replaced (constructor injection) say where the milliseconds go:
 
 - perf sink off (`PerfRecorder([])`): the DynamoDB BatchWriteItem of the perf record;
-- balance debit a no-op: the DynamoDB UpdateItem the engine awaits before it answers;
+- balance hold a no-op: the DynamoDB UpdateItem that holds the call's worst case before it goes upstream
+  (its settlement runs with the perf record, off the request path);
 - Memory store instead of Redis: the Redis round trips (lookup, lease, admit, publish, release).
 
 Calls are interleaved (one of each per round, in a shuffled order), so drift on a busy machine hits every row alike, and
@@ -30,7 +31,15 @@ from shared.catalog import PriceTable
 from shared.engine import Engine, EngineConfig
 from shared.llm import ChatModel, ModelCall
 from shared.modes import Billing, ModelPair
-from shared.orgs import CachedOrgSettings, Debit, DynamoOrgRepository, OrgRepository, OrgSettings
+from shared.orgs import (
+    CachedOrgSettings,
+    Debit,
+    DynamoOrgRepository,
+    Hold,
+    OrgRepository,
+    OrgSettings,
+    new_hold_id,
+)
 from shared.outcomes import CacheOutcome
 from shared.perf import PerfRecorder
 from shared.runtime import build_chat_model, build_store, dynamodb_client
@@ -44,8 +53,8 @@ MODEL = "gpt-4o"  # what AUTO picks for an org with the default balance
 COUNTED_MISSES = 20
 
 
-class NoDebit:
-    """An org repository whose debit does nothing: the engine's debit step minus DynamoDB."""
+class NoBalance:
+    """An org repository whose hold, settlement and debit do nothing: the engine's balance steps minus DynamoDB."""
 
     def __init__(self, inner: OrgRepository) -> None:
         self._inner = inner
@@ -53,19 +62,25 @@ class NoDebit:
     def get(self, org_id: str) -> OrgSettings:
         return self._inner.get(org_id)
 
+    def reserve(self, org_id: str, tokens: int) -> Hold | None:
+        return Hold(org_id, new_hold_id(), tokens, 1_000_000)
+
+    def settle(self, hold: Hold, tokens: int) -> Debit:
+        return Debit(tokens, 1_000_000, 0)
+
     def debit(self, org_id: str, tokens: int) -> Debit:
         return Debit(tokens, 1_000_000, 0)
 
 
-def engine_without_debit(svc: Services, store: StoreKind) -> Engine:
-    """`build_engine`'s wiring with a no-op perf recorder and a no-op debit."""
+def engine_without_balance(svc: Services, store: StoreKind) -> Engine:
+    """`build_engine`'s wiring with a no-op perf recorder and no-op balance steps."""
     settings = svc.settings(store)
     dynamo = DynamoOrgRepository(
         dynamodb_client(svc.aws_endpoint), settings.dominus_org_table, settings.dominus_default_balance
     )
     return Engine(
         store=build_store(settings),
-        orgs=CachedOrgSettings(NoDebit(dynamo), settings.dominus_org_settings_ttl_s),
+        orgs=CachedOrgSettings(NoBalance(dynamo), settings.dominus_org_settings_ttl_s),
         chat=build_chat_model(settings),
         billing=Billing(
             PriceTable.with_overrides(settings.dominus_prices_json), settings.dominus_usd_per_balance_token
@@ -147,8 +162,8 @@ def rows(svc: Services, client: Any, chat: ChatModel) -> dict[str, Row]:
         "chat": chat_model_row(chat),
         "production": engine_row("engine, Redis (production wiring)", svc.engine("redis"), targeted=True),
         "no sink": engine_row("  - perf sink (no-op recorder)", svc.engine("redis", recorder=PerfRecorder([]))),
-        "no debit": engine_row("  - balance debit (no-op)", engine_without_debit(svc, "redis")),
-        "memory": engine_row("  - Redis (Memory store)", engine_without_debit(svc, "memory")),
+        "no balance": engine_row("  - balance hold (no-op)", engine_without_balance(svc, "redis")),
+        "memory": engine_row("  - Redis (Memory store)", engine_without_balance(svc, "memory")),
         "upstash": engine_row("engine, Upstash-REST (info)", svc.engine("upstash")),
     }
 
@@ -212,8 +227,8 @@ def breakdown(table: dict[str, Row]) -> list[tuple[str, float, str]]:
     p50 = {key: row.stats.p50 for key, row in table.items()}
     return [
         ("perf sink (not awaited)", p50["production"] - p50["no sink"], "production - perf sink off"),
-        ("balance debit (DynamoDB)", p50["no sink"] - p50["no debit"], "perf sink off - debit no-op"),
-        ("Redis round trips", p50["no debit"] - p50["memory"], "debit no-op - Memory store"),
+        ("balance hold (DynamoDB)", p50["no sink"] - p50["no balance"], "perf sink off - balance no-op"),
+        ("Redis round trips", p50["no balance"] - p50["memory"], "balance no-op - Memory store"),
         ("pipeline CPU, thread hop", p50["memory"] - p50["chat"], "Memory store - chat model alone"),
         ("shared.llm wrapper", p50["chat"] - p50["direct"], "chat model alone - direct"),
         ("Upstash-REST instead of Redis", p50["upstash"] - p50["production"], "Upstash row - production row"),

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from shared.deployment import FunctionSpec
 from shared.engine import CallContext, Engine
-from shared.errors import error_responses
+from shared.errors import DominusError, error_responses
 from shared.events import StreamEvent, to_sse
 from shared.http import ai_json, org_id_of, request_id_of
 from shared.modes import Mode
@@ -107,7 +107,15 @@ class Function:
         async def stream(request: Request, body: annotated_body, mode: Mode | None = MODE_QUERY) -> StreamingResponse:
             call = context(request)
             after = (lambda: engine().flush_records()) if flush_after_stream else None
-            return sse_response(engine().stream(call, route.build(body, mode)), call.request_id, after)
+            # What fails before the first event (the balance, the settings) is an HTTP error with its
+            # status, as for the buffered route; later failures are `error` events.
+            try:
+                events = await engine().start_stream(call, route.build(body, mode))
+            except DominusError:
+                if after is not None:
+                    await anyio.to_thread.run_sync(after)
+                raise
+            return sse_response(events, call.request_id, after)
 
         router.add_api_route(
             route.path,

@@ -1,7 +1,12 @@
 """The engine: the one pipeline every AI call goes through.
 
-generate(): org settings -> model choice -> org-scoped key -> cache -> single-flight -> upstream ->
-validate -> admit to cache -> debit -> perf record. stream(): the same, as events.
+generate(): org settings -> model choice -> org-scoped key -> cache -> single-flight -> hold the
+worst case on the balance -> upstream -> validate -> admit to cache -> settle the hold -> perf record.
+stream(): the same, as events.
+
+An answer the org already has is found whatever the balance: the cache is looked up under the model
+its mode asks for before the model the balance can pay for, so a fallback to the cheap model (at a
+low balance) does not hide an answer cached at a higher one.
 
 Failure policy: the store is an optimisation, so a store that fails or is slow turns the call into
 a plain upstream call (`bypass`); the perf log and the balance debit never fail a call; an upstream
@@ -27,7 +32,7 @@ from shared.errors import DominusError, InsufficientBalance, ModelRefused, Upstr
 from shared.events import DeltaEvent, DoneEvent, ErrorEvent, MetaEvent, ResultEvent, StreamEvent
 from shared.llm import ChatModel, Completion, ModelCall
 from shared.modes import Billing, Mode, ModelChoice, ModelPair, select_model, settle
-from shared.orgs import CachedOrgSettings, OrgSettings
+from shared.orgs import CachedOrgSettings, Hold, OrgSettings
 from shared.outcomes import CacheOutcome
 from shared.perf import Charge, PerfRecord, PerfRecorder, Status, utc_now
 from shared.requests import AIRequest, AIResult, CallMeta, ImagePart
@@ -41,6 +46,7 @@ T = TypeVar("T", bound=BaseModel)
 logger = logging.getLogger(__name__)
 
 _REPLAY_CHUNK = 48  # characters per delta when a cached answer is replayed as a stream
+_UNLIMITED = 2**62  # a balance no call exceeds: the model a mode asks for when money is no object
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +84,16 @@ class Answer(BaseModel):
         return Usage(self.input_tokens, self.cached_input_tokens, self.output_tokens)
 
 
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """The call on one model: its choice, keys, model call and estimated cost."""
+
+    choice: ModelChoice
+    keys: KeySpace
+    call: ModelCall
+    estimated_cost_usd: float | None
+
+
 @dataclass(slots=True)
 class Plan:
     """Everything decided before a call goes anywhere."""
@@ -85,15 +101,33 @@ class Plan:
     ctx: CallContext
     request: AIRequest[Any]
     org: OrgSettings
-    choice: ModelChoice
-    keys: KeySpace
-    call: ModelCall
-    estimated_cost_usd: float | None
+    variant: Variant  # what a call upstream runs on
+    worst: Callable[[str], Usage]  # the call's usage at most, per model: what a hold covers
     started: float
+    # Looked up in the cache first: the call on the model the mode asks for, when the balance made
+    # the choice fall back to another one.
+    preferred: Variant | None = None
     outcome: CacheOutcome = CacheOutcome.MISS
     ttft_ms: float | None = None
+    hold: Hold | None = None  # the worst case, taken from the balance before the call went upstream
     billed_usage: Usage | None = None  # what the model used, even when its answer was then refused
-    charge_tokens: int = 0  # what the org's balance owes for it, debited off the request path
+    charge_tokens: int = 0  # what the org's balance owes for it, settled off the request path
+
+    @property
+    def choice(self) -> ModelChoice:
+        return self.variant.choice
+
+    @property
+    def keys(self) -> KeySpace:
+        return self.variant.keys
+
+    @property
+    def call(self) -> ModelCall:
+        return self.variant.call
+
+    @property
+    def estimated_cost_usd(self) -> float | None:
+        return self.variant.estimated_cost_usd
 
     @property
     def use_cache(self) -> bool:
@@ -169,6 +203,9 @@ class Engine:
         except DominusError as exc:
             self._record(plan, plan.outcome, None, "error", error_code=exc.code)
             raise
+        except asyncio.CancelledError:  # the client left: its hold is settled with the record
+            self._record(plan, plan.outcome, None, "cancelled")
+            raise
         meta = self._meta(plan, outcome, answer)
         self._record(plan, outcome, answer, "ok")
         return AIResult(value, meta)
@@ -178,11 +215,9 @@ class Engine:
         try:
             if plan.use_dedupe and self._flights.in_process(plan.keys):
                 return await self._deduplicated(plan)  # an identical call here is already on it
-            if plan.use_cache:
-                cached = await self._store.get(plan.keys.cache)
-                if cached is not None and (answer := _parse_answer(cached)) is not None:
-                    plan.outcome = CacheOutcome.HIT
-                    return answer, plan.outcome
+            if plan.use_cache and (answer := await self._lookup(plan)) is not None:
+                plan.outcome = CacheOutcome.HIT
+                return answer, plan.outcome
             if plan.use_dedupe:
                 return await self._deduplicated(plan)
         except StoreUnavailable:
@@ -205,8 +240,8 @@ class Engine:
         return Answer.model_validate_json(raw), plan.outcome
 
     async def _produce(self, plan: Plan, *, admit: bool) -> Answer:
-        """One upstream call: validate, admit to the cache if allowed, debit the balance."""
-        self._ensure_affordable(plan)
+        """One upstream call, its worst case held first: validate, admit to the cache if allowed."""
+        await self._reserve(plan)
         completion = await self._chat.complete(plan.call)
         answer = await self._accept(plan, completion)
         if admit:
@@ -219,25 +254,47 @@ class Engine:
         """Events in contract order. A hit replays at once; a miss streams from the model, shared by
         every identical stream in flight (here and, through the store, in other instances)."""
         try:
-            plan = await self._plan(ctx, request)
+            events = await self.start_stream(ctx, request)
         except DominusError as exc:
             yield ErrorEvent(exc.code, exc.message, ctx.request_id)
             return
-        answer: Answer | None = None
-        status: Status = "cancelled"  # what a client that leaves mid-stream leaves behind
-        error_code: str | None = None
+        async with contextlib.aclosing(events):
+            async for event in events:
+                yield event
+
+    async def start_stream(self, ctx: CallContext, request: AIRequest[Any]) -> AsyncGenerator[StreamEvent, None]:
+        """`stream()`'s events, once the call is known to go ahead: what fails before the first event
+        (settings, the balance's hold) raises, so an HTTP route can answer it with its status."""
+        plan = await self._plan(ctx, request)
         subscription: Subscription | None = None
         try:
             cached = await self._cached_answer(plan)
+            if cached is None:
+                subscription = await self._streams.open(
+                    plan.keys,
+                    lambda: self._upstream_items(plan),
+                    dedupe=plan.use_dedupe,
+                    prepare=lambda: self._reserve(plan),
+                )
+        except DominusError as exc:
+            self._record(plan, plan.outcome, None, "error", stream=True, error_code=exc.code)
+            raise
+        return self._stream_events(plan, cached, subscription)
+
+    async def _stream_events(
+        self, plan: Plan, cached: Answer | None, subscription: Subscription | None
+    ) -> AsyncGenerator[StreamEvent, None]:
+        answer: Answer | None = None
+        status: Status = "cancelled"  # what a client that leaves mid-stream leaves behind
+        error_code: str | None = None
+        try:
             if cached is not None:
                 plan.outcome, answer = CacheOutcome.HIT, cached
                 yield self._meta_event(plan)
                 for start in range(0, len(cached.content), _REPLAY_CHUNK):
                     yield DeltaEvent(cached.content[start : start + _REPLAY_CHUNK])
             else:
-                subscription = await self._streams.open(
-                    plan.keys, lambda: self._upstream_items(plan), dedupe=plan.use_dedupe
-                )
+                assert subscription is not None
                 plan.outcome = self._stream_outcome(plan, subscription)
                 yield self._meta_event(plan)
                 async for item in subscription.items():
@@ -257,7 +314,7 @@ class Engine:
             status = "ok"
         except DominusError as exc:
             status, error_code = "error", exc.code
-            yield ErrorEvent(exc.code, exc.message, ctx.request_id)
+            yield ErrorEvent(exc.code, exc.message, plan.ctx.request_id)
         finally:
             if subscription is not None:
                 # Leaving may cancel the upstream call, or wait for it to finish for other readers;
@@ -276,8 +333,8 @@ class Engine:
         return CacheOutcome.MISS
 
     async def _upstream_items(self, plan: Plan) -> AsyncIterator[str | Answer]:
-        """The leader's upstream stream: text deltas, then the validated answer (admitted to the cache)."""
-        self._ensure_affordable(plan)
+        """The leader's upstream stream (its hold already taken by `prepare`): text deltas, then the
+        validated answer (admitted to the cache)."""
         completion: Completion | None = None
         async for item in self._chat.stream(plan.call):
             if isinstance(item, str):
@@ -295,10 +352,22 @@ class Engine:
         if not plan.use_cache:
             return None
         try:
-            cached = await self._store.get(plan.keys.cache)
+            return await self._lookup(plan)
         except StoreUnavailable:
             return None
-        return None if cached is None else _parse_answer(cached)
+
+    async def _lookup(self, plan: Plan) -> Answer | None:
+        """The cached answer, under the preferred model first; a hit there makes it the plan's call."""
+        variants = [v for v in (plan.preferred, plan.variant) if v is not None]
+        if len(variants) == 1:
+            raws = [await self._store.get(plan.keys.cache)]
+        else:
+            raws = await self._store.get_many([v.keys.cache for v in variants])
+        for variant, raw in zip(variants, raws, strict=True):
+            if raw is not None and (answer := _parse_answer(raw)) is not None:
+                plan.variant = variant
+                return answer
+        return None
 
     # ---- steps -------------------------------------------------------------------------------
 
@@ -308,15 +377,32 @@ class Engine:
         org = self._orgs.cached(ctx.org_id) or await self._load_org(ctx.org_id)
         schema = strict_schema(request.response_model)  # memoised per model class
         worst = _worst_case_usage(request, schema)
-        choice = select_model(
-            org_mode=org.mode_default,
-            requested=request.mode,
-            balance=org.token_balance,
-            worst_case=worst,
-            models=self._config.models,
-            billing=self._billing,
-            auto_threshold=self._config.auto_threshold,
-        )
+
+        def choose(balance: int) -> ModelChoice:
+            return select_model(
+                org_mode=org.mode_default,
+                requested=request.mode,
+                balance=balance,
+                worst_case=worst,
+                models=self._config.models,
+                billing=self._billing,
+                auto_threshold=self._config.auto_threshold,
+            )
+
+        choice, preferred = choose(org.token_balance), choose(_UNLIMITED)
+        plan = Plan(ctx, request, org, self._variant(ctx, request, schema, worst, choice), worst, started)
+        if preferred.model != choice.model:
+            plan.preferred = self._variant(ctx, request, schema, worst, preferred)
+        return plan
+
+    def _variant(
+        self,
+        ctx: CallContext,
+        request: AIRequest[Any],
+        schema: dict[str, Any],
+        worst: Callable[[str], Usage],
+        choice: ModelChoice,
+    ) -> Variant:
         call = ModelCall(
             model=choice.model,
             messages=[message.to_openai() for message in request.messages],
@@ -326,8 +412,7 @@ class Engine:
             max_output_tokens=request.max_output_tokens,
         )
         keys = KeySpace(ctx.org_id, request.operation, fingerprint(request, choice.model, schema))
-        estimate = self._billing.prices.cost_usd(choice.model, worst(choice.model))
-        return Plan(ctx, request, org, choice, keys, call, estimate, started)
+        return Variant(choice, keys, call, self._billing.prices.cost_usd(choice.model, worst(choice.model)))
 
     async def _load_org(self, org_id: str) -> OrgSettings:
         """Org settings from the store's shared copy, else from DynamoDB (then shared for the TTL).
@@ -361,12 +446,39 @@ class Engine:
                 await self._store.set(key, settings.model_dump_json(), self._config.org_settings_ttl_ms)
         return settings
 
-    def _ensure_affordable(self, plan: Plan) -> None:
-        if not plan.choice.affordable:
+    async def _reserve(self, plan: Plan) -> None:
+        """Hold the call's worst case on the balance, or refuse it: no call goes upstream unpaid.
+
+        The hold is one conditional update, so concurrent calls cannot each see the same balance and
+        together spend more than it holds. It is settled to the real cost with the perf record.
+        """
+        tokens = self._billing.tokens_for(plan.choice.model, plan.worst(plan.choice.model))
+        hold = None
+        if plan.choice.affordable:
+            reservation = asyncio.ensure_future(asyncio.to_thread(self._orgs.reserve, plan.ctx.org_id, tokens))
+            try:
+                hold = await asyncio.shield(reservation)
+            except asyncio.CancelledError:
+                reservation.add_done_callback(self._give_back)  # the client left while it was taken
+                raise
+            except Exception as exc:
+                logger.warning("balance hold failed: %s", type(exc).__name__)
+                raise UpstreamUnavailable(
+                    "The balance store is unavailable; try again shortly.", code="balance_unavailable"
+                ) from exc
+        if hold is None:
             raise InsufficientBalance(
-                f"The org's AI token balance ({plan.org.token_balance}) cannot cover this call; "
-                "top up the balance, or repeat a call that is already cached."
+                f"The org's AI token balance cannot cover this call (up to {tokens} tokens on "
+                f"{plan.choice.model}); top up the balance, or repeat a call that is already cached."
             )
+        plan.hold = hold
+
+    def _give_back(self, reservation: asyncio.Future[Hold | None]) -> None:
+        if reservation.cancelled() or reservation.exception() is not None:
+            return
+        hold = reservation.result()
+        if hold is not None:
+            asyncio.get_running_loop().run_in_executor(None, self._orgs.settle, hold, 0)
 
     async def _accept(self, plan: Plan, completion: Completion) -> Answer:
         """Bill what the model used, then keep only a complete, schema-valid, non-refused answer."""
@@ -404,15 +516,15 @@ class Engine:
             return
         plan.billed_usage = usage
         plan.charge_tokens = self._billing.tokens_for(plan.choice.model, usage)
-        self._orgs.note_spend(plan.ctx.org_id, plan.charge_tokens)
 
     def _charge(self, plan: Plan) -> Charge | None:
-        if plan.charge_tokens == 0:
+        """The settlement of the call's hold (or a debit, for a billed call that had none)."""
+        org_id, tokens, hold = plan.ctx.org_id, plan.charge_tokens, plan.hold
+        if hold is None and tokens == 0:
             return None
-        org_id, tokens = plan.ctx.org_id, plan.charge_tokens
 
         def charge() -> int:
-            debit = self._orgs.debit(org_id, tokens)
+            debit = self._orgs.settle(hold, tokens) if hold is not None else self._orgs.debit(org_id, tokens)
             if debit.shortfall:
                 logger.warning("org balance ran out: %s tokens not covered", debit.shortfall)
             return debit.charged

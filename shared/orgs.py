@@ -1,13 +1,22 @@
 """Org AI settings and token balance, kept in DynamoDB.
 
 An org with no record gets the defaults. The balance only moves through conditional updates, so
-concurrent calls can never drive it below zero; a call whose real cost exceeds what is left takes
-the rest and the shortfall is reported.
+concurrent calls can never drive it below zero.
+
+A call is paid by reservation: before it goes upstream its worst case is *held* (taken from the
+balance by a conditional update that fails when the balance cannot cover it), and after it the hold
+is *settled* to the real cost (the rest is given back; a failed or cancelled call gives it all back).
+Concurrent calls therefore cannot spend what is not there: each one's worst case is already taken.
+A hold names its expiry, so the hold of a call that crashed before settling is given back by the
+next reservation that finds the balance short. A call whose real cost exceeds its hold (the worst
+case is an estimate) takes the difference if it is there, else the rest, and the shortfall is reported.
 """
 
 from __future__ import annotations
 
+import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -22,6 +31,9 @@ if TYPE_CHECKING:
 MIN_CACHE_TTL_S = 60
 MAX_CACHE_TTL_S = 30 * 24 * 3600
 DEFAULT_CACHE_TTL_S = 604_800
+# A hold outlives any call that made it: no Lambda runs longer than 15 minutes.
+HOLD_TTL_S = 900
+_HOLD_PREFIX = "hold_"  # a hold is an attribute of the org's item: taken in the same update as the tokens
 
 
 class OrgPreferences(BaseModel):
@@ -49,18 +61,50 @@ class Debit:
     shortfall: int
 
 
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Tokens taken from an org's balance for one call in flight, until it is settled."""
+
+    org_id: str
+    hold_id: str
+    tokens: int
+    balance_after: int  # the balance once the hold was taken
+
+
 class OrgRepository(Protocol):
     def get(self, org_id: str) -> OrgSettings: ...
-    def debit(self, org_id: str, tokens: int) -> Debit: ...
+
+    def reserve(self, org_id: str, tokens: int) -> Hold | None:
+        """Hold `tokens` if the balance covers them (atomically); None when it does not."""
+        ...
+
+    def settle(self, hold: Hold, tokens: int) -> Debit:
+        """Charge a held call's real cost `tokens`, giving back the rest of the hold."""
+        ...
+
+    def debit(self, org_id: str, tokens: int) -> Debit:
+        """Charge `tokens` with no hold: all of them, or the rest of the balance."""
+        ...
+
+
+def new_hold_id() -> str:
+    return uuid.uuid4().hex[:20]
 
 
 class DynamoOrgRepository:
-    def __init__(self, client: DynamoDBClient | Callable[[], DynamoDBClient], table: str, default_balance: int) -> None:
+    def __init__(
+        self,
+        client: DynamoDBClient | Callable[[], DynamoDBClient],
+        table: str,
+        default_balance: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         # A factory defers building the client (and importing boto3) until an org is really read:
         # a cold start served from the store's copy of the settings never pays for it.
         self._make_client = client if callable(client) else (lambda: client)
         self._table = table
         self._default_balance = default_balance
+        self._clock = clock
 
     def get(self, org_id: str) -> OrgSettings:
         item = self._make_client().get_item(TableName=self._table, Key={"org_id": {"S": org_id}}).get("Item", {})
@@ -106,6 +150,63 @@ class DynamoOrgRepository:
             ExpressionAttributeValues={":b": {"N": str(tokens)}},
         )
 
+    def reserve(self, org_id: str, tokens: int) -> Hold | None:
+        hold = self._try_reserve(org_id, tokens)
+        if hold is None and self._release_expired(org_id):
+            hold = self._try_reserve(org_id, tokens)  # crashed calls' holds were given back
+        return hold
+
+    def _try_reserve(self, org_id: str, tokens: int) -> Hold | None:
+        hold_id = new_hold_id()
+        expires = int(self._clock()) + HOLD_TTL_S
+        after = self._conditional_update(
+            org_id,
+            "SET token_balance = if_not_exists(token_balance, :start) - :d, #hold = :hold",
+            "(attribute_not_exists(token_balance) AND :start >= :d) OR token_balance >= :d",
+            {
+                ":d": {"N": str(tokens)},
+                ":start": {"N": str(self._default_balance)},
+                ":hold": {"M": {"tokens": {"N": str(tokens)}, "expires": {"N": str(expires)}}},
+            },
+            {"#hold": _HOLD_PREFIX + hold_id},
+        )
+        return None if after is None else Hold(org_id, hold_id, tokens, after)
+
+    def _release_expired(self, org_id: str) -> bool:
+        """Give back the holds whose calls outlived any Lambda (they crashed); whether any were."""
+        item = (
+            self._make_client()
+            .get_item(TableName=self._table, Key={"org_id": {"S": org_id}}, ConsistentRead=True)
+            .get("Item", {})
+        )
+        now, released = self._clock(), False
+        for name, value in item.items():
+            if name.startswith(_HOLD_PREFIX) and int(value["M"]["expires"]["N"]) <= now:
+                held = int(value["M"]["tokens"]["N"])
+                released |= self._close_hold(org_id, name, refund=held) is not None
+        return released
+
+    def settle(self, hold: Hold, tokens: int) -> Debit:
+        name = _HOLD_PREFIX + hold.hold_id
+        within = min(tokens, hold.tokens)
+        after = self._close_hold(hold.org_id, name, refund=hold.tokens - within)
+        if after is None:  # the hold expired and was given back: charge as if there had been none
+            return self.debit(hold.org_id, tokens)
+        if tokens <= hold.tokens:
+            return Debit(tokens, after, 0)
+        extra = self.debit(hold.org_id, tokens - hold.tokens)
+        return Debit(within + extra.charged, extra.balance_after, extra.shortfall)
+
+    def _close_hold(self, org_id: str, name: str, *, refund: int) -> int | None:
+        """Remove a hold and give back `refund` of it, once: None if it is already gone."""
+        return self._conditional_update(
+            org_id,
+            "SET token_balance = token_balance + :refund REMOVE #hold",
+            "attribute_exists(#hold)",
+            {":refund": {"N": str(refund)}},
+            {"#hold": name},
+        )
+
     def debit(self, org_id: str, tokens: int) -> Debit:
         if tokens <= 0:
             return Debit(0, self.get(org_id).token_balance, 0)
@@ -143,7 +244,10 @@ class DynamoOrgRepository:
         )
         return None if taken is None else current
 
-    def _conditional_update(self, org_id: str, update: str, condition: str, values: dict[str, Any]) -> int | None:
+    def _conditional_update(
+        self, org_id: str, update: str, condition: str, values: dict[str, Any], names: dict[str, str] | None = None
+    ) -> int | None:
+        extra: dict[str, Any] = {"ExpressionAttributeNames": names} if names else {}
         try:
             reply = self._make_client().update_item(
                 TableName=self._table,
@@ -151,11 +255,82 @@ class DynamoOrgRepository:
                 UpdateExpression=update,
                 ConditionExpression=condition,
                 ExpressionAttributeValues=values,
-                ReturnValues="UPDATED_NEW",
+                # ALL_NEW, not UPDATED_NEW: a refund of 0 leaves the balance as it was, and an
+                # unchanged attribute may be left out of UPDATED_NEW (moto leaves it out).
+                ReturnValues="ALL_NEW",
+                **extra,
             )
         except self._make_client().exceptions.ConditionalCheckFailedException:
             return None
         return int(reply["Attributes"]["token_balance"]["N"])
+
+
+class MemoryOrgRepository:
+    """The repository in memory, for unit tests and benchmarks: the same rules as DynamoDB's, under a lock."""
+
+    def __init__(self, default_balance: int = 10_000, clock: Callable[[], float] = time.time) -> None:
+        self.default_balance = default_balance
+        self.orgs: dict[str, OrgSettings] = {}
+        self.holds: dict[str, tuple[Hold, float]] = {}  # by hold id: the hold and when it expires
+        self.reads = 0
+        self._clock = clock
+        self._lock = threading.Lock()
+
+    def get(self, org_id: str) -> OrgSettings:
+        self.reads += 1
+        return self._current(org_id)
+
+    def put(self, org: OrgSettings) -> None:
+        self.orgs[org.org_id] = org
+
+    def set_balance(self, org_id: str, tokens: int) -> None:
+        self.orgs[org_id] = self._current(org_id).model_copy(update={"token_balance": tokens})
+
+    def reserve(self, org_id: str, tokens: int) -> Hold | None:
+        with self._lock:
+            if self._current(org_id).token_balance < tokens:
+                self._release_expired(org_id)
+            balance = self._current(org_id).token_balance
+            if balance < tokens:
+                return None
+            hold = Hold(org_id, new_hold_id(), tokens, self._move(org_id, -tokens))
+            self.holds[hold.hold_id] = (hold, self._clock() + HOLD_TTL_S)
+            return hold
+
+    def settle(self, hold: Hold, tokens: int) -> Debit:
+        with self._lock:
+            if self.holds.pop(hold.hold_id, None) is None:
+                return self._debit(hold.org_id, tokens)
+            within = min(tokens, hold.tokens)
+            after = self._move(hold.org_id, hold.tokens - within)
+            if tokens <= hold.tokens:
+                return Debit(tokens, after, 0)
+            extra = self._debit(hold.org_id, tokens - hold.tokens)
+            return Debit(within + extra.charged, extra.balance_after, extra.shortfall)
+
+    def debit(self, org_id: str, tokens: int) -> Debit:
+        with self._lock:
+            return self._debit(org_id, tokens)
+
+    def _debit(self, org_id: str, tokens: int) -> Debit:
+        charged = min(max(tokens, 0), self._current(org_id).token_balance)
+        return Debit(charged, self._move(org_id, -charged), max(tokens, 0) - charged)
+
+    def _release_expired(self, org_id: str) -> None:
+        now = self._clock()
+        for hold_id, (hold, expires) in list(self.holds.items()):
+            if hold.org_id == org_id and expires <= now:
+                del self.holds[hold_id]
+                self._move(org_id, hold.tokens)
+
+    def _move(self, org_id: str, tokens: int) -> int:
+        org = self._current(org_id)
+        balance = org.token_balance + tokens
+        self.orgs[org_id] = org.model_copy(update={"token_balance": balance})
+        return balance
+
+    def _current(self, org_id: str) -> OrgSettings:
+        return self.orgs.get(org_id) or OrgSettings(org_id=org_id, token_balance=self.default_balance)
 
 
 class CachedOrgSettings:
@@ -184,16 +359,27 @@ class CachedOrgSettings:
         """Hold settings read elsewhere (the store's shared copy) for the rest of the TTL."""
         self._entries[settings.org_id] = (self._clock(), settings)
 
-    def note_spend(self, org_id: str, tokens: int) -> None:
-        """Lower the held balance at once; the authoritative debit follows off the request path."""
-        entry = self._entries.get(org_id)
-        if entry is not None:
-            balance = max(0, entry[1].token_balance - tokens)
-            self._entries[org_id] = (entry[0], entry[1].model_copy(update={"token_balance": balance}))
+    def reserve(self, org_id: str, tokens: int) -> Hold | None:
+        hold = self._repository.reserve(org_id, tokens)
+        if hold is not None:
+            self._note_balance(org_id, hold.balance_after)
+        elif (entry := self._entries.get(org_id)) is not None:
+            # All we learn is that the balance is below `tokens`: enough for the next choice of model.
+            self._note_balance(org_id, min(entry[1].token_balance, tokens - 1))
+        return hold
+
+    def settle(self, hold: Hold, tokens: int) -> Debit:
+        debit = self._repository.settle(hold, tokens)
+        self._note_balance(hold.org_id, debit.balance_after)
+        return debit
 
     def debit(self, org_id: str, tokens: int) -> Debit:
         debit = self._repository.debit(org_id, tokens)
+        self._note_balance(org_id, debit.balance_after)
+        return debit
+
+    def _note_balance(self, org_id: str, balance: int) -> None:
+        """The repository's word on the balance, kept for the rest of the entry's TTL."""
         entry = self._entries.get(org_id)
         if entry is not None:
-            self._entries[org_id] = (entry[0], entry[1].model_copy(update={"token_balance": debit.balance_after}))
-        return debit
+            self._entries[org_id] = (entry[0], entry[1].model_copy(update={"token_balance": balance}))

@@ -21,7 +21,7 @@ import functools
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 Item = str | BaseModel  # a text delta, or the final answer (always last)
 Source = Callable[[], AsyncIterator[Item]]
+Prepare = Callable[[], Awaitable[None]]  # what a leader does before it starts (holds the call's cost)
 
 CHUNK_TTL_MS = 60_000
 WATCH_TTL_MS = 3_000
@@ -126,8 +127,11 @@ class StreamFlights:
         self._budget_s = budget_s
         self._local: dict[str, Upstream] = {}
 
-    async def open(self, keys: KeySpace, source: Source, *, dedupe: bool) -> Subscription:
-        """Join this stream as leader, local follower or remote follower."""
+    async def open(
+        self, keys: KeySpace, source: Source, *, dedupe: bool, prepare: Prepare | None = None
+    ) -> Subscription:
+        """Join this stream as leader, local follower or remote follower. Only a leader awaits
+        `prepare` (before its upstream starts, in the caller's task, so that its error is the caller's)."""
         upstream = self._local.get(keys.lease)
         if upstream is not None:
             return Subscription(self, upstream=upstream, role=StreamRole.LOCAL)
@@ -139,7 +143,14 @@ class StreamFlights:
                 bypass = True  # no store: lead alone, unpublished
             else:
                 if lease is None:
-                    return Subscription(self, keys=keys, role=StreamRole.REMOTE, source=source)
+                    return Subscription(self, keys=keys, role=StreamRole.REMOTE, source=source, prepare=prepare)
+        if prepare is not None:
+            try:
+                await prepare()
+            except BaseException:
+                if lease is not None:
+                    await lease.release()  # a waiter may lead instead
+                raise
         upstream = self._start(keys, source, lease)
         subscription = Subscription(self, upstream=upstream, role=StreamRole.LEADER)
         subscription.bypass = bypass
@@ -255,12 +266,14 @@ class Subscription:
         upstream: Upstream | None = None,
         keys: KeySpace | None = None,
         source: Source | None = None,
+        prepare: Prepare | None = None,
     ) -> None:
         self.flights = flights
         self.role = role
         self.upstream = upstream
         self.keys = keys or (upstream.keys if upstream else None)
         self.source = source
+        self.prepare = prepare
         self.bypass = False  # the store was down: this stream runs alone, unpublished
         self._items: AsyncIterator[Item] | None = None
         if upstream is not None:
@@ -280,7 +293,7 @@ class Subscription:
                 # Nothing reached this reader yet: it starts the stream itself (a fresh lease).
                 assert self.keys is not None
                 assert self.source is not None
-                again = await self.flights.open(self.keys, self.source, dedupe=True)
+                again = await self.flights.open(self.keys, self.source, dedupe=True, prepare=self.prepare)
                 self.role, self.upstream = again.role, again.upstream
                 if self.upstream is None:
                     async for item in self._follow_remote():

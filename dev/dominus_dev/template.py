@@ -11,7 +11,8 @@ import contextlib
 import json
 import logging
 import re
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -471,6 +472,25 @@ def create_local_resources(
     return env
 
 
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def one_dynamodb_request_at_a_time(app: WsgiApp) -> WsgiApp:
+    """Moto's DynamoDB is not safe under concurrent requests: a conditional update checks and writes
+    without a lock (two can both pass where DynamoDB lets one), and a write can change an item while
+    another request copies it (`dictionary changed size during iteration`). DynamoDB serialises the
+    writes to an item; the stand-in serialises its DynamoDB requests (S3's stay concurrent)."""
+    lock = threading.Lock()
+
+    def serialised(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+            return app(environ, start_response)
+        with lock:
+            return list(app(environ, start_response))
+
+    return serialised
+
+
 class EmbeddedAws:
     """A moto server on a loopback port in this process, with clients bound to it.
 
@@ -486,8 +506,6 @@ class EmbeddedAws:
         *,
         quiet: bool = True,
     ) -> None:
-        from moto.server import ThreadedMotoServer  # heavy import, only when embedding
-
         if quiet:
             # One access-log line per AWS call would bury the dev server's own output.
             access_log = logging.getLogger("werkzeug")
@@ -496,7 +514,7 @@ class EmbeddedAws:
         self.host = host
         self.port = port or free_port(host)
         self.template_path = template
-        self._server = ThreadedMotoServer(ip_address=host, port=self.port, verbose=False)
+        self._server = _MotoServer(host, self.port)
         self._session = boto3.session.Session(
             aws_access_key_id=LOCAL_CREDENTIAL,
             aws_secret_access_key=LOCAL_CREDENTIAL,
@@ -557,3 +575,26 @@ class EmbeddedAws:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+class _MotoServer:
+    """moto's server app on a loopback port, in a thread, with `one_dynamodb_request_at_a_time`."""
+
+    def __init__(self, host: str, port: int) -> None:
+        from moto.moto_server.werkzeug_app import (  # heavy import, only when embedding
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        app = one_dynamodb_request_at_a_time(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join()

@@ -13,7 +13,7 @@ from shared.catalog import PriceTable, Usage
 from shared.engine import CallContext, Engine, EngineConfig
 from shared.llm import Completion, ModelCall
 from shared.modes import Billing, ModelPair
-from shared.orgs import CachedOrgSettings, Debit, OrgSettings
+from shared.orgs import CachedOrgSettings, MemoryOrgRepository
 from shared.perf import PerfRecord, PerfRecorder
 from shared.requests import AIRequest, Message
 from shared.stores.base import GuardedStore, Store
@@ -71,29 +71,6 @@ class ScriptedChatModel:
             self.cancelled += 1
             raise
         yield completion
-
-
-class MemoryOrgRepository:
-    def __init__(self, default_balance: int = 10_000) -> None:
-        self.default_balance = default_balance
-        self.orgs: dict[str, OrgSettings] = {}
-        self.reads = 0
-
-    def get(self, org_id: str) -> OrgSettings:
-        self.reads += 1
-        return self._current(org_id)
-
-    def _current(self, org_id: str) -> OrgSettings:
-        return self.orgs.get(org_id) or OrgSettings(org_id=org_id, token_balance=self.default_balance)
-
-    def put(self, org: OrgSettings) -> None:
-        self.orgs[org.org_id] = org
-
-    def debit(self, org_id: str, tokens: int) -> Debit:
-        org = self._current(org_id)
-        charged = min(tokens, org.token_balance)
-        self.orgs[org_id] = org.model_copy(update={"token_balance": org.token_balance - charged})
-        return Debit(charged, org.token_balance - charged, tokens - charged)
 
 
 class ListSink:

@@ -141,6 +141,76 @@ def test_an_empty_balance_refuses_new_calls_but_still_serves_cached_ones() -> No
     assert len(kit.chat.calls) == 1
 
 
+def test_an_answer_cached_on_the_smart_model_is_found_when_the_balance_falls_back_to_the_cheap_one() -> None:
+    kit = engine_kit()
+    first = run(kit.engine.generate(ctx("acme"), assessment_request()))  # auto at 10,000: the smart model
+    kit.records()
+    kit.orgs.put(OrgSettings(org_id="acme", token_balance=3))  # auto now falls to the cheap model
+    for mode in (None, Mode.AUTO, Mode.SMART):
+        again = run(kit.engine.generate(ctx("acme"), assessment_request(mode=mode)))
+        assert (again.meta.cache, again.meta.model) == (CacheOutcome.HIT, first.meta.model)
+    assert [r.model for r in kit.records()[1:]] == [first.meta.model] * 3  # recorded as served
+    fresh = run(kit.engine.generate(ctx("acme"), assessment_request("new lead")))
+    assert fresh.meta.model == "gpt-4o-mini"  # what the balance pays for, when nothing is cached
+    assert len(kit.chat.calls) == 2
+
+
+def test_a_call_holds_its_worst_case_while_it_runs_and_settles_to_its_cost() -> None:
+    kit = engine_kit(chat=ScriptedChatModel(delay_s=0.05))
+    kit.orgs.put(OrgSettings(org_id="acme", token_balance=1_000))
+
+    async def watch() -> int:
+        call = asyncio.create_task(kit.engine.generate(ctx("acme"), assessment_request()))
+        while not kit.chat.calls:
+            await asyncio.sleep(0.001)
+        during = kit.orgs.get("acme").token_balance
+        await call
+        return during
+
+    during = run(watch())
+    assert during < 1_000 - 5  # the worst case (the whole output budget) is held, not the real cost
+    kit.records()
+    assert kit.orgs.get("acme").token_balance == 1_000 - 5  # settled: 1000 in + 200 out on gpt-4o
+    assert not kit.orgs.holds
+
+
+def test_a_call_that_fails_or_is_cancelled_gives_its_hold_back() -> None:
+    failing = engine_kit(chat=ScriptedChatModel(answer=lambda call: Completion("", None, "stop", Usage())))
+    with pytest.raises(UpstreamError):
+        run(failing.engine.generate(ctx("acme"), assessment_request()))
+    failing.records()
+    assert failing.orgs.get("acme").token_balance == 10_000 and not failing.orgs.holds
+
+    slow = engine_kit(chat=ScriptedChatModel(delay_s=5))
+
+    async def leave() -> None:
+        call = asyncio.create_task(slow.engine.generate(ctx("acme"), assessment_request()))
+        while not slow.chat.calls:
+            await asyncio.sleep(0.001)
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+
+    run(leave())
+    assert [r.status for r in slow.records()] == ["cancelled"]
+    assert slow.orgs.get("acme").token_balance == 10_000 and not slow.orgs.holds
+
+
+def test_a_stream_the_balance_cannot_cover_fails_before_its_first_event() -> None:
+    kit = engine_kit()
+    kit.orgs.put(OrgSettings(org_id="acme", token_balance=0))
+
+    async def start() -> None:
+        await kit.engine.start_stream(ctx("acme"), assessment_request())
+
+    with pytest.raises(InsufficientBalance):
+        run(start())
+    events = collect(kit)
+    assert [type(e).__name__ for e in events] == ["ErrorEvent"]
+    assert not kit.chat.calls
+    assert [r.error_code for r in kit.records()] == ["insufficient_balance"] * 2
+
+
 def collect(kit, request_id: str = "req-00000001") -> list[StreamEvent]:
     async def go() -> list[StreamEvent]:
         return [event async for event in kit.engine.stream(ctx(request_id=request_id), assessment_request())]
