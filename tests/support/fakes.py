@@ -51,17 +51,20 @@ class ScriptedChatModel:
     simulated: bool = True
     calls: list[ModelCall] = field(default_factory=list)
     cancelled: int = 0  # streams stopped before their end
+    called: asyncio.Event = field(default_factory=asyncio.Event)  # set by the first call
 
     async def aclose(self) -> None:
         pass
 
     async def complete(self, call: ModelCall) -> Completion:
         self.calls.append(call)
+        self.called.set()
         await asyncio.sleep(self.delay_s)
         return self.answer(call)
 
     async def stream(self, call: ModelCall) -> AsyncIterator[str | Completion]:
         self.calls.append(call)
+        self.called.set()
         completion = self.answer(call)
         try:
             for start in range(0, len(completion.content), 10):

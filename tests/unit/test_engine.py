@@ -161,8 +161,7 @@ def test_a_call_holds_its_worst_case_while_it_runs_and_settles_to_its_cost() -> 
 
     async def watch() -> int:
         call = asyncio.create_task(kit.engine.generate(ctx("acme"), assessment_request()))
-        while not kit.chat.calls:
-            await asyncio.sleep(0.001)
+        await kit.chat.called.wait()
         during = kit.orgs.get("acme").token_balance
         await call
         return during
@@ -185,8 +184,7 @@ def test_a_call_that_fails_or_is_cancelled_gives_its_hold_back() -> None:
 
     async def leave() -> None:
         call = asyncio.create_task(slow.engine.generate(ctx("acme"), assessment_request()))
-        while not slow.chat.calls:
-            await asyncio.sleep(0.001)
+        await slow.chat.called.wait()
         call.cancel()
         with pytest.raises(asyncio.CancelledError):
             await call
