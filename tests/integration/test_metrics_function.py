@@ -192,16 +192,17 @@ def test_the_rollup_is_idempotent_and_the_api_answers_the_same_before_and_after_
     server: tuple[str, LocalRuntime], client: httpx.Client
 ) -> None:
     org, runtime = _org(), server[1]
-    _traffic(client, runtime, org)
-    before = {g: _ask(client, org, group_by=g) for g in ("function", "model", "hour", "day")}
-    assert all(b["source"]["rollup_hours"] == 0 for b in before.values())
-
-    # The current hour is still open: roll it as the schedule would two hours from now.
     deps = deps_for(runtime.clients())
     log, rollups = deps.log(), deps.rollups()
-    previous = rollups.watermark()
-    later = datetime.now(UTC) + timedelta(hours=2)
+    previous = rollups.watermark()  # another test in this process may have run the schedule
+    _delete_watermark(runtime)
     try:
+        _traffic(client, runtime, org)
+        before = {g: _ask(client, org, group_by=g) for g in ("function", "model", "hour", "day")}
+        assert all(b["source"]["rollup_hours"] == 0 for b in before.values())
+
+        # The current hour is still open: roll it as the schedule would two hours from now.
+        later = datetime.now(UTC) + timedelta(hours=2)
         first = run_rollup(log, rollups, later)
         items = _rollup_items(runtime, org)
         second = run_rollup(log, rollups, later)
@@ -220,12 +221,16 @@ def test_the_rollup_is_idempotent_and_the_api_answers_the_same_before_and_after_
         assert _ask(client, org)["totals"]["calls"] == before["function"]["totals"]["calls"] + 1
     finally:  # the open hour goes back to being read raw, for the other tests
         if previous is None:
-            runtime.aws.client("dynamodb").delete_item(
-                TableName=runtime.settings.dominus_rollup_table,
-                Key={"org_id": {"S": WATERMARK_PK}, "sk": {"S": WATERMARK_SK}},
-            )
+            _delete_watermark(runtime)
         else:
             rollups.set_watermark(previous)
+
+
+def _delete_watermark(runtime: LocalRuntime) -> None:
+    runtime.aws.client("dynamodb").delete_item(
+        TableName=runtime.settings.dominus_rollup_table,
+        Key={"org_id": {"S": WATERMARK_PK}, "sk": {"S": WATERMARK_SK}},
+    )
 
 
 def _rollup_items(runtime: LocalRuntime, org: str) -> list[tuple[str, str, str]]:
