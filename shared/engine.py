@@ -389,10 +389,14 @@ class Engine:
                 auto_threshold=self._config.auto_threshold,
             )
 
-        choice, preferred = choose(org.token_balance), choose(_UNLIMITED)
+        choice = choose(org.token_balance)
         plan = Plan(ctx, request, org, self._variant(ctx, request, schema, worst, choice), worst, started)
-        if preferred.model != choice.model:
-            plan.preferred = self._variant(ctx, request, schema, worst, preferred)
+        # CHEAP asks for the model that costs less, which the balance never changes; SMART and AUTO
+        # ask for the smart model, so only a call that fell back from it has another key to look up.
+        if choice.mode is not Mode.CHEAP and choice.model != self._config.models.smart:
+            preferred = choose(_UNLIMITED)
+            if preferred.model != choice.model:
+                plan.preferred = self._variant(ctx, request, schema, worst, preferred)
         return plan
 
     def _variant(
