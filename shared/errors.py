@@ -3,10 +3,17 @@
 Code raises a class, never an HTTP status; `error_response` turns any exception into the contract's
 JSON shape `{"error": {"code", "message", "request_id"}}`. Unknown exceptions become a generic 500:
 their text may hold internals, so it is logged by the caller, never returned.
+
+Every error body is small and strict JSON whatever the input was: `error_body` bounds the message and
+the details (strings cut short, control characters replaced, a total budget; bytes, NaN and numbers
+JSON cannot carry never reach the encoder). A message that quotes input can therefore never echo more
+than a short excerpt of it.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from http import HTTPStatus
 from typing import Any, ClassVar
 
@@ -85,10 +92,64 @@ class UpstreamTimeout(DominusError):
     status, code = 504, "upstream_timeout"
 
 
+MAX_MESSAGE_CHARS = 500
+MAX_DETAIL_CHARS = 200  # each string in `details`
+DETAILS_BUDGET = 3_000  # characters in all of `details`: past it, items are left off
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_LARGEST_INT = 2**63
+
+
+def _text(value: str, limit: int) -> str:
+    """At most `limit` characters, control characters replaced (JSON would escape each as six)."""
+    cut = value if len(value) <= limit else value[: limit - 1] + "…"
+    return _CONTROL.sub("\ufffd", cut)
+
+
+class _Budget:
+    """Details made strict JSON within a number of characters: items past the budget are left off."""
+
+    def __init__(self, chars: int) -> None:
+        self.left = chars
+
+    def bounded(self, value: Any, depth: int = 0) -> Any:
+        if isinstance(value, bool) or value is None:
+            return value
+        if isinstance(value, int):
+            return value if -_LARGEST_INT < value < _LARGEST_INT else "out of range"
+        if isinstance(value, float):
+            return value if math.isfinite(value) else None
+        if isinstance(value, str):
+            return self._charge(_text(value, MAX_DETAIL_CHARS))
+        if depth >= 3 or isinstance(value, bytes | bytearray | memoryview):
+            return self._charge(type(value).__name__)
+        if isinstance(value, dict):
+            pairs = ((self.bounded(str(k)), self.bounded(v, depth + 1)) for k, v in value.items())
+            return dict(self._within(pairs))
+        if isinstance(value, list | tuple):
+            return list(self._within(self.bounded(v, depth + 1) for v in value))
+        return self._charge(_text(str(value), MAX_DETAIL_CHARS))
+
+    def _charge(self, text: str) -> str:
+        self.left -= len(text) + 2
+        return text
+
+    def _within(self, items: Any) -> Any:
+        for item in items:
+            if self.left < 0:
+                return
+            yield item
+
+
+def bounded_details(details: Any) -> Any:
+    """`details` as strict JSON of at most about `DETAILS_BUDGET` characters."""
+    return _Budget(DETAILS_BUDGET).bounded(details)
+
+
 def error_body(code: str, message: str, request_id: str, details: Any = None) -> dict[str, Any]:
-    error: dict[str, Any] = {"code": code, "message": message, "request_id": request_id}
+    """The contract's error JSON; message and details bounded (see the module's docstring)."""
+    error: dict[str, Any] = {"code": code, "message": _text(message, MAX_MESSAGE_CHARS), "request_id": request_id}
     if details is not None:
-        error["details"] = details
+        error["details"] = bounded_details(details)
     return {"error": error}
 
 

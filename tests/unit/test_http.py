@@ -12,7 +12,7 @@ from mangum import Mangum
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.engine import CallContext
-from shared.errors import InvalidInput, error_body
+from shared.errors import InvalidInput, error_body, error_response
 from shared.http import (
     MAX_INVALID_FIELDS,
     ai_json,
@@ -230,3 +230,39 @@ def test_a_method_the_path_does_not_take_is_405_with_allow() -> None:
     assert reply.status_code == 405
     assert reply.headers["allow"] == "GET"
     assert reply.json()["error"]["code"] == "method_not_allowed"
+
+
+# ---- bounded error bodies -------------------------------------------------------------------------
+
+
+def test_an_error_body_is_small_strict_json_whatever_its_details_hold() -> None:
+    huge = "y" * 1_000_000
+    details = {
+        "bytes": b"\xff" * 1_000,
+        "nan": float("nan"),
+        "infinite": [float("inf"), -float("inf")],
+        "big": 10**5_000,
+        "text": "\x00" * 10_000,
+        huge: [huge] * 1_000,
+        "deep": [[[[[["z" * 10_000]]]]]],
+    }
+    exc = InvalidInput("x" * 1_000_000, details=details)
+    status, body = error_response(exc, "req-12345678")
+    encoded = json.dumps(body, allow_nan=False)  # what Starlette's JSONResponse does: no NaN, no bytes
+    assert status == 422
+    assert len(encoded.encode()) < 5_000
+    assert "yyyyyyyyyy" * 30 not in encoded and "\\u0000" not in encoded
+    assert body["error"]["details"]["nan"] is None and body["error"]["details"]["bytes"] == "bytes"
+
+
+def test_a_route_raising_with_unencodable_details_still_answers_its_status() -> None:
+    app = FastAPI()
+    install_error_handling(app)
+
+    @app.get("/odd")
+    async def odd() -> None:
+        raise InvalidInput("bad", details={"value": float("inf"), "raw": b"\x00\xff"})
+
+    reply = TestClient(app).get("/odd")
+    assert reply.status_code == 422
+    assert reply.json()["error"]["details"] == {"value": None, "raw": "bytes"}
