@@ -23,7 +23,7 @@ from shared.deployment import FunctionSpec
 from shared.engine import CallContext, Engine
 from shared.errors import DominusError, error_responses
 from shared.events import StreamEvent, to_sse
-from shared.http import ai_json, org_id_of, request_id_of
+from shared.http import JSON_BODY_ERRORS, JsonRoute, ai_json, org_id_of, request_id_of
 from shared.modes import Mode
 from shared.requests import AIRequest
 from shared.runtime import Clients
@@ -37,8 +37,9 @@ Env = Literal["local", "aws"]
 MODE_QUERY = Query(
     None, description="cheap, smart or auto; the org's default applies when absent (an org's cheap is a ceiling)"
 )
-# What an AI route answers besides its result: the error envelope, with the status of each failure.
-AI_ERRORS = error_responses(401, 403, 413, 422, 502, 503, 504)
+# What an AI route answers besides its result, with the error envelope (the app builder declares what
+# any route may answer: shared.http.ROUTE_ERRORS).
+AI_ERRORS = error_responses(403, *JSON_BODY_ERRORS, 502, 503, 504)
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
 
 
@@ -85,7 +86,7 @@ class Function:
     def router(self, engine: EngineProvider, env: Env, *, flush_after_stream: bool = False) -> APIRouter:
         """The routes. `flush_after_stream`: write a stream's records as it ends (a Lambda Web Adapter
         sandbox may be frozen once the response is over)."""
-        router = APIRouter(tags=[self.title])
+        router = APIRouter(tags=[self.title], route_class=JsonRoute)
         for route in self.routes:
             self._add(router, route, engine, env, flush_after_stream)
         return router

@@ -20,11 +20,13 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
 
 from shared.docs import install_docs
-from shared.http import install_error_handling
+from shared.errors import error_responses
+from shared.http import ROUTE_ERRORS, JsonRoute, install_error_handling
 
 if TYPE_CHECKING:
     from shared.runtime import Clients
@@ -34,6 +36,12 @@ logger = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 HandlerFactory = Callable[["Clients"], Handler]
 DEFAULT_MAX_BODY_BYTES = 64_000
+# What the API reference says once: the answers no operation can list (no operation takes the request).
+ERRORS = (
+    'Every error is `{"error": {"code", "message", "request_id"}}` with its status, and each operation lists '
+    "the statuses it can answer. A path the API does not have is 404; a method a path does not take is 405, "
+    "with `Allow` naming the methods it does take."
+)
 
 
 @dataclass(frozen=True)
@@ -92,16 +100,25 @@ def build_app(
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
 ) -> FastAPI:
     """The specs' routes on one app, each under its own function's body limit."""
-    app = FastAPI(title=title, version="1.0.0", description=description, lifespan=lifespan)
+    app = FastAPI(title=title, version="1.0.0", description=f"{description}\n\n{ERRORS}".strip(), lifespan=lifespan)
     limits = RouteLimits()
     for spec in specs:
         for router in spec.routers(clients):
-            app.include_router(router)
+            _check_routes(spec, router)
+            app.include_router(router, responses=error_responses(*ROUTE_ERRORS))
             limits.add(router.routes, spec.max_body_bytes)
     install_error_handling(app, max_body_bytes=limits)
     install_docs(app)  # /docs and /redoc without a CDN
     app.state.body_limits = limits  # routes added later (the dev server's own) register theirs here
     return app
+
+
+def _check_routes(spec: FunctionSpec, router: APIRouter) -> None:
+    """Every route reads its JSON body strictly (shared.http.JsonRoute): a router made without it would
+    answer NaN or undecodable bytes differently from the rest."""
+    loose = [route.path for route in router.routes if isinstance(route, APIRoute) and not isinstance(route, JsonRoute)]
+    if loose:
+        raise TypeError(f"{spec.name}: make its APIRouter with route_class=JsonRoute ({', '.join(loose)})")
 
 
 def function_app(spec: FunctionSpec, clients: Clients) -> FastAPI:

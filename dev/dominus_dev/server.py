@@ -31,6 +31,7 @@ from dominus_dev.local import LocalRuntime
 from dominus_dev.presigned import Refused, check_post
 from dominus_dev.template import LOCAL_CREDENTIAL
 from shared.deployment import Deployment, FunctionSpec, build_app
+from shared.errors import error_responses
 from shared.forms import parse_multipart, read_body
 from shared.objects import object_created_event
 
@@ -75,7 +76,7 @@ def create_dev_app(runtime: LocalRuntime) -> FastAPI:
     )
     deployments = [Deployment(spec, clients, after_response=clients.flush) for spec in SPECS]
 
-    @app.get("/healthz", tags=["ops"])
+    @app.get("/healthz", tags=["ops"], responses=error_responses(413))  # the body limit holds for any request
     async def healthz() -> dict[str, Any]:
         return {
             "status": "ok",

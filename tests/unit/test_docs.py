@@ -86,3 +86,47 @@ def test_error_responses_name_each_status_with_the_envelope() -> None:
     declared = error_responses(413, 422)
     assert set(declared) == {413, 422}
     assert all(response["model"] is ErrorEnvelope and response["description"] for response in declared.values())
+
+
+ERROR_ENVELOPE = {"$ref": "#/components/schemas/ErrorEnvelope"}
+
+
+def declared_statuses(name: str) -> list[tuple[str, str, dict[str, Any], set[int]]]:
+    document = DEPLOYED_APPS[name]().openapi()
+    return [
+        (method.upper(), path, operation, {int(status) for status in operation["responses"]})
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(DEPLOYED_APPS))
+def test_every_operation_declares_the_statuses_it_can_return(name: str) -> None:
+    """What the shared plumbing answers for any route, and what reading a body or parameters adds."""
+    operations = declared_statuses(name)
+    assert operations, name
+    for method, path, operation, statuses in operations:
+        expected = {400, 401, 413}  # a malformed org id, no org in the credentials, the body limit
+        if "requestBody" in operation:
+            expected |= {415, 422}  # not JSON (or not a form it takes); not valid
+        if operation.get("parameters"):
+            expected.add(422)
+        if any(parameter["in"] == "path" for parameter in operation.get("parameters", [])):
+            expected.add(404)  # a path names an object of the caller's org, or nothing
+        assert expected <= statuses, f"{method} {path} leaves out {sorted(expected - statuses)}"
+
+
+@pytest.mark.parametrize("name", sorted(DEPLOYED_APPS))
+def test_every_declared_error_has_the_error_envelope(name: str) -> None:
+    document = DEPLOYED_APPS[name]().openapi()
+    assert "HTTPValidationError" not in document["components"]["schemas"]  # FastAPI's 422, which we never send
+    for method, path, operation, statuses in declared_statuses(name):
+        for status in sorted(s for s in statuses if s >= 400):
+            schema = operation["responses"][str(status)]["content"]["application/json"]["schema"]
+            assert schema == ERROR_ENVELOPE, f"{method} {path} {status}"
+
+
+def test_an_ai_route_declares_the_engines_failures_too() -> None:
+    statuses = {f"{method} {path}": s for method, path, _, s in declared_statuses("analyze")}
+    for path in ("/v1/analyze", "/v1/analyze/stream"):
+        assert {403, 502, 503, 504} <= statuses[f"POST {path}"]

@@ -31,7 +31,7 @@ from shared.deployment import FunctionSpec
 from shared.docs import form_fields, request_body
 from shared.errors import NotFound, error_responses
 from shared.forms import MULTIPART_SLACK_BYTES, read_body
-from shared.http import org_id_of, request_id_of
+from shared.http import JsonRoute, org_id_of, request_id_of
 from shared.jobs import DynamoJobRepository
 from shared.objects import megabytes
 from shared.runtime import Clients, once
@@ -61,7 +61,7 @@ def geometry_router(
 ) -> APIRouter:
     """The routes. `index` gives the engine's store; without it (or while it cannot be built), identical
     input is found through DynamoDB only, and shared within this process only."""
-    router = APIRouter(tags=["Geometry"])
+    router = APIRouter(tags=["Geometry"], route_class=JsonRoute)
     process_only = JobIndex.process_only()
 
     async def job_index() -> JobIndex:
@@ -115,6 +115,7 @@ def geometry_router(
         "/v1/geometry/{job_id}",
         summary="A geometry job's report (the caller's org only)",
         operation_id="geometry_job",
+        responses=error_responses(404, 422),
     )
     async def job(request: Request, job_id: str) -> JSONResponse:
         org_id = org_id_of(request, env)
@@ -129,7 +130,7 @@ def geometry_router(
         summary="A geometry job's preview: facets, letters and pitches over a hillshade (the caller's org only)",
         operation_id="geometry_preview",
         response_class=Response,
-        responses={200: {"content": {"image/png": {}}, "description": "The preview PNG"}},
+        responses={200: {"content": {"image/png": {}}, "description": "The preview PNG"}, **error_responses(404, 422)},
     )
     async def preview(request: Request, job_id: str) -> Response:
         org_id = org_id_of(request, env)

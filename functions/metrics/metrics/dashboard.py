@@ -20,6 +20,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from shared.errors import NotFound
+from shared.http import JsonRoute
 
 PAGE_PATH: Final = "/dev/ai-metrics"
 PAGE_FILE: Final = "dashboard.html"
@@ -40,7 +41,7 @@ def read_asset(name: str) -> str:
 def dashboard_router() -> APIRouter:
     """`GET /dev/ai-metrics` (the page) and `GET /dev/ai-metrics/{asset}` (its CSS and JS); not in the
     API reference."""
-    router = APIRouter(include_in_schema=False)
+    router = APIRouter(include_in_schema=False, route_class=JsonRoute)
 
     @router.get(PAGE_PATH)
     async def ai_metrics_page() -> Response:

@@ -28,7 +28,7 @@ from shared.cache_keys import org_settings_key
 from shared.deployment import FunctionSpec, Handler, Schedule
 from shared.docs import request_body
 from shared.errors import InvalidInput, error_responses
-from shared.http import org_id_of, parse_json_body, request_id_of
+from shared.http import JSON_BODY_ERRORS, JsonRoute, org_id_of, parse_json_body, request_id_of, require_json
 from shared.modes import Mode
 from shared.orgs import MAX_CACHE_TTL_S, MIN_CACHE_TTL_S, DynamoOrgRepository, OrgPreferences, OrgSettings
 from shared.runtime import Clients, once
@@ -73,9 +73,13 @@ def settings_json(settings: OrgSettings) -> dict[str, Any]:
     }
 
 
-def parse_update(raw: bytes) -> SettingsUpdate:
+def parse_update(raw: bytes, content_type: str | None) -> SettingsUpdate:
+    """The update in a JSON body; an empty body changes nothing."""
+    if not raw:
+        return SettingsUpdate()
+    require_json(content_type)
     try:
-        return parse_json_body(SettingsUpdate, raw or b"{}")
+        return parse_json_body(SettingsUpdate, raw)
     except InvalidInput as exc:
         if any(field["field"] == "token_balance" for field in exc.details):
             raise InvalidInput("The token balance is shown here, never set: billing tops it up.") from None
@@ -83,9 +87,13 @@ def parse_update(raw: bytes) -> SettingsUpdate:
 
 
 def metrics_router(deps: MetricsDeps, env: Env) -> APIRouter:
-    router = APIRouter(tags=["Metrics"])
+    router = APIRouter(tags=["Metrics"], route_class=JsonRoute)
 
-    @router.get("/v1/metrics/ai-performance", summary="AI cost, cache and latency analytics for the caller's org")
+    @router.get(
+        "/v1/metrics/ai-performance",
+        summary="AI cost, cache and latency analytics for the caller's org",
+        responses=error_responses(400, 422),  # 400: a window that cannot be served
+    )
     async def ai_performance(
         request: Request,
         since: str | None = FROM_QUERY,
@@ -107,12 +115,12 @@ def metrics_router(deps: MetricsDeps, env: Env) -> APIRouter:
     @router.put(
         "/v1/orgs/me/ai-settings",
         summary="Change the org's AI settings (any subset of them)",
-        responses=error_responses(413, 422),
+        responses=error_responses(*JSON_BODY_ERRORS),
         openapi_extra=request_body({"application/json": SettingsUpdate}, required=False),
     )
     async def put_settings(request: Request) -> JSONResponse:
         org = org_id_of(request, env)
-        update = parse_update(await request.body())
+        update = parse_update(await request.body(), request.headers.get("content-type"))
         orgs = deps.orgs()
         current = await asyncio.to_thread(orgs.get, org)
         changes = update.model_dump(exclude_none=True)

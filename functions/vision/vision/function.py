@@ -25,7 +25,7 @@ from shared.docs import form_fields, request_body
 from shared.engine import CallContext, Engine
 from shared.errors import InvalidInput, NotFound, error_responses
 from shared.forms import MULTIPART_SLACK_BYTES, Part, form_field, parse_multipart, read_body
-from shared.http import org_id_of, parse_json_body, request_id_of
+from shared.http import JSON_BODY_ERRORS, JsonRoute, org_id_of, parse_json_body, request_id_of
 from shared.jobs import DynamoJobRepository
 from shared.modes import Mode
 from shared.objects import MAX_KEY_LENGTH, megabytes, read_input
@@ -100,9 +100,14 @@ def vision_router(
 ) -> APIRouter:
     """`upload_url`: where clients post presigned uploads instead of S3 itself (the dev server, which
     forwards them to its embedded S3 and then runs the job, as S3's event would)."""
-    router = APIRouter(tags=["Vision"])
+    router = APIRouter(tags=["Vision"], route_class=JsonRoute)
 
-    @router.post("/v1/vision/uploads", status_code=201, summary="A presigned upload that starts a vision job")
+    @router.post(
+        "/v1/vision/uploads",
+        status_code=201,
+        summary="A presigned upload that starts a vision job",
+        responses=error_responses(*JSON_BODY_ERRORS),
+    )
     async def create_upload(request: Request, body: UploadRequest) -> JSONResponse:
         org = org_id_of(request, env)
         store = jobs()
@@ -186,7 +191,11 @@ def vision_router(
         }
         return JSONResponse(body, status_code=201, headers=ai_headers(done.detected, request_id))
 
-    @router.get("/v1/vision/{job_id}", summary="A vision job: its state, and its detections once done")
+    @router.get(
+        "/v1/vision/{job_id}",
+        summary="A vision job: its state, and its detections once done",
+        responses=error_responses(404, 422),
+    )
     async def get_job(request: Request, job_id: str) -> JSONResponse:
         view = await asyncio.to_thread(jobs().view, org_id_of(request, env), job_id)
         if view is None:
@@ -197,7 +206,7 @@ def vision_router(
         "/v1/vision/{job_id}/heatmap.png",
         summary="A vision job's damage heatmap",
         response_class=Response,
-        responses={200: {"content": {"image/png": {}}}},
+        responses={200: {"content": {"image/png": {}}}, **error_responses(404, 422)},
     )
     async def get_heatmap(request: Request, job_id: str) -> Response:
         org = org_id_of(request, env)
