@@ -1,9 +1,16 @@
 """HTTP glue every function's FastAPI app shares: tenant, request id, JSON bodies, body limit, errors,
 AI headers.
 
-Tenant rule: in AWS the org id comes only from the authorizer's context (Mangum hands us the event;
-Lambda Web Adapter forwards the request context as a header). Locally the `X-Org-Id` header names it.
-A body field never does.
+Tenant rule: in AWS the org id comes only from the authorizer's context. The buffered deployment reads
+it from the Lambda event Mangum hands us; the streaming one from the `x-amzn-request-context` header
+Lambda Web Adapter adds. LWA builds that header from the event itself and replaces any header of that
+name the client sent: `Adapter::fetch_response` in awslabs/aws-lambda-web-adapter src/lib.rs (v0.9.1,
+commit 003bbe20, lines 341 and 356-362: `req_headers.insert(...)`, and `http::HeaderMap::insert`
+removes every earlier value of the name; lines 385-388 copy the map into an empty request). We do not
+rely on that alone: a request whose context is ambiguous (the header twice, a header beside a Lambda
+event, JSON that does not parse or repeats a key) is refused, and only the authorizer's `org_id` is
+read (docs/DEPLOY.md, "Who the caller is"). Locally the `X-Org-Id` header names the org. A body
+field never does.
 
 JSON bodies are read strictly (`read_json`): UTF-8, and numbers JSON can carry faithfully; NaN,
 Infinity, 1e999 or a 30-digit integer is a 422 that names the field, as a field of the wrong type is.
@@ -31,6 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.cache_keys import check_org_id
 from shared.errors import (
+    BadRequest,
     DominusError,
     InvalidInput,
     Unauthorized,
@@ -45,6 +53,8 @@ M = TypeVar("M", bound=BaseModel)
 
 ORG_HEADER = "x-org-id"
 LOCAL_DEFAULT_ORG = "demo"
+PLATFORM_CONTEXT_HEADER = "x-amzn-request-context"  # Lambda Web Adapter's copy of the event's context
+NO_ORG = "No org in the caller's credentials."
 DEFAULT_MAX_BODY_BYTES = 1_000_000
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{8,128}$")
 # An invalid body is answered with its fields and messages, bounded: never the values it held.
@@ -63,26 +73,50 @@ JSON_BODY_ERRORS = (415, 422)
 # ---- the tenant and the request id ----------------------------------------------------------------
 
 
-def _request_context(request: Request) -> dict[str, Any]:
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    if len({key for key, _ in pairs}) != len(pairs):
+        raise ValueError("a key is repeated")
+    return dict(pairs)
+
+
+def _platform_context(request: Request) -> dict[str, Any]:
+    """The API Gateway request context, strictly: the Lambda event's (Mangum), else the one
+    `x-amzn-request-context` header Lambda Web Adapter set. 400 or 401 when it is missing or
+    ambiguous; never a guess."""
+    forwarded = request.headers.getlist(PLATFORM_CONTEXT_HEADER)
     event = request.scope.get("aws.event")
-    if isinstance(event, dict) and isinstance(event.get("requestContext"), dict):
-        context: dict[str, Any] = event["requestContext"]
+    if isinstance(event, dict):
+        if forwarded:  # no platform sets this header on a Lambda event: the client did
+            raise BadRequest(f"The `{PLATFORM_CONTEXT_HEADER}` header is the platform's; do not send it.")
+        context = event.get("requestContext")
+        if not isinstance(context, dict):
+            raise Unauthorized(NO_ORG)
         return context
-    forwarded = request.headers.get("x-amzn-request-context")  # Lambda Web Adapter (streaming deployment)
-    if forwarded:
-        try:
-            parsed = json.loads(forwarded)
-        except ValueError:
-            return {}
-        return parsed if isinstance(parsed, dict) else {}
-    return {}
+    if len(forwarded) > 1:
+        raise BadRequest(f"The request carries {len(forwarded)} `{PLATFORM_CONTEXT_HEADER}` headers; it may carry one.")
+    if not forwarded:
+        raise Unauthorized(NO_ORG)
+    try:
+        parsed = json.loads(forwarded[0], object_pairs_hook=_unique_keys)
+    except (ValueError, RecursionError):
+        raise Unauthorized(NO_ORG) from None
+    if not isinstance(parsed, dict):
+        raise Unauthorized(NO_ORG)
+    return parsed
 
 
 def request_id_of(request: Request) -> str:
+    """API Gateway's request id when there is one, else the caller's `X-Request-Id` when it looks like
+    an id, else a new one; the same for the whole request."""
     cached = getattr(request.state, "request_id", None)
     if isinstance(cached, str):
         return cached
-    candidate = _request_context(request).get("requestId") or request.headers.get("x-request-id") or ""
+    try:
+        candidate = _platform_context(request).get("requestId")
+    except DominusError:  # no context (locally) or a refused one: the refusal still needs an id
+        candidate = None
+    if not isinstance(candidate, str):
+        candidate = request.headers.get("x-request-id") or ""
     request_id = candidate if _REQUEST_ID.match(candidate) else uuid.uuid4().hex
     request.state.request_id = request_id
     return request_id
@@ -90,10 +124,10 @@ def request_id_of(request: Request) -> str:
 
 def org_id_of(request: Request, env: Literal["local", "aws"]) -> str:
     if env == "aws":
-        authorizer = _request_context(request).get("authorizer") or {}
+        authorizer = _platform_context(request).get("authorizer")
         org_id = authorizer.get("org_id") if isinstance(authorizer, dict) else None
         if not isinstance(org_id, str) or not org_id:
-            raise Unauthorized("No org in the caller's credentials.")
+            raise Unauthorized(NO_ORG)
         return check_org_id(org_id)
     return check_org_id(request.headers.get(ORG_HEADER) or LOCAL_DEFAULT_ORG)
 

@@ -5,6 +5,8 @@
 # (AWS_LWA_INVOKE_MODE=response_stream). The same app is the buffered deployment's Mangum handler.
 # Imports as Lambda's own Python runtime would see them: the function's code root, then the shared
 # layer (/opt/python: package `shared` and the third-party packages, uvicorn among them).
+# Loopback only: the adapter in the same sandbox is its one client, and the org it reads from the
+# adapter's x-amzn-request-context header (shared/http.py) must come from nobody else.
 PYTHONPATH="${LAMBDA_TASK_ROOT:-.}:/opt/python${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONPATH
-exec python -m uvicorn video.app:app --host 0.0.0.0 --port "${PORT:-8080}" --no-access-log
+exec python -m uvicorn video.app:app --host 127.0.0.1 --port "${PORT:-8080}" --no-access-log

@@ -630,7 +630,7 @@ def test_run_sh_starts_uvicorn_on_the_app(name: str) -> None:
     assert script.stat().st_mode & 0o111 == 0o111, "Lambda runs the handler script directly: it must be executable"
     text = script.read_text(encoding="utf-8")
     assert text.startswith("#!/bin/sh\n")
-    assert f'exec python -m uvicorn {name}.app:app --host 0.0.0.0 --port "${{PORT:-8080}}" --no-access-log' in text
+    assert f'exec python -m uvicorn {name}.app:app --host 127.0.0.1 --port "${{PORT:-8080}}" --no-access-log' in text
     # POSIX sh (dash where there is one, the strictest shell at hand).
     shell = shutil.which("dash") or "/bin/sh"
     subprocess.run([shell, "-n", str(script)], check=True)

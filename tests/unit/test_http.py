@@ -351,3 +351,80 @@ def test_a_route_raising_with_unencodable_details_still_answers_its_status() -> 
     reply = TestClient(app).get("/odd")
     assert reply.status_code == 422
     assert reply.json()["error"]["details"] == {"value": None, "raw": "bytes"}
+
+
+# ---- the tenant in the streaming deployment (Lambda Web Adapter) ----------------------------------
+
+
+def lwa_context(authorizer: dict[str, Any] | None = None) -> str:
+    """The `x-amzn-request-context` header as Lambda Web Adapter writes it for a REST API event: the
+    event's requestContext serialised (lambda_http's ApiGatewayProxyRequestContext, whose authorizer
+    map carries the TOKEN authorizer's context fields beside principalId and integrationLatency)."""
+    context = {
+        "accountId": "123456789012",
+        "resourceId": "abc123",
+        "stage": "dev",
+        "requestId": "apigw-stream-0001",
+        "resourcePath": "/v1/analyze/stream",
+        "httpMethod": "POST",
+        "apiId": "a1b2c3",
+        "identity": {"sourceIp": "203.0.113.9", "userAgent": "curl/8"},
+        "authorizer": authorizer if authorizer is not None else {"principalId": "user-1", "org_id": "acme"},
+    }
+    return json.dumps(context)
+
+
+LWA = "x-amzn-request-context"
+
+
+def who(headers: list[tuple[str, str]]) -> Any:
+    return TestClient(strict_app(env="aws")).get("/who", headers=headers)
+
+
+def test_the_streaming_deployment_takes_the_org_from_lambda_web_adapters_header() -> None:
+    reply = who([("x-amzn-request-context", lwa_context()), ("x-org-id", "globex")])
+    assert reply.status_code == 200
+    assert reply.json() == {"org": "acme", "request_id": "apigw-stream-0001"}
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        # LWA replaces a header of that name the client sent (HeaderMap::insert); two of them mean
+        # something else sits in between: refused, never a guess at which one is genuine
+        (
+            [("x-amzn-request-context", lwa_context({"org_id": "globex"})), ("x-amzn-request-context", lwa_context())],
+            400,
+        ),
+        ([], 401),
+        ([("x-amzn-request-context", "not json")], 401),
+        ([("x-amzn-request-context", "[1, 2]")], 401),
+        ([("x-amzn-request-context", '{"authorizer": {"org_id": "acme", "org_id": "globex"}}')], 401),
+        ([("x-amzn-request-context", '{"authorizer": {"org_id": "acme"}, "authorizer": {"org_id": "globex"}}')], 401),
+        ([("x-amzn-request-context", "[" * 5_000 + "]" * 5_000)], 401),
+        ([("x-amzn-request-context", lwa_context({"principalId": "user-1"}))], 401),
+        ([("x-amzn-request-context", lwa_context({"org_id": ["acme"]}))], 401),
+        ([("x-amzn-request-context", lwa_context({"org_id": "a:b"}))], 400),
+        # only the authorizer's fields name the org: not the context's top level, not the identity
+        ([("x-amzn-request-context", json.dumps({"org_id": "acme", "identity": {"org_id": "acme"}}))], 401),
+        # a look-alike name is another header (no underscore-to-dash folding here)
+        ([("x_amzn_request_context", lwa_context())], 401),
+    ],
+)
+def test_an_ambiguous_or_unparseable_context_is_refused(headers: list[tuple[str, str]], status: int) -> None:
+    reply = who(headers)
+    assert reply.status_code == status, reply.text
+    assert reply.json()["error"]["code"] == {400: "bad_request", 401: "unauthorized"}[status]
+
+
+def test_a_lambda_event_that_also_carries_the_adapters_header_is_refused() -> None:
+    # Mangum hands us the event; API Gateway passes client headers through, so on this path the
+    # header can only be the client's.
+    kit = engine_kit()
+    handler = Mangum(app_for(kit, env="aws"), lifespan="off")
+    forged = lwa_context({"org_id": "globex"})
+    event = api_gateway_event({"lead": "x"}, {"org_id": "acme"}, {"x-amzn-request-context": forged})
+    reply = handler(event, CONTEXT)
+    assert reply["statusCode"] == 400
+    assert json.loads(reply["body"])["error"]["code"] == "bad_request"
+    assert kit.records() == []
