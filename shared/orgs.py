@@ -140,7 +140,8 @@ class DynamoOrgRepository:
         )
 
     def set_balance(self, org_id: str, tokens: int) -> None:
-        """Billing's operation (top-up or reset), not an org's: no API route calls it."""
+        """Billing's operation (top-up or reset), not an org's: no API route calls it. Calls in flight
+        still settle their holds on top of the new balance (giving back what they did not use)."""
         if tokens < 0:
             raise ValueError("a balance cannot be negative")
         self._make_client().update_item(
