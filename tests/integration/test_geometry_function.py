@@ -13,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import httpx
 import numpy as np
 import pytest
@@ -27,11 +29,12 @@ from fastapi.testclient import TestClient
 from dominus_dev.local import LocalRuntime
 from dominus_dev.serving import free_port
 from evaluation.geometry.synthetic import SceneSpec, build_scene
-from geometry import service as geometry_service
 from geometry.function import MAX_UPLOAD_BYTES, geometry_router
 from geometry.function import SPEC as GEOMETRY
 from geometry.jobs import GeometryJobs, JobIndex, preview_key, report_key
-from geometry.service import Analysed, AnalysisInput
+from geometry.points import MAX_CELLS
+from geometry.service import Analyser, AnalysisInput, bounded, write_input
+from geometry.work import Analysed, analyze_files
 from shared.deployment import deploy
 from shared.errors import BadRequest, UnsupportedMediaType
 from shared.forms import MULTIPART_SLACK_BYTES, parse_multipart
@@ -41,10 +44,11 @@ from shared.runtime import Clients
 from shared.settings import Settings
 from shared.stores.base import GuardedStore
 from shared.stores.memory import MemoryStore
+from shared.workers import Disconnected
 from tests.support.aws_fixtures import AwsEnv
 from tests.support.dev_server import running_dev_server
 from tests.support.fakes import FailingStore
-from tests.support.waiting import wait_until
+from tests.support.waiting import eventually
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -329,28 +333,42 @@ def _records(aws_env: AwsEnv) -> DynamoJobRepository:
     return DynamoJobRepository(aws_env.client("dynamodb"), aws_env.tables["JobsTable"])
 
 
-def _router_app(jobs: GeometryJobs, store: Any = None, *, max_upload_bytes: int = MAX_UPLOAD_BYTES) -> FastAPI:
+def _router_app(
+    jobs: GeometryJobs, store: Any = None, *, max_upload_bytes: int = MAX_UPLOAD_BYTES, analyse: Analyser | None = None
+) -> FastAPI:
     """The geometry routes on `jobs`, with the engine's store guarding `store` (Memory by default)."""
     guarded = GuardedStore(store if store is not None else MemoryStore(), timeout_s=0.25, cooldown_s=30.0)
     index = JobIndex(guarded, lease_ms=2_000, wait_ms=5_000)
     app = FastAPI()
     install_error_handling(app, max_body_bytes=max_upload_bytes + MULTIPART_SLACK_BYTES)
-    app.include_router(geometry_router(lambda: jobs, "local", index=lambda: index, max_upload_bytes=max_upload_bytes))
+    app.include_router(
+        geometry_router(lambda: jobs, "local", index=lambda: index, max_upload_bytes=max_upload_bytes, analyse=analyse)
+    )
     return app
 
 
+class CountingAnalyser:
+    """The bounded analysis (a worker process, as deployed), counting the inputs it analysed."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self._bounded = bounded()
+
+    async def __call__(self, source: AnalysisInput, gone: Disconnected) -> Analysed:
+        self.names.append(source.name)
+        return await self._bounded(source, gone)
+
+
 @pytest.fixture
-def analyses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The names of the inputs analysed."""
-    names: list[str] = []
-    real = geometry_service.analyze_input
+def analyses() -> CountingAnalyser:
+    return CountingAnalyser()
 
-    def counted(source: AnalysisInput) -> Analysed:
-        names.append(source.name)
-        return real(source)
 
-    monkeypatch.setattr(geometry_service, "analyze_input", counted)
-    return names
+async def in_process(source: AnalysisInput, gone: Disconnected) -> Analysed:
+    """The analysis in this process (a test double: what it runs can be patched here)."""
+    with tempfile.TemporaryDirectory() as folder:
+        files = write_input(source, Path(folder))
+        return await anyio.to_thread.run_sync(analyze_files, files, MAX_CELLS)
 
 
 def test_upload_and_s3_object_over_the_limit_are_413_with_the_limit(aws_env: AwsEnv) -> None:
@@ -376,11 +394,11 @@ def test_upload_and_s3_object_over_the_limit_are_413_with_the_limit(aws_env: Aws
 
 
 def test_identical_input_is_served_from_the_store_without_the_dynamodb_index(
-    aws_env: AwsEnv, gable: bytes, analyses: list[str]
+    aws_env: AwsEnv, gable: bytes, analyses: CountingAnalyser
 ) -> None:
     jobs = CountingJobs(aws_env)
     org = _org()
-    with TestClient(_router_app(jobs)) as client:
+    with TestClient(_router_app(jobs, analyse=analyses)) as client:
         # Given one analysis of a gable (the store misses, so the DynamoDB index is asked once)
         first = _upload(client, org, ("gable.npy", gable), resolution=RESOLUTION)
         assert first.status_code == 201, first.text
@@ -392,13 +410,17 @@ def test_identical_input_is_served_from_the_store_without_the_dynamodb_index(
         assert (repeat.status_code, repeat.headers["X-Dominus-Cache"]) == (200, "hit")
         assert repeat.json() == first.json()
     assert jobs.finds == 1
-    assert analyses == ["gable.npy"]
+    assert analyses.names == ["gable.npy"]
 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("store", [MemoryStore, FailingStore], ids=["store-up", "store-down"])
 async def test_concurrent_identical_uploads_analyse_once(
-    aws_env: AwsEnv, gable: bytes, analyses: list[str], store: type[MemoryStore], monkeypatch: pytest.MonkeyPatch
+    aws_env: AwsEnv,
+    gable: bytes,
+    analyses: CountingAnalyser,
+    store: type[MemoryStore],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The analysis waits until all four requests have missed the store: each then joins the flight in
     # the same step of the event loop, before the analysis can finish, however slow the machine is.
@@ -411,17 +433,17 @@ async def test_concurrent_identical_uploads_analyse_once(
         looked_up += 1
         return found
 
-    counted_analysis = geometry_service.analyze_input
+    async def overlapping(source: AnalysisInput, gone: Disconnected) -> Analysed:
+        async def all_looked_up() -> bool:
+            return looked_up == 4
 
-    def overlapping(source: AnalysisInput) -> Analysed:  # runs in a worker thread
-        wait_until(lambda: looked_up == 4, "all four requests looked the input up")
-        return counted_analysis(source)
+        await eventually(all_looked_up, "all four requests looked the input up")
+        return await analyses(source, gone)
 
     monkeypatch.setattr(JobIndex, "lookup", counted_lookup)
-    monkeypatch.setattr(geometry_service, "analyze_input", overlapping)
     jobs = CountingJobs(aws_env)
     org = _org()
-    transport = httpx.ASGITransport(app=_router_app(jobs, store()))
+    transport = httpx.ASGITransport(app=_router_app(jobs, store(), analyse=overlapping))
     async with httpx.AsyncClient(transport=transport, base_url="http://geometry", timeout=60) as client:
         # When four identical uploads arrive together (with the store up, or down)
         replies = await asyncio.gather(
@@ -436,7 +458,7 @@ async def test_concurrent_identical_uploads_analyse_once(
             )
         )
     # Then one analysis answers all four: one new job, three sharing it
-    assert analyses == ["gable.npy"]
+    assert analyses.names == ["gable.npy"]
     assert sorted((r.status_code, r.headers["X-Dominus-Cache"]) for r in replies) == [
         (200, "shared"),
         (200, "shared"),
@@ -448,18 +470,18 @@ async def test_concurrent_identical_uploads_analyse_once(
 
 
 def test_a_store_that_is_down_falls_back_to_the_dynamodb_index(
-    aws_env: AwsEnv, gable: bytes, analyses: list[str]
+    aws_env: AwsEnv, gable: bytes, analyses: CountingAnalyser
 ) -> None:
     jobs = CountingJobs(aws_env)
     org = _org()
-    with TestClient(_router_app(jobs, FailingStore())) as client:
+    with TestClient(_router_app(jobs, FailingStore(), analyse=analyses)) as client:
         first = _upload(client, org, ("gable.npy", gable), resolution=RESOLUTION)
         again = _upload(client, org, ("gable.npy", gable), resolution=RESOLUTION)
     assert (first.status_code, first.headers["X-Dominus-Cache"]) == (201, "miss")
     assert (again.status_code, again.headers["X-Dominus-Cache"]) == (200, "hit")
     assert again.json()["job_id"] == first.json()["job_id"]
     assert jobs.finds == 2, "with the store down, DynamoDB's index answers"
-    assert analyses == ["gable.npy"]
+    assert analyses.names == ["gable.npy"]
 
 
 def test_a_preview_that_fails_does_not_fail_the_job(
@@ -473,7 +495,7 @@ def test_a_preview_that_fails_does_not_fail_the_job(
     monkeypatch.setattr(preview, "render_preview", broken)
     jobs = CountingJobs(aws_env)
     org = _org()
-    with TestClient(_router_app(jobs)) as client:
+    with TestClient(_router_app(jobs, analyse=in_process)) as client:
         created = _upload(client, org, ("gable.npy", gable), resolution=RESOLUTION)
         assert created.status_code == 201, created.text
         job_id = created.json()["job_id"]

@@ -11,7 +11,8 @@ from typing import Any, cast
 import pytest
 
 from geometry.jobs import GeometryJobs, JobIndex
-from geometry.service import S3Input, input_sha256, local_name, preview_png
+from geometry.service import S3Input, input_sha256, local_name
+from geometry.work import preview_png
 from shared.errors import Forbidden, InvalidInput
 from shared.forms import Part
 from shared.http import parse_json_body

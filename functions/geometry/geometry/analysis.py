@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 from geometry.grid import HeightGrid
 from geometry.measure import RoofReport, measure
-from geometry.points import PointCloud, points_to_grid
+from geometry.points import MAX_CELLS, PointCloud, points_to_grid
 from geometry.readers import open_input, read_mask
 from geometry.segment import segment
 from shared.errors import InvalidInput
@@ -31,12 +31,15 @@ def analyze_grid(grid: HeightGrid) -> RoofReport:
     return measure(segment(grid), grid)
 
 
-def analyze_file(path: Path, *, resolution: float | None = None, mask: Path | None = None) -> RoofAnalysis:
-    data = open_input(path, resolution)
+def analyze_file(
+    path: Path, *, resolution: float | None = None, mask: Path | None = None, max_cells: int = MAX_CELLS
+) -> RoofAnalysis:
+    """`max_cells` bounds the grid analysed: a raster's, or a point cloud's once rasterised."""
+    data = open_input(path, resolution, max_cells=max_cells)
     if isinstance(data, PointCloud):
         if mask is not None:
             raise InvalidInput("--mask applies to a DSM raster; a point cloud has no grid to align it with")
-        grid, cells = points_to_grid(data, resolution)
+        grid, cells = points_to_grid(data, resolution, max_cells=max_cells)
         report = analyze_grid(grid)
         per_point = report.labels.reshape(-1)[cells].astype(np.int32)
         return RoofAnalysis(report, grid, data.to_input_order(per_point))

@@ -7,8 +7,10 @@ roof mask on the DSM's grid) and optional `resolution` (metres per pixel; requir
 JSON `{"s3_key": ..., "resolution": ...}` (or those two fields as a url-encoded form). A key outside
 the org's prefix is 403 (decided from the key alone), a missing object 404, one over the limit 413.
 
-The input is parsed, hashed, de-duplicated and analysed by `geometry.service`; the report and a
-preview PNG are stored (job record + S3) and returned with its job id, 201. The same input in the
+The input is parsed, hashed, de-duplicated and analysed by `geometry.service`: in a worker process,
+under the synchronous budget of `geometry.limits` (an input too large for it is 413 before any work,
+and work that outgrows it is stopped and 413), and stopped when the client disconnects. The report
+and a preview PNG are stored (job record + S3) and returned with its job id, 201. The same input in the
 same org returns the existing job, 200. `GET` returns a job, or its preview, to its own org only;
 any other caller gets 404.
 
@@ -25,8 +27,10 @@ import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from geometry import work
 from geometry.jobs import NO_JOB, GeometryJobs, JobIndex
-from geometry.service import AnalysisInput, S3Input, analysis_input, body_limit, serve
+from geometry.limits import SYNC_LIMITS
+from geometry.service import Analyser, Analysis, AnalysisInput, S3Input, analysis_input, body_limit, bounded, serve
 from shared.deployment import FunctionSpec
 from shared.docs import form_fields, request_body
 from shared.errors import NotFound, error_responses
@@ -35,6 +39,7 @@ from shared.http import JsonRoute, org_id_of, request_id_of
 from shared.jobs import DynamoJobRepository
 from shared.objects import megabytes
 from shared.runtime import Clients, once
+from shared.workers import ClientGone, preload
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +48,7 @@ JobsProvider = Callable[[], GeometryJobs]
 IndexProvider = Callable[[], JobIndex]
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024  # the whole multipart body, or the S3 object
+CLIENT_CLOSED = 499  # nginx's status for a request whose client left first: logged, never read
 
 
 async def read_input(request: Request, jobs: GeometryJobs, org_id: str, limit: int) -> AnalysisInput:
@@ -58,11 +64,15 @@ def geometry_router(
     *,
     index: IndexProvider | None = None,
     max_upload_bytes: int = MAX_UPLOAD_BYTES,
+    analyse: Analyser | None = None,
 ) -> APIRouter:
     """The routes. `index` gives the engine's store; without it (or while it cannot be built), identical
-    input is found through DynamoDB only, and shared within this process only."""
+    input is found through DynamoDB only, and shared within this process only. `analyse` runs an
+    analysis (by default in a worker process under the synchronous budget)."""
     router = APIRouter(tags=["Geometry"], route_class=JsonRoute)
     process_only = JobIndex.process_only()
+    preload(*work.MODULES)  # named before any worker starts: every worker then starts with them
+    analyser = analyse or bounded()
 
     async def job_index() -> JobIndex:
         if index is None:
@@ -84,7 +94,9 @@ def geometry_router(
             '`{"s3_key": ..., "resolution": ...}`. At most '
             f"{megabytes(max_upload_bytes)}. 201 with a new job; 200 with the existing job for identical input "
             "(`X-Dominus-Cache`: `hit`, or `shared` when an identical request in flight made it). A key outside "
-            "the org's prefix is 403; a missing object 404; one over the limit 413."
+            "the org's prefix is 403; a missing object 404; one over the limit 413. The analysis must fit the "
+            f"synchronous budget ({SYNC_LIMITS.max_cells:,} cells, {SYNC_LIMITS.budget.seconds:g} s): a larger "
+            "input is 413 `work_budget_exceeded` before any work, and so is one whose analysis outgrows it."
         ),
         operation_id="geometry_analyze",
         responses={
@@ -103,11 +115,14 @@ def geometry_router(
             }
         ),
     )
-    async def analyze(request: Request) -> JSONResponse:
+    async def analyze(request: Request) -> Response:
         org_id = org_id_of(request, env)
         store = await anyio.to_thread.run_sync(jobs)
         source = await read_input(request, store, org_id, max_upload_bytes)
-        served = await serve(store, await job_index(), org_id, source)
+        try:
+            served = await serve(store, await job_index(), org_id, source, Analysis(analyser, request.is_disconnected))
+        except ClientGone:  # its analysis was stopped; nobody is there to read an answer
+            return Response(status_code=CLIENT_CLOSED, headers={"X-Request-Id": request_id_of(request)})
         headers = {"X-Request-Id": request_id_of(request), "X-Dominus-Cache": served.cache.value}
         return JSONResponse({"job_id": served.job_id, "report": served.report}, served.status, headers)
 

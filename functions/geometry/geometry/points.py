@@ -36,6 +36,10 @@ MAX_HEIGHT = 9000.0
 # large house. Both keep one analysis within a Lambda's memory and time.
 MAX_CELLS = 16_000_000
 MAX_POINTS = 5_000_000
+# x and y in metres of a projected CRS: UTM northings stay under 1e7, state plane feet under 3e7. A
+# larger coordinate is not a place on Earth in metres (or it is ±1e308 junk), and the grid maths would
+# overflow on it.
+MAX_COORDINATE = 1e8
 MIN_POINTS = 10
 # A text cloud larger than this many bytes per allowed point is refused before it is read.
 TEXT_BYTES_PER_POINT = 256
@@ -254,6 +258,7 @@ def _cloud(xyz: FloatArray, usable: npt.NDArray[np.bool_] | None, name: str) -> 
             "(check the columns are x y z)"
         )
     check_heights(xyz[keep, 2], name, hint="z must be height above the datum in metres, not feet or a code")
+    _check_coordinates(xyz[keep, :2], name)
     if keep.all():
         return PointCloud(np.ascontiguousarray(xyz, dtype=np.float64))
     return PointCloud(
@@ -261,6 +266,16 @@ def _cloud(xyz: FloatArray, usable: npt.NDArray[np.bool_] | None, name: str) -> 
         source_index=np.flatnonzero(keep).astype(np.int64),
         source_count=n_input,
     )
+
+
+def _check_coordinates(xy: FloatArray, name: str) -> None:
+    """Refuse x y coordinates that cannot be metres in a projected CRS (and would overflow the grid)."""
+    worst = float(np.abs(xy).max())
+    if worst > MAX_COORDINATE:
+        raise InvalidInput(
+            f"{name}: an x or y coordinate reaches {worst:.3g}, beyond ±{MAX_COORDINATE:g}; x and y must be metres "
+            "in a projected CRS (e.g. UTM): reproject the cloud, or remove the points with wrong coordinates"
+        )
 
 
 def _too_many(name: str, count: int, max_points: int) -> PayloadTooLarge:
@@ -367,23 +382,50 @@ _LAS_VLR_HEADER = 54
 _LAS_EVLR_HEADER = 60
 
 
+def _las_head(path: Path) -> bytes:
+    with path.open("rb") as f:
+        head = f.read(375)
+    if len(head) < _LAS_MIN_HEADER:
+        raise InvalidInput(f"{path.name} is a truncated LAS/LAZ file ({len(head)} bytes); upload the whole file")
+    return head
+
+
+def _las_count(head: bytes) -> int:
+    """The point count of a LAS public header block (LAS 1.4's 64-bit count where it is set)."""
+    (legacy_count,) = struct.unpack_from("<I", head, 107)
+    if head[25] >= 4 and len(head) >= 375:
+        (count64,) = struct.unpack_from("<Q", head, 247)
+        return int(count64 or legacy_count)
+    return int(legacy_count)
+
+
+def las_point_count(path: Path) -> int:
+    """How many points a LAS/LAZ file's header says it holds (before its points are read)."""
+    return _las_count(_las_head(path))
+
+
+def text_line_count(path: Path) -> int:
+    """The lines of a text file: an upper bound on the points it holds (headers and comments count)."""
+    lines, tail = 0, b""
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            lines += chunk.count(b"\n")
+            tail = chunk[-1:]
+    return lines + (1 if tail not in (b"", b"\n") else 0)
+
+
 def _check_las_header(path: Path, max_points: int) -> None:
     """Check the public header block's counts against the file's size before laspy trusts them.
 
     A damaged count (VLRs, points) otherwise makes laspy loop or allocate for billions of records.
     """
     size = path.stat().st_size
-    with path.open("rb") as f:
-        head = f.read(375)
-    if len(head) < _LAS_MIN_HEADER:
-        raise InvalidInput(f"{path.name} is a truncated LAS/LAZ file ({len(head)} bytes); upload the whole file")
-    minor = head[25]
+    head = _las_head(path)
     header_size, data_offset, n_vlrs = struct.unpack_from("<HII", head, 94)
-    point_format, record_length, legacy_count = struct.unpack_from("<BHI", head, 104)
-    count = legacy_count
-    if minor >= 4 and len(head) >= 375:
-        evlr_offset, n_evlrs, count64 = struct.unpack_from("<QIQ", head, 235)
-        count = count64 or legacy_count
+    point_format, record_length = struct.unpack_from("<BH", head, 104)
+    count = _las_count(head)
+    if head[25] >= 4 and len(head) >= 375:
+        evlr_offset, n_evlrs = struct.unpack_from("<QI", head, 235)
         if n_evlrs and (evlr_offset > size or n_evlrs * _LAS_EVLR_HEADER > size - evlr_offset):
             raise InvalidInput(f"{path.name} is a damaged LAS/LAZ file: its extended VLRs lie past its end")
     if not header_size <= data_offset <= size or n_vlrs * _LAS_VLR_HEADER > data_offset - header_size:
@@ -526,6 +568,8 @@ def points_to_grid(
         raise InvalidInput("the point cloud has no points")
     if not np.isfinite(cloud.xyz).all():
         raise InvalidInput("the point cloud has non-finite coordinates; drop them first (read_points does)")
+    _check_coordinates(cloud.xyz[:, :2], "the point cloud")
+    _check_extent(cloud, max_cells)
     res = suggest_resolution(cloud) if resolution is None else check_resolution(resolution)
     x, y, z = cloud.xyz[:, 0], cloud.xyz[:, 1], cloud.xyz[:, 2]
     x0, y0 = float(x.min()), float(y.max())
@@ -543,6 +587,19 @@ def points_to_grid(
     np.maximum.at(top, index, z)
     top[np.isneginf(top)] = np.nan
     return HeightGrid(_fill_holes(top.reshape(rows, cols)), res, res), index
+
+
+def _check_extent(cloud: PointCloud, max_cells: int) -> None:
+    """Refuse a cloud that spans more than `max_cells` even at the coarsest pixel, before a resolution is
+    suggested for it (which counts cells over its extent)."""
+    span = cloud.xyz[:, :2].max(axis=0) - cloud.xyz[:, :2].min(axis=0)
+    width, height = float(span[0]), float(span[1])
+    coarsest = (int(width / MAX_RESOLUTION) + 1) * (int(height / MAX_RESOLUTION) + 1)
+    if coarsest > max_cells:
+        raise PayloadTooLarge(
+            f"the cloud spans {width:,.0f} m x {height:,.0f} m: over the limit of {max_cells:,} cells even at "
+            f"{MAX_RESOLUTION:g} m per cell; crop the cloud to the building (or remove stray points far from it)"
+        )
 
 
 # Ordered so that neighbour i faces neighbour 7 - i across the cell.

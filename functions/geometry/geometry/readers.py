@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from geometry.grid import BoolGrid, FloatGrid, HeightGrid
+from geometry.limits import InputSize
 from geometry.points import (
     ALL_FORMATS,
     MAX_CELLS,
@@ -30,8 +31,10 @@ from geometry.points import (
     check_heights,
     check_resolution,
     detect_format,
+    las_point_count,
     points_to_grid,
     read_points,
+    text_line_count,
     unsupported_hint,
 )
 from shared.errors import DominusError, InvalidInput, PayloadTooLarge, UnsupportedMediaType
@@ -41,6 +44,7 @@ __all__ = [
     "InputFormat",
     "PointCloud",
     "detect_format",
+    "input_size",
     "open_input",
     "read_dsm",
     "read_height_grid",
@@ -183,6 +187,47 @@ def open_input(
     raise UnsupportedMediaType(
         f"{path.name} is in {fmt.value} format, which is not read here: {unsupported_hint(fmt)}give {ALL_FORMATS}"
     )
+
+
+def input_size(path: Path) -> InputSize:
+    """What the input says it holds, from its header (a raster's rows and columns, a LAS file's point
+    count) or, for x y z text, its lines; nothing is decoded. An empty `InputSize` when the file does
+    not say (damaged, or not an input at all): its reader will say what is wrong with it."""
+    try:
+        fmt = detect_format(path)
+        if fmt is InputFormat.NPY:
+            return InputSize(shape=_npy_shape(path))
+        if fmt is InputFormat.GEOTIFF:
+            return InputSize(shape=_tiff_shape(path))
+        if fmt is InputFormat.LAS:
+            return InputSize(points=las_point_count(path))
+        if fmt is InputFormat.TEXT:
+            return InputSize(points=text_line_count(path))
+    except (DominusError, OSError):
+        pass
+    return InputSize()
+
+
+def _npy_shape(path: Path) -> tuple[int, int] | None:
+    try:
+        mapped = np.load(path, mmap_mode="r", allow_pickle=False)  # the header only: nothing is read
+    except Exception:  # numpy raises many types for a damaged header; the reader reports it
+        return None
+    if not isinstance(mapped, np.ndarray) or mapped.ndim != 2:
+        return None
+    rows, cols = mapped.shape
+    return int(rows), int(cols)
+
+
+def _tiff_shape(path: Path) -> tuple[int, int] | None:
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages.first
+            return int(page.imagelength), int(page.imagewidth)
+    except Exception:  # tifffile raises many types for a damaged file; the reader reports it
+        return None
 
 
 def read_height_grid(

@@ -4,7 +4,9 @@ de-duplication that answers identical input with its existing job (the engine's 
 the DynamoDB index; identical concurrent requests share one analysis).
 
 Collaborators come in as parameters (`GeometryJobs` for records and objects, `JobIndex` for the
-store); blocking work (hashing, S3 and DynamoDB, the analysis) runs in worker threads.
+store, an `Analyser` for the analysis); blocking I/O (hashing, S3 and DynamoDB) runs in worker
+threads, and the analysis in a worker process under a budget (`bounded`), stopped when its client
+leaves.
 """
 
 from __future__ import annotations
@@ -15,21 +17,21 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 import anyio
 from pydantic import BaseModel, ConfigDict, Field
 
 from geometry.jobs import GeometryJobs, JobIndex
+from geometry.limits import SYNC_LIMITS, Limits, admit
+from geometry.work import Analysed, InputFiles, analyze_files
 from shared.errors import BadRequest, InvalidInput
 from shared.forms import Part, form_field, parse_multipart
 from shared.http import parse_json_body
 from shared.objects import MAX_KEY_LENGTH
 from shared.outcomes import CacheOutcome
-
-if TYPE_CHECKING:
-    from geometry.analysis import RoofAnalysis
+from shared.workers import Disconnected, run_bounded
 
 logger = logging.getLogger(__name__)
 
@@ -60,12 +62,6 @@ class S3Input(BaseModel):
 
     s3_key: str = Field(min_length=1, max_length=MAX_KEY_LENGTH, description="an object under orgs/<org_id>/")
     resolution: float | None = Field(None, description="metres per pixel; required for .npy")
-
-
-@dataclass(frozen=True)
-class Analysed:
-    report: dict[str, Any]
-    preview: bytes | None  # None when it could not be rendered
 
 
 @dataclass(frozen=True)
@@ -180,43 +176,58 @@ def _place(folder: Path, name: str) -> Path:
     return folder / name
 
 
-def preview_png(analysis: RoofAnalysis) -> bytes | None:
-    """The preview PNG, or None: a preview that fails is logged and never fails the job."""
-    try:
-        from geometry import preview  # OpenCV drawing: loaded with the first analysis
+def write_input(source: AnalysisInput, folder: Path) -> InputFiles:
+    """The input and its mask as files in `folder`, under the names the user gave them (so an error
+    about a file names it), for the worker to read."""
+    path = _place(folder / "input", local_name(source.file.filename, "input"))
+    path.write_bytes(source.file.data)
+    mask_path = None
+    if source.mask is not None:
+        mask_path = _place(folder / "mask", local_name(source.mask.filename, "mask"))
+        mask_path.write_bytes(source.mask.data)
+    return InputFiles(path, mask_path, source.resolution)
 
-        return preview.render_preview(analysis)
-    except Exception:
-        logger.warning("geometry preview failed; the job is stored without one", exc_info=True)
-        return None
+
+class Analyser(Protocol):
+    """The analysis of one input; stopped (ClientGone) when `gone()` says its client left."""
+
+    async def __call__(self, source: AnalysisInput, gone: Disconnected) -> Analysed: ...
 
 
-def analyze_input(source: AnalysisInput) -> Analysed:
-    """The contract report and its preview (blocking: run it in a worker thread)."""
-    from geometry.analysis import analyze_file  # numpy/OpenCV: loaded on the first analysis
+def bounded(limits: Limits = SYNC_LIMITS) -> Analyser:
+    """The analysis in a worker process under `limits.budget`; an input whose size (read from its
+    header) says it would not fit is refused with 413 before any worker starts."""
 
-    with tempfile.TemporaryDirectory(prefix="dominus-geometry-") as folder:
-        path = _place(Path(folder) / "input", local_name(source.file.filename, "input"))
-        path.write_bytes(source.file.data)
-        mask_path = None
-        if source.mask is not None:
-            mask_path = _place(Path(folder) / "mask", local_name(source.mask.filename, "mask"))
-            mask_path.write_bytes(source.mask.data)
-        analysis = analyze_file(path, resolution=source.resolution, mask=mask_path)
-    return Analysed(analysis.report.to_json(), preview_png(analysis))
+    async def analyse(source: AnalysisInput, gone: Disconnected) -> Analysed:
+        from geometry.readers import input_size  # numpy: loaded with the first analysis
+
+        with tempfile.TemporaryDirectory(prefix="dominus-geometry-") as folder:
+            files = await anyio.to_thread.run_sync(write_input, source, Path(folder))
+            admit(files.file.name, await anyio.to_thread.run_sync(input_size, files.file), limits)
+            return await run_bounded(analyze_files, (files, limits.max_cells), limits.budget, gone=gone)
+
+    return analyse
 
 
 # ---- one job per input ----------------------------------------------------------------------------
 
 
-async def _find_or_analyse(jobs: GeometryJobs, org_id: str, source: AnalysisInput, sha: str) -> Served:
+@dataclass(frozen=True)
+class Analysis:
+    """How this request's input is analysed, and how to tell that its client left."""
+
+    analyse: Analyser
+    gone: Disconnected
+
+
+async def _find_or_analyse(jobs: GeometryJobs, org_id: str, source: AnalysisInput, sha: str, how: Analysis) -> Served:
     """The job of an earlier identical input (the DynamoDB index), else a new analysis stored as a job."""
     existing = await anyio.to_thread.run_sync(jobs.find, org_id, sha)
     if existing is not None:
         report = await anyio.to_thread.run_sync(jobs.get, org_id, existing)
         if report is not None:
             return Served(existing, report, 200, CacheOutcome.HIT)
-    analysed = await anyio.to_thread.run_sync(analyze_input, source)
+    analysed = await how.analyse(source, how.gone)
 
     def create() -> str:
         return jobs.create(
@@ -228,8 +239,10 @@ async def _find_or_analyse(jobs: GeometryJobs, org_id: str, source: AnalysisInpu
     return Served(job_id, analysed.report, 201, CacheOutcome.MISS)
 
 
-async def serve(jobs: GeometryJobs, index: JobIndex, org_id: str, source: AnalysisInput) -> Served:
-    """The job for this input: from the store, else found or made once for all identical requests."""
+async def serve(jobs: GeometryJobs, index: JobIndex, org_id: str, source: AnalysisInput, how: Analysis) -> Served:
+    """The job for this input: from the store, else found or made once for all identical requests.
+    Raises ClientGone when the client left while its analysis ran (the analysis is stopped, and an
+    identical request waiting on it runs it anew)."""
     # Off the event loop: hashing a 50 MB input takes about a tenth of a second.
     sha = await anyio.to_thread.run_sync(input_sha256, source.file, source.mask, source.resolution)
     cached = await index.lookup(org_id, sha)
@@ -240,7 +253,7 @@ async def serve(jobs: GeometryJobs, index: JobIndex, org_id: str, source: Analys
     mine: list[Served] = []  # set only if this request ran the analysis (or the lookup) itself
 
     async def produce() -> str:
-        served = await _find_or_analyse(jobs, org_id, source, sha)
+        served = await _find_or_analyse(jobs, org_id, source, sha, how)
         mine.append(served)
         await index.remember(org_id, sha, served.job_id)
         return served.job_id
@@ -250,5 +263,5 @@ async def serve(jobs: GeometryJobs, index: JobIndex, org_id: str, source: Analys
         return mine[0]
     report = await anyio.to_thread.run_sync(jobs.get, org_id, job_id)
     if report is None:  # the shared job vanished (expired) in between: find or make it here
-        return await _find_or_analyse(jobs, org_id, source, sha)
+        return await _find_or_analyse(jobs, org_id, source, sha, how)
     return Served(job_id, report, 200, CacheOutcome.SHARED)

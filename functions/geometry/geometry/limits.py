@@ -1,0 +1,103 @@
+"""What one synchronous analysis may cost, and the admission that refuses, before any work starts,
+an input that would cost more.
+
+Sized to where the route is deployed (template.yaml): GeometryFunction has 2048 MB and 29 s, and API
+Gateway gives up on a REST integration at 29 s. The work (reading, segmenting, measuring, the preview)
+runs in a worker process (shared.workers) under `SYNC_BUDGET`; the 5 s left around it pay for the
+upload's parsing and hashing, the job's lookups and storage, and a cold start of the worker's
+forkserver (about 1 s).
+
+The admission estimate comes from the input's size alone (a raster's cells from its header, a point
+cloud's points from its header or its lines), at costs measured with bench/geometry.py's "bounded"
+section (`python -m bench geometry`) on a busy 2-core machine (other work running beside it):
+- time: dense tiles of several houses cost 16-36 µs per cell (a 1000 x 1000 tile of 25 houses took
+  28 s), a single house 7-20 µs, a flat or empty site about 1 µs; the estimate takes the dense
+  tiles' typical 24 µs, so 1M cells fit the 24 s budget. A dense input near the limit can still
+  outrun it: then the worker is stopped at its budget and the answer is the same 413.
+- memory: about 400 bytes per cell at its peak (a 1M-cell analysis grew its worker by 350-400 MB),
+  far inside the worker's 1280 MB at the cell limit; the cap is there for what the estimate cannot
+  see (a point cloud's raster, say).
+A point cloud's cost is its raster's (checked again once it is rasterised) plus reading the points,
+about 0.4 µs each as text and less as LAS (so the 5M-point reader limit is a few seconds).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.workers import MB, Budget
+
+API_GATEWAY_S = 29  # REST integrations answer within this, whatever the function's timeout
+FUNCTION_MEMORY_MB = 2048  # GeometryFunction's MemorySize (tests/infra checks the template says so)
+
+SYNC_BUDGET = Budget(
+    seconds=24.0,
+    # Beside the request process (~300 MB with a 50 MB upload in hand) and the forkserver (~100 MB,
+    # its pages shared with the worker), within the function's 2048 MB.
+    memory_bytes=1280 * MB,
+    what="The roof analysis",
+    advice=(
+        f"a synchronous analysis answers within API Gateway's {API_GATEWAY_S} s, so crop the input to the "
+        "building or resample it to a coarser pixel (10 cm is plenty for a roof) and send it again"
+    ),
+)
+SECONDS_PER_CELL = 24e-6  # measured: see the module's docstring
+BYTES_PER_CELL = 400  # measured: see the module's docstring
+SECONDS_PER_POINT = 0.4e-6  # measured: text, the slower reader
+
+
+@dataclass(frozen=True)
+class InputSize:
+    """What the input's header (or its lines) says it holds, before it is read."""
+
+    shape: tuple[int, int] | None = None  # a raster's rows and columns
+    points: int | None = None  # a point cloud's points (for text, its lines: an upper bound)
+
+    @property
+    def cells(self) -> int | None:
+        return None if self.shape is None else self.shape[0] * self.shape[1]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A budget and the measured costs that say what fits in it."""
+
+    budget: Budget = SYNC_BUDGET
+    seconds_per_cell: float = SECONDS_PER_CELL
+    bytes_per_cell: int = BYTES_PER_CELL
+    seconds_per_point: float = SECONDS_PER_POINT
+
+    @property
+    def max_cells(self) -> int:
+        """The most cells whose estimated time and memory fit the budget."""
+        by_time = self.budget.seconds / self.seconds_per_cell
+        by_memory = self.budget.memory_bytes / self.bytes_per_cell
+        return int(min(by_time, by_memory))
+
+    @property
+    def max_points(self) -> int:
+        """The most points that can be read in a tenth of the budget (the rest is for their raster)."""
+        return int(self.budget.seconds / 10 / self.seconds_per_point)
+
+    def estimate_s(self, size: InputSize) -> float:
+        return (size.cells or 0) * self.seconds_per_cell + (size.points or 0) * self.seconds_per_point
+
+
+SYNC_LIMITS = Limits()
+
+
+def admit(name: str, size: InputSize, limits: Limits = SYNC_LIMITS) -> None:
+    """Refuse (413, naming the limit and what to do) an input whose size alone says it would not fit
+    the budget; an input whose size is unknown here is admitted (its reader judges it)."""
+    cells, budget = size.cells, limits.budget
+    if size.shape is not None and cells is not None and cells > limits.max_cells:
+        rows, cols = size.shape
+        raise budget.refuse(
+            f"{name} is {rows:,} x {cols:,} = {cells:,} cells, about {limits.estimate_s(size):.0f} s of analysis: "
+            f"over the {limits.max_cells:,} cells that fit the {budget.seconds:g} s budget"
+        )
+    if size.points is not None and size.points > limits.max_points:
+        raise budget.refuse(
+            f"{name} holds up to {size.points:,} points: over the {limits.max_points:,} points that fit the "
+            f"{budget.seconds:g} s budget"
+        )

@@ -1,0 +1,302 @@
+"""Bounded work: a CPU-heavy step run in a child process with a memory cap and a wall-clock budget,
+stopped when the budget ends or the client that asked for it goes away.
+
+Why a process: a thread cannot be stopped, its memory is the server's, and it keeps the server from
+exiting; a process can be killed, and its memory can be capped on its own (RLIMIT_AS).
+
+How the process is started: from a forkserver (`multiprocessing`'s "forkserver" context). The server
+process is started once, with the modules the work needs imported (`preload`), and every worker is a
+fork of it: a few milliseconds, instead of the ~1 s a "spawn" worker spends importing numpy and OpenCV
+again (bench/geometry.py measures both). Forking the request process itself ("fork") would be as
+quick but is unsafe: it runs threads (the event loop's workers, boto3's, the perf writer), and a lock
+one of them held at the fork stays locked in the child forever. A pre-warmed worker kept waiting
+would save the fork too, but a worker is killed whenever its client leaves or its budget ends, so a
+pool would mostly be restarting; the forkserver is that pool's cheap, always-clean form.
+
+Only `Process` and `Pipe` are used: AWS Lambda has no /dev/shm, where `Queue`, `Pool` and their locks
+keep their POSIX semaphores.
+
+A worker also stops by itself: SIGALRM (the default action ends the process) a little after its
+wall-clock budget, so a worker whose server died (and so cannot be killed by it) still ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import multiprocessing
+import os
+import resource
+import signal
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+import anyio
+
+from shared.errors import DominusError, PayloadTooLarge
+
+if TYPE_CHECKING:
+    from multiprocessing.context import ForkServerContext, ForkServerProcess
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Disconnected = Callable[[], Awaitable[bool]]  # e.g. Starlette's `request.is_disconnected`
+
+MB = 1024 * 1024
+CHECK_S = 0.25  # how often a waiting request asks whether its client is still there
+ORPHAN_GRACE_S = 5  # a worker ends itself this long after its budget, should nobody stop it
+STOP_WAIT_S = 2.0  # how long to wait for a killed worker to be reaped before moving on
+BUDGET_EXCEEDED = "work_budget_exceeded"
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What one piece of work may take: wall-clock seconds, and memory beyond what its worker starts
+    with (the preloaded modules, shared with the forkserver). `what` names the work and `advice` says
+    what to send instead, for the 413 of work that would not fit."""
+
+    seconds: float
+    memory_bytes: int
+    what: str = "The work"
+    advice: str = "send a smaller input"
+
+    def over(self, limit: Literal["time", "memory"]) -> PayloadTooLarge:
+        """The 413 of work stopped at its budget."""
+        spent = f"{self.seconds:g} s" if limit == "time" else f"{self.memory_bytes / MB:.0f} MB of memory"
+        return self.refuse(f"{self.what} needed more than its {spent} and was stopped")
+
+    def refuse(self, reason: str) -> PayloadTooLarge:
+        """The 413 of work that does not fit: `reason`, then what to send instead."""
+        return PayloadTooLarge(f"{reason}; {self.advice}.", code=BUDGET_EXCEEDED)
+
+
+@dataclass(frozen=True)
+class WorkStats:
+    """What a worker used: its wall-clock seconds, its peak resident memory and what it started with
+    (the forkserver's preloaded modules, mostly shared), in bytes."""
+
+    seconds: float
+    peak_rss_bytes: int
+    start_rss_bytes: int
+    outcome: str  # ok, error, memory, time, gone, failed
+
+    @property
+    def grew_bytes(self) -> int:
+        return max(0, self.peak_rss_bytes - self.start_rss_bytes)
+
+
+class ClientGone(BaseException):
+    """The client went away and its work was stopped. A BaseException, as cancellation is: not an
+    error to report or to share with requests that wait for the same work (a single-flight hands
+    them the work again, see shared.singleflight)."""
+
+
+class WorkerFailed(Exception):
+    """The worker died or raised something that is not a domain error: a 500, logged."""
+
+
+# ---- the forkserver ----------------------------------------------------------------------------------
+
+_preload: set[str] = set()
+_started = threading.Lock()  # Process.start is not safe from two threads at once
+_running: dict[int, ForkServerProcess] = {}
+
+
+def preload(*modules: str) -> None:
+    """Import `modules` in the forkserver, so workers start with them. Effective for modules named
+    before the first worker starts (routers name theirs when they are built); later ones are imported
+    by each worker itself."""
+    _preload.update(modules)
+
+
+def _context() -> ForkServerContext:
+    context = multiprocessing.get_context("forkserver")
+    # The main module too: a worker otherwise re-imports it (as `__mp_main__`, guarded by its
+    # `if __name__ == "__main__"`) every time it starts; and this module, the entry point of every worker.
+    context.set_forkserver_preload(["__main__", __name__, *sorted(_preload)])
+    return context
+
+
+def running() -> list[int]:
+    """The process ids of this process's live workers."""
+    return [pid for pid, process in list(_running.items()) if process.is_alive()]
+
+
+# ---- the worker's side ----------------------------------------------------------------------------------
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _peak_rss_bytes() -> int:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB on Linux
+
+
+def _cap_memory(extra_bytes: int) -> None:
+    """Address space: what the worker has mapped now, plus `extra_bytes`. An allocation beyond it fails
+    with MemoryError inside the worker, which reports it; nothing else in the machine is touched."""
+    try:
+        with open("/proc/self/statm") as statm:
+            mapped = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):  # not Linux: the wall clock still bounds the work
+        return
+    limit = mapped + extra_bytes
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+Reply = tuple[str, Any, int, int]  # (outcome, value, peak RSS, start RSS)
+
+
+def _work(conn: Connection, target: Callable[..., Any], args: tuple[Any, ...], budget: Budget) -> None:
+    """The worker's entry point: run `target(*args)` under the budget and send one reply."""
+    signal.alarm(math.ceil(budget.seconds) + ORPHAN_GRACE_S)
+    start = _rss_bytes()
+    _cap_memory(budget.memory_bytes)
+    reply: Reply
+    try:
+        reply = ("ok", target(*args), _peak_rss_bytes(), start)
+    except MemoryError:
+        reply = ("memory", None, _peak_rss_bytes(), start)
+    except DominusError as exc:
+        reply = ("error", exc, _peak_rss_bytes(), start)
+    except Exception as exc:
+        logger.exception("bounded work failed")
+        reply = ("failed", type(exc).__name__, _peak_rss_bytes(), start)
+    try:
+        conn.send(reply)
+    except Exception:  # a value that does not pickle: say so rather than leave the caller waiting
+        logger.exception("bounded work: the reply could not be sent")
+        conn.send(("failed", "unpicklable reply", reply[2], start))
+    conn.close()
+
+
+# ---- the caller's side ---------------------------------------------------------------------------------
+
+
+async def run_bounded(
+    target: Callable[..., T], args: Sequence[Any], budget: Budget, *, gone: Disconnected | None = None
+) -> T:
+    """`target(*args)` in a worker process: its result, or the domain error it raised. Raises
+    PayloadTooLarge (`work_budget_exceeded`) when the work outgrows its budget, ClientGone when
+    `gone()` says the client left, WorkerFailed when the worker dies or fails otherwise; the worker
+    is killed in every case (cancellation, a server shutting down, included).
+
+    `target` and `args` go to the worker by pickle (a function by its module and name), so `target`
+    must be importable at module level; large inputs travel better as file paths."""
+    context = _context()
+    reader, writer = context.Pipe(duplex=False)
+    process = context.Process(target=_work, args=(writer, target, tuple(args), budget), daemon=True)
+    began = time.monotonic()
+    try:
+        await anyio.to_thread.run_sync(_start, process)  # the first start launches the forkserver
+        writer.close()  # the worker holds the only writer now: its exit reads as end-of-file here
+        reply = await _wait(process, reader, began + budget.seconds, budget, gone)
+    except BaseException as exc:
+        peak = _stop(process)
+        _log(budget, WorkStats(time.monotonic() - began, peak, 0, _outcome_of(exc)))
+        raise
+    finally:
+        _stop(process)
+        reader.close()
+        writer.close()
+    outcome, value, peak, start = reply
+    _log(budget, WorkStats(time.monotonic() - began, peak, start, outcome))
+    if outcome == "ok":
+        result: T = value
+        return result
+    if outcome == "error":
+        raise value
+    if outcome == "memory":
+        raise budget.over("memory")
+    raise WorkerFailed(f"{budget.what} failed in its worker: {value}")
+
+
+def _start(process: ForkServerProcess) -> None:
+    with _started:
+        process.start()
+    if process.pid is not None:
+        _running[process.pid] = process
+
+
+async def _wait(
+    process: ForkServerProcess, reader: Connection, deadline: float, budget: Budget, gone: Disconnected | None
+) -> Reply:
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise budget.over("time")
+        with anyio.move_on_after(min(CHECK_S, remaining)):
+            await anyio.wait_readable(reader)
+            return await anyio.to_thread.run_sync(_receive, process, reader, budget)
+        if gone is not None and await gone():
+            raise ClientGone
+
+
+def _receive(process: ForkServerProcess, reader: Connection, budget: Budget) -> Reply:
+    try:
+        reply: Reply = reader.recv()
+    except EOFError:  # the worker died without a word
+        process.join(STOP_WAIT_S)
+        if process.exitcode == -signal.SIGALRM:
+            raise budget.over("time") from None
+        raise WorkerFailed(f"{budget.what} stopped: its worker exited with {process.exitcode}") from None
+    return reply
+
+
+def _stop(process: ForkServerProcess) -> int:
+    """Kill the worker if it still runs, and reap it; its peak RSS when it was still running (else 0).
+    Synchronous: it must also run while the caller's task is being cancelled, and SIGKILL is immediate."""
+    pid = process.pid
+    if pid is None:  # never started
+        return 0
+    peak = 0
+    if process.is_alive():
+        peak = _peak_rss_of(pid)
+        process.kill()
+    process.join(STOP_WAIT_S)
+    _running.pop(pid, None)
+    return peak
+
+
+def _peak_rss_of(pid: int) -> int:
+    """A live process's peak resident memory (VmHWM), in bytes; 0 where /proc does not say."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def _outcome_of(exc: BaseException) -> str:
+    if isinstance(exc, ClientGone):
+        return "gone"
+    if isinstance(exc, PayloadTooLarge) and exc.code == BUDGET_EXCEEDED:
+        return "time"
+    return "cancelled" if not isinstance(exc, Exception) else "failed"
+
+
+def _log(budget: Budget, stats: WorkStats) -> None:
+    logger.info(
+        "%s: %s in %.2f s, peak RSS %.0f MB (started at %.0f MB)",
+        budget.what,
+        stats.outcome,
+        stats.seconds,
+        stats.peak_rss_bytes / MB,
+        stats.start_rss_bytes / MB,
+        extra={"work": stats},
+    )
