@@ -25,6 +25,10 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 # Generous: on a loaded machine an app's lifespan startup (imports, an embedded moto) can take a while.
 START_TIMEOUT_S = 60.0
+# On shutdown (SIGTERM, Ctrl-C, `stop()`), requests still running after this long are cancelled, which
+# stops their work (a geometry analysis's worker process is killed): without it uvicorn waits for
+# every open connection, however long its work takes.
+GRACEFUL_SHUTDOWN_S = 3
 
 
 class ServerThread:
@@ -38,7 +42,14 @@ class ServerThread:
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port or 0))
         self.port: int = self._socket.getsockname()[1]
-        config = uvicorn.Config(app, host=self.host, port=self.port, log_level="warning", lifespan="on")
+        config = uvicorn.Config(
+            app,
+            host=self.host,
+            port=self.port,
+            log_level="warning",
+            lifespan="on",
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._socket]}, name=f"server:{self.port}", daemon=True
