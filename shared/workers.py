@@ -57,9 +57,11 @@ BUDGET_EXCEEDED = "work_budget_exceeded"
 
 @dataclass(frozen=True)
 class Budget:
-    """What one piece of work may take: wall-clock seconds, and memory beyond what its worker starts
-    with (the preloaded modules, shared with the forkserver). `what` names the work and `advice` says
-    what to send instead, for the 413 of work that would not fit."""
+    """What one piece of work may take: wall-clock seconds, and memory: how far its worker's address
+    space may grow beyond what it has mapped when it starts (the preloaded modules, their pages shared
+    with the forkserver), so its resident memory grows by at most that, plus the pages of those
+    modules it touches (tens of MB). `what` names the work and `advice` says what to send instead,
+    for the 413 of work that would not fit."""
 
     seconds: float
     memory_bytes: int

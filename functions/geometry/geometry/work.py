@@ -49,8 +49,15 @@ def preview_png(analysis: RoofAnalysis) -> bytes | None:
 
 def analyze_files(files: InputFiles, max_cells: int) -> Analysed:
     """The contract report and its preview; `max_cells` bounds the grid analysed (blocking, CPU-heavy:
-    run it in a worker)."""
+    run it in a worker). Out of memory is a MemoryError, whichever library ran out."""
+    import cv2
+
     from geometry.analysis import analyze_file
 
-    analysis = analyze_file(files.file, resolution=files.resolution, mask=files.mask, max_cells=max_cells)
+    try:
+        analysis = analyze_file(files.file, resolution=files.resolution, mask=files.mask, max_cells=max_cells)
+    except cv2.error as exc:  # OpenCV reports a failed allocation as its own error
+        if getattr(exc, "code", None) == cv2.Error.StsNoMem:
+            raise MemoryError(str(exc)) from exc
+        raise
     return Analysed(analysis.report.to_json(), preview_png(analysis))
