@@ -32,6 +32,7 @@ from dominus_dev.template import (
     env_var_for_table,
     load_template,
 )
+from geometry.limits import API_GATEWAY_S, FUNCTION_MEMORY_MB
 from shared.deployment import FunctionSpec
 from shared.runtime import Clients
 from shared.settings import Settings
@@ -801,6 +802,9 @@ def test_geometry_function_routes_dependencies_and_grants(template: dict[str, An
     }
     assert (ROOT / resource["Metadata"]["DockerContext"] / resource["Metadata"]["Dockerfile"]).is_file()
     assert props["MemorySize"] >= 2048
+    # The synchronous analysis's budget is sized to this memory and API Gateway's 29 s (geometry.limits)
+    assert props["MemorySize"] == FUNCTION_MEMORY_MB
+    assert "Timeout" not in props and template["Globals"]["Function"]["Timeout"] == API_GATEWAY_S
     routes = [
         ("/v1/geometry/analyze", "post"),
         ("/v1/geometry/{job_id}", "get"),

@@ -15,6 +15,7 @@ import pytest
 import tifffile
 
 from geometry.grid import HeightGrid
+from geometry.limits import InputSize
 from geometry.points import (
     MAX_SUGGESTED_RESOLUTION,
     PointCloud,
@@ -24,7 +25,7 @@ from geometry.points import (
     read_points,
     suggest_resolution,
 )
-from geometry.readers import InputFormat, open_input, read_dsm, read_height_grid, read_mask
+from geometry.readers import InputFormat, input_size, open_input, read_dsm, read_height_grid, read_mask
 from shared.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 
 # --- helpers -------------------------------------------------------------------------------------------
@@ -698,3 +699,41 @@ def test_las_without_points_is_a_422(tmp_path: Path) -> None:
     path = write_las(tmp_path / "none.las", np.zeros((0, 3)))
     with pytest.raises(InvalidInput, match="has no points"):
         read_points(path)
+
+
+# --- sizes from headers, and coordinates that are not metres ------------------------------------------
+
+
+@pytest.mark.parametrize(("version", "point_format"), [("1.2", 3), ("1.4", 6)])
+def test_input_size_reads_headers_and_lines_only(tmp_path: Path, version: str, point_format: int) -> None:
+    npy = tmp_path / "dsm.npy"
+    np.save(npy, np.zeros((30, 40), dtype=np.float32))
+    assert input_size(npy) == InputSize(shape=(30, 40))
+    assert input_size(write_geotiff(tmp_path / "dsm.tif", roof(6, 8))).shape == (6, 8)
+    las = write_las(tmp_path / "scan.las", lattice(0.5, 6, 7), version=version, point_format=point_format)
+    assert input_size(las) == InputSize(points=42)
+    text = write_text(tmp_path / "scan.xyz", "x y z\n" + "".join(f"{i} 0 1\n" for i in range(12)) + "12 0 1")
+    assert input_size(text) == InputSize(points=14)  # the header line counts: an upper bound
+
+
+def test_input_size_of_what_cannot_be_sized_is_unknown(tmp_path: Path) -> None:
+    damaged = tmp_path / "dsm.npy"
+    damaged.write_bytes(b"\x93NUMPY\x01\x00garbage")
+    one_d = tmp_path / "row.npy"
+    np.save(one_d, np.zeros(10))
+    prose = write_text(tmp_path / "notes.txt", "Dear adjuster,\nthe roof.\n")
+    for path in (damaged, one_d, prose, tmp_path / "missing.npy"):
+        assert input_size(path) == InputSize()
+
+
+@pytest.mark.parametrize("far", ["1e308", "-1e308", "2e9"])
+def test_coordinates_that_cannot_be_metres_are_a_422_naming_the_file(tmp_path: Path, far: str) -> None:
+    lines = [f"{far} 5 3", *(f"{i} {i % 4} 3" for i in range(20))]
+    with pytest.raises(InvalidInput, match=r"^scan\.xyz: an x or y coordinate reaches .* projected CRS"):
+        read_points(write_text(tmp_path / "scan.xyz", "\n".join(lines)))
+
+
+def test_a_cloud_wider_than_the_cell_limit_at_the_coarsest_pixel_is_a_413(tmp_path: Path) -> None:
+    xyz = np.vstack([lattice(0.5, 6, 6), [[9.0e7, 0.0, 5.0]]])  # one stray point 90,000 km east
+    with pytest.raises(PayloadTooLarge, match=r"spans 90,000,000 m x 2 m: over the limit of 1,000 cells"):
+        points_to_grid(PointCloud(xyz), max_cells=1_000)
