@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from shared.perf import PerfRecorder
 from shared.runtime import build_engine, dynamodb_client
 from shared.settings import Settings
 from shared.stores.base import GuardedStore
+from shared.workers import WorkStats
 from tests.support.redis_fixtures import RedisServer
 
 StoreKind = Literal["memory", "redis", "upstash"]
@@ -70,6 +72,28 @@ def time_runs(work: Callable[[], object], runs: int = 5) -> list[float]:
 
 def median(values: Sequence[float]) -> float:
     return percentile(sorted(values), 50)
+
+
+class WorkRecords(logging.Handler):
+    """In a `with` block: what every worker that ended used (shared.workers logs a record as each ends)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.stats: list[WorkStats] = []
+        self._logger = logging.getLogger("shared.workers")
+
+    def emit(self, record: logging.LogRecord) -> None:
+        stats = getattr(record, "work", None)
+        if isinstance(stats, WorkStats):
+            self.stats.append(stats)
+
+    def __enter__(self) -> WorkRecords:
+        self._logger.addHandler(self)
+        self._logger.setLevel(logging.INFO)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._logger.removeHandler(self)
 
 
 # ---- printing --------------------------------------------------------------------------------------

@@ -16,30 +16,46 @@
    DSMs cut onto a finer grid by nearest neighbour (a staircase of flat blocks, as the real files in
    tests/data/geometry are), next to the same DSMs analysed at their own resolution. Figures only, no
    target: it shows what the staircase costs.
+4. The bounded path the function serves (geometry.limits, shared.workers): time, peak worker memory
+   and outcome per input size under the synchronous budget (a single house, dense tiles of houses,
+   noise, and the 4M- and 16M-cell inputs its admission refuses from their headers), the cost per
+   cell and per point the admission's constants stand for, and what a worker costs: a warm
+   forkserver worker, a cold one (the forkserver's own start), and a "spawn" worker that imports
+   numpy and OpenCV itself, against the same analysis in this process.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import multiprocessing
 import random
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
+import anyio
 import numpy as np
 import numpy.typing as npt
 
-from bench.common import fmt, median, note, print_table, time_runs, verdict
+from bench.common import WorkRecords, fmt, median, note, print_table, time_runs, verdict
 from evaluation.geometry.accuracy import MUST_FIND_SQFT, EdgeScore, FacetScore, Summary, score, score_edges, summarize
 from evaluation.geometry.synthetic import ROOF_TYPES, Scene, SceneSpec, build_scene, resampled_scene, standard_set
 from geometry.analysis import analyze_grid
 from geometry.grid import HeightGrid
+from geometry.limits import SYNC_LIMITS, Limits, admit
 from geometry.measure import RoofReport, measure
-from geometry.points import PointCloud, points_to_grid
+from geometry.points import PointCloud, points_to_grid, read_points
+from geometry.readers import input_size
 from geometry.segment import MIN_FACET_AREA_M2, Plane, Segmentation, roof_cells
+from geometry.work import InputFiles, analyze_files
+from shared.errors import DominusError
+from shared.workers import MB, WorkStats, run_bounded
 
 RUNS = 5
 TARGET_DSM_S = 0.5
@@ -387,7 +403,160 @@ def bench_resampled() -> None:
     note("figures only: what a staircase of source cells costs against the same data at its own resolution")
 
 
+# ---- the bounded path ------------------------------------------------------------------------------
+
+
+def _tiled(side: int) -> FloatArray:
+    """`side` x `side` cells of houses side by side (a cross gable with a chimney, 4 m of ground round
+    it, at 10 cm): the densest content per cell the admission has to expect."""
+    house = build_scene(
+        SceneSpec(roof="cross_gable", resolution=0.1, noise_sigma=0.02, chimney=True, margin=4.0, seed=7)
+    ).grid.z
+    reps = (-(-side // house.shape[0]), -(-side // house.shape[1]))
+    tile: FloatArray = np.tile(house, reps)[:side, :side]
+    return tile
+
+
+def _noise(side: int) -> FloatArray:
+    noise: FloatArray = np.random.default_rng(side).normal(5.0, 2.0, (side, side))
+    return noise
+
+
+def _bounded(files: InputFiles, limits: Limits = SYNC_LIMITS) -> tuple[float, str, WorkStats | None]:
+    """(seconds, outcome, the worker's record) of one analysis through the function's bounded path:
+    the admission from the header, then a worker under the budget."""
+    began = time.perf_counter()
+    with WorkRecords() as records:
+        try:
+            admit(files.file.name, input_size(files.file), limits)
+            anyio.run(run_bounded, analyze_files, (files, limits.max_cells), limits.budget)
+            outcome = "201"
+        except DominusError as exc:
+            outcome = f"{exc.status} {exc.code}"
+    return time.perf_counter() - began, outcome, records.stats[-1] if records.stats else None
+
+
+def _spawned(files: InputFiles) -> None:
+    """The same analysis in a worker started by "spawn": a fresh interpreter that imports it all."""
+    context = multiprocessing.get_context("spawn")
+    reader, writer = context.Pipe(duplex=False)
+    process = context.Process(target=_spawned_work, args=(writer, files))
+    process.start()
+    writer.close()
+    reader.recv()
+    process.join()
+
+
+def _spawned_work(conn: Connection, files: InputFiles) -> None:
+    conn.send(analyze_files(files, SYNC_LIMITS.max_cells))
+
+
+def bench_bounded() -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-geometry-") as folder:
+        root = Path(folder)
+
+        def written(name: str, z: npt.NDArray[Any]) -> InputFiles:
+            np.save(root / name, z)
+            return InputFiles(root / name, None, 0.1)
+
+        house = written("house.npy", dsm_scene().grid.z)
+        cold_s, _, _ = _bounded(house)  # the first worker also starts the forkserver
+        empty_s = median(time_runs(lambda: anyio.run(run_bounded, int, ("7",), SYNC_LIMITS.budget), RUNS))
+        # Interleaved, so a busy machine slows both alike
+        inside: list[float] = []
+        worker: list[float] = []
+        for _ in range(RUNS):
+            inside += time_runs(lambda: analyze_files(house, SYNC_LIMITS.max_cells), 1)
+            worker += time_runs(lambda: _bounded(house), 1)
+        spawned = median(time_runs(lambda: _spawned(house), 3))
+        costs = [
+            ("in this process (no bound)", median(inside)),
+            ("forkserver worker, warm (as served)", median(worker)),
+            ("forkserver worker, cold (first request)", cold_s),
+            ("spawn worker (imports numpy, OpenCV)", spawned),
+        ]
+        rows_s = [(how, fmt(s, 3), "-" if i == 0 else fmt(s - median(inside), 3)) for i, (how, s) in enumerate(costs)]
+        rows_s.append(("a worker that does nothing (round trip)", fmt(empty_s, 3), fmt(empty_s, 3)))
+        rows_g, cols_g = dsm_scene().grid.shape
+        print_table(
+            f"Geometry, bounded: what a worker costs ({rows_g} x {cols_g} house, median of {RUNS})",
+            ("how", "s", "over in-process s"),
+            rows_s,
+        )
+
+        inputs = [
+            ("house", house),
+            ("tile of houses 600", written("tile600.npy", _tiled(600))),
+            ("tile of houses 1000", written("tile1000.npy", _tiled(1000))),
+            ("noise 1000", written("noise1000.npy", _noise(1000))),
+            ("flat 1000", written("flat1000.npy", np.full((1000, 1000), 3.0))),
+            ("noise 2000 (32 MB)", written("noise2000.npy", _noise(2000))),
+            ("4000 x 4000 uint8 (16M cells)", written("site.npy", np.zeros((4000, 4000), np.uint8))),
+        ]
+        sizes = [_size_row(label, files) for label, files in inputs]
+    print_table(
+        f"Geometry, bounded: per input under the synchronous budget ({SYNC_LIMITS.budget.seconds:g} s, "
+        f"{SYNC_LIMITS.budget.memory_bytes / MB:.0f} MB; admission at {SYNC_LIMITS.max_cells:,} cells)",
+        ("input", "M cells", "estimate s", "s", "µs/cell", "peak MB", "grew MB", "answer"),
+        sizes,
+    )
+    note(
+        f"the admission estimates {SYNC_LIMITS.seconds_per_cell * 1e6:g} µs and {SYNC_LIMITS.bytes_per_cell} bytes "
+        "per cell (geometry/limits.py); µs/cell is measured on what finished; peak is the worker's resident "
+        "memory, grew its growth past what it started with (the preloaded modules)"
+    )
+    bench_points()
+
+
+def _size_row(label: str, files: InputFiles) -> tuple[str, ...]:
+    size = input_size(files.file)
+    cells = size.cells or 0
+    seconds, answer, stats = _bounded(files)
+    finished = stats is not None and stats.outcome == "ok"
+    return (
+        label,
+        f"{cells / 1e6:.2f}",
+        fmt(SYNC_LIMITS.estimate_s(size), 1),
+        fmt(seconds, 2),
+        fmt(seconds / cells * 1e6, 1) if finished else "-",
+        "-" if stats is None else f"{stats.peak_rss_bytes / MB:.0f}",
+        f"{stats.grew_bytes / MB:.0f}" if stats is not None and stats.start_rss_bytes else "-",
+        answer,
+    )
+
+
+def bench_points() -> None:
+    """Reading a cloud (text and LAS), per point: what the admission's `seconds_per_point` stands for."""
+    import laspy
+
+    surface = build_scene(SceneSpec(roof="cross_gable", resolution=0.05, margin=3.0, seed=8))
+    cloud = sample_cloud(surface, 1_000_000, CLOUD_JITTER_M)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-points-") as folder:
+        text = Path(folder) / "scan.xyz"
+        np.savetxt(text, cloud.xyz, fmt="%.3f")
+        las = Path(folder) / "scan.las"
+        header = laspy.LasHeader(point_format=3, version="1.2")
+        header.scales = np.array([0.001, 0.001, 0.001])
+        header.offsets = cloud.xyz.min(axis=0)
+        data = laspy.LasData(header)
+        data.x, data.y, data.z = cloud.xyz[:, 0], cloud.xyz[:, 1], cloud.xyz[:, 2]
+        data.write(las)
+        for label, path in (("x y z text", text), ("LAS 1.2", las)):
+            seconds = median(time_runs(lambda path=path: read_points(path), 3))  # type: ignore[misc]
+            rows.append(
+                (label, f"{path.stat().st_size / 1e6:.0f}", fmt(seconds, 2), fmt(seconds / len(cloud) * 1e6, 2))
+            )
+    print_table(
+        f"Geometry, bounded: reading {len(cloud):,} points",
+        ("format", "MB", "s", "µs/point"),
+        rows,
+    )
+    note(f"the admission estimates {SYNC_LIMITS.seconds_per_point * 1e6:g} µs per point (geometry/limits.py)")
+
+
 def run() -> None:
     bench_speed()
+    bench_bounded()
     bench_accuracy()
     bench_resampled()
