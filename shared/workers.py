@@ -22,6 +22,7 @@ wall-clock budget, so a worker whose server died (and so cannot be killed by it)
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import math
 import multiprocessing
@@ -31,6 +32,7 @@ import signal
 import sys
 import threading
 import time
+import types
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -119,10 +121,30 @@ def preload(*modules: str) -> None:
 
 def _context() -> ForkServerContext:
     context = multiprocessing.get_context("forkserver")
-    # The main module too: a worker otherwise re-imports it (as `__mp_main__`, guarded by its
-    # `if __name__ == "__main__"`) every time it starts; and this module, the entry point of every worker.
-    context.set_forkserver_preload(["__main__", __name__, *sorted(_preload)])
+    # This module (every worker's entry point), the work's, and what the main module imported.
+    context.set_forkserver_preload([__name__, *sorted(_preload), *main_imports(sys.modules["__main__"])])
     return context
+
+
+def main_imports(main: types.ModuleType) -> list[str]:
+    """The modules the main module imported (and itself, when it was run by name).
+
+    Every worker runs the main module's top level again, as `__mp_main__` (guarded by its `if __name__
+    == "__main__"`): multiprocessing does so to give it what `__main__` defined, and its forkserver
+    cannot preload a main run as a script (CPython 3.11 to 3.13 never pass it the script's path). With
+    what it imports already imported, that re-run is cheap: otherwise each worker of Lambda's bootstrap,
+    `dominus serve` or pytest would import it all again (0.5 s for pytest)."""
+    names: set[str] = set()
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and spec.name and not spec.name.endswith("__main__"):
+        names.add(spec.name)
+    for value in vars(main).values():
+        if isinstance(value, types.ModuleType):  # `import a.b` binds `a`: what it loaded of `a` too
+            names.add(value.__name__)
+            names.update(name for name in list(sys.modules) if name.startswith(f"{value.__name__}."))
+        elif isinstance(value, type | types.FunctionType) and isinstance(value.__module__, str):
+            names.add(value.__module__)
+    return sorted(names - {"__main__", "__mp_main__", "builtins"})
 
 
 def running() -> list[int]:
@@ -161,11 +183,29 @@ def _cap_memory(extra_bytes: int) -> None:
 Reply = tuple[str, Any, int, int]  # (outcome, value, peak RSS, start RSS)
 
 
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
+_MMAP_THRESHOLD_MAX = 32 * MB  # glibc's ceiling for it on 64-bit
+
+
+def _keep_freed_memory() -> None:
+    """glibc maps each large block afresh and unmaps it when freed, until a process has warmed its
+    thresholds up; a fresh worker's arrays then fault in every page they touch, which made its
+    analysis twice as slow as a warm process's. Here large blocks come from the heap, and freed memory
+    stays for reuse (the worker's life is one piece of work)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc
+        return
+    libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX)
+    libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)
+
+
 def _work(conn: Connection, target: Callable[..., Any], args: tuple[Any, ...], budget: Budget) -> None:
     """The worker's entry point: run `target(*args)` under the budget and send one reply."""
     signal.alarm(math.ceil(budget.seconds) + ORPHAN_GRACE_S)
     start = _rss_bytes()
     _cap_memory(budget.memory_bytes)
+    _keep_freed_memory()
     reply: Reply
     try:
         reply = ("ok", target(*args), _peak_rss_bytes(), start)

@@ -43,7 +43,7 @@ SYNC_BUDGET = Budget(
 )
 SECONDS_PER_CELL = 24e-6  # measured: see the module's docstring
 BYTES_PER_CELL = 400  # measured: see the module's docstring
-SECONDS_PER_POINT = 0.4e-6  # measured: text, the slower reader
+SECONDS_PER_POINT = 2e-6  # measured: text, the slower reader
 
 
 @dataclass(frozen=True)
@@ -76,8 +76,8 @@ class Limits:
 
     @property
     def max_points(self) -> int:
-        """The most points that can be read in a tenth of the budget (the rest is for their raster)."""
-        return int(self.budget.seconds / 10 / self.seconds_per_point)
+        """The most points that can be read in a quarter of the budget (the rest is for their raster)."""
+        return int(self.budget.seconds / 4 / self.seconds_per_point)
 
     def estimate_s(self, size: InputSize) -> float:
         return (size.cells or 0) * self.seconds_per_cell + (size.points or 0) * self.seconds_per_point
