@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from shared.workers import MB, Budget, WorkStats
+import json
+import types
+from importlib.machinery import ModuleSpec
+from json.decoder import JSONDecoder
+
+from shared.workers import MB, Budget, WorkStats, main_imports
 
 
 def test_a_budget_names_the_limit_the_work_outgrew() -> None:
@@ -17,3 +22,20 @@ def test_a_budget_names_the_limit_the_work_outgrew() -> None:
 def test_what_a_worker_grew_by_is_never_negative() -> None:
     assert WorkStats(1.0, peak_rss_bytes=300 * MB, start_rss_bytes=40 * MB, outcome="ok").grew_bytes == 260 * MB
     assert WorkStats(1.0, peak_rss_bytes=0, start_rss_bytes=40 * MB, outcome="time").grew_bytes == 0
+
+
+def test_what_the_main_module_imported_is_preloaded_for_its_re_run_in_each_worker() -> None:
+    # Given a script main as a console script or Lambda's bootstrap makes one
+    script = types.ModuleType("__main__")
+    script.__dict__.update(json=json, console_main=JSONDecoder, Budget=Budget, answer=42)
+    # Then what it imported is preloaded: modules (with what was loaded under them), and the modules of
+    # the functions and classes it holds
+    names = main_imports(script)
+    assert {"json", "json.decoder", "shared.workers"} <= set(names)
+    assert "__main__" not in names
+    # And a main run by name (`python -m x`) is itself preloaded, unless it is a package's __main__
+    by_name = types.ModuleType("__main__")
+    by_name.__spec__ = ModuleSpec("dominus_dev.cli", None)
+    assert main_imports(by_name) == ["dominus_dev.cli"]
+    by_name.__spec__ = ModuleSpec("bench.__main__", None)
+    assert main_imports(by_name) == []
