@@ -142,7 +142,7 @@ def bench_worst_case() -> None:
                 fmt(decode_s),
                 fmt(stage_s),
                 count,
-                f"{stats.peak_rss_bytes / MB:.0f}",
+                f"{stats.usage.peak_rss_bytes / MB:.0f}",
             )
         )
     print_table(

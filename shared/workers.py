@@ -23,6 +23,7 @@ wall-clock budget, so a worker whose server died (and so cannot be killed by it)
 from __future__ import annotations
 
 import ctypes
+import importlib
 import logging
 import math
 import multiprocessing
@@ -81,18 +82,27 @@ class Budget:
 
 
 @dataclass(frozen=True)
-class WorkStats:
-    """What a worker used: its wall-clock seconds, its peak resident memory and what it started with
-    (the forkserver's preloaded modules, mostly shared), in bytes."""
+class Usage:
+    """What a worker used: its peak resident memory, what it started with (the forkserver's preloaded
+    modules, mostly shared), in bytes, and its CPU seconds (every thread's, user and system)."""
 
-    seconds: float
-    peak_rss_bytes: int
-    start_rss_bytes: int
-    outcome: str  # ok, error, memory, time, gone, failed
+    peak_rss_bytes: int = 0
+    start_rss_bytes: int = 0
+    cpu_seconds: float = 0.0
 
     @property
     def grew_bytes(self) -> int:
-        return max(0, self.peak_rss_bytes - self.start_rss_bytes)
+        return max(0, self.peak_rss_bytes - self.start_rss_bytes) if self.start_rss_bytes else 0
+
+
+@dataclass(frozen=True)
+class WorkStats:
+    """One piece of work as it ended: its wall-clock seconds from the request's side, its outcome (ok,
+    error, memory, time, gone, cancelled, failed) and what its worker used."""
+
+    seconds: float
+    outcome: str
+    usage: Usage
 
 
 class ClientGone(BaseException):
@@ -163,9 +173,23 @@ def _rss_bytes() -> int:
         return 0
 
 
-def _peak_rss_bytes() -> int:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB on Linux
+def _usage(start_rss_bytes: int) -> Usage:
+    """This worker's usage so far."""
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    peak = used.ru_maxrss if sys.platform == "darwin" else used.ru_maxrss * 1024  # bytes on macOS, KiB on Linux
+    return Usage(peak, start_rss_bytes, used.ru_utime + used.ru_stime)
+
+
+def _usage_of(pid: int) -> Usage:
+    """A live worker's usage, from /proc (no start figure: it could not say); empty where /proc cannot."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            peak = next((int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:")), 0)
+        with open(f"/proc/{pid}/stat") as stat:
+            utime, stime = stat.read().rsplit(")", 1)[1].split()[11:13]  # fields 14 and 15
+    except (OSError, ValueError, IndexError):
+        return Usage()
+    return Usage(peak, 0, (int(utime) + int(stime)) / os.sysconf("SC_CLK_TCK"))
 
 
 def _cap_memory(extra_bytes: int) -> None:
@@ -180,7 +204,7 @@ def _cap_memory(extra_bytes: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-Reply = tuple[str, Any, int, int]  # (outcome, value, peak RSS, start RSS)
+Reply = tuple[str, Any, Usage]  # (outcome, value, usage)
 
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
@@ -200,27 +224,34 @@ def _keep_freed_memory() -> None:
     libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)
 
 
-def _work(conn: Connection, target: Callable[..., Any], args: tuple[Any, ...], budget: Budget) -> None:
-    """The worker's entry point: run `target(*args)` under the budget and send one reply."""
+def _work(
+    conn: Connection, target: Callable[..., Any], args: tuple[Any, ...], budget: Budget, modules: Sequence[str]
+) -> None:
+    """The worker's entry point: run `target(*args)` under the budget and send one reply. `modules` are
+    imported first, outside the budget (no-ops where the forkserver preloaded them): the libraries the
+    work runs on are not the work, and mapping them could fail under its memory cap."""
     signal.alarm(math.ceil(budget.seconds) + ORPHAN_GRACE_S)
-    start = _rss_bytes()
-    _cap_memory(budget.memory_bytes)
-    _keep_freed_memory()
+    start = 0
     reply: Reply
     try:
-        reply = ("ok", target(*args), _peak_rss_bytes(), start)
+        for module in modules:
+            importlib.import_module(module)
+        start = _rss_bytes()
+        _cap_memory(budget.memory_bytes)
+        _keep_freed_memory()
+        reply = ("ok", target(*args), _usage(start))
     except MemoryError:
-        reply = ("memory", None, _peak_rss_bytes(), start)
+        reply = ("memory", None, _usage(start))
     except DominusError as exc:
-        reply = ("error", exc, _peak_rss_bytes(), start)
+        reply = ("error", exc, _usage(start))
     except Exception as exc:
         logger.exception("bounded work failed")
-        reply = ("failed", type(exc).__name__, _peak_rss_bytes(), start)
+        reply = ("failed", type(exc).__name__, _usage(start))
     try:
         conn.send(reply)
     except Exception:  # a value that does not pickle: say so rather than leave the caller waiting
         logger.exception("bounded work: the reply could not be sent")
-        conn.send(("failed", "unpicklable reply", reply[2], start))
+        conn.send(("failed", "unpicklable reply", reply[2]))
     conn.close()
 
 
@@ -228,7 +259,12 @@ def _work(conn: Connection, target: Callable[..., Any], args: tuple[Any, ...], b
 
 
 async def run_bounded(
-    target: Callable[..., T], args: Sequence[Any], budget: Budget, *, gone: Disconnected | None = None
+    target: Callable[..., T],
+    args: Sequence[Any],
+    budget: Budget,
+    *,
+    gone: Disconnected | None = None,
+    modules: Sequence[str] = (),
 ) -> T:
     """`target(*args)` in a worker process: its result, or the domain error it raised. Raises
     PayloadTooLarge (`work_budget_exceeded`) when the work outgrows its budget, ClientGone when
@@ -236,25 +272,27 @@ async def run_bounded(
     is killed in every case (cancellation, a server shutting down, included).
 
     `target` and `args` go to the worker by pickle (a function by its module and name), so `target`
-    must be importable at module level; large inputs travel better as file paths."""
+    must be importable at module level; large inputs travel better as file paths. `modules` are what
+    the work needs imported (preloaded, and imported outside its budget)."""
+    preload(*modules)
     context = _context()
     reader, writer = context.Pipe(duplex=False)
-    process = context.Process(target=_work, args=(writer, target, tuple(args), budget), daemon=True)
+    work = (writer, target, tuple(args), budget, tuple(modules))
+    process = context.Process(target=_work, args=work, daemon=True)
     began = time.monotonic()
     try:
         await anyio.to_thread.run_sync(_start, process)  # the first start launches the forkserver
         writer.close()  # the worker holds the only writer now: its exit reads as end-of-file here
         reply = await _wait(process, reader, began + budget.seconds, budget, gone)
     except BaseException as exc:
-        peak = _stop(process)
-        _log(budget, WorkStats(time.monotonic() - began, peak, 0, _outcome_of(exc)))
+        _log(budget, WorkStats(time.monotonic() - began, _outcome_of(exc), _stop(process)))
         raise
     finally:
         _stop(process)
         reader.close()
         writer.close()
-    outcome, value, peak, start = reply
-    _log(budget, WorkStats(time.monotonic() - began, peak, start, outcome))
+    outcome, value, usage = reply
+    _log(budget, WorkStats(time.monotonic() - began, outcome, usage))
     if outcome == "ok":
         result: T = value
         return result
@@ -297,31 +335,20 @@ def _receive(process: ForkServerProcess, reader: Connection, budget: Budget) -> 
     return reply
 
 
-def _stop(process: ForkServerProcess) -> int:
-    """Kill the worker if it still runs, and reap it; its peak RSS when it was still running (else 0).
-    Synchronous: it must also run while the caller's task is being cancelled, and SIGKILL is immediate."""
+def _stop(process: ForkServerProcess) -> Usage:
+    """Kill the worker if it still runs, and reap it; what it had used when it was killed (else
+    nothing). Synchronous: it must also run while the caller's task is being cancelled, and SIGKILL
+    is immediate."""
     pid = process.pid
     if pid is None:  # never started
-        return 0
-    peak = 0
+        return Usage()
+    usage = Usage()
     if process.is_alive():
-        peak = _peak_rss_of(pid)
+        usage = _usage_of(pid)
         process.kill()
     process.join(STOP_WAIT_S)
     _running.pop(pid, None)
-    return peak
-
-
-def _peak_rss_of(pid: int) -> int:
-    """A live process's peak resident memory (VmHWM), in bytes; 0 where /proc does not say."""
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
+    return usage
 
 
 def _outcome_of(exc: BaseException) -> str:
@@ -333,12 +360,14 @@ def _outcome_of(exc: BaseException) -> str:
 
 
 def _log(budget: Budget, stats: WorkStats) -> None:
+    usage = stats.usage
     logger.info(
-        "%s: %s in %.2f s, peak RSS %.0f MB (started at %.0f MB)",
+        "%s: %s in %.2f s (%.2f s of CPU), peak RSS %.0f MB (started at %.0f MB)",
         budget.what,
         stats.outcome,
         stats.seconds,
-        stats.peak_rss_bytes / MB,
-        stats.start_rss_bytes / MB,
+        usage.cpu_seconds,
+        usage.peak_rss_bytes / MB,
+        usage.start_rss_bytes / MB,
         extra={"work": stats},
     )

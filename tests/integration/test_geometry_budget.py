@@ -191,7 +191,7 @@ def test_work_over_its_memory_budget_is_stopped_within_it(aws_env: AwsEnv, worke
     assert message == "The roof analysis needed more than its 150 MB of memory and was stopped; send less."
     (record,) = worked()
     assert record.outcome == "memory"
-    assert record.grew_bytes <= budget.memory_bytes + TOUCHED_MODULES_BYTES
+    assert record.usage.grew_bytes <= budget.memory_bytes + TOUCHED_MODULES_BYTES
     assert workers.running() == []
 
 

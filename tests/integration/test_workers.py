@@ -63,6 +63,15 @@ async def test_work_over_its_memory_is_stopped_with_a_413() -> None:
     assert workers.running() == []
 
 
+async def test_the_libraries_work_needs_are_imported_outside_its_memory_budget() -> None:
+    # Given a forkserver started without OpenCV (this module's first work), and a 20 MB budget
+    assert await run_bounded(work_targets.add, (1, 1), ROOMY) == 2
+    tight = Budget(seconds=120, memory_bytes=20 * MB)
+    # Then work that names OpenCV (100+ MB mapped) among its modules still runs within its budget
+    version = await run_bounded(work_targets.opencv_version, (), tight, modules=("cv2",))
+    assert version.split(".")[0].isdigit()
+
+
 async def test_work_over_its_time_is_killed_with_a_413() -> None:
     started: list[int] = []
 
@@ -108,7 +117,7 @@ def test_a_worker_nobody_stops_ends_itself_after_its_budget() -> None:
     context: Any = multiprocessing.get_context("forkserver")
     reader, writer = context.Pipe(duplex=False)
     budget = Budget(seconds=1, memory_bytes=100 * MB)
-    process = context.Process(target=workers._work, args=(writer, work_targets.sleep, (3600,), budget))
+    process = context.Process(target=workers._work, args=(writer, work_targets.sleep, (3600,), budget, ()))
     process.start()
     writer.close()
     # Then it ends by its own alarm, a little after its budget

@@ -36,3 +36,9 @@ def exit_abruptly(code: int) -> None:
 
 def fail() -> None:
     raise ValueError("an internal mistake")
+
+
+def opencv_version() -> str:
+    import cv2  # imported here, in the worker, as a work's libraries are
+
+    return str(cv2.__version__)

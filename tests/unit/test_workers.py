@@ -7,7 +7,7 @@ import types
 from importlib.machinery import ModuleSpec
 from json.decoder import JSONDecoder
 
-from shared.workers import MB, Budget, WorkStats, main_imports
+from shared.workers import MB, Budget, Usage, main_imports
 
 
 def test_a_budget_names_the_limit_the_work_outgrew() -> None:
@@ -19,9 +19,9 @@ def test_a_budget_names_the_limit_the_work_outgrew() -> None:
     assert budget.refuse("site.npy is too big").message == "site.npy is too big; crop it."
 
 
-def test_what_a_worker_grew_by_is_never_negative() -> None:
-    assert WorkStats(1.0, peak_rss_bytes=300 * MB, start_rss_bytes=40 * MB, outcome="ok").grew_bytes == 260 * MB
-    assert WorkStats(1.0, peak_rss_bytes=0, start_rss_bytes=40 * MB, outcome="time").grew_bytes == 0
+def test_what_a_worker_grew_by_is_known_only_from_its_own_figures() -> None:
+    assert Usage(peak_rss_bytes=300 * MB, start_rss_bytes=40 * MB).grew_bytes == 260 * MB
+    assert Usage(peak_rss_bytes=300 * MB).grew_bytes == 0  # a killed worker: its start is unknown
 
 
 def test_what_the_main_module_imported_is_preloaded_for_its_re_run_in_each_worker() -> None:

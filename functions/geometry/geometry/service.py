@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from geometry.jobs import GeometryJobs, JobIndex
 from geometry.limits import SYNC_LIMITS, Limits, admit
-from geometry.work import Analysed, InputFiles, analyze_files
+from geometry.work import MODULES, Analysed, InputFiles, analyze_files
 from shared.errors import BadRequest, InvalidInput
 from shared.forms import Part, form_field, parse_multipart
 from shared.http import parse_json_body
@@ -204,7 +204,8 @@ def bounded(limits: Limits = SYNC_LIMITS) -> Analyser:
         with tempfile.TemporaryDirectory(prefix="dominus-geometry-") as folder:
             files = await anyio.to_thread.run_sync(write_input, source, Path(folder))
             admit(files.file.name, await anyio.to_thread.run_sync(input_size, files.file), limits)
-            return await run_bounded(analyze_files, (files, limits.max_cells), limits.budget, gone=gone)
+            work = (files, limits.max_cells)
+            return await run_bounded(analyze_files, work, limits.budget, gone=gone, modules=MODULES)
 
     return analyse
 
