@@ -1,24 +1,27 @@
 """What one synchronous analysis may cost, and the admission that refuses, before any work starts,
 an input that would cost more.
 
-Sized to where the route is deployed (template.yaml): GeometryFunction has 2048 MB and 29 s, and API
-Gateway gives up on a REST integration at 29 s. The work (reading, segmenting, measuring, the preview)
-runs in a worker process (shared.workers) under `SYNC_BUDGET`; the 5 s left around it pay for the
-upload's parsing and hashing, the job's lookups and storage, and a cold start of the worker's
-forkserver (about 1 s).
+Sized to where the route is deployed (template.yaml): GeometryFunction has 2048 MB (1.16 vCPU) and
+29 s, and API Gateway gives up on a REST integration at 29 s. The work (reading, segmenting,
+measuring, the preview) runs in a worker process (shared.workers) under `SYNC_BUDGET`; the 5 s left
+around it pay for the upload's parsing and hashing, the job's lookups and storage, and a cold start
+of the workers' forkserver (2-3 s, once per instance).
 
 The admission estimate comes from the input's size alone (a raster's cells from its header, a point
-cloud's points from its header or its lines), at costs measured with bench/geometry.py's "bounded"
-section (`python -m bench geometry`) on a busy 2-core machine (other work running beside it):
-- time: dense tiles of several houses cost 16-36 µs per cell (a 1000 x 1000 tile of 25 houses took
-  28 s), a single house 7-20 µs, a flat or empty site about 1 µs; the estimate takes the dense
-  tiles' typical 24 µs, so 1M cells fit the 24 s budget. A dense input near the limit can still
-  outrun it: then the worker is stopped at its budget and the answer is the same 413.
-- memory: about 400 bytes per cell at its peak (a 1M-cell analysis grew its worker by 350-400 MB),
-  far inside the worker's 1280 MB at the cell limit; the cap is there for what the estimate cannot
-  see (a point cloud's raster, say).
-A point cloud's cost is its raster's (checked again once it is rasterised) plus reading the points,
-about 0.4 µs each as text and less as LAS (so the 5M-point reader limit is a few seconds).
+cloud's points from its header or its lines), at costs measured in CPU seconds, which is what a
+dedicated core turns into wall-clock time (`python -m bench geometry`, "bounded"; the 2-core machine
+it ran on was shared, and gave the work about half a core):
+- time: tiles of houses side by side, the densest content per cell, cost 18 µs of CPU per cell (a
+  600 x 600 tile of 9 houses took 6.5 s), a single house 4 µs, a flat site under 1 µs, 1M cells of
+  noise more than 13 µs. The estimate takes 24 µs, a third over the dense tiles, so 1M cells fit the
+  24 s budget with room for a slower core. What still outruns it (a dense input near the limit on a
+  busy machine) is stopped at the budget, with the same 413.
+- memory: 250-400 bytes per cell at the worker's peak (a 1M-cell analysis grew its worker by 250-350
+  MB), far inside its 1280 MB at the cell limit; the cap is there for what the estimate cannot see
+  (a point cloud's raster, say).
+A point cloud's cost is its raster's (checked again once it is rasterised) plus reading the points:
+2 µs each as x y z text, 0.15 µs as LAS; reading may take a quarter of the budget, 3M points of text
+(a 50 MB upload holds about 2.5M).
 """
 
 from __future__ import annotations
@@ -32,8 +35,8 @@ FUNCTION_MEMORY_MB = 2048  # GeometryFunction's MemorySize (tests/infra checks t
 
 SYNC_BUDGET = Budget(
     seconds=24.0,
-    # Beside the request process (~300 MB with a 50 MB upload in hand) and the forkserver (~100 MB,
-    # its pages shared with the worker), within the function's 2048 MB.
+    # Beside the request process (~300 MB with a 50 MB upload in hand) and the forkserver (~40 MB
+    # resident, its pages shared with the worker), within the function's 2048 MB.
     memory_bytes=1280 * MB,
     what="The roof analysis",
     advice=(
@@ -41,9 +44,9 @@ SYNC_BUDGET = Budget(
         "building or resample it to a coarser pixel (10 cm is plenty for a roof) and send it again"
     ),
 )
-SECONDS_PER_CELL = 24e-6  # measured: see the module's docstring
+SECONDS_PER_CELL = 24e-6  # measured, with a margin: see the module's docstring
 BYTES_PER_CELL = 400  # measured: see the module's docstring
-SECONDS_PER_POINT = 2e-6  # measured: text, the slower reader
+SECONDS_PER_POINT = 2e-6  # measured: x y z text, the slower reader
 
 
 @dataclass(frozen=True)
