@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import socket
 import threading
 import uuid
@@ -126,7 +127,7 @@ class PeakRss:
 
 def _rss() -> int:
     with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * 4096
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 # ---- the acceptance: 16M cells and a 32 MB surface ------------------------------------------------
