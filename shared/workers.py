@@ -158,7 +158,8 @@ def main_imports(main: types.ModuleType) -> list[str]:
             names.update(name for name in list(sys.modules) if name.startswith(f"{value.__name__}."))
         elif isinstance(value, type | types.FunctionType) and isinstance(value.__module__, str):
             names.add(value.__module__)
-    return sorted(names - {"__main__", "__mp_main__", "builtins"})
+    # Only what was imported as a module of that name (a forkserver that fails an import dies with it)
+    return sorted(name for name in names - {"__main__", "__mp_main__", "builtins"} if name in sys.modules)
 
 
 def running() -> list[int]:

@@ -27,15 +27,16 @@ def test_what_a_worker_grew_by_is_known_only_from_its_own_figures() -> None:
 def test_what_the_main_module_imported_is_preloaded_for_its_re_run_in_each_worker() -> None:
     # Given a script main as a console script or Lambda's bootstrap makes one
     script = types.ModuleType("__main__")
-    script.__dict__.update(json=json, console_main=JSONDecoder, Budget=Budget, answer=42)
+    made_up = types.ModuleType("made_up")  # not importable by its name: never preloaded
+    script.__dict__.update(json=json, console_main=JSONDecoder, Budget=Budget, answer=42, made_up=made_up)
     # Then what it imported is preloaded: modules (with what was loaded under them), and the modules of
     # the functions and classes it holds
     names = main_imports(script)
     assert {"json", "json.decoder", "shared.workers"} <= set(names)
-    assert "__main__" not in names
+    assert "__main__" not in names and "made_up" not in names
     # And a main run by name (`python -m x`) is itself preloaded, unless it is a package's __main__
     by_name = types.ModuleType("__main__")
-    by_name.__spec__ = ModuleSpec("dominus_dev.cli", None)
-    assert main_imports(by_name) == ["dominus_dev.cli"]
+    by_name.__spec__ = ModuleSpec("shared.workers", None)
+    assert main_imports(by_name) == ["shared.workers"]
     by_name.__spec__ = ModuleSpec("bench.__main__", None)
     assert main_imports(by_name) == []
