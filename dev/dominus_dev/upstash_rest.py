@@ -29,6 +29,8 @@ from dominus_dev.serving import ServerThread
 
 JSONValue = str | int | None | list["JSONValue"]
 
+MAX_CONNECTIONS = 256  # as many as the engine's own pool (DOMINUS_STORE_CONNECTIONS)
+
 
 class _BadRequest(Exception):
     """The body is not a command (or list of commands) in Upstash's shape."""
@@ -84,15 +86,21 @@ def _item(value: Any, b64: bool) -> dict[str, JSONValue]:
 
 def create_app(redis_url: str, token: str) -> Starlette:
     """The REST app; `redis_url` names the backing redis-server, `token` the only accepted bearer."""
-    client = aioredis.Redis.from_url(
+    pool = aioredis.BlockingConnectionPool.from_url(
         redis_url,
+        # A burst of requests queues for a connection (redis-py's plain pool fails past 100 of them).
+        max_connections=MAX_CONNECTIONS,
+        timeout=5.0,
         decode_responses=False,
+        # RESP2, as Upstash relays it (redis-py 7+ would speak RESP3, whose maps this server cannot relay).
+        protocol=2,
         # One immediate retry reconnects a pooled connection that a Redis restart left dead; more
         # retries with backoff would only make a stopped Redis look like a hang to the caller.
         retry=Retry(NoBackoff(), 1),
         socket_connect_timeout=1.0,
         socket_timeout=5.0,
     )
+    client = aioredis.Redis(connection_pool=pool)
     # No reply callbacks: the raw RESP2 reply (bytes, int, None, list) is what Upstash relays.
     client.response_callbacks.clear()
     expected = f"Bearer {token}".encode()
