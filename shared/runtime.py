@@ -58,22 +58,28 @@ def once(make: Callable[[], T]) -> Lazy[T]:
 
 def build_store(settings: Settings) -> GuardedStore:
     """Upstash if configured, else Redis if configured, else the in-process Memory store."""
-    timeout_s = settings.dominus_store_timeout_ms / 1000
+    busy_cap_s = settings.dominus_store_busy_cap_ms / 1000
+    connections = settings.dominus_store_connections
     inner: Store
     if settings.upstash_redis_rest_url:
         from shared.stores.upstash import UpstashStore
 
         token = _secret(settings.upstash_redis_rest_token, settings.dominus_upstash_token_secret_arn).get() or ""
-        inner = UpstashStore.from_credentials(settings.upstash_redis_rest_url, token, timeout_s)
+        inner = UpstashStore.from_credentials(settings.upstash_redis_rest_url, token, busy_cap_s, connections)
     elif settings.redis_url:
         from shared.stores.redis_store import RedisStore
 
-        inner = RedisStore.from_url(settings.redis_url, timeout_s)
+        inner = RedisStore.from_url(settings.redis_url, busy_cap_s, connections)
     else:
         from shared.stores.memory import MemoryStore
 
         inner = MemoryStore()
-    return GuardedStore(inner, timeout_s=timeout_s, cooldown_s=settings.dominus_store_cooldown_ms / 1000)
+    return GuardedStore(
+        inner,
+        timeout_s=settings.dominus_store_timeout_ms / 1000,
+        busy_cap_s=busy_cap_s,
+        cooldown_s=settings.dominus_store_cooldown_ms / 1000,
+    )
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:

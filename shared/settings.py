@@ -43,8 +43,14 @@ class Settings(BaseSettings):
     dominus_usd_per_balance_token: float = Field(0.001, gt=0, description="what one balance token buys")
     dominus_default_balance: int = Field(10_000, ge=0, description="balance of an org with no record yet")
     dominus_prices_json: str | None = Field(None, description="JSON price overrides, per 1M tokens")
-    dominus_store_timeout_ms: int = Field(250, ge=10, le=5_000)
+    dominus_store_timeout_ms: int = Field(250, ge=10, le=5_000, description="a store call's bound")
+    dominus_store_busy_cap_ms: int = Field(
+        5_000, ge=10, le=120_000, description="the bound when this process is too busy to tell a slow store"
+    )
     dominus_store_cooldown_ms: int = Field(2_000, ge=0, le=60_000)
+    dominus_store_connections: int = Field(
+        256, ge=1, le=10_000, description="pooled store connections: store calls a burst has in flight"
+    )
     dominus_lease_ms: int = Field(5_000, ge=100, le=60_000)
     dominus_follow_wait_ms: int = Field(26_000, ge=100, le=120_000)
     dominus_upstream_budget_s: float = Field(25.0, gt=0, le=900)

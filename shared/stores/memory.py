@@ -6,6 +6,8 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+from shared.stores.base import Free, Push, Put, Write
+
 
 class MemoryStore:
     name = "memory"
@@ -59,17 +61,34 @@ class MemoryStore:
 
     async def delete_if_value(self, key: str, value: str) -> bool:
         with self._lock:
-            if self._live(key) != value:
-                return False
-            del self._values[key]
-            return True
+            return self._delete_if_value(key, value)
 
     async def append(self, key: str, value: str, ttl_ms: int) -> int:
         with self._lock:
-            items = self._live(key)
-            items = [*items, value] if isinstance(items, list) else [value]
-            self._values[key] = (items, self._expiry(ttl_ms))
-            return len(items)
+            return self._append(key, value, ttl_ms)
+
+    async def write(self, writes: Sequence[Write]) -> None:
+        with self._lock:
+            for step in writes:
+                if isinstance(step, Put):
+                    self._values[step.key] = (step.value, self._expiry(step.ttl_ms))
+                elif isinstance(step, Push):
+                    self._append(step.key, step.value, step.ttl_ms)
+                else:
+                    assert isinstance(step, Free)
+                    self._delete_if_value(step.key, step.value)
+
+    def _delete_if_value(self, key: str, value: str) -> bool:
+        if self._live(key) != value:
+            return False
+        del self._values[key]
+        return True
+
+    def _append(self, key: str, value: str, ttl_ms: int) -> int:
+        items = self._live(key)
+        items = [*items, value] if isinstance(items, list) else [value]
+        self._values[key] = (items, self._expiry(ttl_ms))
+        return len(items)
 
     async def read_from(self, key: str, start: int) -> list[str]:
         with self._lock:

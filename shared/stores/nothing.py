@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from shared.stores.base import Write
+
 
 class NothingShared:
     """A store that keeps nothing and that no other process sees: every lookup misses, every lease is
@@ -34,6 +36,9 @@ class NothingShared:
 
     async def read_from(self, key: str, start: int) -> list[str]:
         return []
+
+    async def write(self, writes: Sequence[Write]) -> None:
+        return None
 
     async def ping(self) -> bool:
         return True

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from shared.stores.base import GuardedStore, Store, StoreUnavailable
+from shared.stores.base import Free, GuardedStore, Push, Put, Store, StoreUnavailable
 from shared.stores.memory import MemoryStore
 from shared.stores.redis_store import RedisStore
 from shared.stores.upstash import UpstashStore
@@ -30,10 +30,10 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
     if request.param == "memory":
         built = MemoryStore()
     elif request.param == "redis":
-        built = RedisStore.from_url(request.getfixturevalue("redis_url"), timeout_s=10.0)
+        built = RedisStore.from_url(request.getfixturevalue("redis_url"), busy_cap_s=10.0)
     else:
         url, token = request.getfixturevalue("upstash_rest")
-        built = UpstashStore.from_credentials(url, token, timeout_s=10.0)
+        built = UpstashStore.from_credentials(url, token, busy_cap_s=10.0)
     yield built
     await built.close()
 
@@ -85,6 +85,31 @@ async def test_append_and_read_from_keep_order_and_expire(store: Store) -> None:
     assert await store.read_from("nothing", 0) == []
     await store.append("chunks", "c4", SHORT_MS)  # each append sets the list's TTL
 
+    async def emptied() -> bool:
+        return await store.read_from("chunks", 0) == []
+
+    await eventually(emptied, "the list expired")
+
+
+async def test_a_write_admits_publishes_and_frees_a_lease_in_order(store: Store) -> None:
+    # Given a held lease and a list with one chunk
+    await store.set_if_absent("lease", "token", LONG_MS)
+    await store.append("chunks", "c0", LONG_MS)
+    # When one write sets two keys, appends, and frees the lease with the wrong token, then the right one
+    await store.write(
+        [
+            Put("cache", "answer", LONG_MS),
+            Put("result", '{"ok": "answer"}', LONG_MS),
+            Push("chunks", "c1", LONG_MS),
+            Free("lease", "someone else"),
+        ]
+    )
+    assert await store.get_many(["cache", "result", "lease"]) == ["answer", '{"ok": "answer"}', "token"]
+    assert await store.read_from("chunks", 0) == ["c0", "c1"]
+    await store.write([Push("chunks", "c2", SHORT_MS), Free("lease", "token")])
+    assert await store.get("lease") is None
+
+    # And the push set the list's TTL, as append does
     async def emptied() -> bool:
         return await store.read_from("chunks", 0) == []
 

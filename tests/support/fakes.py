@@ -16,7 +16,7 @@ from shared.modes import Billing, ModelPair
 from shared.orgs import CachedOrgSettings, MemoryOrgRepository
 from shared.perf import PerfRecord, PerfRecorder
 from shared.requests import AIRequest, Message
-from shared.stores.base import GuardedStore, Store
+from shared.stores.base import GuardedStore, Store, Write
 from shared.stores.memory import MemoryStore
 
 
@@ -108,6 +108,9 @@ class FailingStore(MemoryStore):
         raise ConnectionError("store down")
 
     async def set(self, key: str, value: str, ttl_ms: int) -> None:
+        raise ConnectionError("store down")
+
+    async def write(self, writes: Sequence[Write]) -> None:
         raise ConnectionError("store down")
 
 
