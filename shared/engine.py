@@ -229,11 +229,12 @@ class Engine:
     async def _deduplicated(self, plan: Plan) -> tuple[Answer, CacheOutcome]:
         async def lead() -> str:
             plan.outcome = CacheOutcome.MISS
-            return (await self._produce(plan, admit=plan.use_cache)).model_dump_json()
+            return (await self._produce(plan, admit=False)).model_dump_json()  # the flight admits it
 
         plan.outcome = CacheOutcome.SHARED  # unless this caller ends up leading
+        cache_ttl_ms = plan.org.cache_ttl_s * 1000 if plan.use_cache else None
         try:
-            raw, _ = await self._flights.run(plan.keys, lead)
+            raw, _ = await self._flights.run(plan.keys, lead, cache_ttl_ms=cache_ttl_ms)
         except FollowTimeout:
             plan.outcome = CacheOutcome.MISS
             return await self._produce(plan, admit=plan.use_cache), plan.outcome

@@ -10,11 +10,11 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from shared.errors import DominusError
-from shared.stores.base import Store, StoreUnavailable
+from shared.stores.base import Free, Store, StoreUnavailable, Write
 
 logger = logging.getLogger(__name__)
 
@@ -67,10 +67,13 @@ class Lease:
             except StoreUnavailable:
                 continue  # the next beat may get through before the lease expires
 
-    async def release(self) -> None:
-        """Stop renewing, and free the lease if still ours so a waiter need not wait it out."""
+    async def release(self, writes: Sequence[Write] = ()) -> bool:
+        """Stop renewing, apply `writes` (what the holder leaves for the others), and free the lease if
+        still ours so a waiter need not wait it out: one round trip. Whether the store took them."""
         if self._heartbeat is not None:
             self._heartbeat.cancel()
         # A cancellation arriving here must not replace the error the holder is raising.
         with contextlib.suppress(StoreUnavailable, asyncio.CancelledError):
-            await self._store.delete_if_value(self.key, self.token)
+            await self._store.write([*writes, Free(self.key, self.token)])
+            return True
+        return False

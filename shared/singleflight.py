@@ -20,7 +20,7 @@ from typing import Any
 from shared.cache_keys import KeySpace
 from shared.errors import DominusError
 from shared.lease import Lease, failure_entry, shared_failure
-from shared.stores.base import Store, StoreUnavailable
+from shared.stores.base import Put, Store, Write
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +65,14 @@ class SingleFlight:
         """Whether an identical call in this process is in flight (joining it needs no store)."""
         return keys.lease in self._local
 
-    async def run(self, keys: KeySpace, produce: Callable[[], Awaitable[str]]) -> tuple[str, Role]:
-        """The answer and this caller's role. Raises StoreUnavailable before any upstream call only."""
+    async def run(
+        self, keys: KeySpace, produce: Callable[[], Awaitable[str]], *, cache_ttl_ms: int | None = None
+    ) -> tuple[str, Role]:
+        """The answer and this caller's role. Raises StoreUnavailable before any upstream call only.
+
+        With `cache_ttl_ms`, the leader also admits its answer to the cache, in the round trip that
+        publishes it and frees the lease.
+        """
         while (local := self._local.get(keys.lease)) is not None:
             try:
                 return await asyncio.shield(local), Role.FOLLOWER
@@ -77,7 +83,7 @@ class SingleFlight:
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._local[keys.lease] = future
         try:
-            answer, role = await self._run_distributed(keys, produce)
+            answer, role = await self._run_distributed(keys, produce, cache_ttl_ms)
         except BaseException as exc:
             if isinstance(exc, Exception):
                 future.set_exception(exc)
@@ -91,13 +97,15 @@ class SingleFlight:
         finally:
             del self._local[keys.lease]
 
-    async def _run_distributed(self, keys: KeySpace, produce: Callable[[], Awaitable[str]]) -> tuple[str, Role]:
+    async def _run_distributed(
+        self, keys: KeySpace, produce: Callable[[], Awaitable[str]], cache_ttl_ms: int | None
+    ) -> tuple[str, Role]:
         deadline, pause = time.monotonic() + self._wait_s, self._poll_min_s
         holder: str | None = None
         while True:
             # Nobody leads: at first, or the leader finished without publishing, or died and its lease expired.
             if holder is None and (lease := await Lease.take(self._store, keys.lease, self._lease_ms)) is not None:
-                return await self._lead(keys, lease, produce), Role.LEADER
+                return await self._lead(keys, lease, produce, cache_ttl_ms), Role.LEADER
             result, holder = await self._store.get_many([keys.result, keys.lease])
             if result is not None:
                 return _open(result), Role.FOLLOWER
@@ -107,21 +115,25 @@ class SingleFlight:
                 await asyncio.sleep(pause)
                 pause = min(pause * 1.5, self._poll_max_s)
 
-    async def _lead(self, keys: KeySpace, lease: Lease, produce: Callable[[], Awaitable[str]]) -> str:
+    async def _lead(
+        self, keys: KeySpace, lease: Lease, produce: Callable[[], Awaitable[str]], cache_ttl_ms: int | None
+    ) -> str:
+        writes: list[Write] = []  # what the lease's release leaves behind: the answer or the error
         try:
             try:
                 answer = await produce()
             except DominusError as exc:
-                await self._publish(keys, failure_entry(exc))
+                writes = [self._result(keys, failure_entry(exc))]
                 raise
-            await self._publish(keys, {"ok": answer})
+            if cache_ttl_ms is not None:
+                writes.append(Put(keys.cache, answer, cache_ttl_ms))
+            writes.append(self._result(keys, {"ok": answer}))
             return answer
         finally:
-            await lease.release()  # whatever happened, even cancellation
+            # Whatever happened, even cancellation; the store failing here must not fail the leader's call.
+            if not await lease.release(writes) and writes:
+                logger.warning("result not published (nor cached): store unavailable; waiters will take over")
 
-    async def _publish(self, keys: KeySpace, envelope: dict[str, Any]) -> None:
-        """The result for waiters; the store failing here must not fail the leader's call."""
-        try:
-            await self._store.set(keys.result, json.dumps(envelope), self._result_ttl_ms)
-        except StoreUnavailable:
-            logger.warning("could not publish a shared result; waiters will take over")
+    def _result(self, keys: KeySpace, envelope: dict[str, Any]) -> Put:
+        """The result for waiters."""
+        return Put(keys.result, json.dumps(envelope), self._result_ttl_ms)

@@ -31,7 +31,7 @@ from pydantic import BaseModel
 from shared.cache_keys import KeySpace
 from shared.errors import DominusError, UpstreamUnavailable
 from shared.lease import Lease, failure_entry, shared_failure
-from shared.stores.base import Store, StoreUnavailable
+from shared.stores.base import Push, Store, StoreUnavailable, Write
 
 logger = logging.getLogger(__name__)
 
@@ -192,7 +192,7 @@ class StreamFlights:
         upstream: Upstream,
         error: DominusError | None,
         outbox: asyncio.Queue[Item | None],
-        publisher: asyncio.Task[None] | None,
+        publisher: asyncio.Task[list[Item]] | None,
         lease: Lease | None,
     ) -> None:
         """End the stream for every reader, here and elsewhere; shielded, so a cancellation (the last
@@ -203,31 +203,42 @@ class StreamFlights:
         with anyio.CancelScope(shield=True):
             await upstream.broadcast.close(error)
             self._local.pop(keys.lease, None)
+            writes: list[Write] = []
             if publisher is not None and chunks is not None:
                 outbox.put_nowait(None)
                 with contextlib.suppress(Exception):
-                    await publisher
+                    if rest := await publisher:
+                        writes.append(Push(chunks, _encode(rest), CHUNK_TTL_MS))
                 if error is not None:
-                    with contextlib.suppress(StoreUnavailable):
-                        await self._store.append(chunks, json.dumps([failure_entry(error)]), CHUNK_TTL_MS)
+                    writes.append(Push(chunks, json.dumps([failure_entry(error)]), CHUNK_TTL_MS))
             if lease is not None:
-                await lease.release()
+                # The last chunks (the answer, or the error) and the lease's end: one round trip.
+                await lease.release(writes)
 
-    async def _publish(self, chunks: str, outbox: asyncio.Queue[Item | None]) -> None:
-        """Append what the producer made, a batch per round trip, until the producer is done."""
+    async def _publish(self, chunks: str, outbox: asyncio.Queue[Item | None]) -> list[Item]:
+        """Append what the producer made, a batch per round trip, until the producer is done; then the
+        items not yet appended, for `_finish` to write with the lease's release.
+
+        Items the store did not take are kept and sent with the next batch: remote followers read the
+        list as one text, so a batch dropped in the middle would garble it, while a late one only pauses.
+        """
+        unsent: list[Item] = []
+        warned = False
         while True:
             batch = [await outbox.get()]
             while not outbox.empty():
                 batch.append(outbox.get_nowait())
-            done = batch[-1] is None
-            items = [item for item in batch if item is not None]
-            if items:
-                try:
-                    await self._store.append(chunks, _encode(items), CHUNK_TTL_MS)
-                except StoreUnavailable:
-                    logger.warning("stream chunks not published; remote followers will time out")
-            if done:
-                return
+            unsent += [item for item in batch if item is not None]
+            if batch[-1] is None:  # the producer is done
+                return unsent
+            try:
+                await self._store.append(chunks, _encode(unsent), CHUNK_TTL_MS)
+            except StoreUnavailable:
+                if not warned:
+                    logger.warning("stream chunks not published yet; they go with the next batch")
+                    warned = True
+            else:
+                unsent = []
 
     async def watched_elsewhere(self, keys: KeySpace) -> bool:
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -94,6 +95,57 @@ class CountingStore(MemoryStore):
     async def get(self, key: str) -> str | None:
         self.gets += 1
         return await super().get(key)
+
+
+class RoundTrips:
+    """A store that counts its calls by name, each one round trip to a networked store, and passes them on."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.calls: Counter[str] = Counter()
+
+    async def get(self, key: str) -> str | None:
+        self.calls["get"] += 1
+        return await self.inner.get(key)
+
+    async def get_many(self, keys: Sequence[str]) -> list[str | None]:
+        self.calls["get_many"] += 1
+        return await self.inner.get_many(keys)
+
+    async def set(self, key: str, value: str, ttl_ms: int) -> None:
+        self.calls["set"] += 1
+        await self.inner.set(key, value, ttl_ms)
+
+    async def set_if_absent(self, key: str, value: str, ttl_ms: int) -> bool:
+        self.calls["set_if_absent"] += 1
+        return await self.inner.set_if_absent(key, value, ttl_ms)
+
+    async def extend_if_value(self, key: str, value: str, ttl_ms: int) -> bool:
+        self.calls["extend_if_value"] += 1
+        return await self.inner.extend_if_value(key, value, ttl_ms)
+
+    async def delete_if_value(self, key: str, value: str) -> bool:
+        self.calls["delete_if_value"] += 1
+        return await self.inner.delete_if_value(key, value)
+
+    async def append(self, key: str, value: str, ttl_ms: int) -> int:
+        self.calls["append"] += 1
+        return await self.inner.append(key, value, ttl_ms)
+
+    async def read_from(self, key: str, start: int) -> list[str]:
+        self.calls["read_from"] += 1
+        return await self.inner.read_from(key, start)
+
+    async def write(self, writes: Sequence[Write]) -> None:
+        self.calls["write"] += 1
+        await self.inner.write(writes)
+
+    async def ping(self) -> bool:
+        return await self.inner.ping()
+
+    async def close(self) -> None:
+        await self.inner.close()
 
 
 class FailingStore(MemoryStore):

@@ -1,4 +1,4 @@
-"""The guarded store's patience and batched writes: no I/O.
+"""The guarded store's patience, batched writes and the round trips a miss costs: no I/O.
 
 Time here is either plain numbers (`Patience` is told the time) or the event loop's order of work:
 a test that blocks the loop only makes it later, never changes what runs first.
@@ -11,9 +11,11 @@ import time
 
 import pytest
 
+from shared.outcomes import CacheOutcome
 from shared.stores.base import Free, GuardedStore, Patience, Push, Put, StoreUnavailable
 from shared.stores.memory import MemoryStore
 from tests.support.clock import FakeClock
+from tests.support.fakes import RoundTrips, assessment_request, ctx, engine_kit
 
 pytestmark = pytest.mark.anyio
 
@@ -122,3 +124,15 @@ async def test_a_write_applies_its_steps_in_order() -> None:
     assert await store.read_from("chunks", 0) == ["c1", "c2"]
     await store.write([Free("lease", "token")])
     assert await store.get("lease") is None
+
+
+async def test_a_miss_costs_three_round_trips_lookup_lease_and_one_write_that_admits_publishes_and_frees() -> None:
+    store = RoundTrips(MemoryStore())
+    kit = engine_kit(store=store)
+    result = await kit.engine.generate(ctx(), assessment_request())
+    assert result.meta.cache is CacheOutcome.MISS
+    assert store.calls == {"get": 1, "set_if_absent": 1, "write": 1}
+    # the one write left the answer cached: a repeat is a hit, one more lookup
+    repeat = await kit.engine.generate(ctx(request_id="req-00000002"), assessment_request())
+    assert repeat.meta.cache is CacheOutcome.HIT
+    assert store.calls == {"get": 2, "set_if_absent": 1, "write": 1}

@@ -138,3 +138,34 @@ def test_a_leaders_error_reaches_every_follower() -> None:
     assert isinstance(second[-1], ErrorEvent)
     assert first[-1].code == second[-1].code == "incomplete_output"
     assert other.chat.calls == []
+
+
+class FirstAppendFails(MemoryStore):
+    """A store that refuses the first chunk batch (a blip), then takes everything."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refused = 0
+
+    async def append(self, key: str, value: str, ttl_ms: int) -> int:
+        if not self.refused:
+            self.refused += 1
+            raise ConnectionError("blip")
+        return await super().append(key, value, ttl_ms)
+
+
+def test_a_chunk_batch_the_store_refused_goes_out_with_the_next_so_a_follower_elsewhere_reads_it_all() -> None:
+    store = FirstAppendFails()
+    leader, other = engine_kit(chat=ScriptedChatModel(delay_s=0.2), store=store), engine_kit(store=store)
+
+    async def both() -> tuple[list[StreamEvent], list[StreamEvent]]:
+        first = asyncio.create_task(collect(leader, 1))
+        await asyncio.sleep(0.03)  # the leader holds the lease and is streaming
+        second = await collect(other, 2)
+        return await first, second
+
+    first, second = run(both())
+    assert store.refused == 1
+    assert cache_of(second) == "shared"
+    assert text(second) == text(first)  # no gap where the refused batch was
+    assert json.loads(text(second)) == json.loads(GOOD_ANSWER)
