@@ -43,6 +43,7 @@ CHUNK_TTL_MS = 60_000
 WATCH_TTL_MS = 3_000
 _WATCH_REFRESH_S = 1.0
 _POLL_MIN_S, _POLL_MAX_S = 0.004, 0.03
+_PUBLISH_EVERY_S = 0.025  # at most one append per stream this often: followers poll no faster than 30 ms
 
 
 class StreamRole(StrEnum):
@@ -216,8 +217,8 @@ class StreamFlights:
                 await lease.release(writes)
 
     async def _publish(self, chunks: str, outbox: asyncio.Queue[Item | None]) -> list[Item]:
-        """Append what the producer made, a batch per round trip, until the producer is done; then the
-        items not yet appended, for `_finish` to write with the lease's release.
+        """Append what the producer made, a batch per round trip at most every `_PUBLISH_EVERY_S`, until the
+        producer is done; then the items not yet appended, for `_finish` to write with the lease's release.
 
         Items the store did not take are kept and sent with the next batch: remote followers read the
         list as one text, so a batch dropped in the middle would garble it, while a late one only pauses.
@@ -239,6 +240,9 @@ class StreamFlights:
                     warned = True
             else:
                 unsent = []
+            # Chunks made meanwhile wait for the next batch: a round trip per interval, not per chunk
+            # (a model sending a chunk every 5 ms cost 40 appends per stream).
+            await asyncio.sleep(_PUBLISH_EVERY_S)
 
     async def watched_elsewhere(self, keys: KeySpace) -> bool:
         try:
