@@ -12,6 +12,7 @@ BENCHMARKS = (
     "hit",
     "miss",
     "fanin",
+    "bursts",
     "coldstart",
     "streams",
     "geometry",

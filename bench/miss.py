@@ -7,7 +7,7 @@ replaced (constructor injection) say where the milliseconds go:
 - perf sink off (`PerfRecorder([])`): the DynamoDB BatchWriteItem of the perf record;
 - balance hold a no-op: the DynamoDB UpdateItem that holds the call's worst case before it goes upstream
   (its settlement runs with the perf record, off the request path);
-- Memory store instead of Redis: the Redis round trips (lookup, lease, admit, publish, release).
+- Memory store instead of Redis: the Redis round trips (lookup, lease, then one write that admits, publishes, frees).
 
 Calls are interleaved (one of each per round, in a shuffled order), so drift on a busy machine hits every row alike, and
 each engine call is followed (untimed) by `flush_records`, as a Lambda handler does before returning,
