@@ -212,9 +212,9 @@ class StreamFlights:
                         writes.append(Push(chunks, _encode(rest), CHUNK_TTL_MS))
                 if error is not None:
                     writes.append(Push(chunks, json.dumps([failure_entry(error)]), CHUNK_TTL_MS))
-            if lease is not None:
-                # The last chunks (the answer, or the error) and the lease's end: one round trip.
-                await lease.release(writes)
+            # The last chunks (the answer, or the error) and the lease's end: one round trip.
+            if lease is not None and not await lease.release(writes) and writes:
+                logger.warning("the stream's last chunks not published: store unavailable")
 
     async def _publish(self, chunks: str, outbox: asyncio.Queue[Item | None]) -> list[Item]:
         """Append what the producer made, a batch per round trip at most every `_PUBLISH_EVERY_S`, until the
