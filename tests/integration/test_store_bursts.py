@@ -50,6 +50,7 @@ async def engine(settings: Settings, aws_env: AwsEnv) -> AsyncIterator[Engine]:
     built = build_engine(settings, dynamodb=dynamodb_client(aws_env.endpoint_url))
     yield built
     await built.aclose()
+    built.flush_records(PATIENCE_S)  # written while moto still runs
 
 
 def ctx(i: int) -> CallContext:
@@ -114,3 +115,4 @@ async def test_after_a_redis_restart_the_pooled_connections_reconnect_without_a_
         assert await generate_outcomes(engine, range(BURST)) == {"hit": BURST}
     finally:
         await engine.aclose()
+        engine.flush_records(PATIENCE_S)
