@@ -21,7 +21,7 @@ def serve(args: argparse.Namespace) -> int:
 
     from dominus_dev.local import LocalRuntime
     from dominus_dev.server import create_dev_app
-    from dominus_dev.serving import GRACEFUL_SHUTDOWN_S
+    from dominus_dev.serving import GRACEFUL_SHUTDOWN_S, answer_cut_off_requests
     from shared.settings import load_settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
@@ -29,7 +29,11 @@ def serve(args: argparse.Namespace) -> int:
         app = create_dev_app(runtime)
         print(f"Dominus is serving on http://{args.host}:{args.port}  (API reference: /docs)", flush=True)
         uvicorn.run(
-            app, host=args.host, port=args.port, log_level="info", timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S
+            answer_cut_off_requests(app),
+            host=args.host,
+            port=args.port,
+            log_level="info",
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         )
     return 0
 

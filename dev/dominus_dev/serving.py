@@ -6,13 +6,19 @@ start the same servers the same way, so what the tests exercise is what `make ru
 
 from __future__ import annotations
 
+import asyncio
+import json
 import socket
 import threading
 import time
+import uuid
 from types import TracebackType
 from typing import Any
 
 import uvicorn
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.errors import error_body
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -31,6 +37,33 @@ START_TIMEOUT_S = 60.0
 GRACEFUL_SHUTDOWN_S = 3
 
 
+def answer_cut_off_requests(app: ASGIApp) -> ASGIApp:
+    """A request cancelled by the shutdown's grace before it answered gets a 503 that says to send it
+    again (uvicorn would answer its own 500), and the contract's error envelope."""
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await app(scope, receive, tracked)
+        except asyncio.CancelledError:
+            if scope["type"] == "http" and not started:
+                body = error_body(
+                    "shutting_down", "The server is shutting down; send the request again.", uuid.uuid4().hex
+                )
+                headers = [(b"content-type", b"application/json"), (b"retry-after", b"1")]
+                await send({"type": "http.response.start", "status": 503, "headers": headers})
+                await send({"type": "http.response.body", "body": json.dumps(body).encode()})
+            raise
+
+    return wrapped
+
+
 class ServerThread:
     """A uvicorn server in a daemon thread; `start()` returns once it accepts connections."""
 
@@ -45,7 +78,7 @@ class ServerThread:
         self._socket.bind((host, port or 0))
         self.port: int = self._socket.getsockname()[1]
         config = uvicorn.Config(
-            app,
+            answer_cut_off_requests(app),
             host=self.host,
             port=self.port,
             log_level="warning",
