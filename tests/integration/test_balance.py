@@ -10,8 +10,6 @@ nothing, and is served at any balance, in every mode.
 from __future__ import annotations
 
 import asyncio
-import copy
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,10 +17,9 @@ import httpx
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
 
-from analyze.function import EXAMPLE_LEAD
 from dominus_dev.local import LocalRuntime
 from shared.orgs import DynamoOrgRepository
-from tests.support.dev_server import running_dev_server
+from tests.support.dev_server import lead_with_notes, new_org, running_dev_server
 from tests.support.functions import sse_events
 from tests.support.redis_fixtures import RedisServer
 
@@ -39,16 +36,6 @@ def server(redis_server: RedisServer) -> Iterator[tuple[str, LocalRuntime]]:
         redis_url=redis_server.url, dominus_store_timeout_ms=5_000, dominus_org_settings_ttl_s=0
     ) as running:
         yield running
-
-
-def _org() -> str:
-    return f"org-{uuid.uuid4().hex[:12]}"
-
-
-def _lead(note: str) -> dict[str, Any]:
-    lead = copy.deepcopy(EXAMPLE_LEAD)
-    lead["notes"] = note
-    return lead
 
 
 def _orgs(runtime: LocalRuntime) -> DynamoOrgRepository:
@@ -87,7 +74,9 @@ async def _burst(url: str, org: str, path: str, mode: str | None) -> list[int]:
     limits = httpx.Limits(max_connections=CALLS, max_keepalive_connections=CALLS)
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
         return await asyncio.gather(
-            *(_call(client, org, path, _lead(f"burst call {i}"), mode) for i in range(CALLS))  # distinct: all misses
+            *(
+                _call(client, org, path, lead_with_notes(f"burst call {i}"), mode) for i in range(CALLS)
+            )  # distinct: all misses
         )
 
 
@@ -97,7 +86,7 @@ def test_a_hundred_concurrent_billed_calls_never_spend_more_than_the_balance(
     server: tuple[str, LocalRuntime], path: str, balance: int, mode: str | None
 ) -> None:
     url, runtime = server
-    org = _org()
+    org = new_org()
     _orgs(runtime).set_balance(org, balance)
 
     statuses = asyncio.run(_burst(url, org, path, mode))
@@ -124,7 +113,7 @@ def test_an_answer_cached_at_a_high_balance_is_served_at_zero_in_every_mode(
     server: tuple[str, LocalRuntime], path: str, mode: str
 ) -> None:
     url, runtime = server
-    org, body = _org(), _lead(f"cached before the balance ran out ({mode})")
+    org, body = new_org(), lead_with_notes(f"cached before the balance ran out ({mode})")
     with httpx.Client(base_url=url, timeout=60, headers={"X-Org-Id": org}) as client:
         first = client.post(path, json=body, params={"mode": mode})
         assert first.status_code == 200, first.text
@@ -141,5 +130,5 @@ def test_an_answer_cached_at_a_high_balance_is_served_at_zero_in_every_mode(
             assert again.headers["X-Dominus-Cache"] == "hit"
             assert again.headers["X-Dominus-Model"] == first.headers["X-Dominus-Model"]
             assert again.json() == first.json()
-        fresh = client.post(path, json=_lead(f"not cached ({mode})"), params={"mode": mode})
+        fresh = client.post(path, json=lead_with_notes(f"not cached ({mode})"), params={"mode": mode})
         assert fresh.status_code == 403 and fresh.json()["error"]["code"] == "insufficient_balance"

@@ -12,7 +12,6 @@ from __future__ import annotations
 import concurrent.futures
 import copy
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,12 +20,11 @@ import httpx
 import numpy as np
 import pytest
 
-from analyze.function import EXAMPLE_LEAD
 from dominus_dev.local import LocalRuntime
 from metrics.function import deps_for
 from metrics.rollup import WATERMARK_PK, WATERMARK_SK, floor_hour, run_rollup
 from metrics.sketch import ALPHA
-from tests.support.dev_server import running_dev_server
+from tests.support.dev_server import lead_with_notes, new_org, running_dev_server
 from tests.support.redis_fixtures import RedisServer
 from video.function import EXAMPLE_HOMEOWNER_BRIEF
 
@@ -52,34 +50,26 @@ def client(server: tuple[str, LocalRuntime]) -> Iterator[httpx.Client]:
         yield http
 
 
-def _org() -> str:
-    return f"org-{uuid.uuid4().hex[:12]}"
-
-
-def _lead(note: str) -> dict[str, Any]:
-    lead = copy.deepcopy(EXAMPLE_LEAD)
-    lead["notes"] = note
-    return lead
-
-
 def _traffic(client: httpx.Client, runtime: LocalRuntime, org: str) -> None:
     """Misses, hits, shared twins, streams, errors, two functions, two modes."""
     headers = {"X-Org-Id": org}
     for i in range(4):
-        assert client.post("/v1/analyze", json=_lead(f"visit {i}"), headers=headers).status_code == 200
-    assert client.post("/v1/analyze", json=_lead("visit 0"), headers=headers).headers["X-Dominus-Cache"] == "hit"
-    assert client.post("/v1/analyze?mode=cheap", json=_lead("cheap"), headers=headers).status_code == 200
+        assert client.post("/v1/analyze", json=lead_with_notes(f"visit {i}"), headers=headers).status_code == 200
+    assert (
+        client.post("/v1/analyze", json=lead_with_notes("visit 0"), headers=headers).headers["X-Dominus-Cache"] == "hit"
+    )
+    assert client.post("/v1/analyze?mode=cheap", json=lead_with_notes("cheap"), headers=headers).status_code == 200
     brief = copy.deepcopy(EXAMPLE_HOMEOWNER_BRIEF)
     assert client.post("/v1/video/script", json=brief, headers=headers).status_code == 200
     assert client.post("/v1/video/script", json=brief, headers=headers).headers["X-Dominus-Cache"] == "hit"
-    with client.stream("POST", "/v1/analyze/stream", json=_lead("streamed"), headers=headers) as stream:
+    with client.stream("POST", "/v1/analyze/stream", json=lead_with_notes("streamed"), headers=headers) as stream:
         assert stream.status_code == 200
         assert "event: done" in "".join(stream.iter_text())
     assert runtime.model is not None
     # Twins must overlap to share: the first's call lasts long enough for three threads to send theirs
     # on a busy machine (it costs this once)
     runtime.model.configure(latency_ms=3_000)
-    twin = _lead("twins")
+    twin = lead_with_notes("twins")
     with concurrent.futures.ThreadPoolExecutor(3) as pool:
         outcomes = list(
             pool.map(
@@ -89,7 +79,7 @@ def _traffic(client: httpx.Client, runtime: LocalRuntime, org: str) -> None:
     runtime.model.configure(latency_ms=0)
     assert sorted(outcomes) == ["miss", "shared", "shared"]
     runtime.model.fail_next(500, 500, 500, 500, 500, 500)  # every retry fails: an error the caller sees
-    assert client.post("/v1/analyze", json=_lead("fails"), headers=headers).status_code >= 500
+    assert client.post("/v1/analyze", json=lead_with_notes("fails"), headers=headers).status_code >= 500
     runtime.model.reset()
     assert runtime.engine is not None
     assert runtime.engine.flush_records(10)
@@ -166,7 +156,7 @@ def _ask(client: httpx.Client, org: str, **params: str) -> dict[str, Any]:
 def test_the_api_matches_a_recomputation_from_the_raw_records_per_group(
     server: tuple[str, LocalRuntime], client: httpx.Client
 ) -> None:
-    org, runtime = _org(), server[1]
+    org, runtime = new_org(), server[1]
     _traffic(client, runtime, org)
     records = _raw(runtime, org)
     assert {r["function"] for r in records} == {"analyze", "video"}
@@ -191,7 +181,7 @@ def test_the_api_matches_a_recomputation_from_the_raw_records_per_group(
 def test_the_rollup_is_idempotent_and_the_api_answers_the_same_before_and_after_it(
     server: tuple[str, LocalRuntime], client: httpx.Client
 ) -> None:
-    org, runtime = _org(), server[1]
+    org, runtime = new_org(), server[1]
     deps = deps_for(runtime.clients())
     log, rollups = deps.log(), deps.rollups()
     previous = rollups.watermark()  # another test in this process may have run the schedule
@@ -214,7 +204,7 @@ def test_the_rollup_is_idempotent_and_the_api_answers_the_same_before_and_after_
             assert _without_source(after[group_by]) == _without_source(before[group_by]), group_by
 
         # A record written after the roll-up: seen once the next run rolls its hour again.
-        assert client.post("/v1/analyze", json=_lead("late"), headers={"X-Org-Id": org}).status_code == 200
+        assert client.post("/v1/analyze", json=lead_with_notes("late"), headers={"X-Org-Id": org}).status_code == 200
         assert runtime.engine is not None and runtime.engine.flush_records(10)
         assert _ask(client, org, group_by="function")["totals"]["calls"] == before["function"]["totals"]["calls"]
         run_rollup(log, rollups, later)
@@ -247,8 +237,8 @@ def _without_source(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_another_orgs_records_never_appear(server: tuple[str, LocalRuntime], client: httpx.Client) -> None:
-    org, other, runtime = _org(), _org(), server[1]
-    assert client.post("/v1/analyze", json=_lead("mine"), headers={"X-Org-Id": org}).status_code == 200
+    org, other, runtime = new_org(), new_org(), server[1]
+    assert client.post("/v1/analyze", json=lead_with_notes("mine"), headers={"X-Org-Id": org}).status_code == 200
     assert runtime.engine is not None and runtime.engine.flush_records(10)
     assert _ask(client, org)["totals"]["calls"] == 1
     body = _ask(client, other)
@@ -267,7 +257,7 @@ def test_another_orgs_records_never_appear(server: tuple[str, LocalRuntime], cli
     ],
 )
 def test_a_bad_window_says_what_to_fix(client: httpx.Client, params: dict[str, str], status: int, says: str) -> None:
-    reply = client.get(PERFORMANCE, params=params, headers={"X-Org-Id": _org()})
+    reply = client.get(PERFORMANCE, params=params, headers={"X-Org-Id": new_org()})
     assert reply.status_code == status, reply.text
     assert says in reply.text
 
@@ -275,7 +265,7 @@ def test_a_bad_window_says_what_to_fix(client: httpx.Client, params: dict[str, s
 def test_settings_are_read_changed_and_seen_by_the_engine_within_a_minute(
     server: tuple[str, LocalRuntime], client: httpx.Client
 ) -> None:
-    org, runtime = _org(), server[1]
+    org, runtime = new_org(), server[1]
     headers = {"X-Org-Id": org}
     settings = client.get(SETTINGS, headers=headers).json()
     assert settings["mode_default"] == "auto" and settings["token_balance"] == runtime.settings.dominus_default_balance
@@ -288,7 +278,7 @@ def test_settings_are_read_changed_and_seen_by_the_engine_within_a_minute(
     # The engine holds org settings for its TTL (1 s here, 30 s by default), then reads the new ones.
     deadline = time.monotonic() + 60
     while True:
-        reply = client.post("/v1/analyze?mode=smart", json=_lead("after the change"), headers=headers)
+        reply = client.post("/v1/analyze?mode=smart", json=lead_with_notes("after the change"), headers=headers)
         if reply.headers.get("X-Dominus-Mode") == "cheap" or time.monotonic() > deadline:
             break
         time.sleep(0.2)
@@ -305,7 +295,7 @@ def test_settings_are_read_changed_and_seen_by_the_engine_within_a_minute(
     ],
 )
 def test_bad_settings_are_refused_and_change_nothing(client: httpx.Client, body: dict[str, Any], says: str) -> None:
-    org = _org()
+    org = new_org()
     reply = client.put(SETTINGS, json=body, headers={"X-Org-Id": org})
     assert reply.status_code == 422, reply.text
     assert says in reply.json()["error"]["message"]

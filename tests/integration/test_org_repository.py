@@ -7,7 +7,8 @@ import pytest
 
 from shared.orgs import HOLD_TTL_S, DynamoOrgRepository
 from tests.support.aws_fixtures import AwsEnv
-from tests.support.org_contract import DEFAULT_BALANCE, Clock, OrgRepositoryContract, new_org
+from tests.support.dev_server import new_org
+from tests.support.org_contract import DEFAULT_BALANCE, Clock, OrgRepositoryContract
 
 pytestmark = pytest.mark.integration
 

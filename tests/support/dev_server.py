@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import copy
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from analyze.function import EXAMPLE_LEAD
 from dominus_dev.local import LocalRuntime
 from dominus_dev.server import create_dev_app
 from dominus_dev.serving import ServerThread
@@ -33,3 +36,15 @@ def running_dev_server(**overrides: Any) -> Iterator[tuple[str, LocalRuntime]]:
     """(base URL, runtime) of a started dev server; stopped on exit."""
     with LocalRuntime(embedded_defaults(**overrides)) as runtime, ServerThread(create_dev_app(runtime)) as server:
         yield server.url, runtime
+
+
+def new_org() -> str:
+    """An org no other test uses: its balance, cache and records are its own."""
+    return f"org-{uuid.uuid4().hex[:12]}"
+
+
+def lead_with_notes(note: str) -> dict[str, Any]:
+    """The example lead, made distinct by its notes (a different note: a different cache key)."""
+    lead = copy.deepcopy(EXAMPLE_LEAD)
+    lead["notes"] = note
+    return lead

@@ -7,13 +7,13 @@ Subclass `OrgRepositoryContract` (named `Test...`) and give it a `repository` fi
 
 from __future__ import annotations
 
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 import pytest
 
 from shared.orgs import HOLD_TTL_S, Debit, Hold, OrgRepository
+from tests.support.dev_server import new_org
 
 DEFAULT_BALANCE = 10_000
 
@@ -28,10 +28,6 @@ class Clock:
 
 class BalanceRepository(OrgRepository, Protocol):
     def set_balance(self, org_id: str, tokens: int) -> None: ...
-
-
-def new_org() -> str:
-    return f"org-{uuid.uuid4().hex[:12]}"
 
 
 class OrgRepositoryContract:

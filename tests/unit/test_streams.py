@@ -49,17 +49,19 @@ def test_three_identical_streams_in_one_process_share_one_upstream_call() -> Non
     assert sorted(r.cache for r in kit.records()) == [CacheOutcome.MISS, CacheOutcome.SHARED, CacheOutcome.SHARED]
 
 
+async def leader_then_other(leader: EngineKit, other: EngineKit) -> tuple[list[StreamEvent], list[StreamEvent]]:
+    """Two instances on one store: the leader starts the stream, the other asks for it meanwhile."""
+    first = asyncio.create_task(collect(leader, 1))
+    await asyncio.sleep(0.03)  # the leader holds the lease and is streaming
+    second = await collect(other, 2)
+    return await first, second
+
+
 def test_a_stream_in_another_instance_follows_through_the_store() -> None:
     store = MemoryStore()
     leader, other = engine_kit(chat=ScriptedChatModel(delay_s=0.2), store=store), engine_kit(store=store)
 
-    async def both() -> tuple[list[StreamEvent], list[StreamEvent]]:
-        first = asyncio.create_task(collect(leader, 1))
-        await asyncio.sleep(0.03)  # the leader holds the lease and is streaming
-        second = await collect(other, 2)
-        return await first, second
-
-    first, second = run(both())
+    first, second = run(leader_then_other(leader, other))
     assert len(leader.chat.calls) == 1
     assert other.chat.calls == []
     assert cache_of(second) == "shared"
@@ -158,13 +160,7 @@ def test_a_chunk_batch_the_store_refused_goes_out_with_the_next_so_a_follower_el
     store = FirstAppendFails()
     leader, other = engine_kit(chat=ScriptedChatModel(delay_s=0.2), store=store), engine_kit(store=store)
 
-    async def both() -> tuple[list[StreamEvent], list[StreamEvent]]:
-        first = asyncio.create_task(collect(leader, 1))
-        await asyncio.sleep(0.03)  # the leader holds the lease and is streaming
-        second = await collect(other, 2)
-        return await first, second
-
-    first, second = run(both())
+    first, second = run(leader_then_other(leader, other))
     assert store.refused == 1
     assert cache_of(second) == "shared"
     assert text(second) == text(first)  # no gap where the refused batch was
