@@ -10,12 +10,11 @@ so a frozen sandbox loses nothing.
 from __future__ import annotations
 
 import logging
-import queue
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
@@ -107,8 +106,6 @@ class DynamoPerfSink:
         self._retention = timedelta(days=retention_days)
 
     def item(self, record: PerfRecord) -> dict[str, Any]:
-        from boto3.dynamodb.types import TypeSerializer
-
         fields = record.model_dump(mode="json", exclude_none=True)
         fields |= {
             "sk": record.sort_key(),
@@ -116,8 +113,7 @@ class DynamoPerfSink:
             HOUR_KEY: hour_key(record.timestamp),
             "expires_at": int((record.timestamp + self._retention).timestamp()),
         }
-        serializer = TypeSerializer()
-        return {name: serializer.serialize(_decimal(value)) for name, value in fields.items()}
+        return {name: attribute(value) for name, value in fields.items()}
 
     def write(self, records: Sequence[PerfRecord]) -> None:
         for start in range(0, len(records), 25):  # BatchWriteItem takes 25 at a time
@@ -132,8 +128,20 @@ class DynamoPerfSink:
                 raise RuntimeError(f"{len(pending[self._table])} perf records left unprocessed")
 
 
-def _decimal(value: Any) -> Any:
-    return Decimal(str(value)) if isinstance(value, float) else value
+def attribute(value: str | bool | int | float) -> dict[str, Any]:
+    """A record field as a DynamoDB attribute value, as boto3's TypeSerializer writes it (a float
+    through its shortest repr, in DynamoDB's number range), without its per-value type dispatch."""
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, int):
+        return {"N": str(value)}
+    if isinstance(value, float) and math.isfinite(value):
+        from boto3.dynamodb.types import DYNAMODB_CONTEXT
+
+        return {"N": str(DYNAMODB_CONTEXT.create_decimal(repr(value)))}
+    raise TypeError(f"a perf record field cannot be stored as {value!r}")
 
 
 Observer = Callable[[PerfRecord], None]
@@ -142,6 +150,8 @@ Charge = Callable[[], int]
 
 
 def log_observer(record: PerfRecord) -> None:
+    if not logger.isEnabledFor(logging.INFO):
+        return  # the dump below is most of the cost
     logger.info("ai_call", extra={"perf": record.model_dump(mode="json", exclude_none=True)})
 
 
@@ -170,23 +180,30 @@ class EmfObserver:
 
 
 class PerfRecorder:
+    """Records wait in a list and are delivered in batches: the worker wakes when the first record
+    of a batch arrives, then once more `linger_s` later (or when the batch is full, or on `flush`),
+    never per record, so a busy server's request path shares the interpreter lock with it rarely."""
+
     def __init__(
         self,
         sinks: Sequence[PerfSink],
         observers: Sequence[Observer] = (),
         *,
         max_queue: int = 10_000,
-        linger_s: float = 0.1,
+        linger_s: float = 0.5,
+        max_batch: int = 500,
     ) -> None:
         self._sinks = list(sinks)
         self._observers = list(observers)
-        self._queue: queue.Queue[tuple[PerfRecord, Charge | None]] = queue.Queue(max_queue)
-        self._idle = threading.Condition()
-        self._busy = 0
-        # Records wait up to `linger_s` to be written in one batch: fewer writes, and the worker's
-        # boto3 work (GIL-bound) does not compete with the request that is still being answered.
+        self._max_queue = max_queue
         self._linger_s = linger_s
-        self._flush_now = threading.Event()
+        self._max_batch = max_batch
+        lock = threading.Lock()
+        self._work = threading.Condition(lock)  # the worker waits here
+        self._idle = threading.Condition(lock)  # flush() waits here
+        self._pending: list[tuple[PerfRecord, Charge | None]] = []
+        self._delivering = 0
+        self._flushers = 0
         self.dropped = 0
         self.failed_writes = 0
         self._worker = threading.Thread(target=self._run, name="perf-recorder", daemon=True)
@@ -194,40 +211,47 @@ class PerfRecorder:
 
     def record(self, record: PerfRecord, charge: Charge | None = None) -> None:
         """Enqueue; never blocks, never raises (a full queue drops and counts the record)."""
-        try:
-            with self._idle:
-                self._busy += 1
-            self._queue.put_nowait((record, charge))
-        except queue.Full:
-            with self._idle:
-                self._busy -= 1
-            self.dropped += 1
-            logger.error("perf queue full: a record (and its charge) was dropped")
+        with self._work:
+            if len(self._pending) >= self._max_queue:
+                self.dropped += 1
+                logger.error("perf queue full: a record (and its charge) was dropped")
+                return
+            self._pending.append((record, charge))
+            if len(self._pending) in (1, self._max_batch):  # a batch starts, or is full
+                self._work.notify()
 
     def flush(self, timeout_s: float = 2.0) -> bool:
         """Wait until every enqueued record is written; False if that took longer than `timeout_s`."""
-        self._flush_now.set()
         with self._idle:
-            done = self._idle.wait_for(lambda: self._busy == 0, timeout_s)
-        self._flush_now.clear()
-        return done
+            self._flushers += 1
+            self._work.notify()  # cut the linger short
+            try:
+                return self._idle.wait_for(lambda: not self._pending and not self._delivering, timeout_s)
+            finally:
+                self._flushers -= 1
+
+    def _next_batch(self) -> list[tuple[PerfRecord, Charge | None]]:
+        with self._work:
+            self._work.wait_for(lambda: bool(self._pending))
+            deadline = time.monotonic() + self._linger_s
+            while len(self._pending) < self._max_batch and not self._flushers:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._work.wait(left)
+            batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
+            self._delivering = len(batch)
+            return batch
 
     def _run(self) -> None:
         while True:
-            batch = [self._queue.get()]
-            deadline = time.monotonic() + self._linger_s
-            while len(batch) < 25:
-                left = 0.0 if self._flush_now.is_set() else deadline - time.monotonic()
-                try:
-                    # short waits, so that a flush() cuts the linger at once
-                    batch.append(self._queue.get(timeout=min(left, 0.005)) if left > 0 else self._queue.get_nowait())
-                except queue.Empty:
-                    if left <= 0:
-                        break
-            self._deliver(batch)
-            with self._idle:
-                self._busy -= len(batch)
-                self._idle.notify_all()
+            batch = self._next_batch()
+            try:
+                self._deliver(batch)
+            finally:
+                with self._idle:
+                    self._delivering = 0
+                    self._idle.notify_all()
 
     def _deliver(self, jobs: list[tuple[PerfRecord, Charge | None]]) -> None:
         batch = [self._settle(record, charge) for record, charge in jobs]

@@ -20,7 +20,7 @@ from shared.engine import Engine, EngineConfig
 from shared.llm import ChatModel, OpenAIChatModel, RetryPolicy
 from shared.modes import Billing, ModelPair
 from shared.orgs import CachedOrgSettings, DynamoOrgRepository
-from shared.perf import DynamoPerfSink, EmfObserver, Observer, PerfRecorder, log_observer
+from shared.perf import DynamoPerfSink, EmfObserver, Observer, PerfRecorder, PerfSink, log_observer
 from shared.secrets import LazySecret
 from shared.settings import Settings
 from shared.stores.base import GuardedStore, Store
@@ -125,7 +125,11 @@ def build_engine(
     chat: ChatModel | None = None,
     store: GuardedStore | None = None,
     recorder: PerfRecorder | None = None,
+    perf_sink: PerfSink | None = None,
 ) -> Engine:
+    """The engine on these settings. Its perf records go to `perf_sink` (by default DynamoDB, written
+    from this process: right for Lambda, which writes them after the response), through `recorder`
+    when one is given instead."""
     # Built on first use (boto3 costs ~180 ms to import and load): a cold cache hit never needs it.
     client = dynamodb or once(dynamodb_client)
     prices = PriceTable.with_overrides(settings.dominus_prices_json)
@@ -134,7 +138,7 @@ def build_engine(
         observers: list[Observer] = [log_observer]
         if settings.dominus_env == "aws":
             observers.append(EmfObserver())
-        sink = DynamoPerfSink(client, settings.dominus_perf_table, settings.dominus_perf_retention_days)
+        sink = perf_sink or DynamoPerfSink(client, settings.dominus_perf_table, settings.dominus_perf_retention_days)
         recorder = PerfRecorder([sink], observers)
     return Engine(
         store=store or build_store(settings),

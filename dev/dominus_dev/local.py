@@ -3,7 +3,9 @@
 - DynamoDB and S3: an embedded moto server with the template's own tables and buckets;
 - store: Memory, unless REDIS_URL or UPSTASH_REDIS_REST_URL/TOKEN name a real one;
 - model: OpenAI when OPENAI_API_KEY (or OPENAI_BASE_URL) is set, else the bundled simulated model,
-  and every response then says so (`X-Dominus-Simulated: true`, `simulated` in stream events).
+  and every response then says so (`X-Dominus-Simulated: true`, `simulated` in stream events);
+- perf records: written by a child process (`WriterProcess`), as a server answering many requests
+  at once should: their boto3 work never waits in line with a request for the interpreter lock.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dominus_dev.simulated_model import SimulatedModel
 from dominus_dev.template import EmbeddedAws
 from shared.engine import Engine
 from shared.llm import ChatModel, OpenAIChatModel
+from shared.perf_writer import WriterProcess
 from shared.runtime import Clients, build_engine, build_store, once, retry_policy
 from shared.settings import Settings
 from shared.stores.base import GuardedStore
@@ -31,6 +34,7 @@ class LocalRuntime:
     model: SimulatedModel | None = None
     engine: Engine | None = None
     store: GuardedStore | None = None  # the engine's, shared with every function
+    perf_writer: WriterProcess | None = None
 
     def start(self) -> LocalRuntime:
         self.aws.start()
@@ -38,8 +42,18 @@ class LocalRuntime:
         names = {env.lower(): physical for env, physical in self.aws.create_resources().items()}
         self.settings = self.settings.model_copy(update={k: v for k, v in names.items() if k in Settings.model_fields})
         self.store = build_store(self.settings)
+        self.perf_writer = WriterProcess(
+            self.settings.dominus_perf_table,
+            self.settings.dominus_perf_retention_days,
+            endpoint_url=self.aws.endpoint_url,
+            env=self.aws.client_env,
+        )
         self.engine = build_engine(
-            self.settings, dynamodb=self.aws.client("dynamodb"), chat=self._chat_model(), store=self.store
+            self.settings,
+            dynamodb=self.aws.client("dynamodb"),
+            chat=self._chat_model(),
+            store=self.store,
+            perf_sink=self.perf_writer,
         )
         logger.info(
             "local runtime: AWS at %s, store %s, model %s",
@@ -78,6 +92,8 @@ class LocalRuntime:
     def stop(self) -> None:
         if self.engine is not None:
             self.engine.flush_records()
+        if self.perf_writer is not None:
+            self.perf_writer.close()
         if self.model is not None:
             self.model.stop()
         self.aws.stop()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -528,6 +529,20 @@ class EmbeddedAws:
     @property
     def endpoint_url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def client_env(self) -> dict[str, str]:
+        """What a child process's boto3 needs to reach this server (and only it)."""
+        return {
+            "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIAL,
+            "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIAL,
+            "AWS_SESSION_TOKEN": LOCAL_CREDENTIAL,
+            "AWS_DEFAULT_REGION": LOCAL_REGION,
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            # A developer's ~/.aws files (profiles, per-service endpoints) must not steer it elsewhere.
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        }
 
     def start(self) -> EmbeddedAws:
         if not self._started:

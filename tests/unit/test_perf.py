@@ -1,11 +1,19 @@
-"""The perf recorder: off the request path, never raising, settling each call's charge first."""
+"""The perf recorder: off the request path, never raising, settling each call's charge first, waking
+per batch rather than per record; and the items its DynamoDB sink writes."""
 
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from boto3.dynamodb.types import TypeSerializer
 
 from shared.modes import Mode
 from shared.outcomes import CacheOutcome
-from shared.perf import PerfRecord, PerfRecorder, utc_now
+from shared.perf import DynamoPerfSink, PerfRecord, PerfRecorder, attribute, utc_now
 from tests.support.fakes import ListSink
+from tests.support.perf_records import random_perf_records
+from tests.support.waiting import wait_until
 
 
 def record(request_id: str = "req-1") -> PerfRecord:
@@ -65,3 +73,57 @@ def test_a_full_queue_drops_and_counts_instead_of_blocking() -> None:
         recorder.record(record(f"req-{i}"))
     assert recorder.dropped > 0
     assert recorder.flush(2.0)
+
+
+class BatchSink(ListSink):
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[int] = []
+
+    def write(self, records: Sequence[PerfRecord]) -> None:
+        self.batches.append(len(records))
+        super().write(records)
+
+
+def test_records_that_arrive_within_the_linger_are_written_in_one_batch() -> None:
+    sink = BatchSink()
+    recorder = PerfRecorder([sink], linger_s=600.0)
+    for i in range(120):
+        recorder.record(record(f"req-{i}"))
+    assert recorder.flush(60.0)
+    assert sink.batches == [120]  # one wake-up and one write, not one per 25 records
+
+
+def test_a_full_batch_is_written_without_waiting_for_the_linger_or_a_flush() -> None:
+    sink = BatchSink()
+    recorder = PerfRecorder([sink], linger_s=600.0, max_batch=50)
+    for i in range(120):
+        recorder.record(record(f"req-{i}"))
+    wait_until(lambda: len(sink.records) >= 100, "two full batches written")
+    assert sink.batches[:2] == [50, 50]
+    assert recorder.flush(60.0)
+    assert [r.request_id for r in sink.records] == [f"req-{i}" for i in range(120)]
+
+
+def test_the_sink_writes_items_exactly_as_boto3s_serializer_would() -> None:
+    now = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
+    sink = DynamoPerfSink(lambda: None, "PerfLogTable", retention_days=90)  # type: ignore[arg-type, return-value]
+    serializer = TypeSerializer()
+    for rec in random_perf_records("acme", 300, 3, now - timedelta(days=2), now):
+        fields = rec.model_dump(mode="json", exclude_none=True)
+        item = sink.item(rec)
+        for name, value in fields.items():
+            assert item[name] == serializer.serialize(Decimal(str(value)) if isinstance(value, float) else value)
+        assert {"sk", "org_function", "hour", "expires_at"} <= item.keys()
+
+
+@pytest.mark.parametrize("value", [1e-5, 1e20, 0.1, 3.0, 123456.789, 0, -5, True, False, "x"])
+def test_numbers_and_flags_become_the_attribute_values_boto3_makes(value: object) -> None:
+    expected = TypeSerializer().serialize(Decimal(str(value)) if isinstance(value, float) else value)
+    assert attribute(value) == expected  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), None])
+def test_what_dynamodb_cannot_store_is_refused(value: object) -> None:
+    with pytest.raises((TypeError, ArithmeticError)):
+        attribute(value)  # type: ignore[arg-type]
