@@ -10,7 +10,8 @@ through its shortest repr, the way `shared.perf` writes it to DynamoDB, or the D
 rounded half-even to 1e-9 USD, so a PerfRecord and its DynamoDB item add the same amount.
 
 Records are `shared.perf.PerfRecord`s or plain mappings with the same field names, as read from
-DynamoDB (Decimal numbers, enum values as strings, the timestamp as an ISO string).
+DynamoDB (numbers as Decimals or as their decimal text, enum values as strings, the timestamp as an
+ISO string).
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ GroupBy = Literal["function", "operation", "model", "mode", "hour", "day"]
 GROUP_BY: Final[tuple[GroupBy, ...]] = get_args(GroupBy)
 
 RecordLike: TypeAlias = "PerfRecord | Mapping[str, Any]"
-"""A PerfRecord, or its DynamoDB item deserialized (a dict with Decimal numbers)."""
+"""A PerfRecord, or its DynamoDB item read back (a dict with Decimal numbers, or with numbers as
+their decimal text: `metrics.records.plain`)."""
 
 FORMAT_VERSION: Final = 1
 """Stored in `to_json()`; a change of the sketch's ALPHA or bucket layout must change it."""
@@ -194,6 +196,9 @@ def group_key(record: RecordLike, group_by: GroupBy) -> str:
     if group_by not in GROUP_BY:
         raise ValueError(f"group_by must be one of {', '.join(GROUP_BY)}, got {group_by!r}")
     if group_by in ("hour", "day"):
+        stored = _getter(record)("timestamp")
+        if isinstance(stored, str) and stored.endswith("Z"):  # UTC, as the table holds it: its prefix
+            return stored[: 13 if group_by == "hour" else 10]
         return timestamp_of(record).strftime("%Y-%m-%dT%H" if group_by == "hour" else "%Y-%m-%d")
     return _text(_getter(record)(group_by))
 
