@@ -5,8 +5,9 @@ store. What AWS itself does around the functions is played here by the deployed 
 - a presigned upload is posted to `/dev/uploads`, checked against its policy as S3 would, stored in
   the embedded S3, and its ObjectCreated event handed to the handler of the function that takes
   uploads (in the background, as S3 notifies);
-- a schedule runs on `POST /dev/<function>/<schedule>` (e.g. `/dev/metrics/rollup`) through the
-  function's handler, as EventBridge would call it.
+- a schedule runs through the function's handler as EventBridge would call it: as often as the
+  template's rule says (`rate(15 minutes)` for the metrics roll-up), in the background, and at once
+  on `POST /dev/<function>/<schedule>` (e.g. `/dev/metrics/rollup`).
 Plus `/healthz` (what runs), the front end's streaming client and its demo page.
 """
 
@@ -16,8 +17,9 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,8 @@ from analyze.function import EXAMPLE_LEAD
 from dominus_dev.functions import SPECS
 from dominus_dev.local import LocalRuntime
 from dominus_dev.presigned import Refused, check_post
-from dominus_dev.template import LOCAL_CREDENTIAL
+from dominus_dev.schedules import Every
+from dominus_dev.template import LOCAL_CREDENTIAL, schedule_rates
 from shared.deployment import Deployment, FunctionSpec, build_app
 from shared.errors import error_responses
 from shared.forms import parse_multipart, read_body
@@ -51,15 +54,24 @@ class InvocationContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
-def create_dev_app(runtime: LocalRuntime) -> FastAPI:
+Rates = Mapping[tuple[str, str], float]
+
+
+def create_dev_app(runtime: LocalRuntime, *, schedule_every_s: Rates | None = None) -> FastAPI:
+    """`schedule_every_s`: (function, schedule) -> seconds between runs, over the template's rates."""
     engine = runtime.engine
     assert engine is not None, "start the runtime first"
     loop: list[asyncio.AbstractEventLoop] = []
+    scheduled: list[Every] = []
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loop[:] = [asyncio.get_running_loop()]
+        for every in scheduled:
+            every.start()
         yield
+        for every in scheduled:
+            await asyncio.to_thread(every.stop)
         await engine.aclose()
 
     def on_server_loop(coroutine: Coroutine[Any, Any, Any]) -> Any:
@@ -90,9 +102,15 @@ def create_dev_app(runtime: LocalRuntime) -> FastAPI:
         }
 
     _add_uploads(app, runtime, [d for d in deployments if d.spec.uploads is not None])
+    rates = {key: rate.total_seconds() for key, rate in schedule_rates(runtime.aws.template).items()}
+    rates |= schedule_every_s or {}
     for deployment in deployments:
         for schedule in deployment.spec.schedules:
             _add_schedule(app, deployment, schedule.name)
+            every_s = rates.get((deployment.spec.name, schedule.name))
+            if every_s is not None:
+                name = f"{deployment.spec.name}/{schedule.name}"
+                scheduled.append(Every(name, every_s, partial(run_schedule, deployment, schedule.name)))
     _add_clients(app)
     return app
 
@@ -135,15 +153,18 @@ def _add_uploads(app: FastAPI, runtime: LocalRuntime, takers: list[Deployment]) 
     app.state.body_limits.add([upload_route], MAX_FORM_BYTES)
 
 
-def _add_schedule(app: FastAPI, deployment: Deployment, name: str) -> None:
+def run_schedule(deployment: Deployment, name: str) -> dict[str, Any]:
     """EventBridge's part: the schedule's event through the function's handler, after the records of
     the calls so far are written (what a roll-up reads)."""
+    deployment.clients.flush(5.0)
+    return deployment.handler({"schedule": name}, InvocationContext())
+
+
+def _add_schedule(app: FastAPI, deployment: Deployment, name: str) -> None:
     spec: FunctionSpec = deployment.spec
 
     async def run() -> dict[str, Any]:
-        await asyncio.to_thread(deployment.clients.flush, 5.0)
-        result: dict[str, Any] = await asyncio.to_thread(deployment.handler, {"schedule": name}, InvocationContext())
-        return result
+        return await asyncio.to_thread(run_schedule, deployment, name)
 
     app.add_api_route(f"/dev/{spec.name}/{name}", run, methods=["POST"], include_in_schema=False)
 

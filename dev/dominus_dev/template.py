@@ -15,6 +15,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, cast, overload
@@ -58,6 +59,8 @@ __all__ = [
     "env_var_for_bucket",
     "env_var_for_table",
     "load_template",
+    "parse_rate",
+    "schedule_rates",
 ]
 
 DEFAULT_TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
@@ -409,6 +412,52 @@ def env_var_for_bucket(template: Mapping[str, Any]) -> dict[str, str]:
     """Bucket logical id -> the environment variable the template sets to its name."""
     buckets = set(bucket_logical_ids(template))
     return {logical_id: env for logical_id, env in _env_refs(template).items() if logical_id in buckets}
+
+
+# --- schedules ----------------------------------------------------------------------------------
+
+_RATE = re.compile(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)")
+
+
+def parse_rate(expression: str) -> timedelta:
+    """EventBridge's `rate(15 minutes)` as a duration; TemplateError for anything else (a cron)."""
+    match = _RATE.fullmatch(expression.strip())
+    if match is None or int(match[1]) < 1:
+        raise TemplateError(f"schedule {expression!r}: the local runtime runs rate(<n> <unit>) schedules only")
+    unit = match[2].rstrip("s")
+    return timedelta(**{f"{unit}s": int(match[1])})
+
+
+def _function_name(resource: Mapping[str, Any]) -> str | None:
+    """The function package a template function runs: functions/<name>/ (a zip's code, an image's)."""
+    code = resource.get("Properties", {}).get("CodeUri")
+    dockerfile = resource.get("Metadata", {}).get("Dockerfile")
+    for path, suffix in ((code, "/"), (dockerfile, "/Dockerfile")):
+        if isinstance(path, str) and path.startswith("functions/") and path.endswith(suffix):
+            return path.removeprefix("functions/").removesuffix(suffix)
+    return None
+
+
+def schedule_rates(template: Mapping[str, Any]) -> dict[tuple[str, str], timedelta]:
+    """(function, schedule) -> how often the template's EventBridge rule runs it; a schedule's name is
+    what its rule sends (`Input: '{"schedule": "<name>"}'`)."""
+    rates: dict[tuple[str, str], timedelta] = {}
+    for logical_id, resource in _resources(template).items():
+        if resource.get("Type") != "AWS::Serverless::Function" or (function := _function_name(resource)) is None:
+            continue
+        for event_id, event in (resource.get("Properties", {}).get("Events") or {}).items():
+            if event.get("Type") == "Schedule":
+                name, rate = _schedule(event.get("Properties", {}), f"{logical_id}.Events.{event_id}")
+                rates[(function, name)] = rate
+    return rates
+
+
+def _schedule(props: Mapping[str, Any], where: str) -> tuple[str, timedelta]:
+    try:
+        name = json.loads(_str(props.get("Input"), f"{where}.Input"))["schedule"]
+    except (ValueError, KeyError, TypeError):
+        raise TemplateError(f'{where}.Input: expected {{"schedule": "<name>"}}') from None
+    return _str(name, f"{where}.Input.schedule"), parse_rate(_str(props.get("Schedule"), f"{where}.Schedule"))
 
 
 def bucket_name(logical_id: str, prefix: str = "") -> str:

@@ -14,6 +14,7 @@ import sys
 import time
 import tomllib
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +28,13 @@ from dominus_dev.functions import SPECS
 from dominus_dev.serving import free_port
 from dominus_dev.template import (
     DEFAULT_TEMPLATE,
+    TemplateError,
     dynamodb_tables,
     env_var_for_bucket,
     env_var_for_table,
     load_template,
+    parse_rate,
+    schedule_rates,
 )
 from geometry.limits import API_GATEWAY_S, FUNCTION_MEMORY_MB
 from shared.deployment import FunctionSpec
@@ -906,3 +910,23 @@ def test_each_spec_is_deployed_with_its_routes_events_and_handler(template: dict
     assert schedules == {schedule.name for schedule in spec.schedules}
     for props in deployed.values():
         assert props.get("Handler") in (None, "run.sh", f"{spec.name}.app.handler")
+
+
+def test_the_dev_server_runs_every_schedule_of_every_spec_at_the_templates_rate(template: dict[str, Any]) -> None:
+    rates = schedule_rates(template)
+    assert set(rates) == {(spec.name, schedule.name) for spec in SPECS for schedule in spec.schedules}
+    assert rates[("metrics", "rollup")] == timedelta(minutes=15)
+
+
+@pytest.mark.parametrize(
+    ("expression", "every"),
+    [("rate(1 minute)", timedelta(minutes=1)), ("rate(2 hours)", timedelta(hours=2)), ("rate(1 day)", timedelta(1))],
+)
+def test_rate_expressions(expression: str, every: timedelta) -> None:
+    assert parse_rate(expression) == every
+
+
+@pytest.mark.parametrize("expression", ["cron(0 12 * * ? *)", "rate(0 minutes)", "rate(5 weeks)"])
+def test_a_schedule_the_dev_server_cannot_run_is_named(expression: str) -> None:
+    with pytest.raises(TemplateError, match="rate"):
+        parse_rate(expression)
