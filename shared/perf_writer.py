@@ -57,6 +57,7 @@ class WriterProcess:
         self._reply_timeout_s = reply_timeout_s
         self._lock = threading.Lock()
         self._child: subprocess.Popen[bytes] | None = None
+        self._closed = False
         with self._lock:
             self._running()  # started now, so its imports overlap the server's start-up
 
@@ -83,12 +84,16 @@ class WriterProcess:
                 raise RuntimeError(f"perf writer: {reply}")
 
     def close(self) -> None:
-        """End the child: it writes what it holds, then sees the end of its input."""
+        """End the child (it finishes the batch it holds, then sees the end of its input); a write
+        after this fails."""
         with self._lock:
+            self._closed = True
             if self._child is not None:
                 self._stop(self._child)
 
     def _running(self) -> subprocess.Popen[bytes]:
+        if self._closed:
+            raise RuntimeError("the perf writer is closed")
         if self._child is None or self._child.poll() is not None:
             self._child = subprocess.Popen(
                 [sys.executable, "-m", "shared.perf_writer"],

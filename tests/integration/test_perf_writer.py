@@ -93,3 +93,12 @@ def test_a_batch_the_child_cannot_write_is_counted_and_the_next_one_is_written(a
     finally:
         missing.close()
         good.close()
+
+
+def test_a_closed_writer_starts_no_child_again(aws_env: AwsEnv, writer: WriterProcess) -> None:
+    writer.close()
+    recorder = PerfRecorder([writer], linger_s=0)
+    recorder.record(random_perf_records("org-closed", 1, 4, NOW - timedelta(hours=1), NOW)[0])
+    assert recorder.flush(PATIENCE_S)
+    assert recorder.failed_writes == 1
+    assert writer.pid is None
