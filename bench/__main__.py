@@ -29,11 +29,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     names = parser.parse_args(argv).names or list(BENCHMARKS)
     print(f"Dominus benchmarks: {', '.join(names)} (python {platform.python_version()}, loopback only)")
     started = time.perf_counter()
+    took: list[tuple[str, float]] = []
     for name in names:
         began = time.perf_counter()
         importlib.import_module(f"bench.{name}").run()
-        print(f"   [{name}: {time.perf_counter() - began:.1f} s]")
-    print(f"\nall done in {time.perf_counter() - started:.1f} s")
+        took.append((name, time.perf_counter() - began))
+        print(f"   [{name}: {took[-1][1]:.1f} s]")
+    total = time.perf_counter() - started
+    print(f"\nall done in {total:.1f} s ({', '.join(f'{name} {s:.0f} s' for name, s in took)})")
 
 
 if __name__ == "__main__":

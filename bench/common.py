@@ -17,7 +17,8 @@ from typing import Any, Literal
 import httpx
 
 from shared.engine import CallContext, Engine
-from shared.perf import PerfRecorder
+from shared.perf import PerfRecorder, PerfSink
+from shared.perf_writer import WriterProcess
 from shared.runtime import build_engine, dynamodb_client
 from shared.settings import Settings
 from shared.stores.base import GuardedStore
@@ -51,12 +52,13 @@ class Stats:
     mean: float
     p50: float
     p95: float
+    p99: float = float("nan")
 
     @classmethod
     def of(cls, seconds: Sequence[float]) -> Stats:
         ms = sorted(s * 1000 for s in seconds)
         mean = sum(ms) / len(ms) if ms else float("nan")
-        return cls(len(ms), mean, percentile(ms, 50), percentile(ms, 95))
+        return cls(len(ms), mean, percentile(ms, 50), percentile(ms, 95), percentile(ms, 99))
 
 
 def time_runs(work: Callable[[], object], runs: int = 5) -> list[float]:
@@ -94,6 +96,13 @@ class WorkRecords(logging.Handler):
 
     def __exit__(self, *exc: object) -> None:
         self._logger.removeHandler(self)
+
+
+def rss_mb(pid: int | None = None) -> float:
+    """A process's resident memory (this one's by default), from /proc."""
+    with open(f"/proc/{pid or 'self'}/status", encoding="ascii") as status:
+        kb = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+    return kb / 1024
 
 
 # ---- printing --------------------------------------------------------------------------------------
@@ -171,6 +180,7 @@ class Services:
 
     redis: RedisServer
     aws_endpoint: str
+    aws_pid: int  # the moto server's process (its memory holds every item written)
     resource_env: dict[str, str]
     model_base_url: str
     upstash_url: str
@@ -200,16 +210,23 @@ class Services:
         store: StoreKind = "redis",
         *,
         recorder: PerfRecorder | None = None,
+        perf_sink: PerfSink | None = None,
         guarded: GuardedStore | None = None,
         **overrides: Any,
     ) -> Engine:
-        """`build_engine` as production calls it; `recorder`/`guarded` replace collaborators when given."""
+        """`build_engine` as production calls it; `recorder`/`perf_sink`/`guarded` replace collaborators
+        when given."""
         return build_engine(
             self.settings(store, **overrides),
             dynamodb=dynamodb_client(self.aws_endpoint),
             recorder=recorder,
+            perf_sink=perf_sink,
             store=guarded,
         )
+
+    def perf_writer(self) -> WriterProcess:
+        """The dev server's sink: records written by a child process, into the moto server's table."""
+        return WriterProcess(self.resource_env["DOMINUS_PERF_TABLE"], 90, endpoint_url=self.aws_endpoint)
 
 
 HELPER_ROLES = ("aws", "model", "upstash")
@@ -267,6 +284,7 @@ def services() -> Iterator[Services]:
         yield Services(
             redis=redis_server,
             aws_endpoint=described["aws_endpoint"],
+            aws_pid=described["aws_pid"],
             resource_env=described["resource_env"],
             model_base_url=described["model_base_url"],
             upstash_url=described["upstash_url"],

@@ -31,7 +31,11 @@ def dev(module: str) -> Any:
 @contextmanager
 def aws(_: str) -> Iterator[Described]:
     with dev("template").EmbeddedAws() as embedded:
-        yield {"aws_endpoint": embedded.endpoint_url, "resource_env": embedded.create_resources()}
+        yield {
+            "aws_endpoint": embedded.endpoint_url,
+            "aws_pid": os.getpid(),
+            "resource_env": embedded.create_resources(),
+        }
 
 
 @contextmanager
