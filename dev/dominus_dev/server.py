@@ -72,6 +72,8 @@ def create_dev_app(runtime: LocalRuntime, *, schedule_every_s: Rates | None = No
         yield
         for every in scheduled:
             await asyncio.to_thread(every.stop)
+        # Here and not only in LocalRuntime.stop: uvicorn re-raises a SIGTERM once the app is down.
+        await asyncio.to_thread(engine.flush_records, 5.0)
         await engine.aclose()
 
     def on_server_loop(coroutine: Coroutine[Any, Any, Any]) -> Any:
