@@ -33,6 +33,7 @@ from bench.common import (
     call_context,
     fmt,
     nonce,
+    note,
     print_table,
     rss_mb,
     sample,
@@ -171,13 +172,18 @@ async def rss_after_hits(svc: Services) -> tuple[float, float]:
 
 def run() -> None:
     with services() as svc:
-        rows = [row(variant, asyncio.run(measure(svc, variant))) for variant in VARIANTS]
+        results = {variant: asyncio.run(measure(svc, variant)) for variant in VARIANTS}
         before, after = asyncio.run(rss_after_hits(svc))
     print_table(
         f"hit: engine.generate on a cached call (n hits after {WARMUP} warm-up each, ms)",
         ["store", "records", "n", "not hit", "mean", "p50", "p95", "p99", "GET p50", "engine - GET", "target", ""],
-        rows,
+        [row(variant, result) for variant, result in results.items()],
     )
+    hits = {variant.label: result.hits for variant, result in results.items()}
+    off = hits["redis, records off"]
+    for label in ("redis", "redis, records in-process"):
+        on = hits[label]
+        note(f"{label} against records off: p95 {on.p95 - off.p95:+.2f} ms, p99 {on.p99 - off.p99:+.2f} ms")
     print_table(
         f"RSS after {RSS_HITS:,} hits (redis, records built, no sink; this process, MB)",
         ["after warm-up", f"after {RSS_HITS:,} hits", "growth", "per hit"],
