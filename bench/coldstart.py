@@ -28,7 +28,7 @@ from typing import Any
 from bench.cold_probe import ANSWERED
 from bench.common import Services, fmt, median, nonce, note, print_table, services, verdict
 
-RUNS = 5
+RUNS = 3
 PROBE = Path(__file__).with_name("cold_probe.py")
 PACKAGES = ("openai", "fastapi", "mangum", "boto3")
 TARGET_RATIO = 0.5  # "well under": at most half of `import openai`

@@ -46,7 +46,7 @@ from shared.runtime import build_chat_model, build_store, dynamodb_client
 from shared.schemas import schema_name, strict_schema
 from tests.support.fakes import Assessment, assessment_request
 
-CALLS = 200
+CALLS = 100
 WARMUP = 20
 TARGET_OVERHEAD_MS = 5.0
 MODEL = "gpt-4o"  # what AUTO picks for an org with the default balance

@@ -42,9 +42,9 @@ from tests.support.redis_fixtures import RedisServer
 
 TTFT_MS = 200.0  # the simulated model's own time to first token
 CHUNK_INTERVAL_MS = 5.0  # ...and between chunks: ~200 chunks/s, faster than OpenAI streams
-FRESH = 50  # uncached streams for (a)
+FRESH = 30  # uncached streams for (a)
 BURST = 20  # uncached streams with every chunk sent at once after the first token (info)
-HITS = 300  # cached requests for (b) and (c)
+HITS = 200  # cached requests for (b) and (c)
 WARMUP = 5
 TARGET_FIRST_DELTA_OVERHEAD_MS = 20.0
 TARGET_HIT_MS = 10.0

@@ -28,7 +28,7 @@ from vision.candidates import REPORT_SCORE, find_candidates
 from vision.detections import DamageType
 from vision.images import load_photo
 
-RUNS = 5
+RUNS = 3
 TARGET_12MP_S = 1.0
 # What the target is about; wind creases and lifted tabs (shingle edge anomalies) are reported only.
 ACCEPTANCE_TYPES: tuple[DamageType, ...] = ("hail_hit", "missing_shingle")
