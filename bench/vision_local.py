@@ -37,7 +37,7 @@ WORST_BUDGET = Budget(seconds=120, memory_bytes=2048 * MB, what="A photo's decod
 
 def time_photo(spec: PhotoSpec) -> tuple[float, int]:
     photo = render(spec)
-    found = find_candidates(photo.pixels)  # warm-up
+    found = find_candidates(photo.pixels).candidates  # warm-up
     seconds = []
     for _ in range(RUNS):
         began = time.perf_counter()
@@ -71,7 +71,7 @@ def bench_speed() -> None:
 
 
 def evaluate(specs: list[PhotoSpec]) -> tuple[Summary, Summary]:
-    runs = [(photo, find_candidates(photo.pixels)) for photo in map(render, specs)]
+    runs = [(photo, find_candidates(photo.pixels).candidates) for photo in map(render, specs)]
     return summarize([score_photo(p, c) for p, c in runs]), summarize([score_photo(p, c, 0.0) for p, c in runs], "all")
 
 
@@ -119,7 +119,7 @@ def decode_and_find(data: bytes) -> tuple[float, float, int]:
     began = time.perf_counter()
     photo = load_photo(data)
     decoded = time.perf_counter()
-    found = find_candidates(photo.pixels)
+    found = find_candidates(photo.pixels).candidates
     return decoded - began, time.perf_counter() - decoded, len(found)
 
 

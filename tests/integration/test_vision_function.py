@@ -38,9 +38,10 @@ from shared.objects import object_created_event, upload_prefix
 from shared.orgs import DynamoOrgRepository, OrgPreferences
 from tests.support.aws_fixtures import AwsEnv
 from tests.support.dev_server import running_dev_server
+from vision.candidates import find_candidates
 from vision.function import SPEC as VISION
 from vision.function import vision_jobs, vision_router
-from vision.images import encode_jpeg
+from vision.images import encode_jpeg, load_photo
 from vision.jobs import PhotoTags, VisionJobs
 from vision.service import MAX_PHOTO_BYTES, analyze
 
@@ -278,9 +279,39 @@ def test_the_model_confirms_marks_and_its_added_box_lands_on_the_upright_pixels(
         result = reply.json()["result"]
         assert (result["image"]["width"], result["image"]["height"]) == (1200, 1600)
         assert result["model"] == "gpt-4o" and reply.headers["X-Dominus-Cache"] == "miss"
-        added = [d for d in result["detections"] if d["type"] == "missing_shingle"]
-        assert [d["box"] for d in added] == [[300, 800, 600, 1000]]
+        added = [d for d in result["detections"] if d["stage"] == "model"]
+        assert [(d["type"], d["box"]) for d in added] == [("missing_shingle", [300, 800, 600, 1000])]
+        assert result["counts"] == {
+            kind: sum(d["type"] == kind for d in result["detections"]) for kind in result["counts"]
+        }
+        assert result["roof_mask"]["coverage"] > 0.3 and result["scale"]["source"] == "shingle_courses"
         assert "GPS" not in reply.text
+
+
+def test_the_model_stage_keeps_to_the_roof_and_says_what_it_confirmed_rejected_and_added(
+    model_server: tuple[str, LocalRuntime], simulated_model_server: SimulatedModel
+) -> None:
+    """Sky over the ridge: a box the model adds in the sky is not a detection; every candidate it
+    rejected is listed, none counted; a box it adds over a mark it confirmed is that mark, once."""
+    jpeg = encode_jpeg(render(PhotoSpec(width=1600, height=1200, seed=21, view="ridge", hail=5)).pixels, quality=92)
+    candidates = find_candidates(load_photo(jpeg, name="ridge.jpg").pixels).candidates
+    assert len(candidates) >= 4
+    first = candidates[0].box  # mark 1, which `_findings` confirms
+    again = [round(first[0] / 1.6), round(first[1] / 1.2), round(first[2] / 1.6), round(first[3] / 1.2)]
+    findings = _findings(len(candidates), [[400, 20, 460, 120]])  # x 640-736, y 24-144: sky, over the ridge
+    findings["added"].append({"type": candidates[0].kind, "severity": 3, "confidence": 0.7, "box": again})
+    simulated_model_server.reset()
+    simulated_model_server.configure(scripted=[{"match": "the whole photo", "content": findings}])
+    with _client(model_server) as client:
+        reply = _analyze(client, _org(), jpeg, offline="false")
+        assert reply.status_code == 201, reply.text
+        result = reply.json()["result"]
+    polygons = result["roof_mask"]["polygons"]
+    assert result["roof_mask"]["coverage"] > 0.5 and min(y for p in polygons for _, y in p) > 300
+    assert all(d["box"][1] >= 300 for d in result["detections"]), "nothing above the ridge"
+    assert sorted(tuple(r["box"]) for r in result["rejected"]) == sorted(c.box for c in candidates[1::2])
+    assert [d["stage"] for d in result["detections"]] == ["both"] * len(candidates[::2])
+    assert sum(d["box"] == list(first) for d in result["detections"]) == 1
 
 
 def test_a_large_photo_is_tiled_and_each_tiles_boxes_land_in_the_photo(
@@ -298,7 +329,7 @@ def test_a_large_photo_is_tiled_and_each_tiles_boxes_land_in_the_photo(
         reply = _analyze(client, _org(), photo, mode="smart")
         assert reply.status_code == 201, reply.text
         assert simulated_model_server.stats().calls == 4
-        boxes = [d["box"] for d in reply.json()["result"]["detections"] if d["type"] == "missing_shingle"]
+        boxes = [d["box"] for d in reply.json()["result"]["detections"] if d["stage"] == "model"]
         # Tile 4 spans x 1840-4000 and y 1380-3000 (2000 x 1500 plus 8 % overlap on its inner edges).
         assert boxes == [[2920, 2190, 3136, 2352]]
 

@@ -32,7 +32,7 @@ ACCEPTANCE: tuple[DamageType, ...] = ("hail_hit", "missing_shingle")
 
 def _run(spec: PhotoSpec) -> tuple[SyntheticPhoto, list[Candidate]]:
     photo = render(spec)
-    return photo, find_candidates(photo.pixels)
+    return photo, find_candidates(photo.pixels).candidates
 
 
 @cache
@@ -102,14 +102,14 @@ def small(**changes: object) -> SyntheticPhoto:
 def test_a_clean_roof_gives_few_reported_candidates() -> None:
     photo = small(hail=0, missing=0, distractors=False)
     assert photo.marks == []
-    assert len(candidates_as_detections(find_candidates(photo.pixels))) <= 2
+    assert len(candidates_as_detections(find_candidates(photo.pixels).candidates)) <= 2
 
 
 def test_a_photo_without_a_roof_gives_none() -> None:
     for seed in (1, 2, 3):
         photo = small(view="none", seed=seed)
         assert not photo.roof.any()
-        assert len(candidates_as_detections(find_candidates(photo.pixels))) <= 1
+        assert len(candidates_as_detections(find_candidates(photo.pixels).candidates)) <= 1
 
 
 def test_boxes_are_inside_the_image_and_the_count_is_capped() -> None:
@@ -126,13 +126,13 @@ def test_deterministic() -> None:
     spec = PhotoSpec(width=800, height=600, seed=11)
     first, second = render(spec), render(spec)
     assert np.array_equal(first.pixels, second.pixels) and first.marks == second.marks
-    assert find_candidates(first.pixels) == find_candidates(second.pixels)
+    assert find_candidates(first.pixels).candidates == find_candidates(second.pixels).candidates
 
 
 def test_a_given_roof_mask_limits_the_search() -> None:
     photo = photos()[0]
     nothing = np.zeros(photo.roof.shape, bool)
-    assert find_candidates(photo.pixels, roof=nothing) == []
+    assert find_candidates(photo.pixels, roof=nothing).candidates == []
     with pytest.raises(ValueError, match="mask"):
         find_candidates(photo.pixels, roof=nothing[:-1])
 

@@ -12,7 +12,7 @@ from shared.modes import Mode
 from shared.outcomes import CacheOutcome
 from shared.requests import AIResult
 from vision.candidates import Candidate
-from vision.detect import combined_outcome, describe, read
+from vision.detect import combined_outcome, describe, read_views
 from vision.detections import Detection
 from vision.images import Photo
 from vision.prompt import ViewFindings
@@ -85,7 +85,12 @@ def _answer(value: dict[str, Any]) -> AIResult[ViewFindings]:
 def test_a_views_answer_is_read_with_its_numbers_and_boxes_checked() -> None:
     photo = Photo(np.zeros((1200, 1600, 3), np.uint8), 1600, 1200, "0" * 64, "jpeg")
     view = plan_views(1600, 1200, Mode.SMART)[0]
-    marks = [Candidate((10, 10, 40, 40), "hail_hit", 0.9, 3), Candidate((500, 500, 560, 540), "hail_hit", 0.6, 2)]
+    marks = [
+        Candidate((10, 10, 40, 40), "hail_hit", 0.9, 3),
+        Candidate((500, 500, 560, 540), "hail_hit", 0.6, 2),
+        Candidate((700, 100, 740, 140), "hail_hit", 0.7, 3),  # not judged: the local stage's own verdict
+        Candidate((800, 100, 840, 140), "lifted_tab", 0.2, 2),  # not judged and not confident: dropped
+    ]
     answer = _answer(
         {
             "marks": [
@@ -101,11 +106,24 @@ def test_a_views_answer_is_read_with_its_numbers_and_boxes_checked() -> None:
             "summary": "",
         }
     )
-    found = read(answer, marks, view, photo)
-    assert [(d.type, d.box, d.severity, d.confidence) for d in found] == [
-        ("hail_hit", (10, 10, 40, 40), 5, 1.0),  # clamped to the contract's ranges
-        ("missing_shingle", (1440, 1080, 1600, 1200), 4, 0.8),  # cut to the image
+    confirmed, rejected, added = read_views(photo, marks, [[0, 1, 2, 3]], [view], [answer])
+    assert [(d.type, d.box, d.severity, d.confidence, d.stage) for d in confirmed] == [
+        ("hail_hit", (10, 10, 40, 40), 5, 1.0, "both"),  # clamped to the contract's ranges
+        ("hail_hit", (700, 100, 740, 140), 3, 0.7, "local"),
     ]
+    assert [(r.type, r.box, r.confidence) for r in rejected] == [("hail_hit", (500, 500, 560, 540), 0.9)]
+    assert [(d.type, d.box, d.stage) for d in added] == [("missing_shingle", (1440, 1080, 1600, 1200), "model")]
+
+
+def test_a_mark_judged_in_two_overlapping_tiles_takes_the_more_confident_verdict() -> None:
+    photo = Photo(np.zeros((3000, 4000, 3), np.uint8), 4000, 3000, "0" * 64, "jpeg")
+    views = plan_views(4000, 3000, Mode.SMART)[:2]
+    mark = Candidate((1300, 500, 1340, 540), "hail_hit", 0.5, 3)
+    unsure = {"mark": 1, "is_damage": False, "type": "other", "severity": 1, "confidence": 0.55}
+    sure = {"mark": 1, "is_damage": True, "type": "hail_hit", "severity": 3, "confidence": 0.8}
+    answers = [_answer({"marks": [verdict], "added": [], "summary": ""}) for verdict in (unsure, sure)]
+    confirmed, rejected, _ = read_views(photo, [mark], [[0], [0]], views, answers)
+    assert [(d.type, d.stage) for d in confirmed] == [("hail_hit", "both")] and rejected == []
 
 
 def test_the_summary_counts_by_type_worst_first() -> None:

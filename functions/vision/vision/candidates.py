@@ -5,9 +5,9 @@ missing shingles and shingle edge anomalies from OpenCV alone. The method and it
 from __future__ import annotations
 
 from vision.local.candidate import MAX_CANDIDATES, REPORT_SCORE, Candidate
-from vision.local.roof import estimate_roof
+from vision.local.roof import estimate_roof, roof_outline
 from vision.local.scale import EXPOSURE_IN, Scale, course_scale
-from vision.local.stage import MODEL_NAME, candidates_as_detections, find_candidates
+from vision.local.stage import MODEL_NAME, LocalFindings, candidates_as_detections, find_candidates
 
 __all__ = [
     "EXPOSURE_IN",
@@ -15,9 +15,11 @@ __all__ = [
     "MODEL_NAME",
     "REPORT_SCORE",
     "Candidate",
+    "LocalFindings",
     "Scale",
     "candidates_as_detections",
     "course_scale",
     "estimate_roof",
     "find_candidates",
+    "roof_outline",
 ]

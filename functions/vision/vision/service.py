@@ -50,15 +50,15 @@ async def detect_photo(
     photo: Photo, engine: Engine | None, ctx: CallContext, requested: Mode | None, *, offline: bool
 ) -> Detected:
     """The photo's detections: the local stage, verified by the model when there is one."""
-    candidates = await asyncio.to_thread(find_candidates, photo.pixels)
+    findings = await asyncio.to_thread(find_candidates, photo.pixels)
     if offline:
-        return local_answer(photo, candidates, requested or Mode.CHEAP, "local detection was asked for")
+        return local_answer(photo, findings, requested or Mode.CHEAP, "local detection was asked for")
     if engine is None or engine.simulated:
-        return local_answer(photo, candidates, requested or Mode.CHEAP, "no vision model is configured")
+        return local_answer(photo, findings, requested or Mode.CHEAP, "no vision model is configured")
     mode = await engine.resolve_mode(ctx, requested)
     if mode is Mode.CHEAP and (await engine.org_settings(ctx.org_id)).vision_local_when_cheap:
-        return local_answer(photo, candidates, Mode.CHEAP, "the org answers photos locally in cheap mode")
-    return await verified_answer(photo, candidates, engine, ctx, requested, mode)
+        return local_answer(photo, findings, Mode.CHEAP, "the org answers photos locally in cheap mode")
+    return await verified_answer(photo, findings, engine, ctx, requested, mode)
 
 
 def heatmap_png(photo: Photo, detected: Detected, tags: PhotoTags) -> bytes | None:

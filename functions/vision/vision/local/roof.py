@@ -1,11 +1,13 @@
 """Roof area: the blocks of the photo whose colour and texture match the central, typical ones,
-connected to them, holes filled; no roof if those are not a shingle colour."""
+connected to them, holes filled; no roof if those are not a shingle colour. And its outline, as the
+detection JSON carries it."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
+from vision.detections import RoofMask
 from vision.local.image_ops import Mask, RGBImage, chromaticity, log_luminance, normalised, resize, robust_distance
 from vision.local.scale import SCALE_SIDE, Scale
 
@@ -68,3 +70,25 @@ def _fill_holes(mask: Mask) -> Mask:
     cv2.floodFill(flood, None, (0, 0), 1)
     holes = flood[1:-1, 1:-1] == 0
     return np.asarray(mask | holes, bool)
+
+
+OUTLINE_SIDE = 512  # the outline is traced on a copy this size: finer than the roof estimate itself
+MAX_OUTLINE_POINTS = 400
+
+
+def roof_outline(mask: Mask) -> RoofMask:
+    """The roof mask as the contract carries it: the outer outlines of its parts (simplified to
+    within about a pixel of the traced copy) in photo pixels, and the share of the photo it covers."""
+    h, w = mask.shape
+    factor = min(1.0, OUTLINE_SIDE / max(h, w))
+    small = np.asarray(resize(mask.astype(np.uint8), factor), np.uint8)
+    contours, _ = cv2.findContours(small, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    polygons: list[list[tuple[int, int]]] = []
+    for contour in sorted(contours, key=cv2.contourArea, reverse=True):
+        if cv2.contourArea(contour) < 4:
+            continue
+        points = cv2.approxPolyDP(contour, 1.0, True).reshape(-1, 2)
+        if sum(len(p) for p in polygons) + len(points) > MAX_OUTLINE_POINTS:
+            break
+        polygons.append([(min(w, round(x / factor)), min(h, round(y / factor))) for x, y in points])
+    return RoofMask(coverage=round(float(mask.mean()), 4), polygons=polygons)

@@ -9,8 +9,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from vision.local.image_ops import F32, RGBImage, hessian_min, log_luminance, resize
+from vision.photo_scale import PhotoScale
 
 EXPOSURE_IN = 5.3  # typical shingle exposure (3-tab 5", laminated 5 5/8")
+# Exposures run from 5" (3-tab) to 5 5/8" (laminated, metric 3-tab): taking 5.3" is within 6% of
+# either, the one-sigma relative uncertainty of a scale read from the courses alone.
+EXPOSURE_UNCERTAINTY = 0.06
 SCALE_SIDE = 640  # the small copy that finds the course period and the roof
 MAX_COURSE_TILT_DEG = 35.0
 
@@ -30,6 +34,20 @@ class Scale:
     @property
     def ppi(self) -> float:
         return self.period_px / EXPOSURE_IN
+
+    def photo_scale(self) -> PhotoScale:
+        """The metric scale (pixels per foot) the courses give, with its perspective gradient."""
+        per_foot = 12.0 / EXPOSURE_IN
+        return PhotoScale(
+            pixels_per_foot=self.period_px * per_foot,
+            cx=self.cx,
+            cy=self.cy,
+            source="shingle_courses",
+            uncertainty=EXPOSURE_UNCERTAINTY,
+            gx=self.gx * per_foot,
+            gy=self.gy * per_foot,
+            direction=self.direction,
+        )
 
 
 def _window_peak(patch: F32) -> tuple[float, float, float]:

@@ -4,11 +4,12 @@ and merging of their candidates, and the local-only answer as detections."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from vision.detections import Box, Detection, iou, merge
+from vision.detections import Box, Detection, merge, same_mark
 from vision.local.candidate import MAX_CANDIDATES, REPORT_SCORE, Candidate
 from vision.local.courses import course_lines
 from vision.local.edges import edge_candidates
@@ -16,25 +17,41 @@ from vision.local.hail import hail_candidates
 from vision.local.image_ops import Mask, RGBImage, check_rgb, log_luminance, normalised, resize
 from vision.local.missing import appearance_distance, course_gap_candidates, missing_candidates
 from vision.local.roof import estimate_roof
-from vision.local.scale import EXPOSURE_IN, course_scale
+from vision.local.scale import EXPOSURE_IN, Scale, course_scale
 from vision.local.work import MAX_WORK_SIDE, WORK_PPI, Work
+from vision.photo_scale import PhotoScale
 
 FALLBACK_SPAN_IN = 100.0  # a photo whose courses cannot be measured is taken to span this much roof
 MODEL_NAME = "local-opencv"
 
 
-def find_candidates(pixels: RGBImage, *, roof: Mask | None = None, limit: int = MAX_CANDIDATES) -> list[Candidate]:
+@dataclass(frozen=True)
+class LocalFindings:
+    """What the local stage saw: its candidates (best first), where the roof is (photo pixels; all
+    False when no roof was found) and the photo's metric scale from the shingle courses."""
+
+    candidates: list[Candidate]
+    roof: Mask
+    scale: PhotoScale | None
+
+
+def find_candidates(pixels: RGBImage, *, roof: Mask | None = None, limit: int = MAX_CANDIDATES) -> LocalFindings:
     """Candidate damage inside the roof area of an RGB photo, best first, at most `limit`."""
     check_rgb(pixels)
     scale = course_scale(pixels)
+    metric = scale.photo_scale() if scale is not None else None
     if roof is None:
-        if scale is None:
-            return []  # no shingle courses anywhere: not a roof photo (or not one we can read)
+        if scale is None:  # no shingle courses anywhere: not a roof photo (or not one we can read)
+            return LocalFindings([], np.zeros(pixels.shape[:2], bool), None)
         roof = estimate_roof(pixels, scale)
     elif roof.shape != pixels.shape[:2]:
         raise ValueError("roof mask must have the photo's height and width")
     if not roof.any():
-        return []
+        return LocalFindings([], roof, metric)
+    return LocalFindings(_candidates(pixels, roof, scale, limit), roof, metric)
+
+
+def _candidates(pixels: RGBImage, roof: Mask, scale: Scale | None, limit: int) -> list[Candidate]:
     ppi = scale.ppi if scale else max(pixels.shape[:2]) / FALLBACK_SPAN_IN
     factor = min(1.0, WORK_PPI / ppi, MAX_WORK_SIDE / max(pixels.shape[:2]))
     rgb = np.asarray(resize(pixels, factor), np.uint8)
@@ -57,8 +74,8 @@ def find_candidates(pixels: RGBImage, *, roof: Mask | None = None, limit: int = 
     edges = [c for c in edge_candidates(work, lines) if not any(_inside(c.box, m.box) for m in holes)] if lines else []
     ranked = sorted(missing + gaps + hail + edges, key=lambda c: (-c.score, c.box))
     kept: list[Candidate] = []
-    for cand in ranked:
-        if all(iou(cand.box, k.box) <= 0.3 for k in kept):
+    for cand in ranked:  # one candidate per mark: the best scored reading of it
+        if not any(same_mark(cand.box, k.box) for k in kept):
             kept.append(cand)
         if len(kept) >= limit:
             break
@@ -75,7 +92,9 @@ def _inside(inner: Box, outer: Box, pad: float = 0.1) -> bool:
 def candidates_as_detections(candidates: list[Candidate], *, min_score: float = REPORT_SCORE) -> list[Detection]:
     """The local-only answer (model `MODEL_NAME`): the confident candidates, merged, numbered."""
     found = [
-        Detection(id=i, type=c.kind, severity=c.severity, confidence=min(1.0, max(0.0, c.score)), box=c.box)
+        Detection(
+            id=i, type=c.kind, severity=c.severity, confidence=min(1.0, max(0.0, c.score)), box=c.box, stage="local"
+        )
         for i, c in enumerate(candidates, start=1)
         if c.score >= min_score
     ]
