@@ -1,30 +1,23 @@
-"""Hail hits: dark, round, neutral blobs of the normalised log luminance, judged against their
-ring and the rays leaving them and scored by a logistic model fitted on the development set."""
+"""Hail hits: dark spots that are not lines (vision.local.spots), judged by their depth, size and
+shape, against their ring and the rays leaving them, by a logistic classifier trained on the
+fitting families (vision.local.classifier)."""
 
 from __future__ import annotations
 
 import math
 
-import cv2
 import numpy as np
 
-from vision.detections import clamp_box
-from vision.local.candidate import MAX_CANDIDATES, Candidate, sigmoid
-from vision.local.image_ops import chromaticity, hessian_min
+from vision.detections import Box, clamp_box
+from vision.local.candidate import MAX_CANDIDATES, Candidate
+from vision.local.classifier import load_model
+from vision.local.image_ops import chromaticity
+from vision.local.spots import Spot, dark_spots
 from vision.local.work import Work, original_size
 
-HAIL_DIAMETERS_IN = (0.55, 0.8, 1.15, 1.6, 2.2)
-MIN_HAIL_Z = 4.0  # blob response, in units of its spread over the roof
-# Logistic weights of a hail candidate's evidence (see `hail_candidates`), fitted on the development set.
-HAIL_WEIGHTS = {
-    "bias": -1.14,
-    "z": 0.75,
-    "contrast": 4.77,
-    "elongation": -0.59,
-    "chroma": -152.0,
-    "line": -1.40,
-    "ray": -3.45,
-}
+HAIL_MODEL = "hail"  # models/hail.json: the logistic classifier over HAIL_FEATURES
+MAX_HAIL_CANDIDATES = 4 * MAX_CANDIDATES
+MAX_DIAMETER_IN = 3.0  # a spot wider than this is not one hit (the residue caps near 3 in anyway)
 
 
 def _ring_stats(work: Work, x: int, y: int, radius: float) -> tuple[float, float, float, float] | None:
@@ -72,66 +65,55 @@ def _rays(work: Work, x: int, y: int, radius: float, ring: float, contrast: floa
     return darkness[0], darkness[1]
 
 
-def hail_candidates(work: Work) -> list[Candidate]:
-    responses, ratios, sizes = [], [], []
-    roof_values = work.roof
-    for diameter in HAIL_DIAMETERS_IN:
-        sigma = max(0.7, diameter * work.ppi / (2 * math.sqrt(2)))
-        low, high = hessian_min(work.flat, sigma)
-        values = low[roof_values]
-        spread = 1.4826 * float(np.median(np.abs(values - np.median(values)))) + 1e-6
-        responses.append(low / spread)
-        ratios.append(high / np.maximum(low, 1e-6))
-        sizes.append(diameter)
-    stack = np.stack(responses)
-    best = stack.argmax(axis=0)
-    z = np.take_along_axis(stack, best[None], axis=0)[0]
-    ratio = np.take_along_axis(np.stack(ratios), best[None], axis=0)[0]
-    z = np.where(work.roof, z, 0.0).astype(np.float32)
-    radius_px = max(2, round(HAIL_DIAMETERS_IN[0] * work.ppi / 2))
-    peaks = (z >= MIN_HAIL_Z) & (z == cv2.dilate(z, np.ones((2 * radius_px + 1,) * 2, np.uint8)))
-    ys, xs = np.nonzero(peaks)
-    order = np.argsort(-z[ys, xs])[: 4 * MAX_CANDIDATES]
+def hail_features(work: Work, spot: Spot) -> dict[str, float] | None:
+    """What the classifier judges a dark spot by: its depth and size, its shape, its contrast with
+    and colour against its ring, and whether a dark line leaves it (sectors, rays)."""
+    diameter = 2.0 * math.sqrt(spot.area / math.pi) / work.ppi
+    radius = max(1.0, diameter * work.ppi / 2)
+    x, y = round(spot.x), round(spot.y)
+    stats = _ring_stats(work, x, y, radius)
+    if stats is None:
+        return None
+    contrast, chroma, line, ring = stats
+    ray1, ray2 = _rays(work, x, y, radius, ring, contrast)
+    return {
+        "log_z": math.log(max(spot.z, 1.0)),
+        "depth": spot.peak,
+        "mean_depth": spot.mean,
+        "diameter_in": diameter,
+        "log_diameter": math.log(diameter),
+        "log_diameter_sq": math.log(diameter) ** 2,
+        "log_elongation": math.log(max(spot.elongation, 1.0)),
+        "solidity": spot.solidity,
+        "contrast": contrast,
+        "chroma": chroma,
+        "line": line,
+        "ray1": ray1,
+        "ray2": ray2,
+    }
+
+
+def spot_candidates(work: Work) -> list[tuple[Box, int, dict[str, float]]]:
+    """Every dark spot that could be a hit: its box (original pixels), severity and features."""
     out = []
-    for y, x in zip(ys[order], xs[order], strict=True):
-        diameter = sizes[int(best[y, x])]
-        radius = diameter * work.ppi / 2
-        stats = _ring_stats(work, int(x), int(y), radius)
-        if stats is None:
+    for spot in dark_spots(work.flat, work.roof, work.ppi):
+        features = hail_features(work, spot)
+        if features is None or features["diameter_in"] > MAX_DIAMETER_IN:
             continue
-        contrast, chroma, line, ring = stats
-        ray1, ray2 = _rays(work, int(x), int(y), radius, ring, contrast)
-        elong = float(ratio[y, x])
-        # A bruise is markedly darker than its ring, round, no more colourful than the shingle, and
-        # isolated: no dark line leaves it. A logistic model over these features, its weights
-        # fitted on the development set (`evaluation.vision.scoring.development_set`), never the test set.
-        evidence = (
-            HAIL_WEIGHTS["bias"]
-            + HAIL_WEIGHTS["z"] * math.log(float(z[y, x]) / MIN_HAIL_Z + 1e-6)
-            + HAIL_WEIGHTS["contrast"] * contrast
-            + HAIL_WEIGHTS["elongation"] * max(0.0, elong - 1.5)
-            + HAIL_WEIGHTS["chroma"] * max(0.0, chroma)
-            + HAIL_WEIGHTS["line"] * line
-            + HAIL_WEIGHTS["ray"] * ray1
-        )
-        score = sigmoid(evidence)
-        half = radius * 1.3
-        box = clamp_box(
-            ((x - half) / work.factor, (y - half) / work.factor, (x + half) / work.factor, (y + half) / work.factor),
-            *original_size(work),
-        )
-        if box is None:
-            continue
-        severity = 2 if diameter < 0.75 else 3 if diameter < 1.3 else 4
-        features = {
-            "z": float(z[y, x]),
-            "contrast": contrast,
-            "elongation": elong,
-            "chroma": chroma,
-            "line": line,
-            "ray1": ray1,
-            "ray2": ray2,
-            "diameter_in": diameter,
-        }
-        out.append(Candidate(box, "hail_hit", round(score, 4), severity, features))
+        diameter = features["diameter_in"]
+        half = max(diameter * 0.65, 0.4) * work.ppi
+        corners = (spot.x - half, spot.y - half, spot.x + half, spot.y + half)
+        box = clamp_box([c / work.factor for c in corners], *original_size(work))
+        if box is not None:
+            out.append((box, 2 if diameter < 0.75 else 3 if diameter < 1.5 else 4, features))
     return out
+
+
+def hail_candidates(work: Work) -> list[Candidate]:
+    """Dark spots that are not lines (vision.local.spots), scored by the hail classifier."""
+    model = load_model(HAIL_MODEL)
+    out = [
+        Candidate(box, "hail_hit", round(model.score(f), 4), severity, f) for box, severity, f in spot_candidates(work)
+    ]
+    out.sort(key=lambda c: (-c.score, c.box))
+    return out[:MAX_HAIL_CANDIDATES]

@@ -48,10 +48,11 @@ def find_candidates(pixels: RGBImage, *, roof: Mask | None = None, limit: int = 
         raise ValueError("roof mask must have the photo's height and width")
     if not roof.any():
         return LocalFindings([], roof, metric)
-    return LocalFindings(_candidates(pixels, roof, scale, limit), roof, metric)
+    return LocalFindings(_candidates(work_of(pixels, roof, scale), limit), roof, metric)
 
 
-def _candidates(pixels: RGBImage, roof: Mask, scale: Scale | None, limit: int) -> list[Candidate]:
+def work_of(pixels: RGBImage, roof: Mask, scale: Scale | None) -> Work:
+    """The photo at working resolution, as every detector sees it."""
     ppi = scale.ppi if scale else max(pixels.shape[:2]) / FALLBACK_SPAN_IN
     factor = min(1.0, WORK_PPI / ppi, MAX_WORK_SIDE / max(pixels.shape[:2]))
     rgb = np.asarray(resize(pixels, factor), np.uint8)
@@ -62,7 +63,11 @@ def _candidates(pixels: RGBImage, roof: Mask, scale: Scale | None, limit: int) -
     flat = normalised(log_luminance(rgb), 3.0 * EXPOSURE_IN * work_ppi)
     soft = np.asarray(cv2.GaussianBlur(flat, (0, 0), max(0.6, 0.1 * work_ppi)), np.float32)
     direction = scale.direction if scale else math.pi / 2
-    work = Work(rgb, flat, eroded, work_ppi, factor, soft, direction, scale, work_roof > 0)
+    return Work(rgb, flat, eroded, work_ppi, factor, soft, direction, scale, work_roof > 0)
+
+
+def _candidates(work: Work, limit: int) -> list[Candidate]:
+    scale = work.scale
     appearance = appearance_distance(work)
     lines = course_lines(work) if scale is not None and work.roof.sum() >= 100 else None
     missing = missing_candidates(work, appearance)

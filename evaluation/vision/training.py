@@ -1,0 +1,146 @@
+"""Fit the local stage's classifiers on the fitting photos only, and write them where the function
+reads them (functions/vision/vision/local/models/). Run `python -m evaluation.vision.training`.
+
+Fitting photos: the development draws of the first generator (`evaluation.vision.scoring.
+development_set`). Every dark spot the hail detector proposes (vision.local.hail.spot_candidates)
+is a training row: a hit when it matches a true hail mark, not one when it matches no true mark of
+any kind (spots on other damage are left out: a missing tab's corner is neither). A logistic
+regression (L2, Newton's method) over standardised features is fitted; then the score at which the
+fitting photos show at most `FITTING_FP_PER_PHOTO` false spots is folded into the bias, so that a
+score of REPORT_SCORE is that operating point.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from evaluation.vision.scoring import development_set, matches
+from evaluation.vision.synthetic import render
+from vision.candidates import REPORT_SCORE
+from vision.detections import Box, DamageType
+from vision.local.classifier import MODELS, LogisticModel
+from vision.local.hail import HAIL_MODEL, spot_candidates
+from vision.local.roof import estimate_roof
+from vision.local.scale import course_scale
+from vision.local.stage import work_of
+
+FITTING_FP_PER_PHOTO = 0.5  # half the acceptance's one per photo: held-out photos are harder
+L2 = 1.0
+
+
+@dataclass(frozen=True)
+class TruthPhoto:
+    name: str
+    pixels: npt.NDArray[np.uint8]
+    marks: Sequence[tuple[DamageType, Box]]
+
+
+def fitting_photos() -> Iterable[TruthPhoto]:
+    for spec in development_set():
+        photo = render(spec)
+        yield TruthPhoto(spec.name, photo.pixels, [(m.type, m.box) for m in photo.marks])
+
+
+@dataclass
+class Rows:
+    features: list[list[float]]
+    labels: list[int]
+    mark_of: list[tuple[int, int] | None]  # (photo, mark index) a positive row found
+    photos: int = 0
+    marks: int = 0
+
+
+def hail_rows(photos: Iterable[TruthPhoto], names: Sequence[str]) -> Rows:
+    rows = Rows([], [], [])
+    for index, photo in enumerate(photos):
+        rows.photos += 1
+        hail = [box for kind, box in photo.marks if kind == "hail_hit"]
+        others = [box for kind, box in photo.marks if kind != "hail_hit"]
+        rows.marks += len(hail)
+        scale = course_scale(photo.pixels)
+        if scale is None:
+            continue
+        work = work_of(photo.pixels, estimate_roof(photo.pixels, scale), scale)
+        for box, _, features in spot_candidates(work):
+            hit = next((i for i, mark in enumerate(hail) if matches(box, mark)), None)
+            if hit is None and any(matches(box, mark) for mark in others):
+                continue
+            rows.features.append([features[n] for n in names])
+            rows.labels.append(int(hit is not None))
+            rows.mark_of.append(None if hit is None else (index, hit))
+    return rows
+
+
+def fit_logistic(x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.float64], float]:
+    """Weights and bias of an L2-regularised logistic regression (Newton's method)."""
+    n, d = x.shape
+    design = np.column_stack([x, np.ones(n)])
+    beta = np.zeros(d + 1)
+    penalty = np.diag([L2] * d + [0.0])
+    for _ in range(50):
+        p = 1.0 / (1.0 + np.exp(-np.clip(design @ beta, -40, 40)))
+        gradient = design.T @ (p - y) + penalty @ beta
+        hessian = (design * (p * (1 - p))[:, None]).T @ design + penalty + 1e-9 * np.eye(d + 1)
+        step = np.linalg.solve(hessian, gradient)
+        beta -= step
+        if float(np.abs(step).max()) < 1e-8:
+            break
+    return beta[:d], float(beta[d])
+
+
+def operating_logit(logits: npt.NDArray[np.float64], rows: Rows) -> float:
+    """The lowest logit at which the fitting photos show at most FITTING_FP_PER_PHOTO false spots."""
+    labels = np.asarray(rows.labels)
+    negatives = np.sort(logits[labels == 0])[::-1]
+    allowed = int(FITTING_FP_PER_PHOTO * rows.photos)
+    return float(negatives[allowed]) + 1e-6 if allowed < len(negatives) else float(logits.min())
+
+
+def train_hail() -> LogisticModel:
+    names = (
+        "log_z", "depth", "mean_depth", "diameter_in", "log_diameter", "log_diameter_sq", "log_elongation",
+        "solidity", "contrast", "chroma", "line", "ray1", "ray2",
+    )  # fmt: skip
+    rows = hail_rows(fitting_photos(), names)
+    x = np.asarray(rows.features, np.float64)
+    y = np.asarray(rows.labels, np.float64)
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-9
+    weights, bias = fit_logistic((x - mean) / scale, y)
+    logits = ((x - mean) / scale) @ weights + bias
+    cut = operating_logit(logits, rows)
+    bias += math.log(REPORT_SCORE / (1 - REPORT_SCORE)) - cut
+    found = {m for m, logit in zip(rows.mark_of, logits, strict=True) if m is not None and logit >= cut}
+    false = int(((logits >= cut) & (y == 0)).sum())
+    summary = (
+        f"{rows.photos} fitting photos (evaluation.vision.scoring.development_set), {len(y)} spots "
+        f"({int(y.sum())} on hits); at the operating point {len(found)} of {rows.marks} hits found, "
+        f"{false} false spots; fitted {datetime.date.today().isoformat()}"
+    )
+    return LogisticModel(
+        features=names,
+        mean=tuple(float(v) for v in mean),
+        scale=tuple(float(v) for v in scale),
+        weights=tuple(float(v) for v in weights),
+        bias=bias,
+        trained_on=summary,
+    )
+
+
+def main() -> None:
+    model = train_hail()
+    path = MODELS / f"{HAIL_MODEL}.json"
+    path.write_text(json.dumps(model.to_json(), indent=2) + "\n")
+    print(f"wrote {path}: {model.trained_on}")
+    for name, weight in sorted(zip(model.features, model.weights, strict=True), key=lambda p: -abs(p[1])):
+        print(f"  {name:>16} {weight:+.3f}")
+
+
+if __name__ == "__main__":
+    main()

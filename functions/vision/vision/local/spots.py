@@ -1,0 +1,134 @@
+"""Dark spots that are not lines: what a hail bruise is and a roof's own structure is not.
+
+A shingle roof is drawn in dark lines: the shadow under every butt edge, keyways between 3-tab tabs,
+the sides of laminated teeth, the joints of ridge caps. Where two meet (a keyway on a course line:
+a T-junction every foot on a 3-tab roof) a blob filter sees a dark blob. A morphological test tells
+them apart without knowing how the roof was drawn: a grey-level *closing* with a line segment fills
+every dark feature that the segment cannot lie inside. Take the smallest closing over segments of
+every orientation, and a pixel stays dark (residue 0) when any segment of `SPOT_LENGTH_IN` through
+it fits in dark: on a line, a line's end, a T or a cross, the segment along the line fits. A spot
+smaller than the segment in every direction (a bruise 0.5 to 2.5 inches across) is filled by every
+orientation: its residue is its depth. Wide dark areas (shade, wet patches, a missing tab, the
+laminates' bottom layer) are wider than the segment, so it fits there too.
+
+The segment is `SPOT_LENGTH_IN` long, longer than the largest hit and shorter than a keyway (one
+exposure, 5 inches) or a laminated tooth's side; orientations every `ANGLE_STEP_DEG`, so a line two
+pixels wide at any angle holds a segment of that length.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from vision.local.image_ops import F32, Mask
+
+SPOT_LENGTH_IN = 3.0
+ANGLE_STEP_DEG = 3.0
+# A spot's pixels: residue above GROW_Z robust spreads of the roof's residue, and somewhere above
+# SEED_Z; and at least MIN_DEPTH (log luminance: 6% darker than what fills it), whatever the spread.
+SEED_Z = 6.0
+GROW_Z = 3.0
+MIN_DEPTH = 0.06
+MIN_SPOT_IN = 0.3  # equivalent diameter: smaller is granule noise
+MAX_SPOTS = 400
+
+
+@dataclass(frozen=True)
+class Spot:
+    """A connected dark spot at working resolution."""
+
+    x: float  # centroid, working pixels
+    y: float
+    box: tuple[int, int, int, int]  # working pixels, x1 and y1 exclusive
+    area: int  # pixels
+    peak: float  # deepest residue (log luminance)
+    mean: float  # mean residue over the spot
+    z: float  # peak in robust spreads of the roof's residue
+    elongation: float  # sqrt of the ratio of the spot's second moments (1 for a disc)
+    solidity: float  # area over its convex hull's area
+
+
+def line_kernel(length: float, angle: float) -> npt.NDArray[np.uint8]:
+    """A one-pixel line segment `length` pixels long at `angle` radians, as a structuring element."""
+    size = math.ceil(length) | 1
+    kernel = np.zeros((size, size), np.uint8)
+    c, half = size // 2, (length - 1) / 2
+    dx, dy = math.cos(angle) * half, math.sin(angle) * half
+    cv2.line(kernel, (round(c - dx), round(c - dy)), (round(c + dx), round(c + dy)), 1, 1)
+    return kernel
+
+
+def residue(flat: F32, length_px: float) -> F32:
+    """How much darker each pixel is than the smallest closing of `flat` by a line segment of
+    `length_px` over all orientations: the depth of the dark spots no segment fits in."""
+    closed: F32 | None = None
+    for step in range(round(180 / ANGLE_STEP_DEG)):
+        kernel = line_kernel(length_px, math.radians(step * ANGLE_STEP_DEG))
+        one = np.asarray(cv2.morphologyEx(flat, cv2.MORPH_CLOSE, kernel, borderType=cv2.BORDER_REPLICATE), np.float32)
+        closed = one if closed is None else np.asarray(np.minimum(closed, one), np.float32)
+    assert closed is not None
+    return np.asarray(np.maximum(closed - flat, 0.0), np.float32)
+
+
+def dark_spots(flat: F32, roof: Mask, ppi: float) -> list[Spot]:
+    """The dark spots of the roof (working resolution `ppi` pixels per inch), deepest first."""
+    depth = residue(flat, SPOT_LENGTH_IN * ppi)
+    values = depth[roof]
+    if values.size < 100:
+        return []
+    median = float(np.median(values))
+    spread = 1.4826 * float(np.median(np.abs(values - median))) + 1e-6
+    grow = roof & (depth >= max(MIN_DEPTH, median + GROW_Z * spread))
+    count, labels, stats, centroids = cv2.connectedComponentsWithStats(grow.astype(np.uint8), connectivity=8)
+    min_area = math.pi * (MIN_SPOT_IN * ppi / 2) ** 2
+    seed_level = max(MIN_DEPTH, median + SEED_Z * spread)
+    spots: list[Spot] = []
+    for i in range(1, count):
+        area = int(stats[i, cv2.CC_STAT_AREA])
+        if area < max(3.0, min_area):
+            continue
+        x, y, w, h = (int(v) for v in stats[i, :4])
+        inside = labels[y : y + h, x : x + w] == i
+        values_i = depth[y : y + h, x : x + w][inside]
+        peak = float(values_i.max())
+        if peak < seed_level:
+            continue
+        spots.append(
+            Spot(
+                x=float(centroids[i, 0]),
+                y=float(centroids[i, 1]),
+                box=(x, y, x + w, y + h),
+                area=area,
+                peak=peak,
+                mean=float(values_i.mean()),
+                z=(peak - median) / spread,
+                elongation=_elongation(inside),
+                solidity=_solidity(inside),
+            )
+        )
+    spots.sort(key=lambda s: (-s.peak * s.area, s.box))
+    return spots[:MAX_SPOTS]
+
+
+def _elongation(inside: Mask) -> float:
+    moments = cv2.moments(inside.astype(np.uint8), binaryImage=True)
+    if moments["m00"] <= 0:
+        return 1.0
+    a, b, c = moments["mu20"], moments["mu11"], moments["mu02"]
+    spread = math.sqrt(((a - c) / 2) ** 2 + b**2)
+    low, high = (a + c) / 2 - spread, (a + c) / 2 + spread
+    return math.sqrt(max(high, 1e-6) / max(low, 1e-6 * max(high, 1.0), 1e-6))
+
+
+def _solidity(inside: Mask) -> float:
+    points = np.column_stack(np.nonzero(inside)[::-1]).astype(np.int32)
+    if len(points) < 3:
+        return 1.0
+    hull = cv2.convexHull(points)
+    hull_area = float(cv2.contourArea(hull)) + 0.5 * float(cv2.arcLength(hull, True)) + 1.0  # pixel-centre hull
+    return min(1.0, float(inside.sum()) / hull_area)
