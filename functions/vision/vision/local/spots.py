@@ -29,13 +29,14 @@ from vision.local.image_ops import F32, Mask
 
 SPOT_LENGTH_IN = 3.0
 ANGLE_STEP_DEG = 3.0
-# A spot's pixels: residue above GROW_Z robust spreads of the roof's residue, and somewhere above
+# A spot's pixels: residue above GROW_Z robust spreads of the roof's texture, and somewhere above
 # SEED_Z; and at least MIN_DEPTH (log luminance: 6% darker than what fills it), whatever the spread.
-SEED_Z = 6.0
-GROW_Z = 3.0
+SEED_Z = 1.2
+GROW_Z = 0.6
 MIN_DEPTH = 0.06
+SOFTEN_IN = 0.12
 MIN_SPOT_IN = 0.3  # equivalent diameter: smaller is granule noise
-MAX_SPOTS = 400
+MAX_SPOTS = 200
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class Spot:
     area: int  # pixels
     peak: float  # deepest residue (log luminance)
     mean: float  # mean residue over the spot
-    z: float  # peak in robust spreads of the roof's residue
+    z: float  # peak in robust spreads of the roof's texture
     elongation: float  # sqrt of the ratio of the spot's second moments (1 for a disc)
     solidity: float  # area over its convex hull's area
 
@@ -76,17 +77,20 @@ def residue(flat: F32, length_px: float) -> F32:
 
 
 def dark_spots(flat: F32, roof: Mask, ppi: float) -> list[Spot]:
-    """The dark spots of the roof (working resolution `ppi` pixels per inch), deepest first."""
-    depth = residue(flat, SPOT_LENGTH_IN * ppi)
-    values = depth[roof]
+    """The dark spots of the roof (working resolution `ppi` pixels per inch), deepest first. The
+    image is first softened over a granule or two (`SOFTEN_IN`): a closing takes the brightest pixel
+    under the segment, and one light granule inside a keyway would stop the segment fitting there."""
+    soft = np.asarray(cv2.GaussianBlur(flat, (0, 0), max(0.7, SOFTEN_IN * ppi)), np.float32)
+    depth = residue(soft, SPOT_LENGTH_IN * ppi)
+    values = soft[roof]
     if values.size < 100:
         return []
-    median = float(np.median(values))
-    spread = 1.4826 * float(np.median(np.abs(values - median))) + 1e-6
-    grow = roof & (depth >= max(MIN_DEPTH, median + GROW_Z * spread))
+    # The roof's texture (granules, shade variety) at this softness: the unit a spot's depth is judged in.
+    spread = 1.4826 * float(np.median(np.abs(values - np.median(values)))) + 1e-6
+    grow = roof & (depth >= max(MIN_DEPTH, GROW_Z * spread))
     count, labels, stats, centroids = cv2.connectedComponentsWithStats(grow.astype(np.uint8), connectivity=8)
     min_area = math.pi * (MIN_SPOT_IN * ppi / 2) ** 2
-    seed_level = max(MIN_DEPTH, median + SEED_Z * spread)
+    seed_level = max(MIN_DEPTH, SEED_Z * spread)
     spots: list[Spot] = []
     for i in range(1, count):
         area = int(stats[i, cv2.CC_STAT_AREA])
@@ -106,7 +110,7 @@ def dark_spots(flat: F32, roof: Mask, ppi: float) -> list[Spot]:
                 area=area,
                 peak=peak,
                 mean=float(values_i.mean()),
-                z=(peak - median) / spread,
+                z=peak / spread,
                 elongation=_elongation(inside),
                 solidity=_solidity(inside),
             )
