@@ -124,9 +124,21 @@ def given(path: Path, photo: Photo) -> Detected:
 def summary(path: Path, detected: Detected) -> str:
     result = detected.result
     lines = [f"{path.name} ({result.image.width} x {result.image.height}), {result.model}: {result.summary}"]
+    if result.roof_mask is not None:
+        lines.append(f"  roof: {result.roof_mask.coverage:.0%} of the photo")
+    if result.scale is not None:
+        scale = result.scale
+        lines.append(
+            f"  scale: {scale['pixels_per_foot']:.1f} px per foot at the centre, +-{scale['uncertainty']:.0%} "
+            f"({str(scale['source']).replace('_', ' ')})"
+        )
     for d in result.detections:
         x0, y0, x1, y1 = d.box
+        found_by = f"  found by {d.stage}" if d.stage else ""
         lines.append(
-            f"  #{d.id:<3} {d.type:<16} severity {d.severity}  confidence {d.confidence:.2f}  box {x0},{y0} - {x1},{y1}"
+            f"  #{d.id:<3} {d.type:<16} severity {d.severity}  confidence {d.confidence:.2f}  "
+            f"box {x0},{y0} - {x1},{y1}{found_by}"
         )
+    if result.rejected:
+        lines.append(f"  {len(result.rejected)} candidates rejected by the model")
     return "\n".join(lines)
