@@ -1,39 +1,57 @@
-"""The damage heatmap: where on the photo the damage is dense enough to matter to a carrier.
+"""The damage heatmap: where on the roof the damage is, on a fixed scale a carrier can read.
 
-Insurers judge hail by the hits counted in a 10 ft x 10 ft test square on a slope (commonly 8 or
-more = replace). So the map's value at a point is the severity-weighted number of detections a test
-square centred there would count, in hits per 100 sq ft, and the colour scale is fixed: 0 at the
-bottom, `TEST_SQUARE_HITS` at the top (more is clipped). It never normalises to the photo's own
-maximum, so a single minor hit reads 1/32 of the scale (faint blue), not red.
+The map's value at a point is the LOCAL density of damage there, in severity-weighted hits per
+100 sq ft of roof (`SEVERITY_WEIGHTS`: severity 3 is one hit): each detection spreads its weight
+over a Gaussian of `SIGMA_FT` on the roof plane, and the sum is divided by the roof area the same
+Gaussian sees. So an even spread of N hits per 100 sq ft reads N everywhere on the roof (at its
+edges and corners too), and one hit in open roof reads its weight / (2 pi sigma^2) x 100.
 
-Kernel: each detection adds its weight (`SEVERITY_WEIGHTS`: severity 3 = one hit) times a test
-square centred on its box centre, softened by a Gaussian (`SOFTEN_FT`) so there are no hard edges:
-per axis `Phi((u + 5 ft) / s) - Phi((u - 5 ft) / s)`. Its peak is ~1 and its integral is exactly
-100 sq ft, so all three calibration points hold: one hit reads one hit, 8 hits within a test square
-read 8 (the top), and hits spread evenly at 8 per 100 sq ft also read 8. (A plain Gaussian with the
-same integral reads only ~5 for 8 hits spread over one square: it would under-call a failing square.)
+Why sigma = 1.5 ft: the map must show damage at about its own scale (a foot or two), yet one minor
+hit must stay in the lowest legend step (under 4) and one ordinary hit under the carrier threshold
+(8). One hit peaks at 15.9 / sigma^2 per 100 sq ft, so sigma = 1 ft would paint a lone ordinary hit
+16 (twice the threshold) and a severity-2 hit 8; 1.5 ft is the smallest round sigma that keeps a
+severity-2 hit (3.5) under 4 and an ordinary hit (7.1) under 8. Hits on a lattice at 3 ft (11 per
+100 sq ft) render within 3% of even; at 4 ft (6 per 100 sq ft) within 30%, inside one step.
 
-Scale: `pixels_per_foot` of the original photo; when unknown the long side is assumed to span
-`DEFAULT_SPAN_FT` (a close-up of a slope) and the legend says so.
+The legend has fixed, absolute steps (`STEP_EDGES`: under 4, 4-8, 8-16, 16-32, 32+ per 100 sq ft),
+doubling because a count's noise and the eye both work in ratios, with the carrier threshold
+(`threshold`, default 8 hits per 10 x 10 ft test square = 8 per 100 sq ft) marked on it: blue and
+green are under it, yellow to dark red over it. The same density is the same colour on every photo.
 
-Speed (a 12 MP photo in well under 250 ms): the density is computed on a coarse grid (about half a
-foot a cell, 128 to 512 cells on the long side) by depositing weighted impulses bilinearly and one
-separable filter, then resized to the output with the photo. Colour (Turbo, perceptually ordered)
-and opacity are looked up per output pixel; the tint is blended only where the density exceeds
-`FLOOR_HITS`, its opacity growing with the density, so undamaged roof looks like the photo. Boxes
-(colour = severity) and labels are drawn after the resize, and the legend is a white band under the
-photo (colour bar in hits per test square, the scale assumption, the severity key). The PNG is
-written by OpenCV with the fast settings measured in bench/vision_heatmap.py and carries only IHDR,
-IDAT and IEND (no EXIF or text).
+Scale (`vision.photo_scale.PhotoScale`): the kernel's size in pixels and the area each pixel stands
+for follow `scale.at(x, y)`, so hits spread evenly over a receding roof read evenly. Without a
+scale the long side is assumed to span `DEFAULT_SPAN_FT`, and the legend says so; the test-square
+count and the covered area are then not reported (they would be guesses).
 
-Input pixels are RGB uint8 H x W x 3, upright; boxes are in those pixels (detections.py). The output
-is at most `long_side` on its long side (legend included) and never larger than the photo.
+Roof only (`roof`: bool H x W, True on the roof): nothing is tinted off it, detections whose centre
+is off it are drawn but not counted, and the density is normalised by the roof area the kernel
+sees (normalised convolution: numerator and denominator are the same Gaussian over hits and over
+roof area). A kernel cut by the roof's edge, or by the photo's, is so renormalised over the roof
+part instead of fading: a hard cut would read half at an edge and a quarter at a corner (the red
+disc fading to green of an even spread). The denominator is floored at `COVER_MIN` of the kernel's
+full area (a corner is a quarter) so a sliver of roof cannot blow one hit up.
+
+Statistics (`Heatmap`): the most hits in any 10 x 10 ft test square laid along the courses
+(`scale.direction`) lying at least `SQUARE_ON_ROOF` on the roof, the roof area the photo covers,
+the peak density and the number of detections counted.
+
+Speed and memory (a 12 MP photo, bench/vision_heatmap.py): the density is computed on a coarse
+grid (the kernel `CELL_SIGMA` cells wide where the scale is smallest, 128 to 512 cells on the long
+side): hits and roof area are filtered together by one separable Gaussian per scale level (levels
+`LEVEL_RATIO` apart in pixels per foot, blended per cell), then the grid is resized to the output.
+Only the roof mask (one byte a pixel) is ever held at the photo's size besides the photo itself.
+The tint, boxes, labels and legend are drawn at the output size (at most `long_side`, never larger
+than the photo); the PNG is written by OpenCV with fast settings and carries only IHDR, IDAT, IEND.
+
+Input pixels are RGB uint8 H x W x 3, upright; boxes are in those pixels (detections.py).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -41,19 +59,37 @@ import numpy.typing as npt
 
 from shared.drawing import FONT, Box, Image, overlaps, png_bytes
 from vision.detections import Detection, clamp_box
+from vision.photo_scale import PhotoScale
 
 Grid = npt.NDArray[np.float32]
+Mask = npt.NDArray[np.bool_]
 
-TEST_SQUARE_FT = 10.0  # the carrier's test square side
-TEST_SQUARE_HITS = 8.0  # hits per test square at the top of the colour scale (carrier threshold)
+# ---- what the map measures
 # Hits a detection counts for, by severity: 3 is one ordinary hit.
 SEVERITY_WEIGHTS: dict[int, float] = {1: 0.25, 2: 0.5, 3: 1.0, 4: 1.5, 5: 2.0}
-SOFTEN_FT = 1.5  # Gaussian softening of the test square's edges
+SIGMA_FT = 1.5  # the kernel on the roof plane (module docstring: why)
+PER_AREA_SQFT = 100.0  # densities are per 100 sq ft (a test square)
+THRESHOLD = 8.0  # carrier threshold, hits per 10 x 10 ft test square (commonly 8 or more = replace)
+STEP_EDGES = (4.0, 8.0, 16.0, 32.0)  # legend steps per 100 sq ft: under 4, 4-8, 8-16, 16-32, 32+
+COVER_MIN = 0.25  # the least share of the kernel's full area a density is divided by (a corner)
+TEST_SQUARE_FT = 10.0
+SQUARE_ON_ROOF = 0.9  # share of a test square that must lie on the roof (and in the photo)
+SQUARE_STEP_FT = 1.0  # test squares are tried this far apart (more when there would be too many)
+MAX_SQUARES = 10_000  # positions tried at most, on the lattice and anchored on pairs of hits each
+ANCHOR_SLACK_FT = 0.05  # a square anchored on hits starts this far before them (rounding, perspective)
 DEFAULT_SPAN_FT = 12.0  # the long side's span when the scale is unknown (close-up of a slope)
-CELL_FT = 0.5  # density grid cell, before the limits below
+ASSUMED_UNCERTAINTY = 0.5  # of that assumption: a roof photo spans anything from 6 to 40 ft
+
+# ---- the density grid
+CELL_SIGMA = 3.0  # the kernel's sigma in cells where the scale is smallest (before the limits)
 MIN_CELLS, MAX_CELLS = 128, 512  # on the grid's long side
-FLOOR_HITS = 0.1  # below this nothing is tinted
-ALPHA_LOW, ALPHA_HIGH = 0.25, 0.65  # tint opacity just above the floor and at the top of the scale
+LEVEL_RATIO = 2 ** (1 / 3)  # between the scale levels the density is filtered at
+
+# ---- the picture
+FLOOR = 0.5  # per 100 sq ft: below this nothing is tinted; full tint from twice this
+# Step colours: Turbo (perceptually ordered) at these positions, cool under the threshold, warm over it
+STEP_TURBO = (45, 100, 170, 210, 245)
+STEP_ALPHA = (0.30, 0.40, 0.50, 0.58, 0.66)  # tint opacity per step
 LONG_SIDE = 2048
 MIN_LEGEND_WIDTH = 420  # px: a narrower photo is padded so the legend still reads
 PNG_PARAMS = (cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_AVG)
@@ -70,55 +106,181 @@ OUTLINE = (20, 20, 20)
 INK = (30, 30, 30)  # text on the legend's white and on the label tags
 
 
+# ---- results ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Heatmap:
+    """The heatmap PNG and the numbers it shows."""
+
+    png: bytes
+    test_square_max: float | None  # most hits in a 10 x 10 ft square on the roof; None: no square fits, or no scale
+    covered_sqft: float | None  # roof area the photo shows; None when the scale is assumed
+    peak_per_100sqft: float  # the highest local density on the roof
+    counted: int  # detections counted (centre on the roof)
+    threshold: float  # the carrier threshold marked on the legend, hits per test square
+    scale: PhotoScale  # the scale used: source "assumed" when none was given
+
+    @property
+    def scale_source(self) -> str:
+        return self.scale.source
+
+    def stats_json(self) -> dict[str, object]:
+        """The numbers, for a result document."""
+        return {
+            "test_square_max": _rounded(self.test_square_max, 2),
+            "covered_sqft": _rounded(self.covered_sqft, 1),
+            "peak_per_100sqft": round(self.peak_per_100sqft, 2),
+            "counted": self.counted,
+            "threshold": self.threshold,
+            "scale": self.scale.as_json(),
+        }
+
+
+def _rounded(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+@dataclass(frozen=True)
+class Density:
+    """Hits per 100 sq ft of roof on a coarse grid over the photo: cell (r, c) covers photo pixels
+    [c * cell_x, (c + 1) * cell_x) x [r * cell_y, (r + 1) * cell_y)."""
+
+    values: Grid  # hits per 100 sq ft
+    roof: Grid  # share of each cell on the roof, 0 to 1
+    sqft: Grid  # roof area in each cell, sq ft
+    cell_x: float
+    cell_y: float
+
+    def at(self, x: float, y: float) -> float:
+        """The density at a photo pixel, interpolated as the picture is (bilinear between cell centres)."""
+        rows, cols = self.values.shape
+        u = float(np.clip(x / self.cell_x - 0.5, 0, cols - 1))
+        v = float(np.clip(y / self.cell_y - 0.5, 0, rows - 1))
+        c0, r0 = min(int(u), cols - 2) if cols > 1 else 0, min(int(v), rows - 2) if rows > 1 else 0
+        fu, fv = u - c0, v - r0
+        patch = self.values[r0 : r0 + 2, c0 : c0 + 2].astype(np.float64)
+        wu = np.array([1 - fu, fu])[: patch.shape[1]]
+        wv = np.array([1 - fv, fv])[: patch.shape[0]]
+        return float(wv @ patch @ wu)
+
+    @property
+    def peak(self) -> float:
+        """The highest density on the roof (cells at least half on it)."""
+        on_roof = self.values[self.roof >= 0.5]
+        return float(on_roof.max()) if on_roof.size else 0.0
+
+    @property
+    def covered_sqft(self) -> float:
+        return float(self.sqft.sum(dtype=np.float64))
+
+
+# ---- scale and roof --------------------------------------------------------------------------------
+
+
+def assumed_scale(width: int, height: int) -> PhotoScale:
+    """The scale when none is known: the long side spans DEFAULT_SPAN_FT, the same everywhere."""
+    return PhotoScale(
+        pixels_per_foot=max(width, height) / DEFAULT_SPAN_FT,
+        cx=width / 2,
+        cy=height / 2,
+        source="assumed",
+        uncertainty=ASSUMED_UNCERTAINTY,
+    )
+
+
+def roof_levels(roof: Mask | None, width: int, height: int) -> Image | None:
+    """The roof mask as 0 / 255 bytes, which OpenCV averages into shares of the roof when resizing."""
+    if roof is None:
+        return None
+    if roof.dtype != np.bool_ or roof.shape != (height, width):
+        raise ValueError(f"roof must be a bool mask of the photo's shape ({height}, {width})")
+    return np.multiply(roof, np.uint8(255), dtype=np.uint8)
+
+
+def roof_share(levels: Image | None, width: int, height: int) -> Grid:
+    """The share of each cell of a width x height grid over the photo that is roof (1 without a mask)."""
+    if levels is None:
+        return np.ones((height, width), dtype=np.float32)
+    small = cv2.resize(levels, (width, height), interpolation=cv2.INTER_AREA)
+    return np.asarray(small, dtype=np.float32) * np.float32(1 / 255)
+
+
+def on_roof(detection: Detection, roof: Mask | None, width: int, height: int) -> tuple[float, float] | None:
+    """The detection's centre in photo pixels when it is in the photo and on the roof, else None."""
+    box = clamp_box(detection.box, width, height)
+    if box is None:
+        return None
+    x, y = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    if roof is not None and not roof[min(int(y), height - 1), min(int(x), width - 1)]:
+        return None
+    return x, y
+
+
 # ---- density ---------------------------------------------------------------------------------------
 
 
-def feet_scale(width: int, height: int, pixels_per_foot: float | None) -> tuple[float, bool]:
-    """Pixels per foot and whether it was assumed (no scale given)."""
-    if pixels_per_foot is None:
-        return max(width, height) / DEFAULT_SPAN_FT, True
-    if not (math.isfinite(pixels_per_foot) and pixels_per_foot > 0):
-        raise ValueError("pixels_per_foot must be a positive number")
-    return float(pixels_per_foot), False
-
-
-def grid_shape(width: int, height: int, pixels_per_foot: float) -> tuple[int, int]:
-    """Rows and columns of the density grid covering the photo."""
+def grid_shape(width: int, height: int, scale: PhotoScale) -> tuple[int, int]:
+    """Rows and columns of the density grid: the kernel CELL_SIGMA cells wide where the scale is
+    smallest (a linear scale is smallest at a corner), MIN_CELLS to MAX_CELLS on the long side."""
+    corners = scale.at([0, width, 0, width], [0, 0, height, height])
+    cell_px = SIGMA_FT * float(corners.min()) / CELL_SIGMA
     long_px = max(width, height)
-    cells = math.ceil(long_px / (CELL_FT * pixels_per_foot))
-    cells = min(long_px, max(MIN_CELLS, min(MAX_CELLS, cells)))
+    cells = min(long_px, max(MIN_CELLS, min(MAX_CELLS, math.ceil(long_px / cell_px))))
     cell_px = long_px / cells
     return max(1, round(height / cell_px)), max(1, round(width / cell_px))
 
 
-def soft_square(cell_ft: float) -> Grid:
-    """The softened test square along one axis, sampled every `cell_ft` (a column vector)."""
-    half, s = TEST_SQUARE_FT / 2, SOFTEN_FT * math.sqrt(2)
-    reach = math.ceil((half + 4 * SOFTEN_FT) / cell_ft)
-    u = np.arange(-reach, reach + 1) * cell_ft
-    values = [0.5 * (math.erf((x + half) / s) - math.erf((x - half) / s)) for x in u]
-    return np.asarray(values, dtype=np.float32).reshape(-1, 1)
-
-
 def density_map(
-    detections: Sequence[Detection], width: int, height: int, *, pixels_per_foot: float | None = None
-) -> Grid:
-    """Severity-weighted hits per 10 ft x 10 ft test square on a coarse grid covering the photo
-    (rows x columns from `grid_shape`; a cell is width / columns by height / rows pixels)."""
-    ppf, _ = feet_scale(width, height, pixels_per_foot)
-    rows, cols = grid_shape(width, height, ppf)
+    detections: Sequence[Detection],
+    width: int,
+    height: int,
+    *,
+    scale: PhotoScale | None = None,
+    roof: Mask | None = None,
+) -> Density:
+    """Severity-weighted hits per 100 sq ft of roof on a coarse grid covering the photo."""
+    scale = scale or assumed_scale(width, height)
+    return _density(detections, width, height, scale, roof, roof_levels(roof, width, height))
+
+
+def _density(
+    detections: Sequence[Detection],
+    width: int,
+    height: int,
+    scale: PhotoScale,
+    roof: Mask | None,
+    levels: Image | None,
+) -> Density:
+    rows, cols = grid_shape(width, height, scale)
     cell_x, cell_y = width / cols, height / rows
-    impulses = np.zeros((rows, cols), dtype=np.float32)
+    xs = (np.arange(cols, dtype=np.float32) + 0.5) * np.float32(cell_x)
+    ys = (np.arange(rows, dtype=np.float32) + 0.5) * np.float32(cell_y)
+    ppf = scale.at(xs[None, :], ys[:, None])
+    share = roof_share(levels, cols, rows)
+    sqft = np.asarray(share * np.float32(cell_x * cell_y) / (ppf * ppf), dtype=np.float32)
+    hits = np.zeros((rows, cols), dtype=np.float32)
     for det in detections:
-        box = clamp_box(det.box, width, height)
-        if box is not None:
-            centre = ((box[0] + box[2]) / 2 / cell_x - 0.5, (box[1] + box[3]) / 2 / cell_y - 0.5)
-            _deposit(impulses, centre, SEVERITY_WEIGHTS[det.severity])
-    if not impulses.any():
-        return impulses
-    kernel_x, kernel_y = soft_square(cell_x / ppf), soft_square(cell_y / ppf)
-    density = cv2.sepFilter2D(impulses, cv2.CV_32F, kernel_x, kernel_y, borderType=cv2.BORDER_CONSTANT)
-    return np.maximum(density, 0.0, dtype=np.float32)  # float rounding can leave -1e-8 far from any hit
+        centre = on_roof(det, roof, width, height)
+        if centre is not None:
+            _deposit(hits, (centre[0] / cell_x - 0.5, centre[1] / cell_y - 0.5), SEVERITY_WEIGHTS[det.severity])
+    values = np.zeros((rows, cols), dtype=np.float32)
+    if hits.any() and (share > 0).any():
+        values = _from_the_roof(_normalised_convolution(hits, sqft, ppf, share > 0, cell_x, cell_y), share)
+    return Density(values, share, sqft, cell_x, cell_y)
+
+
+def _from_the_roof(values: Grid, share: Grid) -> Grid:
+    """Cells mostly off the roof take the mean of their neighbours mostly on it. The picture
+    interpolates between cell centres, and a roof pixel between a roof cell and one measured off
+    the roof (where the kernel sees little roof and its floor lowers the density) would be pulled a
+    step down: the tip of an acute roof corner turned blue."""
+    on = np.asarray(share >= 0.5, dtype=np.float32)
+    total = cv2.boxFilter(values * on, -1, (3, 3), normalize=False, borderType=cv2.BORDER_CONSTANT)
+    count = cv2.boxFilter(on, -1, (3, 3), normalize=False, borderType=cv2.BORDER_CONSTANT)
+    fill = (on == 0) & (count > 0)
+    values[fill] = total[fill] / count[fill]
+    return values
 
 
 def _deposit(grid: Grid, centre: tuple[float, float], weight: float) -> None:
@@ -128,28 +290,218 @@ def _deposit(grid: Grid, centre: tuple[float, float], weight: float) -> None:
     c0, r0 = math.floor(u), math.floor(v)
     fu, fv = u - c0, v - r0
     rows, cols = grid.shape
-    for dr, dc, share in ((0, 0, (1 - fu) * (1 - fv)), (0, 1, fu * (1 - fv)), (1, 0, (1 - fu) * fv), (1, 1, fu * fv)):
+    for dr, dc, part in ((0, 0, (1 - fu) * (1 - fv)), (0, 1, fu * (1 - fv)), (1, 0, (1 - fu) * fv), (1, 1, fu * fv)):
         r, c = r0 + dr, c0 + dc
         if 0 <= r < rows and 0 <= c < cols:
-            grid[r, c] += weight * share
+            grid[r, c] += weight * part
 
 
-def opacity(density: Grid) -> Grid:
-    """Tint opacity: 0 up to the floor, ramping in over one more floor's width (no hard rim), then
-    growing with the density from ALPHA_LOW to ALPHA_HIGH at the top of the scale."""
-    t = np.clip(density / TEST_SQUARE_HITS, 0.0, 1.0)
-    rim = np.clip((density - FLOOR_HITS) / FLOOR_HITS, 0.0, 1.0)
-    return np.asarray(rim * (ALPHA_LOW + (ALPHA_HIGH - ALPHA_LOW) * t), dtype=np.float32)
+def gaussian_taps(sigma_cells: float) -> Grid:
+    """An unnormalised Gaussian (peak 1) sampled every cell out to 3.5 sigma, as a column."""
+    reach = max(1, math.ceil(3.5 * sigma_cells))
+    u = np.arange(-reach, reach + 1, dtype=np.float64)
+    return np.exp(-0.5 * (u / sigma_cells) ** 2).astype(np.float32).reshape(-1, 1)
 
 
-def scale_index(density: Grid) -> Image:
-    """Position on the colour scale, 0-255 (the top is TEST_SQUARE_HITS, beyond it clipped)."""
-    return np.asarray(cv2.convertScaleAbs(density, alpha=255.0 / TEST_SQUARE_HITS), dtype=np.uint8)
+def _normalised_convolution(
+    hits: Grid, sqft: Grid, ppf: Grid, roof: npt.NDArray[np.bool_], cx: float, cy: float
+) -> Grid:
+    """Hits over roof area under the same Gaussian, per 100 sq ft, at each cell. The Gaussian is
+    SIGMA_FT on the roof: where the scale varies it is filtered at levels LEVEL_RATIO apart and each
+    cell takes its two nearest levels, weighted by log distance (a hat in log pixels per foot)."""
+    low, high = float(ppf[roof].min()), float(ppf[roof].max())
+    steps = math.log(high / low) / math.log(LEVEL_RATIO)
+    count = 1 + math.ceil(steps - 1e-6)
+    position = np.clip(np.log(ppf / np.float32(low)) / np.float32(math.log(LEVEL_RATIO)), 0, count - 1)
+    both = cv2.merge([hits, sqft])
+    values = np.zeros_like(hits)
+    for level in range(count):
+        weight = np.clip(1 - np.abs(position - level), 0, 1).astype(np.float32)
+        if not weight.any():
+            continue
+        sigma_px = SIGMA_FT * low * LEVEL_RATIO**level
+        taps_x, taps_y = gaussian_taps(sigma_px / cx), gaussian_taps(sigma_px / cy)
+        window = _support(weight > 0, taps_x.shape[0] // 2, taps_y.shape[0] // 2)
+        filtered = cv2.sepFilter2D(both[window], cv2.CV_32F, taps_x, taps_y, borderType=cv2.BORDER_CONSTANT)
+        seen = filtered[:, :, 1]
+        full = float(taps_x.sum() * taps_y.sum()) * np.float32(cx * cy) / (ppf[window] * ppf[window])
+        local = np.maximum(filtered[:, :, 0], 0) / np.maximum(seen, COVER_MIN * full)
+        values[window] += weight[window] * local
+    return np.asarray(values * np.float32(PER_AREA_SQFT), dtype=np.float32)
 
 
-def turbo(index: Image) -> Image:
-    """Turbo colours (BGR) for colour-scale positions."""
-    return np.asarray(cv2.applyColorMap(index, cv2.COLORMAP_TURBO), dtype=np.uint8)
+def _support(cells: npt.NDArray[np.bool_], reach_x: int, reach_y: int) -> tuple[slice, slice]:
+    """The rows and columns holding `cells`, widened by the kernel's reach: filtering only that
+    window gives those cells the values filtering the whole grid would."""
+    rows, cols = np.flatnonzero(cells.any(axis=1)), np.flatnonzero(cells.any(axis=0))
+    height, width = cells.shape
+    return (
+        slice(max(0, int(rows[0]) - reach_y), min(height, int(rows[-1]) + 1 + reach_y)),
+        slice(max(0, int(cols[0]) - reach_x), min(width, int(cols[-1]) + 1 + reach_x)),
+    )
+
+
+def step_of(density: npt.ArrayLike) -> npt.NDArray[np.uint8]:
+    """The legend step (0 = under STEP_EDGES[0], ..., len(STEP_EDGES) = the top) of densities."""
+    values = np.asarray(density, dtype=np.float32)
+    step = np.zeros(values.shape, dtype=np.uint8)
+    for edge in STEP_EDGES:
+        step += values >= np.float32(edge)
+    return step
+
+
+# ---- test squares ----------------------------------------------------------------------------------
+
+Points = npt.NDArray[np.float64]  # n x 2, photo pixels (x, y)
+
+
+def most_in_a_test_square(
+    centres: Points, weights: npt.NDArray[np.float64], roof: Mask | None, width: int, height: int, scale: PhotoScale
+) -> float | None:
+    """The most severity-weighted hits in any 10 x 10 ft square on the roof plane, laid along the
+    courses (sides along and across `scale.direction`) and lying at least SQUARE_ON_ROOF on the roof
+    and in the photo; None when no such square fits.
+
+    A point is in a square when its offset from the square's centre, in feet at the scale halfway
+    between them, is within 5 ft along both sides. The squares tried are those every SQUARE_STEP_FT
+    over the roof and, for the exact maximum, those with a side through one hit and the other side
+    through another (a square holding a set of hits slides until two of its sides meet hits of the
+    set), while there are at most MAX_SQUARES such pairs. Squares are counted first and then judged
+    on the roof from the highest count down, so only the first few are judged."""
+    squares = np.concatenate([_lattice_squares(roof, width, height, scale), _anchored_squares(centres, scale)])
+    counts = np.zeros(squares.shape[0])
+    for start in range(0, squares.shape[0], 2048):  # bounded memory: 2048 squares x hits at a time
+        counts[start : start + 2048] = _in_squares(squares[start : start + 2048], centres, scale) @ weights
+    order = np.argsort(-counts, kind="stable")
+    for start in range(0, order.shape[0], 1024):
+        tried = order[start : start + 1024]
+        on_roof = np.flatnonzero(_lies_on_roof(squares[tried], roof, width, height, scale))
+        if on_roof.size:
+            return float(counts[tried[on_roof[0]]])
+    return None
+
+
+def _axes(scale: PhotoScale) -> Points:
+    """Unit vectors of a test square's sides in the image (rows): along the courses, down the slope."""
+    down = np.array([math.cos(scale.direction), math.sin(scale.direction)])
+    return np.stack([np.array([-down[1], down[0]]), down])
+
+
+def _to_image(origins: Points, feet: Points, scale: PhotoScale) -> Points:
+    """The points `feet` (along the courses, down the slope) from `origins`, in photo pixels, at the
+    scale halfway along each offset."""
+    offsets = feet @ _axes(scale)
+    first = origins + offsets * scale.at(origins[..., 0], origins[..., 1])[..., None]
+    midway = (origins + first) / 2
+    return np.asarray(origins + offsets * scale.at(midway[..., 0], midway[..., 1])[..., None], dtype=np.float64)
+
+
+def _to_feet(origins: Points, points: Points, scale: PhotoScale) -> Points:
+    """Offsets of `points` from `origins` (broadcast) in feet along the courses and down the slope,
+    at the scale halfway between them."""
+    midway = (origins + points) / 2
+    ppf = scale.at(midway[..., 0], midway[..., 1]).astype(np.float64)
+    return np.asarray((points - origins) @ _axes(scale).T / ppf[..., None], dtype=np.float64)
+
+
+def _lattice_squares(roof: Mask | None, width: int, height: int, scale: PhotoScale) -> Points:
+    """Square centres every SQUARE_STEP_FT (at the photo's centre; wider if there would be more than
+    MAX_SQUARES) whose centre is on the roof."""
+    step = max(SQUARE_STEP_FT * float(scale.at(width / 2, height / 2)), math.sqrt(width * height / MAX_SQUARES))
+    gx, gy = np.meshgrid(np.arange(step / 2, width, step), np.arange(step / 2, height, step))
+    centres = np.stack([gx.ravel(), gy.ravel()], axis=1)
+    if roof is not None:
+        centres = centres[roof[centres[:, 1].astype(int), centres[:, 0].astype(int)]]
+    return centres
+
+
+def _anchored_squares(points: Points, scale: PhotoScale) -> Points:
+    """Square centres whose side along the courses starts at hit i and whose side down the slope
+    starts at hit j, for every pair that fits in one square (a hair, ANCHOR_SLACK_FT, before each)."""
+    n = points.shape[0]
+    if n == 0 or n * n > MAX_SQUARES:
+        return np.zeros((0, 2))
+    feet = _to_feet(points[:, None, :], points[None, :, :], scale)  # [i, j]: hit j from hit i
+    side = TEST_SQUARE_FT
+    fits = (feet[..., 0] >= 0) & (feet[..., 0] <= side) & (np.abs(feet[..., 1]) <= side)
+    anchor, other = np.nonzero(fits)
+    centre_feet = np.stack([np.full(anchor.shape, side / 2), feet[anchor, other, 1] + side / 2], axis=1)
+    return _to_image(points[anchor], centre_feet - ANCHOR_SLACK_FT, scale)
+
+
+def _lies_on_roof(
+    squares: Points, roof: Mask | None, width: int, height: int, scale: PhotoScale
+) -> npt.NDArray[np.bool_]:
+    """Whether each square lies SQUARE_ON_ROOF on the roof and in the photo, judged at 100 points
+    (one per sq ft) across it."""
+    half = TEST_SQUARE_FT / 2
+    feet = np.arange(-half + 0.5, half, 1.0)
+    grid = np.stack(np.meshgrid(feet, feet), axis=-1).reshape(-1, 2)
+    keep = np.zeros(squares.shape[0], dtype=bool)
+    for start in range(0, squares.shape[0], 1024):
+        centres = squares[start : start + 1024, None, :]
+        points = _to_image(np.broadcast_to(centres, (centres.shape[0], grid.shape[0], 2)), grid, scale)
+        x, y = points[..., 0], points[..., 1]
+        on = (x >= 0) & (x < width) & (y >= 0) & (y < height)
+        if roof is not None:
+            on &= roof[np.clip(y, 0, height - 1).astype(int), np.clip(x, 0, width - 1).astype(int)]
+        keep[start : start + 1024] = on.mean(axis=1) >= SQUARE_ON_ROOF
+    return keep
+
+
+def _in_squares(squares: Points, points: Points, scale: PhotoScale) -> npt.NDArray[np.float64]:
+    """1.0 where point j lies in the square centred at squares[i] (squares x points)."""
+    feet = _to_feet(squares[:, None, :], points[None, :, :], scale)
+    return np.asarray((np.abs(feet) <= TEST_SQUARE_FT / 2).all(axis=-1), dtype=np.float64)
+
+
+# ---- reading the damage ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The density and the numbers of one photo's damage, before drawing."""
+
+    density: Density
+    test_square_max: float | None
+    covered_sqft: float | None
+    counted: int
+    threshold: float
+    scale: PhotoScale
+
+
+def read_damage(
+    detections: Sequence[Detection],
+    width: int,
+    height: int,
+    *,
+    scale: PhotoScale | None = None,
+    roof: Mask | None = None,
+    threshold: float = THRESHOLD,
+    levels: Image | None = None,
+) -> Reading:
+    """The density and the statistics (`levels`: the roof as roof_levels made it, when already made)."""
+    if not (math.isfinite(threshold) and threshold > 0):
+        raise ValueError("threshold must be a positive number of hits per test square")
+    used = scale or assumed_scale(width, height)
+    if levels is None:
+        levels = roof_levels(roof, width, height)
+    density = _density(detections, width, height, used, roof, levels)
+    assumed = used.source == "assumed"
+    counted = [(c, SEVERITY_WEIGHTS[d.severity]) for d in detections if (c := on_roof(d, roof, width, height))]
+    square_max = None
+    if not assumed and density.covered_sqft >= TEST_SQUARE_FT**2:
+        centres = np.array([c for c, _ in counted], dtype=np.float64).reshape(-1, 2)
+        weights = np.array([w for _, w in counted], dtype=np.float64)
+        square_max = most_in_a_test_square(centres, weights, roof, width, height, used)
+    return Reading(
+        density=density,
+        test_square_max=square_max,
+        covered_sqft=None if assumed else density.covered_sqft,
+        counted=len(counted),
+        threshold=threshold,
+        scale=used,
+    )
 
 
 # ---- rendering -------------------------------------------------------------------------------------
@@ -159,65 +511,92 @@ def render_heatmap(
     pixels: Image,
     detections: Sequence[Detection],
     *,
-    pixels_per_foot: float | None = None,
+    roof: Mask | None = None,
+    scale: PhotoScale | None = None,
+    threshold: float = THRESHOLD,
     long_side: int = LONG_SIDE,
     boxes: bool = True,
     labels: bool = True,
-) -> bytes:
-    """The heatmap as PNG bytes (no metadata chunks)."""
-    image = render_image(
-        pixels, detections, pixels_per_foot=pixels_per_foot, long_side=long_side, boxes=boxes, labels=labels
+) -> Heatmap:
+    """The heatmap as PNG bytes (no metadata chunks) and the numbers it shows."""
+    image, reading = render_image(
+        pixels, detections, roof=roof, scale=scale, threshold=threshold, long_side=long_side, boxes=boxes, labels=labels
     )
-    return png_bytes(image, "heatmap", PNG_PARAMS)
+    return Heatmap(
+        png=png_bytes(image, "heatmap", PNG_PARAMS),
+        test_square_max=reading.test_square_max,
+        covered_sqft=reading.covered_sqft,
+        peak_per_100sqft=reading.density.peak,
+        counted=reading.counted,
+        threshold=reading.threshold,
+        scale=reading.scale,
+    )
 
 
 def render_image(
     pixels: Image,
     detections: Sequence[Detection],
     *,
-    pixels_per_foot: float | None = None,
+    roof: Mask | None = None,
+    scale: PhotoScale | None = None,
+    threshold: float = THRESHOLD,
     long_side: int = LONG_SIDE,
     boxes: bool = True,
     labels: bool = True,
-) -> Image:
-    """The heatmap as a BGR image: the photo, tinted, with boxes and labels, over the legend band."""
+) -> tuple[Image, Reading]:
+    """The heatmap as a BGR image (the photo, tinted on the roof, with boxes and labels, over the
+    legend band) and its reading."""
     if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype != np.uint8:
         raise ValueError("pixels must be an RGB uint8 array of shape (height, width, 3)")
     if long_side < 64:
         raise ValueError("long_side must be at least 64 px")
     height, width = pixels.shape[:2]
-    ppf, assumed = feet_scale(width, height, pixels_per_foot)
-    caption = _caption(ppf, assumed)
-    out_w, out_h, band = _fit(width, height, long_side, caption, boxes)
+    levels = roof_levels(roof, width, height)
+    reading = read_damage(detections, width, height, scale=scale, roof=roof, threshold=threshold, levels=levels)
+    out_w, out_h, band = _fit(width, height, long_side, reading, boxes)
 
     photo = cv2.resize(pixels, (out_w, out_h), interpolation=cv2.INTER_AREA) if out_w != width else pixels
     photo = np.asarray(cv2.cvtColor(photo, cv2.COLOR_RGB2BGR), dtype=np.uint8)
-    if detections:
-        photo = _tint(photo, density_map(detections, width, height, pixels_per_foot=ppf))
-        size = _font_scale(out_w, out_h)
-        if boxes:
-            _draw_boxes(photo, detections, out_w / width, out_h / height, size, labels=labels)
-    return _stack(photo, band)
+    if reading.counted:
+        photo = _tint(photo, reading.density, roof_share(levels, out_w, out_h) if levels is not None else None)
+    if detections and boxes:
+        _draw_boxes(photo, detections, out_w / width, out_h / height, _font_scale(out_w, out_h), labels=labels)
+    return _stack(photo, band), reading
 
 
-def _tint(photo: Image, density: Grid) -> Image:
-    """The Turbo tint blended over the photo where the density is above the floor."""
+def step_colours() -> Image:
+    """BGR colour of each legend step (rows)."""
+    index = np.array([STEP_TURBO], dtype=np.uint8)
+    return np.asarray(cv2.applyColorMap(index, cv2.COLORMAP_TURBO)[0], dtype=np.uint8)
+
+
+def _tint(photo: Image, density: Density, share: Grid | None) -> Image:
+    """The step colours blended over the photo where the density is above the floor, only on the
+    roof: the opacity is the step's, ramped in from FLOOR to twice it, times the pixel's roof share
+    (0 off the roof, so those pixels stay the photo's own)."""
     size = (photo.shape[1], photo.shape[0])
-    dense = np.asarray(cv2.resize(density, size, interpolation=cv2.INTER_LINEAR), dtype=np.float32)
-    alpha = np.asarray(cv2.resize(opacity(density), size, interpolation=cv2.INTER_LINEAR), dtype=np.float32)
-    if not alpha.any():
+    dense = np.asarray(cv2.resize(density.values, size, interpolation=cv2.INTER_LINEAR), dtype=np.float32)
+    rim = np.clip((dense - np.float32(FLOOR)) / np.float32(FLOOR), 0.0, 1.0)
+    if share is not None:
+        rim *= share
+    if not rim.any():
         return photo
-    heat = turbo(scale_index(dense))
+    step = step_of(dense)
+    alpha = np.asarray(np.array(STEP_ALPHA, dtype=np.float32)[step] * rim, dtype=np.float32)
+    table = np.zeros((256, 1, 3), dtype=np.uint8)
+    table[: len(STEP_TURBO), 0] = step_colours()
+    heat = cv2.LUT(cv2.merge([step, step, step]), table)
     return np.asarray(cv2.blendLinear(heat, photo, alpha, 1.0 - alpha), dtype=np.uint8)
 
 
-def _fit(width: int, height: int, long_side: int, caption: str, boxes: bool) -> tuple[int, int, Image]:
+def _fit(width: int, height: int, long_side: int, reading: Reading, boxes: bool) -> tuple[int, int, Image]:
     """The photo's output size and the legend band: the whole (photo over band, padded to the
     band's width) fits in `long_side`, the photo keeps its aspect and is never enlarged."""
     scale = min(1.0, long_side / max(width, height))
+    notes = legend_notes(reading, width, height)
     for _ in range(4):  # a smaller photo gets a narrower band, which may wrap onto more lines
         out_w, out_h = max(1, round(width * scale)), max(1, round(height * scale))
-        band = _legend(min(long_side, max(out_w, MIN_LEGEND_WIDTH)), _font_scale(out_w, out_h), caption, boxes)
+        band = _legend(min(long_side, max(out_w, MIN_LEGEND_WIDTH)), _font_scale(out_w, out_h), notes, reading, boxes)
         if out_h + band.shape[0] <= long_side:
             return out_w, out_h, band
         scale = min(scale, (long_side - band.shape[0]) / height) * 0.999
@@ -303,15 +682,47 @@ def _clip_tag(x: int, y: int, w: int, h: int, width: int, height: int) -> Box:
 # ---- legend ----------------------------------------------------------------------------------------
 
 
-def _caption(ppf: float, assumed: bool) -> str:
-    if assumed:
-        return f"Scale unknown: assumed the photo's long side spans {DEFAULT_SPAN_FT:g} ft."
-    return f"Scale: {ppf:.3g} px per ft."
+def step_labels() -> list[str]:
+    """The legend's step labels: "under 4", "4-8", ..., "32+"."""
+    edges = [f"{e:g}" for e in STEP_EDGES]
+    return [f"under {edges[0]}", *(f"{a}-{b}" for a, b in itertools.pairwise(edges)), f"{edges[-1]}+"]
 
 
-def _weights_note() -> str:
-    parts = ", ".join(f"{s}: {w:g}" for s, w in SEVERITY_WEIGHTS.items())
-    return f"Severity counts as hits ({parts}); {TEST_SQUARE_HITS:g}+ per square is the top of the scale."
+def scale_caption(scale: PhotoScale, width: int, height: int) -> str:
+    """Where the scale came from and how sure it is, and its range across the photo."""
+    corners = scale.at([0, width, 0, width], [0, 0, height, height])
+    low, high = float(corners.min()), float(corners.max())
+    span = f"{scale.pixels_per_foot:.3g} px per ft at the centre"
+    if high > 1.05 * low:
+        span += f", {low:.3g} to {high:.3g} across the photo (perspective)"
+    if scale.source == "assumed":
+        view = max(width, height) / scale.pixels_per_foot
+        return f"Scale assumed (not measured): {span}, a view about {view:.0f} ft wide; densities are rough."
+    origin = {"shingle_courses": "shingle courses", "test_square_tag": "the test-square tag (short side 10 ft)"}
+    return f"Scale from {origin[scale.source]}, +-{scale.uncertainty:.0%}: {span}."
+
+
+def stats_caption(reading: Reading) -> str:
+    """The test-square count against the threshold, or why there is none."""
+    if reading.scale.source == "assumed":
+        return "No test-square count: the scale is not known."
+    covered = f"The photo shows {reading.covered_sqft or 0:.0f} sq ft of roof"
+    if reading.test_square_max is None:
+        return f"{covered}: no 10 x 10 ft test square fits on it."
+    verdict = "at or over" if reading.test_square_max >= reading.threshold else "under"
+    return (
+        f"{covered}. Most hits in any 10 x 10 ft test square: {reading.test_square_max:.3g} "
+        f"({verdict} the threshold of {reading.threshold:g})."
+    )
+
+
+def legend_notes(reading: Reading, width: int, height: int) -> str:
+    """The legend's text under the steps (scale, count, how hits are weighted)."""
+    weights = ", ".join(f"{s}: {w:g}" for s, w in SEVERITY_WEIGHTS.items())
+    return (
+        f"{scale_caption(reading.scale, width, height)} {stats_caption(reading)} "
+        f"Severity counts as hits ({weights}); each hit is spread over about {2 * SIGMA_FT:g} ft of roof."
+    )
 
 
 def _wrap(text: str, size: float, thick: int, width: int) -> list[str]:
@@ -326,27 +737,27 @@ def _wrap(text: str, size: float, thick: int, width: int) -> list[str]:
     return lines
 
 
-def _legend(width: int, photo_size: float, caption: str, boxes: bool) -> Image:
-    """White band: title, the colour bar with ticks 0 .. 8+, the scale caption and weights, and the
-    severity key for the boxes."""
+def _legend(width: int, photo_size: float, notes: str, reading: Reading, boxes: bool) -> Image:
+    """White band: title, the threshold's mark over the step bar, the steps' labels, the notes, and
+    the severity key for the boxes."""
     size = max(0.4, photo_size * 0.7)
     thick = max(1, round(size * 1.6))
     (_, text_h), base = cv2.getTextSize("Ag", FONT, size, thick)
     pad, line_h = max(6, text_h // 2), text_h + max(6, text_h // 2)
     inner = width - 2 * pad
-    title = _wrap("Damage density: severity-weighted hits per 10 x 10 ft test square", size, thick, inner)
-    notes = _wrap(f"{caption} {_weights_note()}", size, thick, inner)
-    bar_h, ticks_h = text_h + 6, 6 + text_h + base + pad  # the bar, then its tick labels
+    title = _wrap("Damage density: severity-weighted hits per 100 sq ft of roof", size, thick, inner)
+    lines = _wrap(notes, size, thick, inner)
+    mark_h, bar_h, ticks_h = line_h + 4, text_h + 8, 6 + text_h + base + pad
     key_h = line_h if boxes else 0
-    height = pad + len(title) * line_h + bar_h + ticks_h + len(notes) * line_h + key_h + pad
+    height = pad + len(title) * line_h + mark_h + bar_h + ticks_h + len(lines) * line_h + key_h + pad
     band = np.full((height, width, 3), 255, dtype=np.uint8)
     y = pad
     for text in title:
         cv2.putText(band, text, (pad, y + text_h), FONT, size, INK, thick, cv2.LINE_AA)
         y += line_h
-    _colour_bar(band, (pad, y, width - pad, y + bar_h), size, thick, text_h)
-    y += bar_h + ticks_h
-    for text in notes:
+    _step_bar(band, (pad, y + mark_h, width - pad, y + mark_h + bar_h), reading.threshold, size, thick, text_h)
+    y += mark_h + bar_h + ticks_h
+    for text in lines:
         cv2.putText(band, text, (pad, y + text_h), FONT, size, INK, thick, cv2.LINE_AA)
         y += line_h
     if boxes:
@@ -354,23 +765,43 @@ def _legend(width: int, photo_size: float, caption: str, boxes: bool) -> Image:
     return band
 
 
-def _colour_bar(band: Image, rect: Box, size: float, thick: int, text_h: int) -> None:
-    """The Turbo scale across `rect` (at full strength) and tick labels under it, each whole hit
-    when there is room, else every other."""
+def threshold_position(threshold: float) -> float:
+    """Where on the step bar (0 = left, 1 = right) the threshold falls: on a step's edge when it is
+    one, else within its step (linearly in the lowest, by ratio in the others)."""
+    steps = len(STEP_EDGES) + 1
+    lower = [0.0, *STEP_EDGES]
+    index = int(step_of(threshold))
+    if index == 0:
+        within = threshold / STEP_EDGES[0]
+    elif index < len(STEP_EDGES):
+        within = math.log(threshold / lower[index]) / math.log(STEP_EDGES[index] / lower[index])
+    else:
+        within = min(1.0, math.log2(threshold / STEP_EDGES[-1]))
+    return (index + within) / steps
+
+
+def _step_bar(band: Image, rect: Box, threshold: float, size: float, thick: int, text_h: int) -> None:
+    """The steps as equal boxes in their colours (at the opacity a step has on mid grey, so the bar
+    reads like the map), labelled under; the threshold as a bold mark across the bar, named above."""
     x0, y0, x1, y1 = rect
-    ramp = np.linspace(0, 255, x1 - x0).round().astype(np.uint8).reshape(1, -1)
-    band[y0:y1, x0:x1] = turbo(np.repeat(ramp, y1 - y0, axis=0))
+    colours, labels = step_colours().astype(np.float32), step_labels()
+    steps = len(labels)
+    edges = [x0 + round((x1 - x0) * i / steps) for i in range(steps + 1)]
+    for i, (label, colour) in enumerate(zip(labels, colours, strict=True)):
+        shade = STEP_ALPHA[i] * colour + (1 - STEP_ALPHA[i]) * 128.0
+        band[y0:y1, edges[i] : edges[i + 1]] = np.round(shade).astype(np.uint8)
+        w = cv2.getTextSize(label, FONT, size, thick)[0][0]
+        tx = int(np.clip((edges[i] + edges[i + 1] - w) // 2, 0, band.shape[1] - w))
+        cv2.putText(band, label, (tx, y1 + 6 + text_h), FONT, size, INK, thick, cv2.LINE_AA)
+        cv2.line(band, (edges[i], y0), (edges[i], y1 + 4), INK, 1)
     cv2.rectangle(band, (x0, y0), (x1 - 1, y1 - 1), INK, 1)
-    top = int(TEST_SQUARE_HITS)
-    label_w = cv2.getTextSize(f"{top}+", FONT, size, thick)[0][0]
-    step = 1 if (x1 - x0) / top > 1.6 * label_w else 2
-    for hits in range(0, top + 1, step):
-        x = x0 + round((x1 - x0 - 1) * hits / top)
-        text = f"{hits}+" if hits == top else str(hits)
-        w = cv2.getTextSize(text, FONT, size, thick)[0][0]
-        cv2.line(band, (x, y1), (x, y1 + 4), INK, 1)
-        tx = int(np.clip(x - w // 2, 0, band.shape[1] - w))
-        cv2.putText(band, text, (tx, y1 + 6 + text_h), FONT, size, INK, thick, cv2.LINE_AA)
+    mark = x0 + round((x1 - x0 - 1) * threshold_position(threshold))
+    heavy = max(3, thick + 2)
+    cv2.line(band, (mark, y0 - 6), (mark, y1 + 2), INK, heavy)
+    text = f"carrier threshold {threshold:g} per test square"
+    w = cv2.getTextSize(text, FONT, size, thick)[0][0]
+    tx = int(np.clip(mark - w // 2, 0, band.shape[1] - w))
+    cv2.putText(band, text, (tx, y0 - 10), FONT, size, INK, thick, cv2.LINE_AA)
 
 
 def _severity_key(band: Image, origin: tuple[int, int], size: float, thick: int, text_h: int) -> None:

@@ -31,12 +31,14 @@ from vision.detect import Detected, local_answer, verified_answer
 from vision.heatmap import render_heatmap
 from vision.images import Photo, load_photo
 from vision.jobs import PhotoTags, UploadRef, VisionJobs, parse_upload_key
+from vision.photo_scale import PhotoScale
 
 logger = logging.getLogger(__name__)
 
 FUNCTION = "vision"
 MAX_PHOTO_BYTES = 40 * 1024 * 1024  # a 50 MP JPEG from a phone is 15-30 MB
 TEST_SQUARE_FT = 10.0  # a test-square photo spans about this on its short side
+TEST_SQUARE_UNCERTAINTY = 0.2  # "about": a test square is framed with some margin
 
 
 @dataclass(frozen=True)
@@ -63,9 +65,12 @@ async def detect_photo(
 
 def heatmap_png(photo: Photo, detected: Detected, tags: PhotoTags) -> bytes | None:
     """The heatmap, or None when it cannot be rendered (logged: the detections stand without it)."""
-    pixels_per_foot = min(photo.width, photo.height) / TEST_SQUARE_FT if tags.test_square else None
+    scale = None
+    if tags.test_square:  # its short side spans the test square
+        ppf = min(photo.width, photo.height) / TEST_SQUARE_FT
+        scale = PhotoScale(ppf, photo.width / 2, photo.height / 2, "test_square_tag", TEST_SQUARE_UNCERTAINTY)
     try:
-        return render_heatmap(photo.pixels, detected.result.detections, pixels_per_foot=pixels_per_foot)
+        return render_heatmap(photo.pixels, detected.result.detections, scale=scale).png
     except Exception:
         logger.warning("vision: heatmap not rendered", exc_info=True)
         return None
