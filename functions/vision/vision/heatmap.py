@@ -189,19 +189,18 @@ def assumed_scale(width: int, height: int) -> PhotoScale:
     )
 
 
-def roof_levels(roof: Mask | None, width: int, height: int) -> Image | None:
-    """The roof mask as 0 / 255 bytes, which OpenCV averages into shares of the roof when resizing."""
-    if roof is None:
-        return None
-    if roof.dtype != np.bool_ or roof.shape != (height, width):
+def check_roof(roof: Mask | None, width: int, height: int) -> None:
+    if roof is not None and (roof.dtype != np.bool_ or roof.shape != (height, width)):
         raise ValueError(f"roof must be a bool mask of the photo's shape ({height}, {width})")
-    return np.multiply(roof, np.uint8(255), dtype=np.uint8)
 
 
-def roof_share(levels: Image | None, width: int, height: int) -> Grid:
-    """The share of each cell of a width x height grid over the photo that is roof (1 without a mask)."""
-    if levels is None:
+def roof_share(roof: Mask | None, width: int, height: int, *, every: int = 1) -> Grid:
+    """The share of each cell of a width x height grid over the photo that is roof (1 without a
+    mask), from every `every`-th pixel of the mask each way (a sample is plenty for coarse cells;
+    the picture uses every pixel, so a pixel wholly off the roof has a share of exactly 0)."""
+    if roof is None:
         return np.ones((height, width), dtype=np.float32)
+    levels = np.multiply(roof[::every, ::every], np.uint8(255), dtype=np.uint8)  # OpenCV averages bytes
     small = cv2.resize(levels, (width, height), interpolation=cv2.INTER_AREA)
     return np.asarray(small, dtype=np.float32) * np.float32(1 / 255)
 
@@ -240,8 +239,8 @@ def density_map(
     roof: Mask | None = None,
 ) -> Density:
     """Severity-weighted hits per 100 sq ft of roof on a coarse grid covering the photo."""
-    scale = scale or assumed_scale(width, height)
-    return _density(detections, width, height, scale, roof, roof_levels(roof, width, height))
+    check_roof(roof, width, height)
+    return _density(detections, width, height, scale or assumed_scale(width, height), roof)
 
 
 def _density(
@@ -250,14 +249,13 @@ def _density(
     height: int,
     scale: PhotoScale,
     roof: Mask | None,
-    levels: Image | None,
 ) -> Density:
     rows, cols = grid_shape(width, height, scale)
     cell_x, cell_y = width / cols, height / rows
     xs = (np.arange(cols, dtype=np.float32) + 0.5) * np.float32(cell_x)
     ys = (np.arange(rows, dtype=np.float32) + 0.5) * np.float32(cell_y)
     ppf = scale.at(xs[None, :], ys[:, None])
-    share = roof_share(levels, cols, rows)
+    share = roof_share(roof, cols, rows, every=max(1, int(min(cell_x, cell_y) // 4)))
     sqft = np.asarray(share * np.float32(cell_x * cell_y) / (ppf * ppf), dtype=np.float32)
     hits = np.zeros((rows, cols), dtype=np.float32)
     for det in detections:
@@ -478,15 +476,13 @@ def read_damage(
     scale: PhotoScale | None = None,
     roof: Mask | None = None,
     threshold: float = THRESHOLD,
-    levels: Image | None = None,
 ) -> Reading:
-    """The density and the statistics (`levels`: the roof as roof_levels made it, when already made)."""
+    """The density and the statistics."""
     if not (math.isfinite(threshold) and threshold > 0):
         raise ValueError("threshold must be a positive number of hits per test square")
     used = scale or assumed_scale(width, height)
-    if levels is None:
-        levels = roof_levels(roof, width, height)
-    density = _density(detections, width, height, used, roof, levels)
+    check_roof(roof, width, height)
+    density = _density(detections, width, height, used, roof)
     assumed = used.source == "assumed"
     counted = [(c, SEVERITY_WEIGHTS[d.severity]) for d in detections if (c := on_roof(d, roof, width, height))]
     square_max = None
@@ -551,14 +547,13 @@ def render_image(
     if long_side < 64:
         raise ValueError("long_side must be at least 64 px")
     height, width = pixels.shape[:2]
-    levels = roof_levels(roof, width, height)
-    reading = read_damage(detections, width, height, scale=scale, roof=roof, threshold=threshold, levels=levels)
+    reading = read_damage(detections, width, height, scale=scale, roof=roof, threshold=threshold)
     out_w, out_h, band = _fit(width, height, long_side, reading, boxes)
 
     photo = cv2.resize(pixels, (out_w, out_h), interpolation=cv2.INTER_AREA) if out_w != width else pixels
     photo = np.asarray(cv2.cvtColor(photo, cv2.COLOR_RGB2BGR), dtype=np.uint8)
     if reading.counted:
-        photo = _tint(photo, reading.density, roof_share(levels, out_w, out_h) if levels is not None else None)
+        photo = _tint(photo, reading.density, None if roof is None else roof_share(roof, out_w, out_h))
     if detections and boxes:
         _draw_boxes(photo, detections, out_w / width, out_h / height, _font_scale(out_w, out_h), labels=labels)
     return _stack(photo, band), reading
@@ -582,10 +577,12 @@ def _tint(photo: Image, density: Density, share: Grid | None) -> Image:
     if not rim.any():
         return photo
     step = step_of(dense)
-    alpha = np.asarray(np.array(STEP_ALPHA, dtype=np.float32)[step] * rim, dtype=np.float32)
-    table = np.zeros((256, 1, 3), dtype=np.uint8)
-    table[: len(STEP_TURBO), 0] = step_colours()
-    heat = cv2.LUT(cv2.merge([step, step, step]), table)
+    opacity = np.zeros((256, 1), dtype=np.float32)
+    opacity[: len(STEP_ALPHA), 0] = STEP_ALPHA
+    alpha = np.asarray(cv2.multiply(cv2.LUT(step, opacity), rim), dtype=np.float32)
+    colours = np.zeros((256, 1, 3), dtype=np.uint8)
+    colours[: len(STEP_TURBO), 0] = step_colours()
+    heat = cv2.applyColorMap(step, colours)
     return np.asarray(cv2.blendLinear(heat, photo, alpha, 1.0 - alpha), dtype=np.uint8)
 
 
