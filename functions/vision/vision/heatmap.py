@@ -10,8 +10,11 @@ Why sigma = 1.5 ft: the map must show damage at about its own scale (a foot or t
 hit must stay in the lowest legend step (under 4) and one ordinary hit under the carrier threshold
 (8). One hit peaks at 15.9 / sigma^2 per 100 sq ft, so sigma = 1 ft would paint a lone ordinary hit
 16 (twice the threshold) and a severity-2 hit 8; 1.5 ft is the smallest round sigma that keeps a
-severity-2 hit (3.5) under 4 and an ordinary hit (7.1) under 8. Hits on a lattice at 3 ft (11 per
-100 sq ft) render within 3% of even; at 4 ft (6 per 100 sq ft) within 30%, inside one step.
+severity-2 hit (3.5) under 4 and an ordinary hit (7.1) under 8. Hits on a lattice 3 ft apart (11
+per 100 sq ft) read within 3% of 11 in open roof; 3.5 ft apart (8.2) 7.3 to 9.1; 4 ft apart (6.25)
+4.8 to 7.9, the hits showing as faint bumps. Next to the roof's edge the same lattice reads up to
+15-25% higher (fewer hits carry the estimate there); randomly scattered hits read blotchier still,
+as any count over ~30 sq ft must (a Poisson count of 2 to 3).
 
 The legend has fixed, absolute steps (`STEP_EDGES`: under 4, 4-8, 8-16, 16-32, 32+ per 100 sq ft),
 doubling because a count's noise and the eye both work in ratios, with the carrier threshold
@@ -29,17 +32,18 @@ sees (normalised convolution: numerator and denominator are the same Gaussian ov
 roof area). A kernel cut by the roof's edge, or by the photo's, is so renormalised over the roof
 part instead of fading: a hard cut would read half at an edge and a quarter at a corner (the red
 disc fading to green of an even spread). The denominator is floored at `COVER_MIN` of the kernel's
-full area (a corner is a quarter) so a sliver of roof cannot blow one hit up.
+full area (a corner is a quarter) so a sliver of roof cannot blow one hit up. Grid cells mostly off
+the roof take their roof neighbours' values, so the roof's own edge pixels are not interpolated
+towards a value measured off it.
 
 Statistics (`Heatmap`): the most hits in any 10 x 10 ft test square laid along the courses
 (`scale.direction`) lying at least `SQUARE_ON_ROOF` on the roof, the roof area the photo covers,
 the peak density and the number of detections counted.
 
 Speed and memory (a 12 MP photo, bench/vision_heatmap.py): the density is computed on a coarse
-grid (the kernel `CELL_SIGMA` cells wide where the scale is smallest, 128 to 512 cells on the long
-side): hits and roof area are filtered together by one separable Gaussian per scale level (levels
+grid (sigma `CELL_SIGMA` cells where the scale is smallest, 128 to 512 cells on the long side): hits and roof area are filtered together by one separable Gaussian per scale level (levels
 `LEVEL_RATIO` apart in pixels per foot, blended per cell), then the grid is resized to the output.
-Only the roof mask (one byte a pixel) is ever held at the photo's size besides the photo itself.
+Nothing but the photo and one byte a pixel of the roof mask is ever held at the photo's size.
 The tint, boxes, labels and legend are drawn at the output size (at most `long_side`, never larger
 than the photo); the PNG is written by OpenCV with fast settings and carries only IHDR, IDAT, IEND.
 
@@ -744,7 +748,7 @@ def _legend(width: int, photo_size: float, notes: str, reading: Reading, boxes: 
     inner = width - 2 * pad
     title = _wrap("Damage density: severity-weighted hits per 100 sq ft of roof", size, thick, inner)
     lines = _wrap(notes, size, thick, inner)
-    mark_h, bar_h, ticks_h = line_h + 4, text_h + 8, 6 + text_h + base + pad
+    mark_h, bar_h, ticks_h = line_h + pad // 2 + 4, text_h + 8, 6 + text_h + base + pad
     key_h = line_h if boxes else 0
     height = pad + len(title) * line_h + mark_h + bar_h + ticks_h + len(lines) * line_h + key_h + pad
     band = np.full((height, width, 3), 255, dtype=np.uint8)
