@@ -41,7 +41,8 @@ Statistics (`Heatmap`): the most hits in any 10 x 10 ft test square laid along t
 the peak density and the number of detections counted.
 
 Speed and memory (a 12 MP photo, bench/vision_heatmap.py): the density is computed on a coarse
-grid (sigma `CELL_SIGMA` cells where the scale is smallest, 128 to 512 cells on the long side): hits and roof area are filtered together by one separable Gaussian per scale level (levels
+grid (sigma `CELL_SIGMA` cells where the scale is smallest, 128 to 512 cells on the long side):
+hits and roof area are filtered together by one separable Gaussian per scale level (levels
 `LEVEL_RATIO` apart in pixels per foot, blended per cell), then the grid is resized to the output.
 Nothing but the photo and one byte a pixel of the roof mask is ever held at the photo's size.
 The tint, boxes, labels and legend are drawn at the output size (at most `long_side`, never larger
