@@ -159,15 +159,8 @@ class Density:
 
     def at(self, x: float, y: float) -> float:
         """The density at a photo pixel, interpolated as the picture is (bilinear between cell centres)."""
-        rows, cols = self.values.shape
-        u = float(np.clip(x / self.cell_x - 0.5, 0, cols - 1))
-        v = float(np.clip(y / self.cell_y - 0.5, 0, rows - 1))
-        c0, r0 = min(int(u), cols - 2) if cols > 1 else 0, min(int(v), rows - 2) if rows > 1 else 0
-        fu, fv = u - c0, v - r0
-        patch = self.values[r0 : r0 + 2, c0 : c0 + 2].astype(np.float64)
-        wu = np.array([1 - fu, fu])[: patch.shape[1]]
-        wv = np.array([1 - fv, fv])[: patch.shape[0]]
-        return float(wv @ patch @ wu)
+        centre = (x / self.cell_x - 0.5, y / self.cell_y - 0.5)
+        return float(cv2.getRectSubPix(self.values, (1, 1), centre)[0, 0])
 
     @property
     def peak(self) -> float:
