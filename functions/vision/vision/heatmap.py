@@ -96,6 +96,7 @@ FLOOR = 0.5  # per 100 sq ft: below this nothing is tinted; full tint from twice
 STEP_TURBO = (45, 100, 170, 210, 245)
 STEP_ALPHA = (0.30, 0.40, 0.50, 0.58, 0.66)  # tint opacity per step
 LONG_SIDE = 2048
+WHOLE_SLACK = 0.05  # the output may be this much smaller than long_side allows to be a whole reduction
 MIN_LEGEND_WIDTH = 420  # px: a narrower photo is padded so the legend still reads
 PNG_PARAMS = (cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_AVG)
 
@@ -567,13 +568,14 @@ def _tint(photo: Image, density: Density, share: Grid | None) -> Image:
     """The step colours blended over the photo where the density is above the floor, only on the
     roof: the opacity is the step's, ramped in from FLOOR to twice it, times the pixel's roof share
     (0 off the roof, so those pixels stay the photo's own)."""
-    size = (photo.shape[1], photo.shape[0])
-    dense = np.asarray(cv2.resize(density.values, size, interpolation=cv2.INTER_LINEAR), dtype=np.float32)
+    height, width = photo.shape[:2]
+    window = _above_the_floor(density.values, width, height)
+    if window is None:
+        return photo
+    dense = np.asarray(cv2.resize(density.values, (width, height), interpolation=cv2.INTER_LINEAR))[window]
     rim = np.clip((dense - np.float32(FLOOR)) / np.float32(FLOOR), 0.0, 1.0)
     if share is not None:
-        rim *= share
-    if not rim.any():
-        return photo
+        rim *= share[window]
     step = step_of(dense)
     opacity = np.zeros((256, 1), dtype=np.float32)
     opacity[: len(STEP_ALPHA), 0] = STEP_ALPHA
@@ -581,13 +583,28 @@ def _tint(photo: Image, density: Density, share: Grid | None) -> Image:
     colours = np.zeros((256, 1, 3), dtype=np.uint8)
     colours[: len(STEP_TURBO), 0] = step_colours()
     heat = cv2.applyColorMap(step, colours)
-    return np.asarray(cv2.blendLinear(heat, photo, alpha, 1.0 - alpha), dtype=np.uint8)
+    photo[window] = cv2.blendLinear(heat, np.ascontiguousarray(photo[window]), alpha, 1.0 - alpha)
+    return photo
+
+
+def _above_the_floor(values: Grid, width: int, height: int) -> tuple[slice, slice] | None:
+    """The output pixels (width x height) the tint can reach: those next to a cell above FLOOR (a
+    pixel interpolates between its nearest cells), or None when there are none."""
+    above = values > np.float32(FLOOR)
+    if not above.any():
+        return None
+    rows, cols = np.flatnonzero(above.any(axis=1)), np.flatnonzero(above.any(axis=0))
+    per_row, per_col = height / values.shape[0], width / values.shape[1]
+    return (
+        slice(max(0, math.floor((rows[0] - 1) * per_row)), min(height, math.ceil((rows[-1] + 2) * per_row))),
+        slice(max(0, math.floor((cols[0] - 1) * per_col)), min(width, math.ceil((cols[-1] + 2) * per_col))),
+    )
 
 
 def _fit(width: int, height: int, long_side: int, reading: Reading, boxes: bool) -> tuple[int, int, Image]:
     """The photo's output size and the legend band: the whole (photo over band, padded to the
     band's width) fits in `long_side`, the photo keeps its aspect and is never enlarged."""
-    scale = min(1.0, long_side / max(width, height))
+    scale = _reduction(width, height, long_side)
     notes = legend_notes(reading, width, height)
     for _ in range(4):  # a smaller photo gets a narrower band, which may wrap onto more lines
         out_w, out_h = max(1, round(width * scale)), max(1, round(height * scale))
@@ -596,6 +613,17 @@ def _fit(width: int, height: int, long_side: int, reading: Reading, boxes: bool)
             return out_w, out_h, band
         scale = min(scale, (long_side - band.shape[0]) / height) * 0.999
     return out_w, out_h, band
+
+
+def _reduction(width: int, height: int, long_side: int) -> float:
+    """The photo's scale in the output: at most `long_side`, never enlarged, and a whole reduction
+    (1/2, 1/3, ...) when one divides the photo and is within WHOLE_SLACK of the largest allowed:
+    OpenCV averages whole blocks many times faster (a 12 MP photo to half: 2 ms, not 26)."""
+    largest = min(1.0, long_side / max(width, height))
+    whole = math.ceil(1 / largest)
+    if largest < 1 and width % whole == 0 and height % whole == 0 and whole * largest <= 1 + WHOLE_SLACK:
+        return 1 / whole
+    return largest
 
 
 def _stack(photo: Image, band: Image) -> Image:
