@@ -209,7 +209,7 @@ def run() -> None:
         f"the photo itself is {photo.nbytes / 1e6:.0f} MB"
     )
     for label, heatmap in results:
-        stats = heatmap.stats_json()
+        stats = heatmap.reading.stats_json()
         note(
             f"{label.strip()}: test square max {stats['test_square_max']}, covered {stats['covered_sqft']} sq ft, "
             f"peak {stats['peak_per_100sqft']} per 100 sq ft, {stats['counted']} counted, "

@@ -323,10 +323,17 @@ def test_the_test_square_count_finds_the_most_hits_in_10_by_10_ft() -> None:
     assert reading.counted == 13
 
 
-def test_the_test_square_count_weights_severity_as_the_map_does() -> None:
+def test_the_test_square_counts_hail_hits_one_each_as_a_carrier_does() -> None:
+    # Given 9 minor hits and, in the same square, a missing shingle and a crease
     cluster = [(400 + dx * 160, 400 + dy * 160) for dx in range(3) for dy in range(3)]
-    reading = read_damage(hits_at(cluster, severity=1), WIDTH, HEIGHT, scale=flat_scale())
-    assert reading.test_square_max == pytest.approx(9 * SEVERITY_WEIGHTS[1])
+    wind = [
+        Detection(id=20, type="missing_shingle", severity=4, confidence=0.9, box=(500, 500, 560, 530)),
+        Detection(id=21, type="wind_crease", severity=2, confidence=0.9, box=(600, 450, 660, 460)),
+    ]
+    reading = read_damage([*hits_at(cluster, severity=1), *wind], WIDTH, HEIGHT, scale=flat_scale())
+    # Then the square holds 9 hail hits, whatever their severity; the wind damage is not a hit
+    assert reading.test_square_max == pytest.approx(9.0)
+    assert reading.counted == 11
 
 
 def test_test_squares_are_laid_along_the_courses() -> None:
@@ -399,10 +406,10 @@ def test_the_legend_states_the_scale_source_and_its_uncertainty() -> None:
 def test_the_heatmap_carries_its_numbers() -> None:
     cluster = [(400 + dx * 160, 400 + dy * 160) for dx in range(3) for dy in range(3)]
     heatmap = render_heatmap(grey_photo(), hits_at(cluster), scale=flat_scale(), threshold=10.0)
-    stats = heatmap.stats_json()
+    stats = heatmap.reading.stats_json()
     assert stats["test_square_max"] == pytest.approx(9.0) and stats["threshold"] == 10.0
     assert stats["covered_sqft"] == pytest.approx(WIDTH * HEIGHT / PPF**2, rel=0.01)
-    assert stats["counted"] == 9 and stats["scale"] == flat_scale().as_json()
+    assert stats["counted"] == 9 and stats["scale_source"] == "shingle_courses"
     assert "under the threshold of 10" in stats_caption(
         read_damage(hits_at(cluster), WIDTH, HEIGHT, scale=flat_scale(), threshold=10.0)
     )

@@ -28,6 +28,8 @@ from vision.detect import Detected
 from vision.detections import DetectionResult
 from vision.images import Photo, load_photo
 from vision.jobs import PhotoTags
+from vision.local.roof import roof_from_outline
+from vision.photo_scale import PhotoScale
 from vision.service import FUNCTION, detect_photo, heatmap_png
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif"}
@@ -72,10 +74,10 @@ def run(args: argparse.Namespace, engine_for: EngineFor) -> int:
                 detected = given(args.detections, photo)
             else:
                 ctx = CallContext("cli", uuid.uuid4().hex, FUNCTION)
-                detected = runner.run(detect_photo(photo, engine, ctx, None, offline=args.offline))
+                detected = runner.run(detect_photo(photo, engine, ctx, None, offline=args.offline, tags=tags))
             if args.heatmap is not None:
                 out = heatmap_path(args.heatmap, path, folder)
-                png = heatmap_png(photo, detected, tags)
+                png = heatmap_png(photo, detected)
                 if png is None:
                     raise DominusError("the heatmap could not be rendered")
                 out.write_bytes(png)
@@ -118,7 +120,9 @@ def given(path: Path, photo: Photo) -> Detected:
             f"{path} is for a {result.image.width} x {result.image.height} image; this photo is "
             f"{photo.width} x {photo.height}"
         )
-    return Detected(result, [], Mode.CHEAP)
+    roof = roof_from_outline(result.roof_mask, photo.width, photo.height) if result.roof_mask else None
+    scale = PhotoScale.from_json(result.scale) if result.scale else None
+    return Detected(result, [], Mode.CHEAP, roof=roof, scale=scale)
 
 
 def summary(path: Path, detected: Detected) -> str:

@@ -50,8 +50,10 @@ from vision.detections import (
     counts_of,
     merge,
 )
+from vision.heatmap import read_damage
 from vision.images import Photo, encode_jpeg
 from vision.local.image_ops import Mask
+from vision.photo_scale import PhotoScale
 from vision.prompt import MarkVerdict, ViewFindings, findings_request
 from vision.views import View, crop, draw_marks, from_normalised, inside, plan_views, to_view
 
@@ -68,12 +70,14 @@ class Detected:
     calls: list[CallMeta]  # one per view the model was asked about; none for a local answer
     mode: Mode
     fallback: str | None = None  # why the model's stage was skipped or failed
+    roof: Mask | None = None  # the roof in photo pixels, and the scale: what the heatmap is drawn on
+    scale: PhotoScale | None = None
 
 
 def local_answer(photo: Photo, findings: LocalFindings, mode: Mode, why: str) -> Detected:
     detections = candidates_as_detections(findings.candidates)
     result = answer(photo, findings, detections, MODEL_NAME, f"Local detection only ({why}): unverified candidates.")
-    return Detected(result, [], mode, why)
+    return Detected(result, [], mode, why, findings.roof, findings.scale)
 
 
 async def verified_answer(
@@ -105,7 +109,7 @@ async def verified_answer(
     if len(results) == 1 and results[0].value.summary:
         summary = f"{summary} {results[0].value.summary}"
     result = answer(photo, findings, confirmed + added, results[0].meta.model, summary, rejected)
-    return Detected(result, [r.meta for r in results], mode)
+    return Detected(result, [r.meta for r in results], mode, None, findings.roof, findings.scale)
 
 
 def read_views(
@@ -162,6 +166,8 @@ def answer(
     """The photo's result: detections on the roof only, merged (one mark, one detection), counted,
     with the roof's outline and the photo's scale."""
     kept = merge(d for d in detections if on_roof(d.box, findings.roof))
+    roof = findings.roof if findings.roof.any() else None
+    density = read_damage(kept, photo.width, photo.height, scale=findings.scale, roof=roof)
     return DetectionResult(
         image=info(photo),
         detections=kept,
@@ -170,6 +176,7 @@ def answer(
         counts=counts_of(kept),
         roof_mask=roof_outline(findings.roof),
         scale=findings.scale.as_json() if findings.scale is not None else None,
+        density=density.stats_json(),
         rejected=list(rejected),
     )
 

@@ -36,7 +36,8 @@ full area (a corner is a quarter) so a sliver of roof cannot blow one hit up. Gr
 the roof take their roof neighbours' values, so the roof's own edge pixels are not interpolated
 towards a value measured off it.
 
-Statistics (`Heatmap`): the most hits in any 10 x 10 ft test square laid along the courses
+Statistics (`Heatmap`): the most hail hits (one each, as a carrier counts them) in any 10 x 10 ft
+test square laid along the courses
 (`scale.direction`) lying at least `SQUARE_ON_ROOF` on the roof, the roof area the photo covers,
 the peak density and the number of detections counted.
 
@@ -56,7 +57,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -120,27 +121,18 @@ class Heatmap:
     """The heatmap PNG and the numbers it shows."""
 
     png: bytes
-    test_square_max: float | None  # most hits in a 10 x 10 ft square on the roof; None: no square fits, or no scale
+    test_square_max: float | None  # most hail hits in a 10 x 10 ft square on the roof; None: none fits, or no scale
     covered_sqft: float | None  # roof area the photo shows; None when the scale is assumed
     peak_per_100sqft: float  # the highest local density on the roof
     counted: int  # detections counted (centre on the roof)
     threshold: float  # the carrier threshold marked on the legend, hits per test square
     scale: PhotoScale  # the scale used: source "assumed" when none was given
 
+    reading: Reading = field(compare=False)  # all of the above and the density grid, as `read_damage` gives them
+
     @property
     def scale_source(self) -> str:
         return self.scale.source
-
-    def stats_json(self) -> dict[str, object]:
-        """The numbers, for a result document."""
-        return {
-            "test_square_max": _rounded(self.test_square_max, 2),
-            "covered_sqft": _rounded(self.covered_sqft, 1),
-            "peak_per_100sqft": round(self.peak_per_100sqft, 2),
-            "counted": self.counted,
-            "threshold": self.threshold,
-            "scale": self.scale.as_json(),
-        }
 
 
 def _rounded(value: float | None, digits: int) -> float | None:
@@ -355,7 +347,7 @@ Points = npt.NDArray[np.float64]  # n x 2, photo pixels (x, y)
 def most_in_a_test_square(
     centres: Points, weights: npt.NDArray[np.float64], roof: Mask | None, width: int, height: int, scale: PhotoScale
 ) -> float | None:
-    """The most severity-weighted hits in any 10 x 10 ft square on the roof plane, laid along the
+    """The most (weighted) hits in any 10 x 10 ft square on the roof plane, laid along the
     courses (sides along and across `scale.direction`) and lying at least SQUARE_ON_ROOF on the roof
     and in the photo; None when no such square fits.
 
@@ -466,6 +458,17 @@ class Reading:
     threshold: float
     scale: PhotoScale
 
+    def stats_json(self) -> dict[str, object]:
+        """The numbers, for the result document (`density`)."""
+        return {
+            "test_square_max": _rounded(self.test_square_max, 2),
+            "covered_sqft": _rounded(self.covered_sqft, 1),
+            "peak_per_100sqft": round(self.density.peak, 2),
+            "counted": self.counted,
+            "threshold": self.threshold,
+            "scale_source": self.scale.source,
+        }
+
 
 def read_damage(
     detections: Sequence[Detection],
@@ -483,12 +486,12 @@ def read_damage(
     check_roof(roof, width, height)
     density = _density(detections, width, height, used, roof)
     assumed = used.source == "assumed"
-    counted = [(c, SEVERITY_WEIGHTS[d.severity]) for d in detections if (c := on_roof(d, roof, width, height))]
+    counted = [(d, c) for d in detections if (c := on_roof(d, roof, width, height))]
     square_max = None
     if not assumed and density.covered_sqft >= TEST_SQUARE_FT**2:
-        centres = np.array([c for c, _ in counted], dtype=np.float64).reshape(-1, 2)
-        weights = np.array([w for _, w in counted], dtype=np.float64)
-        square_max = most_in_a_test_square(centres, weights, roof, width, height, used)
+        # A carrier counts hail hits in a test square, each one hit whatever its size.
+        centres = np.array([c for d, c in counted if d.type == "hail_hit"], dtype=np.float64).reshape(-1, 2)
+        square_max = most_in_a_test_square(centres, np.ones(len(centres)), roof, width, height, used)
     return Reading(
         density=density,
         test_square_max=square_max,
@@ -525,6 +528,7 @@ def render_heatmap(
         counted=reading.counted,
         threshold=reading.threshold,
         scale=reading.scale,
+        reading=reading,
     )
 
 
@@ -734,7 +738,7 @@ def stats_caption(reading: Reading) -> str:
         return f"{covered}: no 10 x 10 ft test square fits on it."
     verdict = "at or over" if reading.test_square_max >= reading.threshold else "under"
     return (
-        f"{covered}. Most hits in any 10 x 10 ft test square: {reading.test_square_max:.3g} "
+        f"{covered}. Most hail hits in any 10 x 10 ft test square: {reading.test_square_max:.3g} "
         f"({verdict} the threshold of {reading.threshold:g})."
     )
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -45,6 +45,22 @@ class PhotoScale:
         xs, ys = np.asarray(x, np.float32), np.asarray(y, np.float32)
         value = self.pixels_per_foot + self.gx * (xs - self.cx) + self.gy * (ys - self.cy)
         return np.asarray(np.maximum(value, MIN_SHARE * self.pixels_per_foot), np.float32)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PhotoScale:
+        """Back from `as_json` (a detection JSON's `scale`)."""
+        gx, gy = data.get("gradient", (0.0, 0.0))
+        cx, cy = data["centre"]
+        return cls(
+            pixels_per_foot=float(data["pixels_per_foot"]),
+            cx=float(cx),
+            cy=float(cy),
+            source=data["source"],
+            uncertainty=float(data["uncertainty"]),
+            gx=float(gx),
+            gy=float(gy),
+            direction=math.radians(float(data.get("direction_deg", 90.0))),
+        )
 
     def as_json(self) -> dict[str, object]:
         """The contract's `scale` field (ARCHITECTURE.md, detection JSON)."""

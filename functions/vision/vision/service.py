@@ -17,6 +17,7 @@ most those seconds of CPU when a client leaves.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,10 +50,19 @@ class Analysis:
 
 
 async def detect_photo(
-    photo: Photo, engine: Engine | None, ctx: CallContext, requested: Mode | None, *, offline: bool
+    photo: Photo,
+    engine: Engine | None,
+    ctx: CallContext,
+    requested: Mode | None,
+    *,
+    offline: bool,
+    tags: PhotoTags | None = None,
 ) -> Detected:
-    """The photo's detections: the local stage, verified by the model when there is one."""
+    """The photo's detections: the local stage, verified by the model when there is one. The scale
+    is the shingle courses'; failing that, a photo tagged as a test square spans 10 ft on its short side."""
     findings = await asyncio.to_thread(find_candidates, photo.pixels)
+    if findings.scale is None and tags is not None and tags.test_square:
+        findings = dataclasses.replace(findings, scale=test_square_scale(photo))
     if offline:
         return local_answer(photo, findings, requested or Mode.CHEAP, "local detection was asked for")
     if engine is None or engine.simulated:
@@ -63,14 +73,16 @@ async def detect_photo(
     return await verified_answer(photo, findings, engine, ctx, requested, mode)
 
 
-def heatmap_png(photo: Photo, detected: Detected, tags: PhotoTags) -> bytes | None:
+def test_square_scale(photo: Photo) -> PhotoScale:
+    """The scale of a photo framed on a test square: its short side spans 10 ft, give or take."""
+    ppf = min(photo.width, photo.height) / TEST_SQUARE_FT
+    return PhotoScale(ppf, photo.width / 2, photo.height / 2, "test_square_tag", TEST_SQUARE_UNCERTAINTY)
+
+
+def heatmap_png(photo: Photo, detected: Detected) -> bytes | None:
     """The heatmap, or None when it cannot be rendered (logged: the detections stand without it)."""
-    scale = None
-    if tags.test_square:  # its short side spans the test square
-        ppf = min(photo.width, photo.height) / TEST_SQUARE_FT
-        scale = PhotoScale(ppf, photo.width / 2, photo.height / 2, "test_square_tag", TEST_SQUARE_UNCERTAINTY)
     try:
-        return render_heatmap(photo.pixels, detected.result.detections, scale=scale).png
+        return render_heatmap(photo.pixels, detected.result.detections, roof=detected.roof, scale=detected.scale).png
     except Exception:
         logger.warning("vision: heatmap not rendered", exc_info=True)
         return None
@@ -90,8 +102,8 @@ async def analyze(
 ) -> Analysis:
     """A synchronous analysis: decoded, detected, stored as a `done` job."""
     photo = await asyncio.to_thread(load_photo, data, name=name)
-    detected = await detect_photo(photo, engine, ctx, requested, offline=offline)
-    png = await asyncio.to_thread(heatmap_png, photo, detected, tags)
+    detected = await detect_photo(photo, engine, ctx, requested, offline=offline, tags=tags)
+    png = await asyncio.to_thread(heatmap_png, photo, detected)
     job_id = await asyncio.to_thread(
         jobs.open, ctx.org_id, status="running", name=name, tags=tags, source_key=source_key
     )
@@ -143,8 +155,8 @@ async def _run(
         raise DominusError("The uploaded photo was deleted before it could be analysed.", code="upload_missing")
     photo = await asyncio.to_thread(load_photo, data, name=ref.name)
     ctx = CallContext(ref.org_id, request_id, FUNCTION)
-    detected = await detect_photo(photo, engine, ctx, None, offline=False)
-    return detected, await asyncio.to_thread(heatmap_png, photo, detected, tags)
+    detected = await detect_photo(photo, engine, ctx, None, offline=False, tags=tags)
+    return detected, await asyncio.to_thread(heatmap_png, photo, detected)
 
 
 EngineProvider = Callable[[], Engine | None]

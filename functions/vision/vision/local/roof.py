@@ -92,3 +92,12 @@ def roof_outline(mask: Mask) -> RoofMask:
             break
         polygons.append([(min(w, round(x / factor)), min(h, round(y / factor))) for x, y in points])
     return RoofMask(coverage=round(float(mask.mean()), 4), polygons=polygons)
+
+
+def roof_from_outline(outline: RoofMask, width: int, height: int) -> Mask:
+    """The roof mask drawn back from its outline (a detection JSON's `roof_mask`)."""
+    canvas = np.zeros((height, width), np.uint8)
+    polygons = [np.asarray(p, np.int32).reshape(-1, 1, 2) for p in outline.polygons if len(p) >= 3]
+    if polygons:
+        cv2.fillPoly(canvas, polygons, 1)
+    return canvas > 0
