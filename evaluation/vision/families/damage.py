@@ -35,10 +35,10 @@ from evaluation.vision.families.decals import (
     unobstructed,
 )
 from evaluation.vision.families.materials import linear
-from evaluation.vision.families.noise import cell_values, fbm, value_noise
+from evaluation.vision.families.noise import band_coverage, cell_values, fbm, value_noise
 from evaluation.vision.families.params import SceneParams
 from evaluation.vision.families.scene import Hits, Surface
-from evaluation.vision.families.shingles import TAB, PlaneLight, band_coverage, edge_terms
+from evaluation.vision.families.shingles import TAB, PlaneLight, edge_terms
 from evaluation.vision.families.surroundings import Buffers
 from evaluation.vision.families.truth import Mark
 from vision.detections import Box, DamageType
@@ -304,21 +304,23 @@ def _lifted(
     rim = np.where(on_tab, band_coverage(f, 0.12, win.fs), 0.0).astype(np.float32)
     flat = buf.albedo.reshape(-1, 3)
     flat[win.idx] *= (1 + 0.6 * rim)[:, None]
-    # Below the butt: the course below, now under a taller edge: a wider shadow and a dark gap.
+    # Below the butt: the course below, now under a taller edge: a wider cast shadow, and a dark gap
+    # under the raised edge that sees little sky or sun from any side.
     below = in_span & ~on_tab & (win.s < b0 + 0.05) & (win.s > b0 - 3.0)
     dist = (b0 - win.s).astype(np.float32)
     shadow, sky, _ = edge_terms(dist, edge, light, win.fs, slope.inp.vs[win.pos])
+    under_gap = np.exp(-np.maximum(dist, 0) / (0.8 * lift)).astype(np.float32)
     gap = below.astype(np.float32)
     d = buf.direct.ravel()
     a = buf.ambient.ravel()
-    d[win.idx] = d[win.idx] * (1 - gap * shadow)
-    a[win.idx] = a[win.idx] * (1 - gap * (1 - sky * 0.8))
+    d[win.idx] = d[win.idx] * (1 - gap * np.maximum(shadow, 0.7 * under_gap))
+    a[win.idx] = a[win.idx] * (1 - gap * np.maximum(1 - sky, 0.6 * under_gap))
     # Seen from down the slope, the raised edge shows its dark underside above the butt line.
-    under_w = edge * np.maximum(-slope.inp.vs[win.pos], 0.0)
+    under_w = np.asarray(edge * np.maximum(-slope.inp.vs[win.pos], 0.0), np.float32)
     under = np.where(on_tab, band_coverage(f, under_w, win.fs), 0.0).astype(np.float32)
     blend_scalar(buf.direct, win, 0.0, under)
     blend_scalar(buf.ambient, win, 0.2, under)
-    changed = np.maximum(on_tab.astype(np.float32), gap * np.maximum(shadow, 1 - sky) * 2)
+    changed = np.maximum(on_tab.astype(np.float32), gap * np.maximum(np.maximum(shadow, 1 - sky), under_gap) * 2)
     box = win.box(changed)
     if box is None:
         return None

@@ -79,10 +79,9 @@ def as_found(items: Iterable[object]) -> tuple[Found, ...]:
     (`vision.candidates.Candidate`: box, kind, score) as `Found`."""
     out = []
     for item in items:
-        kind = getattr(item, "type", None) or getattr(item, "kind")  # noqa: B009
-        score = getattr(item, "confidence", None)
-        score = getattr(item, "score", 1.0) if score is None else score
-        x0, y0, x1, y1 = item.box  # type: ignore[attr-defined]
+        kind: DamageType = getattr(item, "type", None) or getattr(item, "kind", "other")
+        score = getattr(item, "confidence", getattr(item, "score", 1.0))
+        x0, y0, x1, y1 = getattr(item, "box", (0, 0, 0, 0))
         out.append(Found((int(x0), int(y0), int(x1), int(y1)), kind, float(score)))
     return tuple(out)
 

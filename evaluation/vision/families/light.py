@@ -125,7 +125,7 @@ def _blocked(house: House, obj: RoofObject, u: F32, s: F32, sun: Vec) -> F32:
     py = front.origin[1] + u * front.eu[1] + s * front.es[1]
     pz = front.origin[2] + u * front.eu[2] + s * front.es[2]
     if obj.kind == "pipe":
-        (cx, cy, base_z), top = obj.pipe_axis(house)
+        (cx, cy, _), top = obj.pipe_axis(house)
         # Closest approach of the ray to the plumb axis, in plan; blocked if within the radius below the top.
         dx, dy = px - cx, py - cy
         plan = sun[0] ** 2 + sun[1] ** 2

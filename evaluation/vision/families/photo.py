@@ -53,7 +53,7 @@ def develop(radiance: F32, defects: Defects, rng: np.random.Generator) -> RGBIma
         size = 2 * math.ceil(r) + 1
         yk, xk = np.mgrid[:size, :size] - size // 2
         disk = np.clip(r + 0.5 - np.hypot(xk, yk), 0, 1).astype(np.float32)
-        img = cv2.filter2D(img, -1, disk / disk.sum(), borderType=cv2.BORDER_REFLECT)
+        img = np.asarray(cv2.filter2D(img, -1, disk / disk.sum(), borderType=cv2.BORDER_REFLECT), np.float32)
     if defects.motion_px > 0.5:
         length = defects.motion_px
         size = 2 * math.ceil(length / 2) + 1
@@ -62,7 +62,7 @@ def develop(radiance: F32, defects: Defects, rng: np.random.Generator) -> RGBIma
         a = math.radians(defects.motion_deg)
         for t in np.linspace(-length / 2, length / 2, max(3, int(length * 3))):
             kernel[round(c + t * math.sin(a)), round(c + t * math.cos(a))] += 1
-        img = cv2.filter2D(img, -1, kernel / kernel.sum(), borderType=cv2.BORDER_REFLECT)
+        img = np.asarray(cv2.filter2D(img, -1, kernel / kernel.sum(), borderType=cv2.BORDER_REFLECT), np.float32)
 
     if defects.vignette > 0:
         r2 = ((np.arange(w, dtype=np.float32) - w / 2) / (w / 2)) ** 2
@@ -75,13 +75,14 @@ def develop(radiance: F32, defects: Defects, rng: np.random.Generator) -> RGBIma
 
     out = _tone(np.maximum(img, 0))
     if defects.sharpen > 0:
-        soft = cv2.GaussianBlur(out, (0, 0), 1.0)
+        soft = np.asarray(cv2.GaussianBlur(out, (0, 0), 1.0), np.float32)
         out = out + defects.sharpen * (out - soft)
     pixels = np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8)
     if defects.jpeg_quality < 100:
         ok, data = cv2.imencode(".jpg", pixels[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(defects.jpeg_quality)])
-        if ok:
-            pixels = np.ascontiguousarray(cv2.imdecode(data, cv2.IMREAD_COLOR)[:, :, ::-1])
+        decoded = cv2.imdecode(data, cv2.IMREAD_COLOR) if ok else None
+        if decoded is not None:
+            pixels = np.ascontiguousarray(np.asarray(decoded, np.uint8)[:, :, ::-1])
     return np.ascontiguousarray(pixels)
 
 

@@ -105,10 +105,8 @@ def render_scene(p: SceneParams) -> RoofPhoto:
 
 def _house(p: SceneParams) -> House:
     slope_in = p.slope_ft * 12.0
-    if p.rake_in_view:
-        x_range = (-1200.0, 150.0 + 60.0 * (p.seed % 5))
-    else:
-        x_range = (-2400.0, 2400.0)
+    # A rake (the roof's end) in view with sky past it, or a roof wider than any photo.
+    x_range = (-1200.0, 150.0 + 60.0 * (p.seed % 5)) if p.rake_in_view else (-2400.0, 2400.0)
     return House(
         eave_in=p.eave_ft * 12.0,
         pitch_rad=math.atan(p.pitch_12 / 12.0),
@@ -218,9 +216,9 @@ def _canopy(
             blobs.append((cx + rng.normal(0, 0.3 * span), cy + rng.normal(0, 0.3 * span), r))
     if p.overhanging_tree:
         corner = (rng.choice([0.05, 0.95]) * scale.width, rng.uniform(0.05, 0.5) * scale.height)
-        u, s = scale.plane_point(*corner)
-        if u is not None and s is not None:
-            base = house.front.point(u, min(max(s, 0.0), house.slope_in))
+        at_u, at_s = scale.plane_point(*corner)
+        if at_u is not None and at_s is not None:
+            base = house.front.point(at_u, min(max(at_s, 0.0), house.slope_in))
             # The branches hang a little above the roof where they are seen, along the line of sight.
             z_over = base[2] + rng.uniform(20, 50)
             dirv = unit(add(base, camera.position, -1.0))
@@ -326,10 +324,10 @@ def _fixtures(buf: Buffers, hits: Hits, house: House, p: SceneParams, light: Pla
             continue
         j = idx[on]
         colour = linear((30, 30, 32)) if obj.kind == "pipe" and p.seed % 2 else metal
-        buf.albedo.reshape(-1, 3)[j] = colour * (0.9 + 0.1 * np.cos(u[on] * 0.7))[:, None]
+        buf.albedo.reshape(-1, 3)[j] = colour * 0.75 * (0.9 + 0.1 * np.cos(u[on] * 0.7))[:, None]
         buf.direct.ravel()[j] = lit
         buf.ambient.ravel()[j] = 0.9
-        buf.gloss.ravel()[j] = 0.3
+        buf.gloss.ravel()[j] = 0.15
         hits.label.ravel()[j] = label
 
 

@@ -31,7 +31,7 @@ TAB, SLOT, GAP = 0, 1, 2  # a piece's kind: a tab (or tooth), a 3-tab keyway or 
 GRANULE_IN = 0.07
 GRANULE_CONTRAST = 0.6  # granules seen in diffuse light differ less than their swatch colours
 SEALANT_IN = (0.45, 1.05)  # where the course below's sealant strip shows in a keyway, above its butt
-AO_DEPTH = 0.45
+AO_DEPTH = 0.55
 BEVEL_IN = 0.05  # how much sky a step of shingle thickness hides right at its foot
 
 
@@ -113,8 +113,8 @@ def build_layout(
 ) -> CourseLayout:
     """Lay courses from the eave (s = 0) over the given extent, 3-tab or laminate."""
     e = style.exposure_in
-    k_first = max(0, int(math.floor(s_range[0] / e)) - 2)
-    k_last = int(math.ceil(s_range[1] / e)) + 2
+    k_first = max(0, math.floor(s_range[0] / e) - 2)
+    k_last = math.ceil(s_range[1] / e) + 2
     courses = np.arange(k_first, k_last + 1)
     butt = courses * e + rng.normal(0, 0.04 + 0.25 * weathering.wave_in, len(courses))
     u_lo, u_hi = u_range[0] - 2 * style.length_in, u_range[1] + 2 * style.length_in
@@ -288,7 +288,7 @@ def shade_field(layout: CourseLayout, light: PlaneLight | None, inp: FieldInputs
     d_top = (b1 - inp.s).astype(np.float32)
     f = (inp.s - b0).astype(np.float32)
     sun_slope = max(light.ls, 0.0) / max(light.ln, 0.05) if light is not None and light.lit else 0.0
-    reach = 2.0 * layout.step * (3.0 + sun_slope + np.abs(inp.vs)) + 0.1 + inp.fs
+    reach = 2.0 * layout.step * (8.0 + sun_slope + np.abs(inp.vs)) + 0.1 + inp.fs
     above_top = np.zeros_like(d_top)
     near_top = np.flatnonzero(d_top < reach)
     above_top[near_top] = layout.top[layout.piece_at(k[near_top] + 1, inp.u[near_top])]
@@ -373,7 +373,7 @@ def _surface(
     dh_above = np.maximum(dh_above, 0.0)
     sun_slope = max(light.ls, 0.0) / light.ln if lit and light is not None else 0.0
     near = np.flatnonzero(
-        (d_top < dh_above * (sun_slope + np.maximum(inp.vs, 0.0) + 6.0) + 0.05 + inp.fs) & (dh_above > 0)
+        (d_top < dh_above * (sun_slope + np.maximum(inp.vs, 0.0) + 8.0) + 0.1 + inp.fs) & (dh_above > 0)
     )
     if near.size:
         shadow, sky, _ = edge_terms(d_top[near], dh_above[near], light, inp.fs[near], inp.vs[near])
@@ -459,7 +459,7 @@ def edge_terms(distance: F32, dh: F32 | float, light: PlaneLight | None, fs: F32
     """For points `distance` down the slope from an edge standing `dh` above them: (share in the
     edge's cast shadow, sky factor, share hidden behind the edge from the camera). The camera up
     the slope loses the strip nearest the edge behind it; a sun up the slope casts the shadow."""
-    dh_arr = np.maximum(np.asarray(dh, np.float32), 0.0)
+    dh_arr = np.maximum(np.asarray(dh, np.float32), np.float32(0.0)).astype(np.float32)
     hide = dh_arr * np.maximum(vs, 0.0)
     from_edge = distance - hide
     if light is not None and light.lit:
@@ -467,7 +467,7 @@ def edge_terms(distance: F32, dh: F32 | float, light: PlaneLight | None, fs: F32
         shadow = np.where(from_edge >= 0, band_coverage(from_edge, np.maximum(width - hide, 0.0), fs), 0.0)
     else:
         shadow = np.zeros_like(distance)
-    sky = 1.0 - AO_DEPTH * exp_band(np.maximum(from_edge, 0.0), 1.5 * dh_arr + 0.01, fs) * (dh_arr > 0)
+    sky = 1.0 - AO_DEPTH * exp_band(np.maximum(from_edge, 0.0), 2.0 * dh_arr + 0.02, fs) * (dh_arr > 0)
     hidden = band_coverage(distance, hide, fs)
     return np.asarray(shadow, np.float32), np.asarray(sky, np.float32), np.asarray(hidden, np.float32)
 

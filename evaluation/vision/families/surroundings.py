@@ -170,7 +170,7 @@ def shade_trim(buf: Buffers, hits: Hits, light: Lighting, look: Surroundings, ho
         face = hits.face[gutter]
         z = hits.c[gutter]
         x = hits.a[gutter]
-        gd, gh = house.gutter
+        _, gh = house.gutter
         top = house.eave_in - 1.0
         rel = np.clip((top - z) / gh, 0, 1)  # 0 at the lip, 1 at the bottom
         # K-style: a lip, an ogee curve (facing up, then out) and a flat face lower down.

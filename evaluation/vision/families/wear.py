@@ -149,7 +149,7 @@ def _leaf(
         inside = np.minimum(edge - np.abs(y), half - np.abs(x))
         c = LEAF_COLOURS[int(rng.integers(len(LEAF_COLOURS)))]
         vein = np.clip(1.0 - np.abs(y) / 0.04, 0, 1)
-        colour = linear(c)[None, :] * (0.9 + 0.2 * rng.random() - 0.3 * vein)[:, None]
+        colour = np.asarray(linear(c)[None, :] * (0.9 + 0.2 * rng.random() - 0.3 * vein)[:, None], np.float32)
     alpha = np.clip(inside / np.maximum(fp, 1e-4) + 0.5, 0, 1).astype(np.float32)
     blend_albedo(buf, p, colour, alpha)
     if light is not None and light.lit:  # a curled leaf shades the roof beside it, faintly
