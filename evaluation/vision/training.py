@@ -2,7 +2,9 @@
 reads them (functions/vision/vision/local/models/). Run `python -m evaluation.vision.training`.
 
 Fitting photos: the development draws of the first generator (`evaluation.vision.scoring.
-development_set`). Every dark spot the hail detector proposes (vision.local.hail.spot_candidates)
+development_set`) and the FITTING families of the second (`evaluation.vision.families`, photos
+`FAMILY_PHOTOS[0]` to `FAMILY_PHOTOS[1] - 1` of each, past the indexes the evaluation renders); the
+HELD_OUT families are never read here. Every dark spot the hail detector proposes (vision.local.hail.spot_candidates)
 is a training row: a hit when it matches a true hail mark, not one when it matches no true mark of
 any kind (spots on other damage are left out: a missing tab's corner is neither). A logistic
 regression (L2, Newton's method) over standardised features is fitted; then the score at which the
@@ -15,12 +17,16 @@ from __future__ import annotations
 import datetime
 import json
 import math
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
+from evaluation.vision.families import FITTING
+from evaluation.vision.families.evaluate import cached_render
 from evaluation.vision.scoring import development_set, matches
 from evaluation.vision.synthetic import render
 from vision.candidates import REPORT_SCORE
@@ -31,6 +37,7 @@ from vision.local.roof import estimate_roof
 from vision.local.scale import course_scale
 from vision.local.stage import work_of
 
+FAMILY_PHOTOS = (100, 112)  # indexes of each fitting family's photos used here (evaluation uses 0..)
 FITTING_FP_PER_PHOTO = 0.5  # half the acceptance's one per photo: held-out photos are harder
 L2 = 1.0
 
@@ -42,10 +49,14 @@ class TruthPhoto:
     marks: Sequence[tuple[DamageType, Box]]
 
 
-def fitting_photos() -> Iterable[TruthPhoto]:
+def fitting_photos(cache: Path | None = None) -> Iterable[TruthPhoto]:
     for spec in development_set():
         photo = render(spec)
         yield TruthPhoto(spec.name, photo.pixels, [(m.type, m.box) for m in photo.marks])
+    for family in FITTING:
+        for index in range(*FAMILY_PHOTOS):
+            shot = cached_render(family, index, None, cache)
+            yield TruthPhoto(f"{family}-{index}", shot.pixels, [(m.type, m.box) for m in shot.marks])
 
 
 @dataclass
@@ -103,12 +114,12 @@ def operating_logit(logits: npt.NDArray[np.float64], rows: Rows) -> float:
     return float(negatives[allowed]) + 1e-6 if allowed < len(negatives) else float(logits.min())
 
 
-def train_hail() -> LogisticModel:
+def train_hail(cache: Path | None = None) -> LogisticModel:
     names = (
         "log_z", "depth", "mean_depth", "diameter_in", "log_diameter", "log_diameter_sq", "log_elongation",
         "solidity", "contrast", "chroma", "line", "ray1", "ray2",
     )  # fmt: skip
-    rows = hail_rows(fitting_photos(), names)
+    rows = hail_rows(fitting_photos(cache), names)
     x = np.asarray(rows.features, np.float64)
     y = np.asarray(rows.labels, np.float64)
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-9
@@ -119,7 +130,7 @@ def train_hail() -> LogisticModel:
     found = {m for m, logit in zip(rows.mark_of, logits, strict=True) if m is not None and logit >= cut}
     false = int(((logits >= cut) & (y == 0)).sum())
     summary = (
-        f"{rows.photos} fitting photos (evaluation.vision.scoring.development_set), {len(y)} spots "
+        f"{rows.photos} fitting photos (development_set and FITTING families {FAMILY_PHOTOS}), {len(y)} spots "
         f"({int(y.sum())} on hits); at the operating point {len(found)} of {rows.marks} hits found, "
         f"{false} false spots; fitted {datetime.date.today().isoformat()}"
     )
@@ -134,7 +145,8 @@ def train_hail() -> LogisticModel:
 
 
 def main() -> None:
-    model = train_hail()
+    cache = Path(sys.argv[1]) if len(sys.argv) > 1 else None  # a folder to keep rendered family photos in
+    model = train_hail(cache)
     path = MODELS / f"{HAIL_MODEL}.json"
     path.write_text(json.dumps(model.to_json(), indent=2) + "\n")
     print(f"wrote {path}: {model.trained_on}")

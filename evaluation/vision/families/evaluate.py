@@ -89,18 +89,20 @@ def as_found(items: Iterable[object]) -> tuple[Found, ...]:
 def local_stage(pixels: RGBImage) -> Answer:
     """Today's local-only answer: `find_candidates`, then `candidates_as_detections` (the reported
     candidates, merged); the scale from the course period."""
-    from vision.candidates import candidates_as_detections, course_scale, find_candidates
+    from vision.candidates import candidates_as_detections, find_candidates
+    from vision.detect import on_roof
 
-    detections = candidates_as_detections(find_candidates(pixels))
-    scale = course_scale(pixels)
-    return Answer(as_found(detections), scale.ppi * 12.0 if scale is not None else None)
+    findings = find_candidates(pixels)
+    kept = [d for d in candidates_as_detections(findings.candidates) if on_roof(d.box, findings.roof)]
+    scale = findings.scale.pixels_per_foot if findings.scale is not None else None
+    return Answer(as_found(kept), scale)
 
 
 def local_candidates(pixels: RGBImage) -> Answer:
     """Every candidate the local stage hands to the model stage (recall ceiling of the two stages)."""
     from vision.candidates import find_candidates
 
-    return Answer(as_found(find_candidates(pixels)))
+    return Answer(as_found(find_candidates(pixels).candidates))
 
 
 @dataclass(frozen=True)
