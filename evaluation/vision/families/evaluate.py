@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -79,7 +80,7 @@ def as_found(items: Iterable[object]) -> tuple[Found, ...]:
     (`vision.candidates.Candidate`: box, kind, score) as `Found`."""
     out = []
     for item in items:
-        kind: DamageType = getattr(item, "type", None) or getattr(item, "kind", "other")
+        kind = cast(DamageType, getattr(item, "type", None) or getattr(item, "kind", "other"))
         score = getattr(item, "confidence", getattr(item, "score", 1.0))
         x0, y0, x1, y1 = getattr(item, "box", (0, 0, 0, 0))
         out.append(Found((int(x0), int(y0), int(x1), int(y1)), kind, float(score)))
