@@ -18,6 +18,7 @@ BENCHMARKS = (
     "geometry",
     "vision_intake",
     "vision_local",
+    "vision_families",
     "vision_heatmap",
     "metrics",
 )

@@ -94,6 +94,8 @@ class Family:
       or across), overcast; casters: a hard shadow (tree, chimney) across part of the roof or None.
     - age, dirt, debris: 0..1 ranges that set the wear (curl, fading, stains, nail pops, blisters,
       replaced tabs), the growth (algae streaks, moss, lichen, wet patches) and the leaves and twigs.
+    - vents, pipes, chimney, valleys: box vents and pipe boots per photo, the shares of photos with
+      a chimney (step and apron flashing) and with an open metal valley.
     - walls, grounds, trims: what a yard view shows below the eave; trees: the share of photos with
       branches over the roof; gutters: the share with a gutter.
     - sizes: photo sizes (width, height) drawn from; photos: how many the evaluation renders."""
@@ -109,7 +111,7 @@ class Family:
     sizes: tuple[tuple[int, int], ...] = ((1600, 1200), (2000, 1500))
     pitch_12: Range = (4.0, 9.0)
     span_scale: Range = (1.0, 1.0)
-    roll_deg: float = 4.0
+    roll_deg: float = 3.0
     age: Range = (0.0, 0.35)
     dirt: Range = (0.0, 0.2)
     debris: Range = (0.0, 0.2)
@@ -122,6 +124,7 @@ class Family:
     vents: IntRange = (0, 2)
     pipes: IntRange = (0, 2)
     chimney: float = 0.1
+    valleys: float = 0.0
     damage: Damage = field(default_factory=Damage)
     camera: Camera = field(default_factory=Camera)
     photos: int = 8
@@ -156,6 +159,7 @@ class Family:
                 box_vents=draw.count(self.vents),
                 pipes=draw.count(self.pipes),
                 chimney=draw.chance(self.chimney),
+                valley=draw.chance(self.valleys),
                 metal=draw.pick(("galvanised", "black", "brown", "black")),
             ),
             wear=self._wear(draw),
@@ -241,7 +245,7 @@ def _view(kind: ViewKind, draw: _Draw, stretch: float, roll: float) -> View:
             distance_in=v((12, 60)),
             angle_deg=v((18, 50)),
             height_in=v((36, 64)) * stretch,
-            yaw_deg=v((-20, 20)),
+            yaw_deg=v((-12, 12)),
             roll_deg=tilt,
             fov_deg=fov,
         )
@@ -251,7 +255,7 @@ def _view(kind: ViewKind, draw: _Draw, stretch: float, roll: float) -> View:
             distance_in=0.0,
             angle_deg=v((6, 22)),
             height_in=v((8, 36)) * stretch,
-            yaw_deg=v((-15, 15)),
+            yaw_deg=v((-10, 10)),
             roll_deg=tilt,
             fov_deg=fov,
         )
@@ -270,7 +274,7 @@ def _view(kind: ViewKind, draw: _Draw, stretch: float, roll: float) -> View:
             kind,
             distance_in=v((26, 60)) * stretch,
             angle_deg=v((40, 90)),
-            yaw_deg=v((-20, 20)),
+            yaw_deg=v((-12, 12)),
             roll_deg=tilt,
             fov_deg=fov,
             target=v((0.15, 0.8)),
@@ -306,6 +310,7 @@ FAMILIES: dict[str, Family] = {
             styles=("three_tab",),
             views=("ridge",),
             lights=("sun",),
+            valleys=0.3,
             damage=Damage(hail=(4, 10), missing=(0, 1)),
         ),
         Family(
@@ -326,6 +331,7 @@ FAMILIES: dict[str, Family] = {
             views=("drone",),
             lights=("sun", "overcast"),
             sizes=((2000, 1500), (2304, 1728)),
+            valleys=0.3,
             damage=Damage(hail=(5, 12), ridge_hail=(0, 2), missing=(0, 1)),
         ),
         Family(
@@ -360,6 +366,7 @@ FAMILIES: dict[str, Family] = {
             dirt=(0.5, 1.0),
             debris=(0.3, 1.0),
             wet_share=0.3,
+            valleys=0.3,
             damage=Damage(hail=(3, 8), missing=(0, 1)),
         ),
         Family(
@@ -416,6 +423,7 @@ FAMILIES: dict[str, Family] = {
             lights=("sun",),
             casters=("tree", "chimney"),
             blends=DARK_BLENDS,
+            valleys=0.3,
             damage=Damage(hail=(4, 10), ridge_hail=(0, 2), missing=(0, 1)),
         ),
         Family(

@@ -179,8 +179,8 @@ def _hail(
     blend_albedo(buf, win, asphalt, bare)
     if detail == "fresh_mat":
         mat, _ = disc_alpha(win, cu + rng.normal(0, r * 0.1), cs + rng.normal(0, r * 0.1), r * 0.4)
-        blend_albedo(buf, win, linear((70, 68, 64)), mat * 0.6)
-        blend_scalar(buf.gloss, win, 0.7, mat)
+        blend_albedo(buf, win, asphalt * 1.5, mat * 0.7)  # the mat, still black with asphalt, glossy
+        blend_scalar(buf.gloss, win, 0.35, mat)
     # A shallow dent: the side facing the sun a little brighter, the other a little darker.
     if light is not None and light.lit:
         du, ds = win.u - cu, win.s - cs

@@ -116,9 +116,21 @@ class PhotoResult:
     off_roof: int
     scale_error: float | None
     seconds: float
+    error: str | None = None  # the detector raised this (scored as finding nothing)
 
 
-def score(photo: RoofPhoto, answer: Answer, seconds: float = 0.0) -> PhotoResult:
+def run_detector(detector: Detector, pixels: RGBImage) -> tuple[Answer, float, str | None]:
+    """(answer, seconds, error): a detector that raises is scored as one that found nothing, and
+    the error is kept, so one bad photo does not hide a family's figures."""
+    began = time.perf_counter()
+    try:
+        answer = detector(pixels)
+    except Exception as exc:
+        return Answer(()), time.perf_counter() - began, f"{type(exc).__name__}: {exc}"
+    return answer, time.perf_counter() - began, None
+
+
+def score(photo: RoofPhoto, answer: Answer, seconds: float = 0.0, error: str | None = None) -> PhotoResult:
     marks = photo.marks
     assigned: list[list[Found]] = [[] for _ in marks]
     false_positives = off_roof = 0
@@ -138,9 +150,9 @@ def score(photo: RoofPhoto, answer: Answer, seconds: float = 0.0) -> PhotoResult
         for i, m in enumerate(marks)
     ]
     truth = photo.pixels_per_foot
-    error = None
+    scale_error = None
     if answer.pixels_per_foot is not None and photo.courses_visible and math.isfinite(truth):
-        error = abs(answer.pixels_per_foot - truth) / truth
+        scale_error = abs(answer.pixels_per_foot - truth) / truth
     return PhotoResult(
         photo=photo.name,
         marks=tuple(found),
@@ -148,8 +160,9 @@ def score(photo: RoofPhoto, answer: Answer, seconds: float = 0.0) -> PhotoResult
         false_positives=false_positives,
         duplicates=sum(max(0, len(a) - 1) for a in assigned),
         off_roof=off_roof,
-        scale_error=error,
+        scale_error=scale_error,
         seconds=seconds,
+        error=error,
     )
 
 
@@ -201,6 +214,10 @@ class FamilySummary:
         return [r.scale_error for r in self.results if r.scale_error is not None]
 
     @property
+    def errors(self) -> list[str]:
+        return [f"{r.photo}: {r.error}" for r in self.results if r.error]
+
+    @property
     def seconds_per_photo(self) -> float:
         return sum(r.seconds for r in self.results) / self.photos if self.photos else 0.0
 
@@ -212,7 +229,8 @@ class FamilySummary:
                 return False
         errors = self.scale_errors
         scale_ok = all(e <= SCALE_TOLERANCE for e in errors)
-        return self.fp_per_photo <= MAX_FP_PER_PHOTO and self.duplicates == 0 and self.off_roof == 0 and scale_ok
+        clean = self.duplicates == 0 and self.off_roof == 0 and not self.errors
+        return self.fp_per_photo <= MAX_FP_PER_PHOTO and clean and scale_ok
 
 
 def evaluate_family(
@@ -228,9 +246,8 @@ def evaluate_family(
     results = []
     for index in range(start, start + (family.photos if photos is None else photos)):
         photo = cached_render(name, index, size, cache)
-        began = time.perf_counter()
-        answer = detector(photo.pixels)
-        results.append(score(photo, answer, time.perf_counter() - began))
+        answer, seconds, error = run_detector(detector, photo.pixels)
+        results.append(score(photo, answer, seconds, error))
     return FamilySummary(name, family.split, tuple(results))
 
 
@@ -300,6 +317,7 @@ def table_rows(summaries: Sequence[FamilySummary]) -> list[tuple[str, ...]]:
                 str(s.off_roof),
                 scale,
                 f"{s.seconds_per_photo:.2f}",
+                str(len(s.errors)),
                 ("PASS" if s.meets_acceptance() else "MISS") if s.split == "held_out" else "-",
             )
         )
@@ -319,6 +337,7 @@ HEADERS = (
     "off roof",
     "scale err (median / within 5%)",
     "s/photo",
+    "errors",
     "acceptance",
 )
 
@@ -346,6 +365,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     detector = local_candidates if args.candidates else local_stage
     summaries = evaluate(detector, args.families, args.photos, cache=args.cache)
     print(format_table(summaries))
+    for line in (e for s in summaries for e in s.errors):
+        print(f"detector error on {line}")
 
 
 if __name__ == "__main__":

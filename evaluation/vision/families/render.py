@@ -5,7 +5,7 @@ damage on the roof, cast shadows, and develop the light into a JPEG'd RGB photo 
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -14,12 +14,14 @@ from evaluation.vision.families import damage, wear
 from evaluation.vision.families.decals import Slope, roof_positions
 from evaluation.vision.families.geometry import UP, Camera, Frame, Vec, add, unit
 from evaluation.vision.families.light import Lighting, canopy_shadow, object_shadows, overcast, sun_over
-from evaluation.vision.families.materials import BLENDS, METALS, linear
+from evaluation.vision.families.materials import BLENDS, METALS, Blend, linear
 from evaluation.vision.families.params import SceneParams, View
 from evaluation.vision.families.photo import develop
 from evaluation.vision.families.scene import ROOF_SURFACES, Canopy, Hits, House, RoofObject, Surface, cast
 from evaluation.vision.families.shingles import (
+    CourseLayout,
     FieldInputs,
+    FieldShade,
     PlaneLight,
     RidgeCap,
     Weathering,
@@ -241,7 +243,7 @@ def _shade_slope(
     frame: Frame,
     label: Surface,
     p: SceneParams,
-    blend: object,
+    blend: Blend,
     weathering: Weathering,
     light: PlaneLight | None,
     scale: PlaneScale,
@@ -257,11 +259,18 @@ def _shade_slope(
     cu, cs, cn = frame.local(scale.camera)
     cn = max(cn, 1e-3)
     inp = FieldInputs(u, s, fu, fs, ((cu - u) / cn).astype(np.float32), ((cs - s) / cn).astype(np.float32))
-    assert isinstance(blend, type(BLENDS["charcoal"]))
+    valley = Valley.across(u, s, rng) if p.fixtures.valley and label == Surface.SHINGLES else None
+    mu, ms = valley.mirrored(u, s) if valley is not None else (u, s)
     layout = build_layout(
-        p.style, blend, (float(s.min()), float(s.max())), (float(u.min()), float(u.max())), rng, weathering
+        p.style,
+        blend,
+        (float(min(s.min(), ms.min())), float(max(s.max(), ms.max()))),
+        (float(min(u.min(), mu.min())), float(max(u.max(), mu.max()))),
+        rng,
+        weathering,
     )
     shade = shade_field(layout, light, inp, weathering.fade)
+    not_field = valley.apply(shade, layout, light, inp, hits, idx, p) if valley is not None else None
     cap = None
     if p.fixtures.ridge_cap:
         cap = RidgeCap(
@@ -288,6 +297,8 @@ def _shade_slope(
             if label == Surface.SHINGLES:
                 hits.label.ravel()[idx[on]] = Surface.RIDGE_CAP
     slope = Slope(idx, inp, shade, layout, cap, scale, roof_positions(hits.label.shape, idx))
+    if not_field is not None:  # the valley's metal and the other slope take no tab-sized damage
+        slope.pos.ravel()[idx[not_field]] = -1
     blotch = slope.coarse(lambda a, b: mottle(a, b, layout.seed + 11), 2)
     buf.albedo.reshape(-1, 3)[idx] = shade.albedo * blotch[:, None]
     buf.direct.ravel()[idx] = shade.direct
@@ -295,6 +306,76 @@ def _shade_slope(
     if label != Surface.SHINGLES:
         return None
     return slope
+
+
+@dataclass(frozen=True)
+class Valley:
+    """An open valley: where this slope meets another, a metal strip `width_in` wide runs up from
+    the eave at `angle` to the fall line; past it, the other slope's courses meet it mirrored (they
+    meet the valley at the same heights), lit at another angle (drawn on this plane: close enough
+    for a photo's few feet of valley)."""
+
+    u0: float
+    angle: float  # radians from the fall line
+    side: float  # +1: the other slope lies towards +u
+    width_in: float
+    light_factor: float
+
+    @classmethod
+    def across(cls, u: F32, s: F32, rng: np.random.Generator) -> Valley:
+        lo, hi = np.percentile(u, [25, 75])
+        return cls(
+            u0=float(rng.uniform(lo, hi)),
+            angle=math.radians(float(rng.uniform(12, 30))),
+            side=float(rng.choice([-1.0, 1.0])),
+            width_in=float(rng.uniform(6, 12)),
+            light_factor=float(rng.uniform(0.7, 1.3)),
+        )
+
+    def distance(self, u: F32, s: F32) -> F32:
+        """Signed distance from the valley's centre line, positive towards the other slope."""
+        c, sn = math.cos(self.angle), math.sin(self.angle)
+        return np.asarray(self.side * ((u - self.u0) * c - self.side * s * sn), np.float32)
+
+    def mirrored(self, u: F32, s: F32) -> tuple[F32, F32]:
+        d = self.distance(u, s)
+        c, sn = math.cos(self.angle), math.sin(self.angle)
+        nu, ns = self.side * c, -sn
+        return np.asarray(u - 2 * d * nu, np.float32), np.asarray(s - 2 * d * ns, np.float32)
+
+    def apply(
+        self,
+        shade: FieldShade,
+        layout: CourseLayout,
+        light: PlaneLight | None,
+        inp: FieldInputs,
+        hits: Hits,
+        idx: I64,
+        p: SceneParams,
+    ) -> npt.NDArray[np.bool_]:
+        """Shade the metal and the other slope; label the metal FLASHING; the pixels that are not
+        this field of shingles."""
+        d = self.distance(inp.u, inp.s)
+        half = self.width_in / 2
+        other = d > half
+        if other.any():
+            mu, ms = self.mirrored(inp.u[other], inp.s[other])
+            sub = FieldInputs(mu, ms, inp.fu[other], inp.fs[other], inp.vu[other], inp.vs[other])
+            far = shade_field(layout, light, sub, p.wear.fade)
+            shade.albedo[other] = far.albedo
+            shade.direct[other] = far.direct * self.light_factor
+            shade.ambient[other] = far.ambient
+        metal = np.abs(d) <= half
+        if metal.any():
+            colour = linear(METALS.get(p.fixtures.metal, METALS["galvanised"])) * 0.8
+            crease = np.exp(-np.abs(d[metal]) / 0.6)  # the valley's centre crease
+            shade.albedo[metal] = colour[None, :] * (1.0 - 0.25 * crease)[:, None]
+            shade.direct[metal] = light.ln if light is not None and light.lit else 0.0
+            shade.ambient[metal] = 0.9
+            hits.label.ravel()[idx[metal]] = Surface.FLASHING
+        cut = (np.abs(d) > half) & (np.abs(d) < half + 0.35)  # the cut shingle edges along the metal
+        shade.ambient[cut] *= 0.6
+        return np.asarray(other | metal, np.bool_)
 
 
 def _fixtures(buf: Buffers, hits: Hits, house: House, p: SceneParams, light: PlaneLight | None) -> None:

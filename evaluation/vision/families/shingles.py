@@ -436,7 +436,12 @@ def granules(blend: Blend, seed: int, inp: FieldInputs, tone: F32, k: I64) -> F3
     colours = blend.colours()
     mean = blend.mean()
     footprint = np.sqrt(inp.fu * inp.fs)
-    pick, bright, d2 = cell_values(inp.u + 0.37 * k, inp.s, GRANULE_IN, seed)
+    pick, _, d2 = cell_values(inp.u + 0.37 * k, inp.s, GRANULE_IN, seed)
+    # A second, finer lattice turned 30 degrees varies the brightness and the gaps, so close up the
+    # granules read as irregular grains rather than a grid of squares.
+    ru, rs = 0.866 * inp.u + 0.5 * inp.s, 0.866 * inp.s - 0.5 * inp.u
+    _, bright, d2b = cell_values(ru, rs, GRANULE_IN * 0.71, seed + 1)
+    d2 = np.minimum(d2, d2b + 0.1)
     shifted = np.clip(pick + 0.18 * tone, 0.0, 0.999)
     idx = np.searchsorted(blend.cumulative(), shifted, side="right")
     grain = colours[np.clip(idx, 0, len(colours) - 1)] * (0.9 + 0.2 * bright)[:, None]

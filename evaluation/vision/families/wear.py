@@ -116,11 +116,12 @@ def _lichen(buf: Buffers, hits: Hits, slope: Slope, pos: int, rng: np.random.Gen
     p = patch(hits, slope.scale, slope.pos, cu - r * 1.3, cs - r * 1.3, cu + r * 1.3, cs + r * 1.3)
     if p is None:
         return []
-    alpha, rn = disc_alpha(p, cu, cs, r, angular_wobble(p, cu, cs, rng, 0.25))
+    alpha, rn = disc_alpha(p, cu, cs, r, angular_wobble(p, cu, cs, rng, 0.35))
     ring = np.clip(1.0 - np.abs(rn - 0.85) / 0.15, 0, 1)
-    base = linear((172, 178, 150)) if rng.random() < 0.7 else linear((150, 160, 96))
-    colour = base[None, :] * (0.85 + 0.25 * ring)[:, None]
-    blend_albedo(buf, p, colour, alpha * 0.9)
+    base = linear((150, 156, 138)) if rng.random() < 0.7 else linear((136, 146, 100))
+    crust = 0.75 + 0.5 * value_noise(p.u, p.s, 0.12, int(rng.integers(1 << 30)))  # crusty, patchy growth
+    colour = base[None, :] * ((0.85 + 0.2 * ring) * crust)[:, None]
+    blend_albedo(buf, p, colour, alpha * float(rng.uniform(0.45, 0.8)))
     return _boxed("lichen", p, alpha)
 
 
