@@ -250,7 +250,7 @@ def _crease(
     start = u0 + float(rng.uniform(0, (u1 - u0) - length))
     f = win.s - slope.shade.butt[win.pos]  # height above this pixel's own butt (follows the course's wave)
     on_tab = (slope.shade.piece[win.pos] == piece) & (win.u >= start) & (win.u <= start + length)
-    line_w = float(rng.uniform(0.1, 0.22))
+    line_w = float(rng.uniform(0.14, 0.3))
     line = np.where(on_tab, band_coverage((f - height + line_w / 2).astype(np.float32), line_w, win.fs), 0.0)
     fringe = np.where(on_tab, band_coverage((f - height + line_w).astype(np.float32), 2 * line_w, win.fs), 0.0)
     flat = buf.albedo.reshape(-1, 3)
@@ -264,7 +264,7 @@ def _crease(
         d[win.idx[bent]] *= factor
     else:
         bent = on_tab & (f < height)
-        blend_scalar(buf.ambient, win, 0.88, bent.astype(np.float32) * 0.5)
+        blend_scalar(buf.ambient, win, 0.8, bent.astype(np.float32) * 0.6)
     near = np.where(on_tab & (np.abs(f - height) <= 0.5), 1.0, 0.0).astype(np.float32)
     if (line > 0.1).sum() < 3:
         return None

@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from evaluation.vision.families.materials import Blend, ShingleStyle
-from evaluation.vision.families.noise import band_coverage, cell_values, fbm, value_noise
+from evaluation.vision.families.noise import band_coverage, cell_hash, cell_values, fbm, value_noise
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -339,10 +339,9 @@ def _surface(
     course below in a keyway, the backer in a laminate gap), with the butt edges above and below."""
     st = layout.style
     blend = layout.blend
-    albedo = granules(blend, layout.seed, inp, layout.tone[piece], k)
-    albedo *= layout.shade[piece][:, None]
+    under = (blend.backer if st.laminate else blend.headlap) if floor else 1.0
+    albedo = granules(blend, layout.seed, inp, layout.tone[piece], k, layout.shade[piece] * np.float32(under))
     if floor:
-        albedo *= blend.backer if st.laminate else blend.headlap
         if not st.laminate:  # the course below's sealant strip, in dashes, near the keyway's foot
             dash = ((inp.u + 1000.0) % 3.0) < 2.2
             tar = (f > SEALANT_IN[0]) & (f < SEALANT_IN[1]) & dash
@@ -428,30 +427,38 @@ def exp_band(x: F32, width: F32 | float, footprint: F32) -> F32:
     return np.asarray(w * (np.exp(-a / w) - np.exp(-b / w)) / span, np.float32)
 
 
-def granules(blend: Blend, seed: int, inp: FieldInputs, tone: F32, k: I64) -> F32:
-    """The colour of the granule surface: granules drawn from the blend, one per cell of about a
-    granule's size; where a pixel covers many granules, cells grow to the pixel (by powers of two)
-    and their spread shrinks as an average of that many granules would. `tone` (-1..1) leans the
+def granules(blend: Blend, seed: int, inp: FieldInputs, tone: F32, k: I64, gain: F32 | float = 1.0) -> F32:
+    """The colour of the granule surface (times `gain`): granules drawn from the blend, one per cell
+    of about a granule's size. Where a pixel covers many granules, its granule's difference from the
+    blend's mean shrinks as averaging (footprint / granule)^2 of them would: the right per-pixel
+    spread at any distance, and no banding where the distance changes. `tone` (-1..1) leans the
     draw to the blend's darker or lighter granules (laminate teeth, replaced tabs)."""
-    colours = blend.colours()
-    mean = blend.mean()
     footprint = np.sqrt(inp.fu * inp.fs)
-    pick, _, d2 = cell_values(inp.u + 0.37 * k, inp.s, GRANULE_IN, seed)
+    cu, fu = _cells(inp.u + 0.37 * k, GRANULE_IN)
+    cs, fs = _cells(inp.s, GRANULE_IN)
+    pick = cell_hash(cu, cs, seed)
     # A second, finer lattice turned 30 degrees varies the brightness and the gaps, so close up the
     # granules read as irregular grains rather than a grid of squares.
     ru, rs = 0.866 * inp.u + 0.5 * inp.s, 0.866 * inp.s - 0.5 * inp.u
-    _, bright, d2b = cell_values(ru, rs, GRANULE_IN * 0.71, seed + 1)
-    d2 = np.minimum(d2, d2b + 0.1)
-    shifted = np.clip(pick + 0.18 * tone, 0.0, 0.999)
-    idx = np.searchsorted(blend.cumulative(), shifted, side="right")
-    grain = colours[np.clip(idx, 0, len(colours) - 1)] * (0.9 + 0.2 * bright)[:, None]
-    # One granule sampled per pixel, its difference from the blend's mean scaled down as averaging
-    # (footprint / granule)^2 granules would: the right per-pixel spread at any distance, no banding.
-    spread = GRANULE_CONTRAST * np.minimum(1.0, GRANULE_IN / np.maximum(footprint, 1e-6))[:, None]
-    colour = mean + (grain - mean) * spread
-    colour = colour * (1.0 + 0.08 * tone)[:, None]
-    bump = 1.0 - 0.5 * d2 * np.clip(1.0 - footprint / GRANULE_IN, 0.0, 1.0)
-    return np.asarray(colour * bump[:, None], np.float32)
+    cu2, fu2 = _cells(ru, GRANULE_IN * 0.71)
+    cs2, fs2 = _cells(rs, GRANULE_IN * 0.71)
+    bright = cell_hash(cu2, cs2, seed + 1)
+    d2 = np.minimum((fu - 0.5) ** 2 + (fs - 0.5) ** 2, (fu2 - 0.5) ** 2 + (fs2 - 0.5) ** 2 + 0.1)
+    idx = np.searchsorted(blend.cumulative(), np.clip(pick + 0.18 * tone, 0.0, 0.999), side="right")
+    idx = np.minimum(idx, len(blend.granules) - 1)
+    spread = GRANULE_CONTRAST * np.minimum(1.0, GRANULE_IN / np.maximum(footprint, 1e-6))
+    grain = spread * (0.9 + 0.2 * bright)
+    scale = (1.0 + 0.08 * tone) * (1.0 - 0.5 * d2 * np.clip(1.0 - footprint / GRANULE_IN, 0.0, 1.0)) * gain
+    out = np.empty((inp.u.size, 3), np.float32)
+    colours, mean = blend.colours(), blend.mean()
+    for c in range(3):  # channel by channel: plain 1-D arithmetic, no (n, 3) broadcasting
+        out[:, c] = (mean[c] * (1.0 - spread) + colours[:, c][idx] * grain) * scale
+    return out
+
+
+def _cells(x: F32, cell: float) -> tuple[npt.NDArray[np.uint32], F32]:
+    base = np.floor(x / cell)
+    return base.astype(np.int32).view(np.uint32), (x / cell - base).astype(np.float32)
 
 
 def mottle(u: F32, s: F32, seed: int) -> F32:
