@@ -31,8 +31,8 @@ TAB, SLOT, GAP = 0, 1, 2  # a piece's kind: a tab (or tooth), a 3-tab keyway or 
 GRANULE_IN = 0.07
 GRANULE_CONTRAST = 0.6  # granules seen in diffuse light differ less than their swatch colours
 SEALANT_IN = (0.45, 1.05)  # where the course below's sealant strip shows in a keyway, above its butt
-AO_DEPTH = 0.55
-BEVEL_IN = 0.05  # how much sky a step of shingle thickness hides right at its foot
+AO_DEPTH = 0.55  # how much sky a step of shingle thickness hides right at its foot
+BEVEL_IN = 0.08  # the rounded, granule-free cut edge along a tab's butt
 
 
 @dataclass(frozen=True)
@@ -351,7 +351,7 @@ def _surface(
         dark = (band > 0) & (f > st.exposure_in - band)
         albedo[dark] *= 0.72
         r = np.flatnonzero(f < BEVEL_IN + inp.fs)  # the butt's cut, rounded edge: bare asphalt, dark
-        albedo[r] *= (1.0 - 0.5 * band_coverage(f[r], BEVEL_IN, inp.fs[r]))[:, None]
+        albedo[r] *= (1.0 - 0.6 * band_coverage(f[r], BEVEL_IN, inp.fs[r]))[:, None]
     if fade > 0:
         grey = albedo.mean(axis=1, keepdims=True)
         albedo = albedo * (1 - 0.35 * fade) + grey * (0.35 * fade) + 0.02 * fade
