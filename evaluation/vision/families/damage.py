@@ -349,6 +349,7 @@ def _missing(
         u0 = u0 + float(rng.uniform(-0.5, 0.5)) * (u1 - u0)
         u1 = u0 + width
         top_s = b1 + (e if two else 0.0) + 0.3
+        places.taken.pop()  # the torn piece, not the tooth it started from, is what must be free
         if not _inside_photo(slope, u0, b0, u1, top_s) or not places.free((u0 + u1) / 2, b1, (u1 - u0) / 2):
             return None
         if not unobstructed(hits, slope.scale, u0 - 0.5, b0 - 0.3, u1 + 0.5, top_s, (int(Surface.SHINGLES),)):
@@ -356,6 +357,7 @@ def _missing(
         win2 = patch(hits, slope.scale, slope.pos, u0 - 0.5, b0 - 0.3, u1 + 0.5, top_s)
         if win2 is None or (win2.pos < 0).any() or not places.clear_of_distractors(win2):
             return None
+        places.take((u0 + u1) / 2, b1, (u1 - u0) / 2)
         win = win2
     seed = int(rng.integers(1 << 30))
     f = (win.s - b0).astype(np.float32)
