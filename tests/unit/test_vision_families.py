@@ -201,3 +201,11 @@ def test_the_harness_counts_finds_duplicates_false_positives_and_detections_off_
         assert off.off_roof == 1
     summary = FamilySummary("three_tab_closeup", "fit", (result,))
     assert summary.recall("hail_hit") in (None, 1.0) and summary.fp_per_photo == 0.0
+
+
+@pytest.mark.parametrize("family", ["wind_storm_laminate", "wind_storm_three_tab"])
+def test_wind_families_place_every_kind_of_wind_damage(family: str) -> None:
+    shot = photo(family, 1, MEDIUM)
+    kinds = {m.type for m in shot.marks}
+    assert {"missing_shingle", "lifted_tab", "wind_crease"} <= kinds
+    assert {m.detail for m in shot.marks if m.type == "missing_shingle"} <= {"course_below", "felt", "deck"}
