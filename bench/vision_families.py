@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 
 from bench.common import fmt, note, print_table, verdict
+from evaluation.vision.baseline import BASELINE_COMMIT, BaselineUnavailable, baseline_stage
 from evaluation.vision.families import FAMILIES, FITTING, HELD_OUT, render
 from evaluation.vision.families.evaluate import (
     HEADERS,
@@ -28,6 +30,7 @@ from evaluation.vision.families.evaluate import (
     RECALL_FLOORS,
     Answer,
     FamilySummary,
+    Found,
     PhotoResult,
     RGBImage,
     as_found,
@@ -35,38 +38,51 @@ from evaluation.vision.families.evaluate import (
     score,
     table_rows,
 )
-from vision.candidates import Candidate, candidates_as_detections, course_scale, find_candidates
+from vision.candidates import Candidate, candidates_as_detections, find_candidates
+from vision.detect import on_roof
 
 PHOTOS = 5  # per family (the 12 MP family renders its own, smaller count)
 WORKERS = 2
 
 
-def _run(name: str, index: int) -> tuple[PhotoResult, PhotoResult, float]:
-    """Render one photo, run today's local stage once, score its answer and all its candidates."""
-    began = time.perf_counter()
-    photo = render(name, index)
-    rendered = time.perf_counter() - began
-    candidates: list[Candidate] = []
+def _local(candidates: list[Candidate], pixels: RGBImage) -> Answer:
+    """Today's local-only answer, as the service gives it; its candidates are kept in `candidates`."""
+    findings = find_candidates(pixels)
+    candidates.extend(findings.candidates)
+    kept = [d for d in candidates_as_detections(findings.candidates) if on_roof(d.box, findings.roof)]
+    return Answer(as_found(kept), findings.scale.pixels_per_foot if findings.scale else None)
 
-    def local(pixels: RGBImage) -> Answer:
-        candidates.extend(find_candidates(pixels))
-        scale = course_scale(pixels)
-        return Answer(as_found(candidates_as_detections(candidates)), scale.ppi * 12.0 if scale else None)
 
-    answer, seconds, error = run_detector(local, photo.pixels)
-    reported = score(photo, answer, seconds, error)
-    everything = score(photo, Answer(as_found(candidates), answer.pixels_per_foot), seconds, error)
-    return reported, everything, rendered
+def _run_family(name: str, count: int) -> list[tuple[PhotoResult, PhotoResult, PhotoResult | None, float]]:
+    """Render a family's photos, run today's local stage on each (its answer and every candidate)
+    and the stage as it was before issue 14 (`evaluation.vision.baseline`) on all of them at once."""
+    photos, rendered = [], []
+    for index in range(count):
+        began = time.perf_counter()
+        photos.append(render(name, index))
+        rendered.append(time.perf_counter() - began)
+    out: list[tuple[PhotoResult, PhotoResult, PhotoResult | None, float]] = []
+    for photo, render_s in zip(photos, rendered, strict=True):
+        candidates: list[Candidate] = []
+        answer, seconds, error = run_detector(partial(_local, candidates), photo.pixels)
+        reported = score(photo, answer, seconds, error)
+        everything = score(photo, Answer(as_found(candidates), answer.pixels_per_foot), seconds, error)
+        out.append((reported, everything, None, render_s))
+    try:
+        before = baseline_stage([p.pixels for p in photos])
+    except BaselineUnavailable:
+        return out
+    return [
+        (r, a, score(photo, Answer(tuple(Found(box, kind, 1.0) for kind, box in old))), s)
+        for (r, a, _, s), photo, (old, _) in zip(out, photos, before, strict=True)
+    ]
 
 
 def bench_families() -> None:
     names = [*FITTING, *HELD_OUT]
-    jobs = [(n, i) for n in names for i in range(min(PHOTOS, FAMILIES[n].photos))]
+    counts = [min(PHOTOS, FAMILIES[n].photos) for n in names]
     with ProcessPoolExecutor(WORKERS) as pool:
-        outcomes = list(pool.map(_run, *zip(*jobs, strict=True)))
-    by_family: dict[str, list[tuple[PhotoResult, PhotoResult, float]]] = {n: [] for n in names}
-    for (name, _), outcome in zip(jobs, outcomes, strict=True):
-        by_family[name].append(outcome)
+        by_family = dict(zip(names, pool.map(_run_family, names, counts), strict=True))
 
     print_table(
         "Vision families: render time per photo (native size)",
@@ -77,14 +93,23 @@ def bench_families() -> None:
                 "FIT" if FAMILIES[n].split == "fit" else "HELD-OUT",
                 len(by_family[n]),
                 "x".join(str(v) for v in FAMILIES[n].sizes[0]) + ("" if len(FAMILIES[n].sizes) == 1 else " ..."),
-                fmt(sorted(r for _, _, r in by_family[n])[len(by_family[n]) // 2]),
+                fmt(sorted(r for *_, r in by_family[n])[len(by_family[n]) // 2]),
             )
             for n in names
         ],
     )
-    reported = [FamilySummary(n, FAMILIES[n].split, tuple(r for r, _, _ in by_family[n])) for n in names]
-    everything = [FamilySummary(n, FAMILIES[n].split, tuple(a for _, a, _ in by_family[n])) for n in names]
+    reported = [FamilySummary(n, FAMILIES[n].split, tuple(r for r, _, _, _ in by_family[n])) for n in names]
+    everything = [FamilySummary(n, FAMILIES[n].split, tuple(a for _, a, _, _ in by_family[n])) for n in names]
+    before = [
+        FamilySummary(n, FAMILIES[n].split, tuple(b for _, _, b, _ in by_family[n] if b is not None)) for n in names
+    ]
     print_table("Vision local stage on the families: the local-only answer", HEADERS, table_rows(reported))
+    if any(s.photos for s in before):
+        print_table(
+            f"The same photos, the local-only answer before issue 14 (commit {BASELINE_COMMIT})",
+            HEADERS,
+            table_rows(before),
+        )
     print_table(
         "Vision local stage on the families: every candidate handed to the model stage",
         HEADERS,

@@ -22,4 +22,4 @@ class Candidate:
 
 
 def sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x))
+    return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, x))))  # clamped: exp overflows past about 709
