@@ -68,8 +68,8 @@ def _rays(work: Work, x: int, y: int, radius: float, ring: float, contrast: floa
 def hail_features(work: Work, spot: Spot) -> dict[str, float] | None:
     """What the classifier judges a dark spot by: its depth and size, its shape, its contrast with
     and colour against its ring, and whether a dark line leaves it (sectors, rays)."""
-    diameter = 2.0 * math.sqrt(spot.area / math.pi) / work.ppi
-    radius = max(1.0, diameter * work.ppi / 2)
+    diameter = 2.0 * math.sqrt(spot.area / math.pi) / work.area_ppi
+    radius = max(1.0, diameter * work.area_ppi / 2)
     x, y = round(spot.x), round(spot.y)
     stats = _ring_stats(work, x, y, radius)
     if stats is None:
@@ -96,12 +96,12 @@ def hail_features(work: Work, spot: Spot) -> dict[str, float] | None:
 def spot_candidates(work: Work) -> list[tuple[Box, int, dict[str, float]]]:
     """Every dark spot that could be a hit: its box (original pixels), severity and features."""
     out = []
-    for spot in dark_spots(work.flat, work.roof, work.ppi):
+    for spot in dark_spots(work.flat, work.roof, work.ppi, work.direction, work.stretch):
         features = hail_features(work, spot)
         if features is None or features["diameter_in"] > MAX_DIAMETER_IN:
             continue
         diameter = features["diameter_in"]
-        half = max(diameter * 0.65, 0.4) * work.ppi
+        half = max(diameter * 0.65, 0.4) * work.area_ppi
         corners = (spot.x - half, spot.y - half, spot.x + half, spot.y + half)
         box = clamp_box([c / work.factor for c in corners], *original_size(work))
         if box is not None:

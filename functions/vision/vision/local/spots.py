@@ -64,24 +64,30 @@ def line_kernel(length: float, angle: float) -> npt.NDArray[np.uint8]:
     return kernel
 
 
-def residue(flat: F32, length_px: float) -> F32:
-    """How much darker each pixel is than the smallest closing of `flat` by a line segment of
-    `length_px` over all orientations: the depth of the dark spots no segment fits in."""
+def residue(flat: F32, length_px: float, across: float = math.pi / 2, stretch: float = 1.0) -> F32:
+    """How much darker each pixel is than the smallest closing of `flat` by a line segment over all
+    orientations: the depth of the dark spots no segment fits in. The segment is `length_px` long
+    across the courses (`across`, radians) and `stretch` times that along them, in between as an
+    ellipse: a roof seen at a slant is foreshortened across its courses, not along them."""
     closed: F32 | None = None
     for step in range(round(180 / ANGLE_STEP_DEG)):
-        kernel = line_kernel(length_px, math.radians(step * ANGLE_STEP_DEG))
+        angle = math.radians(step * ANGLE_STEP_DEG)
+        along = math.sin(angle - across)  # 1 along the courses, 0 across them
+        length = length_px * math.hypot(stretch * along, math.cos(angle - across))
+        kernel = line_kernel(length, angle)
         one = np.asarray(cv2.morphologyEx(flat, cv2.MORPH_CLOSE, kernel, borderType=cv2.BORDER_REPLICATE), np.float32)
         closed = one if closed is None else np.asarray(np.minimum(closed, one), np.float32)
     assert closed is not None
     return np.asarray(np.maximum(closed - flat, 0.0), np.float32)
 
 
-def dark_spots(flat: F32, roof: Mask, ppi: float) -> list[Spot]:
-    """The dark spots of the roof (working resolution `ppi` pixels per inch), deepest first. The
+def dark_spots(flat: F32, roof: Mask, ppi: float, across: float = math.pi / 2, stretch: float = 1.0) -> list[Spot]:
+    """The dark spots of the roof, deepest first: `ppi` pixels per inch across the courses (the
+    direction `across`, radians), `stretch` times more along them (foreshortening). The
     image is first softened over a granule or two (`SOFTEN_IN`): a closing takes the brightest pixel
     under the segment, and one light granule inside a keyway would stop the segment fitting there."""
     soft = np.asarray(cv2.GaussianBlur(flat, (0, 0), max(0.7, SOFTEN_IN * ppi)), np.float32)
-    depth = residue(soft, SPOT_LENGTH_IN * ppi)
+    depth = residue(soft, SPOT_LENGTH_IN * ppi, across, stretch)
     values = soft[roof]
     if values.size < 100:
         return []
@@ -89,7 +95,7 @@ def dark_spots(flat: F32, roof: Mask, ppi: float) -> list[Spot]:
     spread = 1.4826 * float(np.median(np.abs(values - np.median(values)))) + 1e-6
     grow = roof & (depth >= max(MIN_DEPTH, GROW_Z * spread))
     count, labels, stats, centroids = cv2.connectedComponentsWithStats(grow.astype(np.uint8), connectivity=8)
-    min_area = math.pi * (MIN_SPOT_IN * ppi / 2) ** 2
+    min_area = math.pi * (MIN_SPOT_IN / 2) ** 2 * ppi**2 * stretch
     seed_level = max(MIN_DEPTH, SEED_Z * spread)
     spots: list[Spot] = []
     for i in range(1, count):

@@ -16,12 +16,18 @@ class Work:
     rgb: RGBImage
     flat: F32  # illumination-normalised log luminance
     roof: Mask  # eroded: nothing is judged on the roof's own border
-    ppi: float
+    ppi: float  # working pixels per inch across the courses (up and down the slope)
     factor: float  # working pixels per original pixel
     soft: F32  # `flat` lightly blurred, for sampling along rays
     direction: float  # radians: across the courses
     scale: Scale | None
     roof_wide: Mask  # the roof mask before erosion
+    stretch: float = 1.0  # pixels per inch along the courses over `ppi` (across them): foreshortening
+
+    @property
+    def area_ppi(self) -> float:
+        """Pixels per inch as an area scale (a disc of d inches covers pi (d area_ppi / 2)^2 pixels)."""
+        return self.ppi * self.stretch**0.5
 
 
 def original_size(work: Work) -> tuple[int, int]:
