@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from vision.local.image_ops import F32, Mask, RGBImage
@@ -27,7 +28,7 @@ class Work:
     @property
     def area_ppi(self) -> float:
         """Pixels per inch as an area scale (a disc of d inches covers pi (d area_ppi / 2)^2 pixels)."""
-        return self.ppi * self.stretch**0.5
+        return self.ppi * math.sqrt(self.stretch)
 
 
 def original_size(work: Work) -> tuple[int, int]:
