@@ -9,51 +9,36 @@ import numpy as np
 
 from vision.detections import RoofMask
 from vision.local.image_ops import Mask, RGBImage, chromaticity, log_luminance, normalised, resize, robust_distance
-from vision.local.scale import SCALE_SIDE, Scale
+from vision.local.scale import SCALE_SIDE, Scale, survey
 
 MAX_GREY_CHROMA = 0.055  # grey, charcoal, slate and green blends are near grey (<= 0.04)
 MAX_ROOF_CHROMA = 0.1  # warm browns and tans reach 0.075; a blue sky or green lawn that far out is not roof
 
 
 def estimate_roof(pixels: RGBImage, scale: Scale) -> Mask:
-    """Blocks that look like the periodic (certainly roof) windows, connected to them, holes filled."""
+    """The roof mask at the photo's size, from the survey the scale was measured on (made again
+    if the scale came without one)."""
+    found = scale.survey
+    if found is None or found.small.shape[:2] != _small_shape(pixels):
+        factor = min(1.0, SCALE_SIDE / max(pixels.shape[:2]))
+        found = survey(np.asarray(resize(pixels, factor), np.uint8), factor)
+        if found is None:
+            return np.zeros(pixels.shape[:2], bool)
+    return upsample_mask(found.roof, pixels.shape[:2])
+
+
+def _small_shape(pixels: RGBImage) -> tuple[int, int]:
     factor = min(1.0, SCALE_SIDE / max(pixels.shape[:2]))
-    small = np.asarray(resize(pixels, factor), np.uint8)
-    block = max(4, round(scale.period_px * factor / 2))  # half a course
-    h, w = small.shape[:2]
-    bh, bw = max(1, h // block), max(1, w // block)
-    crop = small[: bh * block, : bw * block]
-    r, g = chromaticity(crop)
-    fine = np.abs(normalised(log_luminance(crop), 1.5))
-    feats = [
-        np.asarray(cv2.resize(x, (bw, bh), interpolation=cv2.INTER_AREA), np.float32)
-        for x in (r, g, np.log(fine + 1e-3).astype(np.float32))
-    ]
-    centre = np.zeros((bh, bw), bool)
-    centre[bh // 4 : bh - bh // 4, bw // 4 : bw - bw // 4] = True
-    # Seeds: the central blocks whose colour and texture are typical of the centre (photos of roof
-    # damage are aimed at the roof; the periodicity check already said a roof is in the picture).
-    dist_centre = robust_distance(feats, centre, floors=(0.012, 0.012, 0.25))
-    seeds = centre & (dist_centre < 2.0)
-    neutral = float(np.median(np.hypot(feats[0][seeds] - 1 / 3, feats[1][seeds] - 1 / 3))) if seeds.any() else 1.0
-    if not _roof_colour(neutral, float(np.median(feats[0][seeds])), float(np.median(feats[1][seeds]))):
-        return np.zeros(pixels.shape[:2], bool)
-    dist = robust_distance(feats, seeds, floors=(0.012, 0.012, 0.25))
-    like = (dist < 4.0).astype(np.uint8)
-    _, labels = cv2.connectedComponents(like, connectivity=4)
-    keep = np.unique(labels[seeds & (like > 0)])
-    mask = np.isin(labels, keep[keep > 0])
-    mask = _fill_holes(mask)
-    mask = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0
-    full = cv2.resize(mask.astype(np.uint8), (bw * block, bh * block), interpolation=cv2.INTER_NEAREST)
-    padded = np.zeros((h, w), np.uint8)
-    padded[: full.shape[0], : full.shape[1]] = full
-    if full.shape[0] < h:
-        padded[full.shape[0] :] = padded[full.shape[0] - 1]
-    if full.shape[1] < w:
-        padded[:, full.shape[1] :] = padded[:, full.shape[1] - 1 : full.shape[1]]
-    out = cv2.resize(padded, (pixels.shape[1], pixels.shape[0]), interpolation=cv2.INTER_NEAREST)
-    return np.asarray(out, np.uint8) > 0
+    h, w = pixels.shape[:2]
+    return (max(1, round(h * factor)), max(1, round(w * factor))) if factor < 1 else (h, w)
+
+
+def upsample_mask(mask: Mask, shape: tuple[int, int]) -> Mask:
+    """A small-copy mask at a photo's size, its edge interpolated (not blocky)."""
+    if mask.shape == shape:
+        return mask.copy()
+    soft = cv2.resize(mask.astype(np.float32), (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+    return np.asarray(soft >= 0.5, np.bool_)
 
 
 def _roof_colour(chroma: float, r: float, g: float) -> bool:

@@ -1,22 +1,30 @@
-"""Shingle scale: the course period (pixels per exposure) and its direction, from the power
-spectrum and projected profiles of windows of a small copy of the photo."""
+"""Shingle scale: the course field (period and direction across the photo, with its perspective)
+from windows of a small copy, and the photo's metric scale from it."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from vision.local.image_ops import F32, RGBImage, hessian_min, log_luminance, resize
+from vision.local.course_windows import (
+    CourseWindow,
+    dark_lines,
+    grid_centres,
+    local_windows,
+    central_windows,
+    window_size,
+)
+from vision.local.appearance import Appearance, ShingleLook, appearance, learn_look
+from vision.local.image_ops import F32, Mask, RGBImage, log_luminance, resize
+from vision.local.roof_mask import shingle_mask
+from vision.local.slope_plane import CourseField, fit_course_field, focal_prior, slope_plane
 from vision.photo_scale import PhotoScale
 
 EXPOSURE_IN = 5.3  # typical shingle exposure (3-tab 5", laminated 5 5/8")
-# Exposures run from 5" (3-tab) to 5 5/8" (laminated, metric 3-tab): taking 5.3" is within 6% of
-# either, the one-sigma relative uncertainty of a scale read from the courses alone.
 EXPOSURE_UNCERTAINTY = 0.06
 SCALE_SIDE = 640  # the small copy that finds the course period and the roof
-MAX_COURSE_TILT_DEG = 35.0
 
 
 @dataclass(frozen=True)
@@ -24,140 +32,194 @@ class Scale:
     """The course period found on the small copy, and how sure we are a shingled roof is there."""
 
     period_px: float  # in pixels of the original photo
-    windows: int  # windows with a clear course peak
-    direction: float  # radians: the direction across the courses (up/down the slope) in the image
-    gx: float = 0.0  # change of the period per pixel across the photo (perspective), unitless
+    windows: int
+    direction: float
+    ppi: float
+    gx: float = 0.0  # change of ppi per photo pixel
     gy: float = 0.0
-    cx: float = 0.0  # where period_px holds: the photo's centre
+    cx: float = 0.0
     cy: float = 0.0
-
-    @property
-    def ppi(self) -> float:
-        return self.period_px / EXPOSURE_IN
+    uncertainty: float = EXPOSURE_UNCERTAINTY
+    survey: Survey | None = field(default=None, compare=False, repr=False)  # what it was measured on
 
     def photo_scale(self) -> PhotoScale:
-        """The metric scale (pixels per foot) the courses give, with its perspective gradient."""
-        per_foot = 12.0 / EXPOSURE_IN
         return PhotoScale(
-            pixels_per_foot=self.period_px * per_foot,
+            pixels_per_foot=self.ppi * 12.0,
             cx=self.cx,
             cy=self.cy,
             source="shingle_courses",
-            uncertainty=EXPOSURE_UNCERTAINTY,
-            gx=self.gx * per_foot,
-            gy=self.gy * per_foot,
+            uncertainty=self.uncertainty,
+            gx=self.gx * 12.0,
+            gy=self.gy * 12.0,
             direction=self.direction,
         )
 
 
-def _window_peak(patch: F32) -> tuple[float, float, float]:
-    """(period px, direction, strength) of the strongest comb of a window's dark-line image: the
-    fundamental whose first three harmonics carry the most power, among directions within
-    `MAX_COURSE_TILT_DEG` of vertical (courses run across a photo, give or take a held tilt)."""
-    n = patch.shape[0]
-    hann = np.outer(np.hanning(n), np.hanning(n)).astype(np.float32)
-    power = np.abs(np.fft.fftshift(np.fft.fft2((patch - patch.mean()) * hann))) ** 2
-    f = np.fft.fftshift(np.fft.fftfreq(n))
-    fy, fx = np.meshgrid(f, f, indexing="ij")
-    radius = np.hypot(fx, fy)
-    c = n // 2
-    band = (radius >= 3.0 / n) & (radius <= 0.2)
-    tilt = np.degrees(np.arctan2(np.abs(fx), np.maximum(fy, 1e-9)))
-    ys, xs = np.nonzero(band & (fy > 0) & (radius <= 0.1) & (tilt <= MAX_COURSE_TILT_DEG))
-    dy, dx = ys - c, xs - c
-    total = np.zeros(len(ys))
-    for k in (1, 2, 3):
-        yy, xx = c + k * dy, c + k * dx
-        ok = (yy >= 0) & (yy < n) & (xx >= 0) & (xx < n)
-        total[ok] += power[yy[ok], xx[ok]]
-    i = int(np.argmax(total))
-    fy0, fx0 = float(dy[i]), float(dx[i])
-    strongest = power[c + dy[i], c + dx[i]]
-    for k in (3, 2):  # a thin line's comb is flat: the best sum may sit on a harmonic
-        y, x = round(c + fy0 / k), round(c + fx0 / k)
-        if math.hypot(fy0 / k, fx0 / k) >= 2.0 and power[y - 1 : y + 2, x - 1 : x + 2].max() >= 0.25 * strongest:
-            fy0, fx0 = fy0 / k, fx0 / k
-            break
-    return n / math.hypot(fy0, fx0), math.atan2(fy0, fx0), float(total[i] / np.median(power[band]))
+RINGS = (0.2, 0.32, 0.45, 0.6, 0.8, math.inf)  # the field grows outwards: windows within these distances of the centre
 
 
-def profile_period(patch: F32, direction: float, shortest: float, longest: float) -> tuple[float, float] | None:
-    """(period px, autocorrelation there) of a window's dark-line image projected across the courses
-    (averaged along them): the first lag whose autocorrelation is near the best. Finer than the
-    spectrum's integer bins, and not fooled by a comb that fits the laminated tabs' second line."""
-    n = patch.shape[0]
-    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
-    hann = np.outer(np.hanning(n), np.hanning(n)).astype(np.float32)
-    t = (xx - n / 2) * math.cos(direction) + (yy - n / 2) * math.sin(direction)
-    bins = np.round(t + n).astype(np.int64).ravel()
-    num = np.bincount(bins, (patch * hann).ravel(), 2 * n + 2)
-    den = np.bincount(bins, hann.ravel(), 2 * n + 2)
-    idx = np.nonzero(den > 0.3 * den.max())[0]
-    prof = (num / np.maximum(den, 1e-6))[idx[0] : idx[-1] + 1]
-    prof = prof - prof.mean()
-    size = len(prof)
-    if size < 16 or not np.any(prof):
+def _reference(windows: list[CourseWindow]) -> CourseWindow | None:
+    """The window whose course period most of the central windows support: by agreeing with it,
+    or by having found its second or third harmonic (a laminate's backer edge or a small window
+    favours a harmonic; nothing on a roof repeats at twice the exposure, so a harmonic supports
+    the longer period and not the other way round). A period needs some support of its own."""
+    if not windows:
         return None
-    ac = np.correlate(prof, prof, "full")[size - 1 :] / np.arange(size, 0, -1)
-    ac = ac / ac[0]
-    top = min(size // 2, int(longest))
-    peaks = [
-        k for k in range(max(3, int(shortest)), top - 1) if ac[k] > ac[k - 1] and ac[k] >= ac[k + 1] and ac[k] > 0.15
-    ]
-    if not peaks:
+    logs = np.log([w.period for w in windows])
+    dirs = np.array([w.direction for w in windows])
+    longest = np.log([w.size / 3.5 for w in windows])  # the longest period each window can see
+    best, pick = -1.0, 0
+    for i in range(len(windows)):
+        aligned = np.abs(dirs - dirs[i]) < math.radians(10)
+        own = aligned & (np.abs(logs - logs[i]) < 0.12)
+        harmonic = aligned & ((np.abs(logs - logs[i] + math.log(2)) < 0.12) | (np.abs(logs - logs[i] + math.log(3)) < 0.12))
+        able = longest >= logs[i] - 0.1  # windows that could have found this period
+        if own.sum() < 0.5 * (able & aligned & ~harmonic).sum():
+            continue
+        support = float((own | harmonic).sum()) + 0.01 * windows[i].size
+        if support > best:
+            best, pick = support, i
+    return windows[pick]
+
+
+def _as_fundamental(windows: list[CourseWindow], ref: CourseWindow) -> list[CourseWindow]:
+    """The windows whose vector, or a second or third of it (a harmonic found), is within a third
+    of the reference's, as the fundamental."""
+    out = []
+    for w in windows:
+        for m in (1, 2, 3):
+            if math.hypot(w.kx / m - ref.kx, w.ky / m - ref.ky) * ref.period <= 0.33:
+                out.append(CourseWindow(w.x, w.y, w.kx / m, w.ky / m, w.strength, w.size))
+                break
+    return out
+
+
+@dataclass(frozen=True)
+class Survey:
+    """What the small copy showed: its measurements, the course field and the windows fitted on
+    it, the look of the shingles and where they are."""
+
+    small: RGBImage
+    factor: float  # small-copy pixels per photo pixel
+    look: Appearance
+    dark: F32
+    field: CourseField
+    windows: list[CourseWindow]
+    shingles: ShingleLook
+    roof: Mask
+
+
+def _inner(shape: tuple[int, int], windows: list[CourseWindow], share: float = 0.3) -> Mask:
+    """The middle of each window (`share` of its size either side of its centre)."""
+    out = np.zeros(shape, bool)
+    for w in windows:
+        half = max(2, round(w.size * share))
+        out[max(0, round(w.y) - half) : round(w.y) + half, max(0, round(w.x) - half) : round(w.x) + half] = True
+    return out
+
+
+def _fitting(windows: list[CourseWindow], field: CourseField, within: float = 0.06) -> list[CourseWindow]:
+    out = []
+    for w in windows:
+        kx, ky = field.vector(w.x, w.y)
+        if math.hypot(w.kx - float(kx), w.ky - float(ky)) / math.hypot(float(kx), float(ky)) <= within:
+            out.append(w)
+    return out
+
+
+def survey(small: RGBImage, factor: float) -> Survey | None:
+    """The course field grown from the centre, and the roof.
+
+    The central windows agree on the period there and give a first look at the perspective and at
+    the shingles; then rings of windows further out, each searched near what the field fitted so
+    far expects and admitted only if it looks like those shingles, refine the field. The roof mask
+    follows from the field and the look of the windows that fit it, and the field is fitted once
+    more on the windows inside the roof."""
+    lum = log_luminance(small)
+    dark = dark_lines(lum)
+    h, w = dark.shape
+    cx, cy, norm = w / 2, h / 2, max(h, w) / 2
+    central = central_windows(dark)
+    ref = _reference(central)
+    if ref is None:
         return None
-    best = max(float(ac[k]) for k in peaks)
-    k = next(k for k in peaks if ac[k] >= 0.7 * best)
-    curve = float(ac[k - 1] - 2 * ac[k] + ac[k + 1])
-    shift = 0.5 * float(ac[k - 1] - ac[k + 1]) / curve if curve < 0 else 0.0
-    return k + shift, float(ac[k])
+    look = appearance(small, lum, ref.direction, ref.period)
+    first = learn_look(look, _inner((h, w), [ref]))
+    if first is None:
+        return None
+    agreeing = [c for c in _as_fundamental(central, ref) if first.window_like(look, c.x, c.y, c.size)]
+    shingles = learn_look(look, _inner((h, w), agreeing or [ref])) or first
+    start = (ref.kx * norm, ref.ky * norm, 0.0, 0.0)
+    field = fit_course_field(agreeing or [ref], cx, cy, norm, start, tolerance=0.45)
+    if field is None:
+        return None
+    n0 = window_size(ref.period)
+    centres = [(x, y) for x, y in grid_centres(h, w, n0) if shingles.window_like(look, x, y, n0)]
+    distance = [math.hypot((x - cx) / norm, (y - cy) / norm) for x, y in centres]
+    windows: list[CourseWindow] = []
+    inner = 0.0
+    for outer in RINGS:
+        ring = [(x, y) for (x, y), d in zip(centres, distance, strict=True) if inner <= d < outer]
+        inner = outer
+        # Until the perspective is known, a ring's periods may be far from the centre's.
+        slack = 0.25 if field.p or field.q else 0.45
+        windows += _measured(dark, field, ring, slack)
+        refit = fit_course_field(windows, cx, cy, norm, tuple(field.params), tolerance=slack + 0.05)
+        if refit is not None:
+            field = refit
+    # Once more, every window searched near the final field, and the field fitted to them.
+    windows = _measured(dark, field, centres, 0.2)
+    field = fit_course_field(windows, cx, cy, norm, tuple(field.params), tolerance=0.2) or field
+    core = _inner((h, w), _fitting(windows, field))
+    shingles = learn_look(look, core) or shingles
+    ppi = float(slope_plane(field, focal_prior(w, h), EXPOSURE_IN).pixels_per_inch(cx, cy))
+    roof = shingle_mask(look, shingles, dark, field, core, ppi)
+    inside = [c for c in windows if roof[int(c.y), int(c.x)] and _inner((h, w), [c], 0.4)[roof].sum() >= 0.85 * _inner((h, w), [c], 0.4).sum()]
+    field = fit_course_field(inside, cx, cy, norm, tuple(field.params), tolerance=0.2) or field
+    return Survey(small, factor, look, dark, field, inside or windows, shingles, roof)
 
 
-def course_scale(pixels: RGBImage, min_strength: float = 300.0) -> Scale | None:
-    """The course period and how it changes across the photo (perspective), from a 4 x 4 grid of
-    windows of a small copy; None if no window shows a clear comb. Each window's period comes from
-    its projected profile; windows in sky or lawn give stray periods, so the largest group of
-    windows that agree (within 20%) is kept and a plane period(x, y) fitted to them."""
+def _measured(dark: F32, field: CourseField, centres: list[tuple[float, float]], slack: float) -> list[CourseWindow]:
+    """Windows at `centres` sized to the field's local period (grouped by size), each searched
+    near the field's vector there."""
+    groups: dict[int, list[tuple[float, float, float, float]]] = {}
+    for x, y in centres:
+        if not field.near_side(x, y, 0.15):
+            continue
+        kx, ky = field.vector(x, y)
+        period = 1.0 / math.hypot(float(kx), float(ky))
+        if period < 4.0:
+            continue
+        groups.setdefault(window_size(period), []).append((x, y, float(kx), float(ky)))
+    found: list[CourseWindow] = []
+    for n, expected in groups.items():
+        found += local_windows(dark, expected, n, slack)
+    return found
+
+
+def course_scale(pixels: RGBImage, exposure_in: float = EXPOSURE_IN) -> Scale | None:
     factor = min(1.0, SCALE_SIDE / max(pixels.shape[:2]))
-    small = resize(pixels, factor)
-    _, lines = hessian_min(log_luminance(np.asarray(small, np.uint8)), 1.2)
-    flat = np.maximum(lines, 0.0)  # dark lines: shadow lines under the butt edges, keyways
-    h, w = flat.shape
-    n = min(256, h // 2 * 2, w // 2 * 2)
-    if n < 32:
+    small = np.asarray(resize(pixels, factor), np.uint8)
+    found = survey(small, factor)
+    if found is None:
         return None
-    found: list[tuple[float, float, float, float, float]] = []  # (x, y, period, direction, weight)
-    for fy in (0.25, 0.5, 0.75):
-        for fx in (0.25, 0.5, 0.75):
-            y0 = int(np.clip(fy * h - n / 2, 0, h - n))
-            x0 = int(np.clip(fx * w - n / 2, 0, w - n))
-            patch = flat[y0 : y0 + n, x0 : x0 + n]
-            period, direction, strength = _window_peak(patch)
-            if strength < min_strength:
-                continue
-            refined = profile_period(patch, direction, 0.45 * period, 1.6 * period)
-            if refined is not None:
-                found.append((x0 + n / 2, y0 + n / 2, refined[0], direction, refined[1]))
-    if not found:
-        return None  # (a comb without a clear profile still counts below as a window)
-    logs = np.log([f[2] for f in found])
-    weights = np.array([f[4] for f in found])
-    support = [
-        (int((np.abs(logs - lp) < 0.2).sum()), float(weights[np.abs(logs - lp) < 0.2].sum()), i)
-        for i, lp in enumerate(logs)
-    ]
-    centre = logs[max(support)[2]]
-    members = [f for f, lp in zip(found, logs, strict=True) if abs(lp - centre) < 0.2]
-    xs = np.array([f[0] for f in members]) - w / 2
-    ys = np.array([f[1] for f in members]) - h / 2
-    periods = np.array([f[2] for f in members])
-    gx = gy = 0.0
-    base = float(np.median(periods))
-    if len(members) >= 6 and np.ptp(xs) > 0 and np.ptp(ys) > 0:
-        design = np.column_stack([np.ones(len(members)), xs, ys])
-        coef, *_ = np.linalg.lstsq(design, periods, rcond=None)
-        base, gx, gy = (float(c) for c in coef)
-        if base <= 0:
-            base, gx, gy = float(np.median(periods)), 0.0, 0.0
-    direction = float(np.median([f[3] % math.pi for f in members]))
-    return Scale(base / factor, len(found), direction, gx, gy, pixels.shape[1] / 2, pixels.shape[0] / 2)
+    course, windows = found.field, found.windows
+    h, w = found.dark.shape
+    plane = slope_plane(course, focal_prior(w, h), exposure_in)
+    ppi = float(plane.pixels_per_inch(w / 2, h / 2))
+    d = 2.0
+    gx = float(plane.pixels_per_inch(w / 2 + d, h / 2) - plane.pixels_per_inch(w / 2 - d, h / 2)) / (2 * d)
+    gy = float(plane.pixels_per_inch(w / 2, h / 2 + d) - plane.pixels_per_inch(w / 2, h / 2 - d)) / (2 * d)
+    kx, ky = course.vector(w / 2, h / 2)
+    period = 1.0 / math.hypot(float(kx), float(ky))
+    return Scale(
+        period / factor,
+        len(windows),
+        math.atan2(float(ky), float(kx)),
+        ppi / factor,
+        gx,
+        gy,
+        pixels.shape[1] / 2,
+        pixels.shape[0] / 2,
+        survey=found,
+    )

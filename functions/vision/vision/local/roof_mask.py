@@ -1,0 +1,69 @@
+"""Which pixels of the small copy show shingles: the shingles' look (texture, texture across the
+courses, colour; `vision.local.appearance`) and courses in phase with the fitted course field.
+
+The course field predicts the phase of the shadow lines at every pixel, so demodulating the
+dark-line image by it and averaging over about a course measures how much course pattern the
+field explains there. Brick (courses every 2 2/3 inches), leaves and lawns have none; a wall beside
+the roof has its own period and phase.
+
+Pixels with both, connected to most of the shingles the field was fitted on, are the roof; small
+holes in it (a torn-off tab, a vent, a hail-bared patch) are filled, large ones (a chimney, a
+skylight) are not.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from vision.local.appearance import Appearance, ShingleLook
+from vision.local.image_ops import F32, Mask
+from vision.local.slope_plane import CourseField
+
+MIN_COURSES = 0.3  # course amplitude in phase with the field, in units of the shingles' median
+MAX_FILLED_HOLE_FT2 = 4.0  # holes up to this many square feet are roof (a torn-off tab, a vent)
+
+
+def course_amplitude(dark: F32, field: CourseField, sigma: float) -> F32:
+    """The dark-line image's amplitude in phase with the course field, averaged over `sigma`."""
+    h, w = dark.shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    phase = 2 * np.pi * field.phase(xx, yy)
+    near = field.near_side(xx, yy, 0.1)
+    blur = (lambda img: cv2.GaussianBlur(np.asarray(img, np.float32), (0, 0), sigma, borderType=cv2.BORDER_REFLECT))
+    re, im = blur(dark * np.cos(phase)), blur(dark * np.sin(phase))
+    return np.asarray(np.where(near, np.hypot(re, im), 0.0), np.float32)
+
+
+def shingle_mask(look: Appearance, shingles: ShingleLook, dark: F32, field: CourseField, core: Mask, ppi: float) -> Mask:
+    """The roof on the small copy: pixels that look like `shingles` and carry the field's courses,
+    in the part connected to most of `core` (certain shingles); `ppi` (pixels per inch at the
+    centre) sizes the holes to fill."""
+    h, w = dark.shape
+    kx, ky = field.vector(w / 2, h / 2)
+    period = 1.0 / math.hypot(float(kx), float(ky))
+    courses = course_amplitude(dark, field, float(np.clip(0.6 * period, 3.0, 25.0)))
+    like = shingles.pixels_like(look) & (courses >= MIN_COURSES * float(np.median(courses[core])))
+    like = cv2.morphologyEx(like.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0
+    # The roof is the part connected to most of the certain shingles (a window fitted on a wall
+    # beside the roof does not bring the wall in).
+    _, labels = cv2.connectedComponents(like.astype(np.uint8), connectivity=4)
+    votes = np.bincount(labels[core & like], minlength=int(labels.max()) + 1)
+    votes[0] = 0
+    if not votes.any():
+        return np.zeros((h, w), bool)
+    return _fill_small_holes(labels == int(np.argmax(votes)), MAX_FILLED_HOLE_FT2 * 144.0 * ppi * ppi)
+
+
+def _fill_small_holes(mask: Mask, largest: float) -> Mask:
+    """`mask` with its holes of at most `largest` pixels filled (a hole touching the border is the
+    outside, not a hole)."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats((~mask).astype(np.uint8), connectivity=4)
+    h, w = mask.shape
+    x, y, bw, bh, area = (stats[:, i] for i in range(5))
+    inside = (x > 0) & (y > 0) & (x + bw < w) & (y + bh < h)
+    fill = inside & (area <= largest)
+    fill[0] = False  # label 0: the mask itself
+    return np.asarray(mask | fill[labels], np.bool_)
