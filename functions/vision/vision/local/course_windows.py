@@ -27,9 +27,10 @@ from vision.local.image_ops import F32, hessian_min
 DARK_LINE_SIGMA = 1.2  # pixels of the small copy: shadow lines under butt edges are a few pixels wide
 MAX_COURSE_TILT_DEG = 45.0  # courses run across a photo, give or take the camera's roll
 MIN_COMB = 8.0  # a window's comb, in units of its spectrum's median power, below which it has no courses
-MIN_PROMINENCE = 2.5  # the strongest harmonic's power over its radial neighbours' (1.5 bins in and out)
+MIN_STANDOUT = 6.0  # a comb's fundamental or second harmonic over its ring's typical power
+MIN_PROMINENCE = 1.6  # the strongest harmonic's power over its radial neighbours' (2 bins in and out)
 WINDOW_PERIODS = 4.5  # a window sized to the local period spans this many: the fundamental sits at bin 4.5
-CENTRAL_SIZES = (80, 144, 256)  # the first look, before the period is known: short to long periods
+CENTRAL_SIZES = ((80, 0.75), (144, 0.5), (256, 0.0))  # the first look: window sizes and their grid's spacing
 MIN_WINDOW, MAX_WINDOW = 48, 256
 MAX_WINDOWS = 64
 HARMONICS = (1, 2, 3)
@@ -150,42 +151,52 @@ def _prominence(power: npt.NDArray[np.float64], y: float, x: float) -> float:
     """A peak's power over the larger of its radial neighbours' 1.5 bins in and out (a comb's peak
     stands out; a straight edge's spectrum falls off smoothly along the same line)."""
     r = math.hypot(x, y)
-    inner, outer = (r - 1.5) / r, (r + 1.5) / r
+    inner, outer = (r - 2.0) / r, (r + 2.0) / r
     side = max(_value(power, y * inner, x * inner), _value(power, y * outer, x * outer), 1e-12)
     return _value(power, y, x) / side
 
 
-def _off_lattice(
-    power: npt.NDArray[np.float64],
-    ys: npt.NDArray[np.int64],
-    xs: npt.NDArray[np.int64],
-    total: npt.NDArray[np.float64],
-    best: tuple[float, float],
-    search: _Search,
-) -> tuple[float, float]:
+def _off_lattice(power: npt.NDArray[np.float64], best: tuple[float, float], search: _Search) -> tuple[float, float]:
     """The course fundamental when the best comb is one of a 3-tab keyway lattice's two mirror
-    vectors (tab and half an exposure): their difference, a strong peak of shorter period. A
-    staggered lattice's strongest peaks come in such pairs, mirrored about the courses' direction."""
+    vectors (a tab along, half an exposure across): their difference, a strong peak of shorter
+    period in the search's direction. A staggered lattice's strongest peaks come in such pairs,
+    mirrored about the courses' direction (the partner may lie anywhere in the half plane)."""
     fy, fx = best
     r = math.hypot(fy, fx)
-    radius = np.hypot(ys, xs)
-    angle = np.degrees(np.abs(np.arctan2(xs * fy - ys * fx, xs * fx + ys * fy)))
-    i_best = int(np.argmax(total))
-    partner = (np.abs(radius / r - 1.0) <= 0.15) & (angle >= 25.0) & (total >= 0.3 * total[i_best])
-    if not partner.any():
+    rows, cols = power.shape
+    c = cols // 2
+    gy, gx = np.mgrid[0:rows, -c : cols - c].astype(np.float64)
+    radius = np.hypot(gy, gx)
+    angle = np.degrees(np.arccos(np.clip(np.abs(gy * fy + gx * fx) / np.maximum(radius * r, 1e-9), 0.0, 1.0)))
+    partner = (np.abs(radius / r - 1.0) <= 0.15) & (angle >= 25.0)
+    top = _value(power, fy, fx)
+    if not partner.any() or power[partner].max() < 0.3 * top:
         return best
-    j = int(np.argmax(np.where(partner, total, -1.0)))
-    py, px = float(ys[j]), float(xs[j])
+    j = int(np.argmax(np.where(partner, power, -1.0)))
+    py, px = float(gy.flat[j]), float(gx.flat[j])
+    ex, ey = math.cos(search.direction), math.sin(search.direction)
     for cy, cx in ((fy - py, fx - px), (fy + py, fx + px)):
         if cy < 0:
             cy, cx = -cy, -cx
         size = math.hypot(cy, cx)
-        off = math.degrees(abs(math.atan2(cx * math.sin(search.direction) - cy * math.cos(search.direction), cx * math.cos(search.direction) + cy * math.sin(search.direction))))
-        if size > r * 1.1 and off <= search.slack_deg and size <= power.shape[0] - 2:
+        off = math.degrees(math.acos(min(1.0, abs(cx * ex + cy * ey) / max(size, 1e-9))))
+        if size > r * 1.1 and off <= search.slack_deg and size <= rows - 2:
             peak = _peak_at(power, cy, cx)
-            if peak is not None and peak[2] >= 0.3 * _value(power, fy, fx):
+            if peak is not None and peak[2] >= 0.3 * top:
                 return cy, cx
     return best
+
+
+def _whitened(power: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Power over its ring's typical power (geometric mean over the ring of that radius): broad
+    low-frequency content (blotches, a laminate's scattered dark gaps) is strong at every angle
+    of its ring; a comb's peak stands out of its own."""
+    rows, cols = power.shape
+    fy, fx = np.mgrid[0:rows, -(cols // 2) : cols - cols // 2]
+    ring = np.round(np.hypot(fy, fx)).astype(np.int64).ravel()
+    logs = np.log(power.ravel() + 1e-12)
+    typical = np.bincount(ring, logs) / np.maximum(np.bincount(ring), 1)
+    return np.asarray(power / np.exp(typical[ring]).reshape(power.shape), np.float64)
 
 
 def _course_vector(power: npt.NDArray[np.float64], n: int, search: _Search) -> tuple[float, float, float] | None:
@@ -196,7 +207,23 @@ def _course_vector(power: npt.NDArray[np.float64], n: int, search: _Search) -> t
     ys, xs = _candidates(n, search)
     if len(ys) == 0:
         return None
-    total = _comb(power, ys, xs)
+    # Broad low-frequency content is strong at every angle of its ring; a comb's fundamental or
+    # second harmonic stands out of its own ring.
+    white = _whitened(power)
+    c = power.shape[1] // 2
+    # A fundamental is a peak of the spectrum itself (a comb whose harmonics merely fall near
+    # another comb's bins is not).
+    peak = power >= cv2.dilate(power.astype(np.float32), np.ones((3, 3), np.uint8)).astype(np.float64)
+    keep = peak[ys, c + xs]
+    ys, xs = ys[keep], xs[keep]
+    if len(ys) == 0:
+        return None
+    standout = white[ys, c + xs]
+    twice = (2 * ys < power.shape[0]) & (np.abs(2 * xs) < c)
+    standout[twice] = np.maximum(standout[twice], white[2 * ys[twice], c + 2 * xs[twice]])
+    total = np.where(standout >= MIN_STANDOUT, _comb(power, ys, xs), 0.0)
+    if not total.any():
+        return None
     i = int(np.argmax(total))
     fy, fx = float(ys[i]), float(xs[i])
     top = _value(power, fy, fx)
@@ -206,7 +233,7 @@ def _course_vector(power: npt.NDArray[np.float64], n: int, search: _Search) -> t
             if peak[2] >= 0.3 * top and math.hypot(peak[0] - sy, peak[1] - sx) <= 0.75:
                 fy, fx = sy, sx
                 break
-    fy, fx = _off_lattice(power, ys, xs, total, (fy, fx), search)
+    fy, fx = _off_lattice(power, (fy, fx), search)
     median = float(np.median(power[1:, :])) + 1e-12
     peaks = []
     for m in HARMONICS:
@@ -249,21 +276,39 @@ def _grid(h: int, w: int, n: int, most: int) -> list[tuple[int, int]]:
 def central_windows(dark: F32) -> list[CourseWindow]:
     """A first look before the period is known: windows of several sizes about the centre (a roof
     photo is aimed at the roof), each searched for any period from 5 pixels to a 3.5th of the
-    window, courses within MAX_COURSE_TILT_DEG of the photo's horizontal."""
+    window, courses within MAX_COURSE_TILT_DEG of the photo's horizontal. Small windows sit on a
+    grid about the centre (on an oblique photo their periods show the perspective), the largest
+    ones see long periods (close-ups), also on a half-size copy for the longest."""
     h, w = dark.shape
     found: list[CourseWindow] = []
-    for size in CENTRAL_SIZES:
-        n = min(size, h // 2 * 2, w // 2 * 2)
-        if n < 32:
-            continue
-        offsets = [(0.0, 0.0)] if n > min(h, w) / 2 else [(0.0, 0.0), (-0.5, 0.0), (0.5, 0.0), (0.0, -0.5), (0.0, 0.5)]
-        corners = [
-            (int(np.clip(round(h / 2 + dy * n - n / 2), 0, h - n)), int(np.clip(round(w / 2 + dx * n - n / 2), 0, w - n)))
-            for dx, dy in offsets
-        ]
-        search = _Search(math.pi / 2, MAX_COURSE_TILT_DEG, 5.0, n / 3.5)
-        found += _measure(dark, corners, n, [search] * len(corners))
+    for size, spread in CENTRAL_SIZES:
+        found += _central(dark, size, spread, 1)
+    half = np.asarray(cv2.resize(dark, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA), np.float32)
+    for size, spread in CENTRAL_SIZES[1:]:
+        found += _central(half, size, spread, 2)
     return found
+
+
+def _central(dark: F32, size: int, spread: float, scale: int) -> list[CourseWindow]:
+    """Windows of `size` at the centre of `dark` (a copy `scale` times smaller than the small copy)
+    and, if `spread`, on a 3 x 3 grid `spread` window sizes apart; in small-copy pixels."""
+    h, w = dark.shape
+    n = min(size, h // 2 * 2, w // 2 * 2)
+    if n < 32:
+        return []
+    steps = (-spread, 0.0, spread) if spread and n <= min(h, w) / 2 else (0.0,)
+    corners = sorted(
+        {
+            (int(np.clip(round(h / 2 + dy * n - n / 2), 0, h - n)), int(np.clip(round(w / 2 + dx * n - n / 2), 0, w - n)))
+            for dx in steps
+            for dy in steps
+        }
+    )
+    search = _Search(math.pi / 2, MAX_COURSE_TILT_DEG, 5.0, n / 3.5)
+    return [
+        CourseWindow(c.x * scale, c.y * scale, c.kx / scale, c.ky / scale, c.strength, c.size * scale)
+        for c in _measure(dark, corners, n, [search] * len(corners))
+    ]
 
 
 def window_size(period: float) -> int:
@@ -281,6 +326,31 @@ def local_windows(dark: F32, expected: list[tuple[float, float, float, float]], 
         corners.append((int(np.clip(round(y - n / 2), 0, h - n)), int(np.clip(round(x - n / 2), 0, w - n))))
         searches.append(_Search(math.atan2(ky, kx), 8.0, period / (1 + slack), period * (1 + slack)))
     return _measure(dark, corners, n, searches) if corners else []
+
+
+def fundamental(dark: F32, window: CourseWindow) -> CourseWindow:
+    """The window's course vector, or half of it when a window large enough to see
+    that longer period finds a clear peak there of a fair share of the found one's power (the
+    window had found a harmonic; nothing on a roof repeats at twice the exposure, so a real peak
+    there is the courses' fundamental)."""
+    h, w = dark.shape
+    for m in (2,):  # (a third turned laminates' irregular teeth into false fundamentals)
+        n = int(min(MAX_WINDOW * 2, h // 2 * 2, w // 2 * 2))
+        if n < 3.2 * m * window.period:
+            continue
+        n = min(n, max(MIN_WINDOW, int(round(WINDOW_PERIODS * m * window.period / 8) * 8)))
+        y0 = int(np.clip(round(window.y - n / 2), 0, h - n))
+        x0 = int(np.clip(round(window.x - n / 2), 0, w - n))
+        power = _spectra(dark[None, y0 : y0 + n, x0 : x0 + n])[0]
+        white = _whitened(power)
+        fy, fx = window.ky * n, window.kx * n
+        found = _peak_at(power, fy, fx)
+        sub = _peak_at(power, fy / m, fx / m)
+        if found is None or sub is None or math.hypot(sub[0] - fy / m, sub[1] - fx / m) > 0.5:
+            continue
+        if sub[2] >= 0.3 * found[2] and _value(white, sub[0], sub[1]) >= 2 * MIN_STANDOUT:
+            return CourseWindow(window.x, window.y, window.kx / m, window.ky / m, window.strength, window.size)
+    return window
 
 
 def grid_centres(h: int, w: int, n: int) -> list[tuple[float, float]]:

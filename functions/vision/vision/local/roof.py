@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from vision.detections import RoofMask
-from vision.local.image_ops import Mask, RGBImage, chromaticity, log_luminance, normalised, resize, robust_distance
+from vision.local.image_ops import Mask, RGBImage, resize
 from vision.local.scale import SCALE_SIDE, Scale, survey
 
 MAX_GREY_CHROMA = 0.055  # grey, charcoal, slate and green blends are near grey (<= 0.04)

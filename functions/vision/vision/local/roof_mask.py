@@ -13,38 +13,21 @@ skylight) are not.
 
 from __future__ import annotations
 
-import math
-
 import cv2
 import numpy as np
 
 from vision.local.appearance import Appearance, ShingleLook
 from vision.local.image_ops import F32, Mask
-from vision.local.slope_plane import CourseField
 
 MIN_COURSES = 0.3  # course amplitude in phase with the field, in units of the shingles' median
 MAX_FILLED_HOLE_FT2 = 4.0  # holes up to this many square feet are roof (a torn-off tab, a vent)
 
 
-def course_amplitude(dark: F32, field: CourseField, sigma: float) -> F32:
-    """The dark-line image's amplitude in phase with the course field, averaged over `sigma`."""
-    h, w = dark.shape
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    phase = 2 * np.pi * field.phase(xx, yy)
-    near = field.near_side(xx, yy, 0.1)
-    blur = (lambda img: cv2.GaussianBlur(np.asarray(img, np.float32), (0, 0), sigma, borderType=cv2.BORDER_REFLECT))
-    re, im = blur(dark * np.cos(phase)), blur(dark * np.sin(phase))
-    return np.asarray(np.where(near, np.hypot(re, im), 0.0), np.float32)
-
-
-def shingle_mask(look: Appearance, shingles: ShingleLook, dark: F32, field: CourseField, core: Mask, ppi: float) -> Mask:
-    """The roof on the small copy: pixels that look like `shingles` and carry the field's courses,
-    in the part connected to most of `core` (certain shingles); `ppi` (pixels per inch at the
-    centre) sizes the holes to fill."""
-    h, w = dark.shape
-    kx, ky = field.vector(w / 2, h / 2)
-    period = 1.0 / math.hypot(float(kx), float(ky))
-    courses = course_amplitude(dark, field, float(np.clip(0.6 * period, 3.0, 25.0)))
+def shingle_mask(look: Appearance, shingles: ShingleLook, courses: F32, core: Mask, ppi: float) -> Mask:
+    """The roof on the small copy: pixels that look like `shingles` and carry the course field's
+    courses (`courses`: the demodulated amplitude), in the part connected to most of `core`
+    (certain shingles); `ppi` (pixels per inch at the centre) sizes the holes to fill."""
+    h, w = courses.shape
     like = shingles.pixels_like(look) & (courses >= MIN_COURSES * float(np.median(courses[core])))
     like = cv2.morphologyEx(like.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0
     # The roof is the part connected to most of the certain shingles (a window fitted on a wall

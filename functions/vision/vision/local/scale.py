@@ -11,6 +11,7 @@ import numpy as np
 from vision.local.course_windows import (
     CourseWindow,
     dark_lines,
+    fundamental,
     grid_centres,
     local_windows,
     central_windows,
@@ -18,6 +19,7 @@ from vision.local.course_windows import (
 )
 from vision.local.appearance import Appearance, ShingleLook, appearance, learn_look
 from vision.local.image_ops import F32, Mask, RGBImage, log_luminance, resize
+from vision.local.phase_lock import demodulate, lock
 from vision.local.roof_mask import shingle_mask
 from vision.local.slope_plane import CourseField, fit_course_field, focal_prior, slope_plane
 from vision.photo_scale import PhotoScale
@@ -58,40 +60,34 @@ class Scale:
 RINGS = (0.2, 0.32, 0.45, 0.6, 0.8, math.inf)  # the field grows outwards: windows within these distances of the centre
 
 
-def _reference(windows: list[CourseWindow]) -> CourseWindow | None:
-    """The window whose course period most of the central windows support: by agreeing with it,
-    or by having found its second or third harmonic (a laminate's backer edge or a small window
-    favours a harmonic; nothing on a roof repeats at twice the exposure, so a harmonic supports
-    the longer period and not the other way round). A period needs some support of its own."""
+def _reference(windows: list[CourseWindow], cx: float, cy: float, norm: float) -> CourseWindow | None:
+    """The central window whose course vector the others support best: by agreeing with it in
+    direction and period (perspective lets a neighbour's period differ more the further away it
+    is), or by having found its second or third harmonic (a laminate's backer edge or a window too
+    small for the period favours a harmonic; nothing on a roof repeats at twice the exposure, so a
+    harmonic supports the longer period and not the other way round). A period needs the support
+    of another window of its own where another window could have seen it."""
     if not windows:
         return None
+    x = np.array([(w.x - cx) / norm for w in windows])
+    y = np.array([(w.y - cy) / norm for w in windows])
     logs = np.log([w.period for w in windows])
     dirs = np.array([w.direction for w in windows])
-    longest = np.log([w.size / 3.5 for w in windows])  # the longest period each window can see
-    best, pick = -1.0, 0
+    longest = np.log([w.size / 3.5 for w in windows])
+    best, pick = (-1.0, 0.0), 0
     for i in range(len(windows)):
-        aligned = np.abs(dirs - dirs[i]) < math.radians(10)
-        own = aligned & (np.abs(logs - logs[i]) < 0.12)
-        harmonic = aligned & ((np.abs(logs - logs[i] + math.log(2)) < 0.12) | (np.abs(logs - logs[i] + math.log(3)) < 0.12))
-        able = longest >= logs[i] - 0.1  # windows that could have found this period
-        if own.sum() < 0.5 * (able & aligned & ~harmonic).sum():
-            continue
-        support = float((own | harmonic).sum()) + 0.01 * windows[i].size
-        if support > best:
-            best, pick = support, i
+        apart = np.hypot(x - x[i], y - y[i])
+        tolerance = 0.1 + 1.2 * apart
+        aligned = np.abs(dirs - dirs[i]) < math.radians(8)
+        own = aligned & (np.abs(logs - logs[i]) < tolerance)
+        near_harmonic = np.minimum(tolerance, 0.3)  # a harmonic must not be mistaken for the next
+        harmonic = aligned & ~own
+        harmonic &= (np.abs(logs - logs[i] + math.log(2)) < near_harmonic) | (np.abs(logs - logs[i] + math.log(3)) < near_harmonic)
+        able = int((longest >= logs[i] - 0.05).sum())
+        score = (float(own.sum() >= min(2, able)), float(own.sum() + harmonic.sum()) - 0.001 * windows[i].size)
+        if score > best:
+            best, pick = score, i
     return windows[pick]
-
-
-def _as_fundamental(windows: list[CourseWindow], ref: CourseWindow) -> list[CourseWindow]:
-    """The windows whose vector, or a second or third of it (a harmonic found), is within a third
-    of the reference's, as the fundamental."""
-    out = []
-    for w in windows:
-        for m in (1, 2, 3):
-            if math.hypot(w.kx / m - ref.kx, w.ky / m - ref.ky) * ref.period <= 0.33:
-                out.append(CourseWindow(w.x, w.y, w.kx / m, w.ky / m, w.strength, w.size))
-                break
-    return out
 
 
 @dataclass(frozen=True)
@@ -128,55 +124,83 @@ def _fitting(windows: list[CourseWindow], field: CourseField, within: float = 0.
 
 
 def survey(small: RGBImage, factor: float) -> Survey | None:
-    """The course field grown from the centre, and the roof.
+    """The course field and the roof.
 
-    The central windows agree on the period there and give a first look at the perspective and at
-    the shingles; then rings of windows further out, each searched near what the field fitted so
-    far expects and admitted only if it looks like those shingles, refine the field. The roof mask
-    follows from the field and the look of the windows that fit it, and the field is fitted once
-    more on the windows inside the roof."""
+    The central windows agree on the course period there and show what the shingles look like.
+    Rings of windows further out, each searched near what the field fitted so far expects and
+    admitted only if it looks like those shingles, grow the field and show the perspective. The
+    roof mask follows from the field and the shingles' look; last, the field is locked onto the
+    courses of the roof's pixels (`phase_lock`), which removes the bias a window's spectrum has
+    where the period changes across it."""
     lum = log_luminance(small)
     dark = dark_lines(lum)
     h, w = dark.shape
     cx, cy, norm = w / 2, h / 2, max(h, w) / 2
     central = central_windows(dark)
-    ref = _reference(central)
+    ref = _reference(central, cx, cy, norm)
     if ref is None:
         return None
+    ref = fundamental(dark, ref)
     look = appearance(small, lum, ref.direction, ref.period)
     first = learn_look(look, _inner((h, w), [ref]))
     if first is None:
         return None
-    agreeing = [c for c in _as_fundamental(central, ref) if first.window_like(look, c.x, c.y, c.size)]
-    shingles = learn_look(look, _inner((h, w), agreeing or [ref])) or first
+    agreeing = [c for c in _agreeing(central, ref, cx, cy, norm) if first.window_like(look, c.x, c.y, c.size)]
+    shingles = learn_look(look, _inner((h, w), agreeing)) or first
     start = (ref.kx * norm, ref.ky * norm, 0.0, 0.0)
-    field = fit_course_field(agreeing or [ref], cx, cy, norm, start, tolerance=0.45)
-    if field is None:
-        return None
+    field = fit_course_field(agreeing, cx, cy, norm, start, tolerance=0.45) or _constant(ref, cx, cy, norm)
     n0 = window_size(ref.period)
     centres = [(x, y) for x, y in grid_centres(h, w, n0) if shingles.window_like(look, x, y, n0)]
-    distance = [math.hypot((x - cx) / norm, (y - cy) / norm) for x, y in centres]
-    windows: list[CourseWindow] = []
+    distance = [math.hypot((x - ref.x) / norm, (y - ref.y) / norm) for x, y in centres]
+    windows: list[CourseWindow] = list(agreeing)
     inner = 0.0
     for outer in RINGS:
         ring = [(x, y) for (x, y), d in zip(centres, distance, strict=True) if inner <= d < outer]
         inner = outer
-        # Until the perspective is known, a ring's periods may be far from the centre's.
-        slack = 0.25 if field.p or field.q else 0.45
+        # Until the perspective is known, a ring's periods may be further from the centre's.
+        slack = 0.22 if field.p or field.q else 0.3
         windows += _measured(dark, field, ring, slack)
-        refit = fit_course_field(windows, cx, cy, norm, tuple(field.params), tolerance=slack + 0.05)
-        if refit is not None:
-            field = refit
+        field = _sane(fit_course_field(windows, cx, cy, norm, tuple(field.params), tolerance=slack + 0.05), field, ref)
     # Once more, every window searched near the final field, and the field fitted to them.
-    windows = _measured(dark, field, centres, 0.2)
-    field = fit_course_field(windows, cx, cy, norm, tuple(field.params), tolerance=0.2) or field
+    windows = _measured(dark, field, centres, 0.2) + agreeing
+    field = _sane(fit_course_field(windows, cx, cy, norm, tuple(field.params), tolerance=0.2), field, ref)
     core = _inner((h, w), _fitting(windows, field))
     shingles = learn_look(look, core) or shingles
+    demod = demodulate(dark, field)
+    amplitude = demod.full_size(demod.amplitude, (h, w))
     ppi = float(slope_plane(field, focal_prior(w, h), EXPOSURE_IN).pixels_per_inch(cx, cy))
-    roof = shingle_mask(look, shingles, dark, field, core, ppi)
-    inside = [c for c in windows if roof[int(c.y), int(c.x)] and _inner((h, w), [c], 0.4)[roof].sum() >= 0.85 * _inner((h, w), [c], 0.4).sum()]
-    field = fit_course_field(inside, cx, cy, norm, tuple(field.params), tolerance=0.2) or field
-    return Survey(small, factor, look, dark, field, inside or windows, shingles, roof)
+    roof = shingle_mask(look, shingles, amplitude, core, ppi)
+    if roof.sum() >= 64:
+        locked, _ = lock(dark, field, roof, (ref.x, ref.y), grow=False)
+        field = _sane(locked, field, ref)
+    return Survey(small, factor, look, dark, field, windows, shingles, roof)
+
+
+def _constant(ref: CourseWindow, cx: float, cy: float, norm: float) -> CourseField:
+    return CourseField(ref.kx * norm, ref.ky * norm, 0.0, 0.0, cx, cy, norm, 0.0, 1, ((0.0,) * 4,) * 4)
+
+
+def _sane(fitted: CourseField | None, previous: CourseField, ref: CourseWindow) -> CourseField:
+    """`fitted`, unless it has left the reference window's measurement far behind (a fit that ran
+    off on a few stray windows) or put the slope's horizon through the middle of the photo."""
+    if fitted is None:
+        return previous
+    kx, ky = fitted.vector(ref.x, ref.y)
+    off = math.hypot(float(kx) - ref.kx, float(ky) - ref.ky) * ref.period
+    if off > 0.25 or not fitted.near_side(ref.x, ref.y, 0.3) or math.hypot(fitted.p, fitted.q) > 3.0:
+        return previous
+    return fitted
+
+
+def _agreeing(windows: list[CourseWindow], ref: CourseWindow, cx: float, cy: float, norm: float) -> list[CourseWindow]:
+    """The central windows that agree with the reference in direction and period (a neighbour's
+    period may differ more the further away it is: perspective)."""
+    out = []
+    for w in windows:
+        apart = math.hypot(w.x - ref.x, w.y - ref.y) / norm
+        if abs(w.direction - ref.direction) < math.radians(8) and abs(math.log(w.period / ref.period)) < 0.1 + 1.2 * apart:
+            out.append(w)
+    return out or [ref]
 
 
 def _measured(dark: F32, field: CourseField, centres: list[tuple[float, float]], slack: float) -> list[CourseWindow]:

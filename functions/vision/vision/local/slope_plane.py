@@ -35,7 +35,7 @@ F64 = npt.NDArray[np.float64]
 FOV_PRIOR_DEG = 66.0
 FOCAL_SPREAD = 0.15
 HORIZON_PRIOR = 2.0  # a weak pull of (p, q) to 0 (square-on), in units of their plausible range
-MIN_WINDOWS_FOR_PERSPECTIVE = 6
+MIN_WINDOWS_FOR_PERSPECTIVE = 4
 OUTLIER_FLOOR = 0.04  # relative misfit a window may have whatever the others' spread
 
 
@@ -130,25 +130,51 @@ def _solve(params: F64, x: F64, y: F64, kx: F64, ky: F64, weight: F64, perspecti
     return params, jtj
 
 
+@dataclass(frozen=True)
+class CourseSamples:
+    """Course vectors measured at image points (cycles per pixel), with weights."""
+
+    x: F64
+    y: F64
+    kx: F64
+    ky: F64
+    weight: F64
+
+    @classmethod
+    def of_windows(cls, windows: list[CourseWindow]) -> CourseSamples:
+        def arr(values: list[float]) -> F64:
+            return np.asarray(values, np.float64)
+
+        return cls(
+            arr([w.x for w in windows]),
+            arr([w.y for w in windows]),
+            arr([w.kx for w in windows]),
+            arr([w.ky for w in windows]),
+            arr([math.sqrt(min(w.strength, 200.0) / 200.0) for w in windows]),
+        )
+
+
 def fit_course_field(
-    windows: list[CourseWindow],
+    samples: CourseSamples | list[CourseWindow],
     cx: float,
     cy: float,
     norm: float,
     start: tuple[float, ...],
     tolerance: float = 0.25,
 ) -> CourseField | None:
-    """The course field that fits the windows' course vectors, starting from `start` (alpha, beta,
-    p, q): windows more than `tolerance` (relative) off the start, and then more than 3.5 robust
+    """The course field that fits the samples' course vectors, starting from `start` (alpha, beta,
+    p, q): samples more than `tolerance` (relative) off the start, and then more than 3.5 robust
     spreads off the fit (another pattern's comb: siding, brick, a harmonic), are left out.
-    Perspective (p, q) is fitted only when enough windows spread over the photo to show it."""
-    if not windows:
-        return None
-    x = np.array([(w.x - cx) / norm for w in windows])
-    y = np.array([(w.y - cy) / norm for w in windows])
-    kx = np.array([w.kx * norm for w in windows])
-    ky = np.array([w.ky * norm for w in windows])
-    weight = np.sqrt(np.minimum(np.array([w.strength for w in windows]), 200.0) / 200.0)
+    Perspective (p, q) is fitted only when enough samples spread over the photo to show it."""
+    if isinstance(samples, list):
+        if not samples:
+            return None
+        samples = CourseSamples.of_windows(samples)
+    x = (samples.x - cx) / norm
+    y = (samples.y - cy) / norm
+    kx = samples.kx * norm
+    ky = samples.ky * norm
+    weight = np.sqrt(samples.weight / max(float(samples.weight.max()), 1e-12))
     params = np.array(start, np.float64)
     keep = _misfit(params, x, y, kx, ky) <= tolerance
     if keep.sum() < 1:
@@ -186,7 +212,7 @@ def _misfit(params: F64, x: F64, y: F64, kx: F64, ky: F64) -> F64:
 
 
 def _fit(params: F64, x: F64, y: F64, kx: F64, ky: F64, weight: F64, keep: npt.NDArray[np.bool_]) -> tuple[F64, F64]:
-    perspective = bool(keep.sum() >= MIN_WINDOWS_FOR_PERSPECTIVE and np.ptp(x[keep]) + np.ptp(y[keep]) > 0.5)
+    perspective = bool(keep.sum() >= MIN_WINDOWS_FOR_PERSPECTIVE and np.ptp(x[keep]) + np.ptp(y[keep]) > 0.25)
     start = params.copy()
     if not perspective:
         start[2:] = 0.0
