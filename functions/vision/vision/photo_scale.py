@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 ScaleSource = Literal["shingle_courses", "test_square_tag", "assumed"]
+ShingleStyle = Literal["three_tab", "laminated"]
 F32 = npt.NDArray[np.float32]
 
 MIN_SHARE = 0.25  # the plane is never trusted below this share of the centre's value (far corners)
@@ -33,6 +34,7 @@ class PhotoScale:
     gx: float = 0.0  # change of pixels_per_foot per pixel along x (perspective)
     gy: float = 0.0  # and along y
     direction: float = math.pi / 2  # radians in the image: across the courses (down the slope)
+    shingle: ShingleStyle | None = None  # the style the scale was read from, when it was told
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.pixels_per_foot) and self.pixels_per_foot > 0):
@@ -63,8 +65,8 @@ class PhotoScale:
         )
 
     def as_json(self) -> dict[str, object]:
-        """The contract's `scale` field (ARCHITECTURE.md, detection JSON)."""
-        return {
+        """The contract's `scale` field (ARCHITECTURE.md, detection JSON); `shingle` only when told."""
+        out: dict[str, object] = {
             "pixels_per_foot": round(self.pixels_per_foot, 3),
             "source": self.source,
             "uncertainty": round(self.uncertainty, 4),
@@ -72,3 +74,6 @@ class PhotoScale:
             "centre": [round(self.cx, 1), round(self.cy, 1)],
             "direction_deg": round(math.degrees(self.direction), 2),
         }
+        if self.shingle is not None:
+            out["shingle"] = self.shingle
+        return out

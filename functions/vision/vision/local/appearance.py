@@ -25,7 +25,9 @@ import numpy.typing as npt
 from vision.local.image_ops import F32, Mask, RGBImage
 
 TEXTURE_SIGMA = 2.0  # pixels of the small copy over which texture is measured: the mask's edge is this sharp
-MIN_ISO = 0.4  # share of the fine texture left once what runs along the courses is taken away
+MIN_ISO = 0.15  # share of the fine texture left once what runs along the courses is taken away...
+ISO_SHARE = 0.5  # ...and at least this share of the shingles' own (a grazing view of a roof is mostly course lines)
+MIN_SHINGLE_TEXTURE = 0.012  # log-luminance RMS below which a window is sky or paint, not shingles
 TEXTURE_RANGE = (0.4, 3.0)  # fine texture, in units of the shingles' own (low end: their 10th percentile)
 COLOUR_SPREAD = 0.035  # floor of the colour's robust spread (log ratios of channels)
 COLOUR_DISTANCE = 4.0  # robust units
@@ -93,13 +95,15 @@ class ShingleLook:
 
     texture_low: float
     texture_mid: float
+    iso: float
     lum: float
     colour: tuple[float, float]
     spread: tuple[float, float]
 
     def texture_ok(self, texture: npt.ArrayLike) -> npt.NDArray[np.bool_]:
         t = np.asarray(texture)
-        return np.asarray((t >= TEXTURE_RANGE[0] * self.texture_low) & (t <= TEXTURE_RANGE[1] * self.texture_mid), np.bool_)
+        low = max(TEXTURE_RANGE[0] * self.texture_low, 0.5 * MIN_SHINGLE_TEXTURE)
+        return np.asarray((t >= low) & (t <= TEXTURE_RANGE[1] * self.texture_mid), np.bool_)
 
     def colour_distance(self, red_green: npt.ArrayLike, green_blue: npt.ArrayLike, lum: npt.ArrayLike) -> npt.NDArray[np.float32]:
         """Robust distance from the shingles' colour, after taking away the skylight tint a shadow
@@ -113,12 +117,16 @@ class ShingleLook:
     def pixels_like(self, look: Appearance) -> Mask:
         """Pixels whose texture, texture across the courses and colour are the shingles'."""
         colour = self.colour_distance(look.red_green, look.green_blue, look.lum) <= COLOUR_DISTANCE
-        return np.asarray(self.texture_ok(look.texture) & (look.iso >= MIN_ISO) & colour, np.bool_)
+        return np.asarray(self.texture_ok(look.texture) & (look.iso >= self.min_iso) & colour, np.bool_)
+
+    @property
+    def min_iso(self) -> float:
+        return max(MIN_ISO, ISO_SHARE * self.iso)
 
     def window_like(self, look: Appearance, x: float, y: float, n: int) -> bool:
         texture, iso, lum, rg, gb = look.window_means(x, y, n)
         return bool(
-            self.texture_ok(texture) and iso >= MIN_ISO and self.colour_distance(rg, gb, lum) <= COLOUR_DISTANCE
+            self.texture_ok(texture) and iso >= self.min_iso and self.colour_distance(rg, gb, lum) <= COLOUR_DISTANCE
         )
 
 
@@ -135,6 +143,7 @@ def learn_look(look: Appearance, where: Mask) -> ShingleLook | None:
     return ShingleLook(
         float(np.percentile(texture, 10)),
         float(np.median(texture)),
+        float(np.median(look.iso[where])),
         float(np.median(look.lum[where])),
         (mids[0], mids[1]),
         (spreads[0], spreads[1]),

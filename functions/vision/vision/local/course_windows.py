@@ -26,6 +26,7 @@ from vision.local.image_ops import F32, hessian_min
 
 DARK_LINE_SIGMA = 1.2  # pixels of the small copy: shadow lines under butt edges are a few pixels wide
 MAX_COURSE_TILT_DEG = 45.0  # courses run across a photo, give or take the camera's roll
+MIN_POLARITY = 0.9  # shingle courses' dark-line amplitude over their bright-line amplitude, at least
 MIN_COMB = 8.0  # a window's comb, in units of its spectrum's median power, below which it has no courses
 MIN_STANDOUT = 6.0  # a comb's fundamental or second harmonic over its ring's typical power
 MIN_PROMINENCE = 1.6  # the strongest harmonic's power over its radial neighbours' (2 bins in and out)
@@ -56,11 +57,31 @@ class CourseWindow:
         return math.atan2(self.ky, self.kx)
 
 
+def line_images(lum: F32) -> tuple[F32, F32]:
+    """Dark and bright thin lines of log luminance: the positive part of the larger Hessian
+    eigenvalue (a dark line curves up across itself: shadow lines, keyways) and of minus the
+    smaller one (a bright line: mortar between bricks)."""
+    small, big = hessian_min(lum, DARK_LINE_SIGMA)
+    return np.asarray(np.maximum(big, 0.0), np.float32), np.asarray(np.maximum(-small, 0.0), np.float32)
+
+
 def dark_lines(lum: F32) -> F32:
-    """Dark thin lines of log luminance (shadow lines, keyways): the positive part of the larger
-    Hessian eigenvalue (a dark line curves up across itself)."""
-    _, big = hessian_min(lum, DARK_LINE_SIGMA)
-    return np.asarray(np.maximum(big, 0.0), np.float32)
+    return line_images(lum)[0]
+
+
+def polarity(dark: F32, bright: F32, window: CourseWindow) -> float:
+    """How much more the window's courses are dark lines than bright ones: the amplitudes of the
+    two line images at the window's course vector. Shingle courses are shadow lines (dark, thin,
+    over wide bright faces); brick courses are mortar joints (bright, thin, between dark faces)."""
+    h, w = dark.shape
+    half = window.size // 2
+    y0, y1 = max(0, round(window.y) - half), min(h, round(window.y) + half)
+    x0, x1 = max(0, round(window.x) - half), min(w, round(window.x) + half)
+    yy, xx = np.mgrid[y0:y1, x0:x1]
+    wave = np.exp(-2j * np.pi * (window.kx * xx + window.ky * yy))
+    d = abs(complex((dark[y0:y1, x0:x1] * wave).sum()))
+    b = abs(complex((bright[y0:y1, x0:x1] * wave).sum()))
+    return d / max(b, 1e-9)
 
 
 def line_direction(lum: F32) -> float:

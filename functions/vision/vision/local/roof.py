@@ -9,7 +9,8 @@ import numpy as np
 
 from vision.detections import RoofMask
 from vision.local.image_ops import Mask, RGBImage, resize
-from vision.local.scale import SCALE_SIDE, Scale, survey
+from vision.local.scale import SCALE_SIDE, Scale
+from vision.local.survey import survey
 
 MAX_GREY_CHROMA = 0.055  # grey, charcoal, slate and green blends are near grey (<= 0.04)
 MAX_ROOF_CHROMA = 0.1  # warm browns and tans reach 0.075; a blue sky or green lawn that far out is not roof

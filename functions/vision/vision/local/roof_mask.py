@@ -16,7 +16,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from vision.local.appearance import Appearance, ShingleLook
+from vision.local.appearance import TEXTURE_SIGMA, Appearance, ShingleLook
 from vision.local.image_ops import F32, Mask
 
 MIN_COURSES = 0.3  # course amplitude in phase with the field, in units of the shingles' median
@@ -37,7 +37,11 @@ def shingle_mask(look: Appearance, shingles: ShingleLook, courses: F32, core: Ma
     votes[0] = 0
     if not votes.any():
         return np.zeros((h, w), bool)
-    return _fill_small_holes(labels == int(np.argmax(votes)), MAX_FILLED_HOLE_FT2 * 144.0 * ppi * ppi)
+    roof = _fill_small_holes(labels == int(np.argmax(votes)), MAX_FILLED_HOLE_FT2 * 144.0 * ppi * ppi)
+    # Texture is measured over TEXTURE_SIGMA: a smooth gutter or sky within that of the roof still
+    # borrows some of its texture, so the edge is pulled in by as much.
+    shrink = 2 * round(TEXTURE_SIGMA) + 1
+    return np.asarray(cv2.erode(roof.astype(np.uint8), np.ones((shrink, shrink), np.uint8)) > 0, np.bool_)
 
 
 def _fill_small_holes(mask: Mask, largest: float) -> Mask:

@@ -1,50 +1,51 @@
-"""Shingle scale: the course field (period and direction across the photo, with its perspective)
-from windows of a small copy, and the photo's metric scale from it."""
+"""Shingle scale: the photo's metric scale from its shingle courses.
+
+`course_scale` surveys a small copy of the photo (`vision.local.survey`: the course field with its
+perspective, the shingles' look, the roof mask), takes the slope as a plane seen through a camera
+of a typical focal length (`vision.local.slope_plane`), reads the shingles' style and, on a 3-tab
+roof, the keyways as a second ruler (`vision.local.shingle_style`), and gives pixels per inch at
+the photo's centre as an area scale, its gradient (perspective), and an honest uncertainty: the
+spread of the windows' periods about the fitted field, the focal length's spread where no keyways
+measured the foreshortening, and the style's own ambiguity (which exposure).
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
 import numpy as np
 
-from vision.local.course_windows import (
-    CourseWindow,
-    dark_lines,
-    fundamental,
-    grid_centres,
-    local_windows,
-    central_windows,
-    window_size,
-)
-from vision.local.appearance import Appearance, ShingleLook, appearance, learn_look
-from vision.local.image_ops import F32, Mask, RGBImage, log_luminance, resize
-from vision.local.phase_lock import demodulate, lock
-from vision.local.roof_mask import shingle_mask
-from vision.local.slope_plane import CourseField, fit_course_field, focal_prior, slope_plane
+from vision.local.image_ops import F32, RGBImage, resize
+from vision.local.shingle_style import Reading, ShingleKind, keyways, read_shingles, rectified
+from vision.local.slope_plane import FOCAL_SPREAD, SlopePlane, focal_prior, slope_plane
+from vision.local.survey import Survey, survey
 from vision.photo_scale import PhotoScale
 
-EXPOSURE_IN = 5.3  # typical shingle exposure (3-tab 5", laminated 5 5/8")
-EXPOSURE_UNCERTAINTY = 0.06
-SCALE_SIDE = 640  # the small copy that finds the course period and the roof
+EXPOSURE_IN = 5.3  # a typical exposure, between 3-tab's 5" and laminates' 5 5/8" (what detectors size by)
+SCALE_SIDE = 640  # the small copy that finds the course field and the roof
 
 
 @dataclass(frozen=True)
 class Scale:
-    """The course period found on the small copy, and how sure we are a shingled roof is there."""
+    """What the courses say about the photo's scale, in photo pixels."""
 
-    period_px: float  # in pixels of the original photo
-    windows: int
-    direction: float
-    ppi: float
-    gx: float = 0.0  # change of ppi per photo pixel
+    period_px: float  # the course period across the courses at the centre
+    windows: int  # windows the course field was fitted on
+    direction: float  # radians: across the courses (down the slope) in the image
+    ppi: float  # pixels per inch of roof at the centre (area scale)
+    gx: float = 0.0  # change of ppi per photo pixel along x (perspective)
     gy: float = 0.0
     cx: float = 0.0
     cy: float = 0.0
-    uncertainty: float = EXPOSURE_UNCERTAINTY
-    survey: Survey | None = field(default=None, compare=False, repr=False)  # what it was measured on
+    uncertainty: float = 0.06  # relative, one standard deviation
+    shingle: ShingleKind | None = None
+    exposure_in: float = EXPOSURE_IN
+    survey: Survey | None = dataclass_field(default=None, compare=False, repr=False)  # what it was measured on
 
     def photo_scale(self) -> PhotoScale:
+        """The metric scale (pixels per foot) at the centre, with its perspective gradient."""
         return PhotoScale(
             pixels_per_foot=self.ppi * 12.0,
             cx=self.cx,
@@ -54,196 +55,117 @@ class Scale:
             gx=self.gx * 12.0,
             gy=self.gy * 12.0,
             direction=self.direction,
+            shingle=self.shingle,
         )
 
 
-RINGS = (0.2, 0.32, 0.45, 0.6, 0.8, math.inf)  # the field grows outwards: windows within these distances of the centre
-
-
-def _reference(windows: list[CourseWindow], cx: float, cy: float, norm: float) -> CourseWindow | None:
-    """The central window whose course vector the others support best: by agreeing with it in
-    direction and period (perspective lets a neighbour's period differ more the further away it
-    is), or by having found its second or third harmonic (a laminate's backer edge or a window too
-    small for the period favours a harmonic; nothing on a roof repeats at twice the exposure, so a
-    harmonic supports the longer period and not the other way round). A period needs the support
-    of another window of its own where another window could have seen it."""
-    if not windows:
-        return None
-    x = np.array([(w.x - cx) / norm for w in windows])
-    y = np.array([(w.y - cy) / norm for w in windows])
-    logs = np.log([w.period for w in windows])
-    dirs = np.array([w.direction for w in windows])
-    longest = np.log([w.size / 3.5 for w in windows])
-    best, pick = (-1.0, 0.0), 0
-    for i in range(len(windows)):
-        apart = np.hypot(x - x[i], y - y[i])
-        tolerance = 0.1 + 1.2 * apart
-        aligned = np.abs(dirs - dirs[i]) < math.radians(8)
-        own = aligned & (np.abs(logs - logs[i]) < tolerance)
-        near_harmonic = np.minimum(tolerance, 0.3)  # a harmonic must not be mistaken for the next
-        harmonic = aligned & ~own
-        harmonic &= (np.abs(logs - logs[i] + math.log(2)) < near_harmonic) | (np.abs(logs - logs[i] + math.log(3)) < near_harmonic)
-        able = int((longest >= logs[i] - 0.05).sum())
-        score = (float(own.sum() >= min(2, able)), float(own.sum() + harmonic.sum()) - 0.001 * windows[i].size)
-        if score > best:
-            best, pick = score, i
-    return windows[pick]
-
-
-@dataclass(frozen=True)
-class Survey:
-    """What the small copy showed: its measurements, the course field and the windows fitted on
-    it, the look of the shingles and where they are."""
-
-    small: RGBImage
-    factor: float  # small-copy pixels per photo pixel
-    look: Appearance
-    dark: F32
-    field: CourseField
-    windows: list[CourseWindow]
-    shingles: ShingleLook
-    roof: Mask
-
-
-def _inner(shape: tuple[int, int], windows: list[CourseWindow], share: float = 0.3) -> Mask:
-    """The middle of each window (`share` of its size either side of its centre)."""
-    out = np.zeros(shape, bool)
-    for w in windows:
-        half = max(2, round(w.size * share))
-        out[max(0, round(w.y) - half) : round(w.y) + half, max(0, round(w.x) - half) : round(w.x) + half] = True
-    return out
-
-
-def _fitting(windows: list[CourseWindow], field: CourseField, within: float = 0.06) -> list[CourseWindow]:
-    out = []
-    for w in windows:
-        kx, ky = field.vector(w.x, w.y)
-        if math.hypot(w.kx - float(kx), w.ky - float(ky)) / math.hypot(float(kx), float(ky)) <= within:
-            out.append(w)
-    return out
-
-
-def survey(small: RGBImage, factor: float) -> Survey | None:
-    """The course field and the roof.
-
-    The central windows agree on the course period there and show what the shingles look like.
-    Rings of windows further out, each searched near what the field fitted so far expects and
-    admitted only if it looks like those shingles, grow the field and show the perspective. The
-    roof mask follows from the field and the shingles' look; last, the field is locked onto the
-    courses of the roof's pixels (`phase_lock`), which removes the bias a window's spectrum has
-    where the period changes across it."""
-    lum = log_luminance(small)
-    dark = dark_lines(lum)
-    h, w = dark.shape
-    cx, cy, norm = w / 2, h / 2, max(h, w) / 2
-    central = central_windows(dark)
-    ref = _reference(central, cx, cy, norm)
-    if ref is None:
-        return None
-    ref = fundamental(dark, ref)
-    look = appearance(small, lum, ref.direction, ref.period)
-    first = learn_look(look, _inner((h, w), [ref]))
-    if first is None:
-        return None
-    agreeing = [c for c in _agreeing(central, ref, cx, cy, norm) if first.window_like(look, c.x, c.y, c.size)]
-    shingles = learn_look(look, _inner((h, w), agreeing)) or first
-    start = (ref.kx * norm, ref.ky * norm, 0.0, 0.0)
-    field = fit_course_field(agreeing, cx, cy, norm, start, tolerance=0.45) or _constant(ref, cx, cy, norm)
-    n0 = window_size(ref.period)
-    centres = [(x, y) for x, y in grid_centres(h, w, n0) if shingles.window_like(look, x, y, n0)]
-    distance = [math.hypot((x - ref.x) / norm, (y - ref.y) / norm) for x, y in centres]
-    windows: list[CourseWindow] = list(agreeing)
-    inner = 0.0
-    for outer in RINGS:
-        ring = [(x, y) for (x, y), d in zip(centres, distance, strict=True) if inner <= d < outer]
-        inner = outer
-        # Until the perspective is known, a ring's periods may be further from the centre's.
-        slack = 0.22 if field.p or field.q else 0.3
-        windows += _measured(dark, field, ring, slack)
-        field = _sane(fit_course_field(windows, cx, cy, norm, tuple(field.params), tolerance=slack + 0.05), field, ref)
-    # Once more, every window searched near the final field, and the field fitted to them.
-    windows = _measured(dark, field, centres, 0.2) + agreeing
-    field = _sane(fit_course_field(windows, cx, cy, norm, tuple(field.params), tolerance=0.2), field, ref)
-    core = _inner((h, w), _fitting(windows, field))
-    shingles = learn_look(look, core) or shingles
-    demod = demodulate(dark, field)
-    amplitude = demod.full_size(demod.amplitude, (h, w))
-    ppi = float(slope_plane(field, focal_prior(w, h), EXPOSURE_IN).pixels_per_inch(cx, cy))
-    roof = shingle_mask(look, shingles, amplitude, core, ppi)
-    if roof.sum() >= 64:
-        locked, _ = lock(dark, field, roof, (ref.x, ref.y), grow=False)
-        field = _sane(locked, field, ref)
-    return Survey(small, factor, look, dark, field, windows, shingles, roof)
-
-
-def _constant(ref: CourseWindow, cx: float, cy: float, norm: float) -> CourseField:
-    return CourseField(ref.kx * norm, ref.ky * norm, 0.0, 0.0, cx, cy, norm, 0.0, 1, ((0.0,) * 4,) * 4)
-
-
-def _sane(fitted: CourseField | None, previous: CourseField, ref: CourseWindow) -> CourseField:
-    """`fitted`, unless it has left the reference window's measurement far behind (a fit that ran
-    off on a few stray windows) or put the slope's horizon through the middle of the photo."""
-    if fitted is None:
-        return previous
-    kx, ky = fitted.vector(ref.x, ref.y)
-    off = math.hypot(float(kx) - ref.kx, float(ky) - ref.ky) * ref.period
-    if off > 0.25 or not fitted.near_side(ref.x, ref.y, 0.3) or math.hypot(fitted.p, fitted.q) > 3.0:
-        return previous
-    return fitted
-
-
-def _agreeing(windows: list[CourseWindow], ref: CourseWindow, cx: float, cy: float, norm: float) -> list[CourseWindow]:
-    """The central windows that agree with the reference in direction and period (a neighbour's
-    period may differ more the further away it is: perspective)."""
-    out = []
-    for w in windows:
-        apart = math.hypot(w.x - ref.x, w.y - ref.y) / norm
-        if abs(w.direction - ref.direction) < math.radians(8) and abs(math.log(w.period / ref.period)) < 0.1 + 1.2 * apart:
-            out.append(w)
-    return out or [ref]
-
-
-def _measured(dark: F32, field: CourseField, centres: list[tuple[float, float]], slack: float) -> list[CourseWindow]:
-    """Windows at `centres` sized to the field's local period (grouped by size), each searched
-    near the field's vector there."""
-    groups: dict[int, list[tuple[float, float, float, float]]] = {}
-    for x, y in centres:
-        if not field.near_side(x, y, 0.15):
-            continue
-        kx, ky = field.vector(x, y)
-        period = 1.0 / math.hypot(float(kx), float(ky))
-        if period < 4.0:
-            continue
-        groups.setdefault(window_size(period), []).append((x, y, float(kx), float(ky)))
-    found: list[CourseWindow] = []
-    for n, expected in groups.items():
-        found += local_windows(dark, expected, n, slack)
-    return found
-
-
-def course_scale(pixels: RGBImage, exposure_in: float = EXPOSURE_IN) -> Scale | None:
+def course_scale(pixels: RGBImage) -> Scale | None:
+    """The photo's scale from its shingle courses; None when no courses are found (not a roof
+    photo, or courses too fine to see)."""
     factor = min(1.0, SCALE_SIDE / max(pixels.shape[:2]))
     small = np.asarray(resize(pixels, factor), np.uint8)
     found = survey(small, factor)
     if found is None:
         return None
-    course, windows = found.field, found.windows
     h, w = found.dark.shape
-    plane = slope_plane(course, focal_prior(w, h), exposure_in)
-    ppi = float(plane.pixels_per_inch(w / 2, h / 2))
+    cx, cy = w / 2, h / 2
+    focal = focal_prior(w, h)
+    reading = _reading(found, focal)
+    plane = slope_plane(found.field, focal, reading.exposure_in)
+    ppi = _ppi(plane, cx, cy) * reading.correction
     d = 2.0
-    gx = float(plane.pixels_per_inch(w / 2 + d, h / 2) - plane.pixels_per_inch(w / 2 - d, h / 2)) / (2 * d)
-    gy = float(plane.pixels_per_inch(w / 2, h / 2 + d) - plane.pixels_per_inch(w / 2, h / 2 - d)) / (2 * d)
-    kx, ky = course.vector(w / 2, h / 2)
+    gx = (_ppi(plane, cx + d, cy) - _ppi(plane, cx - d, cy)) / (2 * d) * reading.correction
+    gy = (_ppi(plane, cx, cy + d) - _ppi(plane, cx, cy - d)) / (2 * d) * reading.correction
+    kx, ky = found.field.vector(cx, cy)
     period = 1.0 / math.hypot(float(kx), float(ky))
     return Scale(
-        period / factor,
-        len(windows),
-        math.atan2(float(ky), float(kx)),
-        ppi / factor,
-        gx,
-        gy,
-        pixels.shape[1] / 2,
-        pixels.shape[0] / 2,
+        period_px=period / factor,
+        windows=found.field.used,
+        direction=math.atan2(float(ky), float(kx)),
+        ppi=ppi / factor,
+        gx=gx,  # pixels per inch per pixel: the same at any resolution
+        gy=gy,
+        cx=pixels.shape[1] / 2,
+        cy=pixels.shape[0] / 2,
+        uncertainty=_uncertainty(found, reading, focal),
+        shingle=reading.kind,
+        exposure_in=reading.exposure_in,
         survey=found,
     )
+
+
+def _ppi(plane: SlopePlane, x: float, y: float) -> float:
+    return float(plane.pixels_per_inch(np.array([x]), np.array([y]))[0])
+
+
+def _reading(found: Survey, focal: float) -> Reading:
+    """The shingles' reading: keyways looked for on the roof rectified about the centre."""
+    h, w = found.dark.shape
+    plane = slope_plane(found.field, focal, 1.0)  # plane units of one exposure
+    patch, inside = rectified(found.dark, found.roof, plane, (w / 2, h / 2))
+    judged = bool(inside.mean() >= 0.25)
+    return read_shingles(keyways(patch, inside), judged, _stretch_spread(found, focal))
+
+
+def _stretch_spread(found: Survey, focal: float) -> float:
+    """How much the foreshortening along the courses relative to across them (at the centre)
+    changes over the focal length's spread: relative, one standard deviation."""
+    values = [_stretch(found, focal * f) for f in (1 - FOCAL_SPREAD, 1 + FOCAL_SPREAD)]
+    return abs(math.log(values[1] / values[0])) / 2
+
+
+def _stretch(found: Survey, focal: float) -> float:
+    """Pixels per inch along the courses over pixels per inch across them, at the centre."""
+    h, w = found.dark.shape
+    plane = slope_plane(found.field, focal, 1.0)
+    u, v = plane.plane_coordinates(np.array([w / 2]), np.array([h / 2]))
+    x, y = plane.image_point(np.array([u[0] - 0.5, u[0] + 0.5, u[0], u[0]]), np.array([v[0], v[0], v[0] - 0.5, v[0] + 0.5]))
+    along = math.hypot(float(x[1] - x[0]), float(y[1] - y[0]))
+    kx, ky = found.field.vector(w / 2, h / 2)
+    across = 1.0 / math.hypot(float(kx), float(ky))  # pixels per exposure across the course lines
+    return along / across
+
+
+def _uncertainty(found: Survey, reading: Reading, focal: float) -> float:
+    """Relative uncertainty (one standard deviation): the windows' spread about the fitted field
+    (their periods' relative misfit, over the square root of how many), the focal length's spread
+    where the keyways did not measure the foreshortening, and the style's ambiguity."""
+    fit = max(0.005, found.field.misfit / math.sqrt(max(1, found.field.used)))
+    focal_part = 0.0
+    if reading.kind != "three_tab":
+        h, w = found.dark.shape
+        values = [_ppi(slope_plane(found.field, focal * f, reading.exposure_in), w / 2, h / 2) for f in (1 - FOCAL_SPREAD, 1 + FOCAL_SPREAD)]
+        focal_part = abs(math.log(values[1] / values[0])) / 2
+    return round(math.sqrt(fit**2 + focal_part**2 + reading.ambiguity**2), 4)
+
+
+def profile_period(patch: F32, direction: float, shortest: float, longest: float) -> tuple[float, float] | None:
+    """(period px, autocorrelation there) of a window's dark-line image projected across the courses
+    (averaged along them): the first lag whose autocorrelation is near the best. Finer than the
+    spectrum's integer bins, and not fooled by a comb that fits the laminated tabs' second line."""
+    n = patch.shape[0]
+    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
+    hann = np.outer(np.hanning(n), np.hanning(n)).astype(np.float32)
+    t = (xx - n / 2) * math.cos(direction) + (yy - n / 2) * math.sin(direction)
+    bins = np.round(t + n).astype(np.int64).ravel()
+    num = np.bincount(bins, (patch * hann).ravel(), 2 * n + 2)
+    den = np.bincount(bins, hann.ravel(), 2 * n + 2)
+    idx = np.nonzero(den > 0.3 * den.max())[0]
+    prof = (num / np.maximum(den, 1e-6))[idx[0] : idx[-1] + 1]
+    prof = prof - prof.mean()
+    size = len(prof)
+    if size < 16 or not np.any(prof):
+        return None
+    ac = np.correlate(prof, prof, "full")[size - 1 :] / np.arange(size, 0, -1)
+    ac = ac / ac[0]
+    top = min(size // 2, int(longest))
+    peaks = [
+        k for k in range(max(3, int(shortest)), top - 1) if ac[k] > ac[k - 1] and ac[k] >= ac[k + 1] and ac[k] > 0.15
+    ]
+    if not peaks:
+        return None
+    best = max(float(ac[k]) for k in peaks)
+    k = next(k for k in peaks if ac[k] >= 0.7 * best)
+    curve = float(ac[k - 1] - 2 * ac[k] + ac[k + 1])
+    shift = 0.5 * float(ac[k - 1] - ac[k + 1]) / curve if curve < 0 else 0.0
+    return k + shift, float(ac[k])

@@ -255,17 +255,16 @@ class SlopePlane:
         det = (pu @ self.eu) * (pv @ self.ev) - (pu @ self.ev) * (pv @ self.eu)
         return np.asarray(2 * d / (self.inches * np.sqrt(np.abs(det))), np.float64)
 
-    def stretch(self, x: float, y: float) -> tuple[float, float]:
-        """Pixels per inch along the courses and across them (perpendicular spacing of the course
-        lines) at an image point."""
-        pts = self._point(np.array([x - 0.5, x + 0.5, x, x]), np.array([y, y, y - 0.5, y + 0.5]))
-        ju = np.array([(pts[1] - pts[0]) @ self.eu, (pts[3] - pts[2]) @ self.eu]) * self.inches
-        jv = np.array([(pts[1] - pts[0]) @ self.ev, (pts[3] - pts[2]) @ self.ev]) * self.inches
-        # Image gradients of u and v (inches per pixel); along a course line v is constant.
-        det = abs(ju[0] * jv[1] - ju[1] * jv[0])
-        along = float(np.hypot(*jv)) / det  # pixels per inch along the course line
-        across = float(np.hypot(*jv))  # inches of v per pixel across the lines
-        return along, 1.0 / across
+    def image_point(self, u: npt.ArrayLike, v: npt.ArrayLike) -> tuple[F64, F64]:
+        """Image points (x, y) of plane points (u, v) in inches (inverse of plane_coordinates)."""
+        uu = np.asarray(u, np.float64) / self.inches
+        vv = np.asarray(v, np.float64) / self.inches
+        # A point of the plane: the normal's foot (n / |n|^2) plus the in-plane offsets.
+        foot = self.normal / float(self.normal @ self.normal)
+        foot_u, foot_v = float(foot @ self.eu), float(foot @ self.ev)
+        pts = foot + (uu - foot_u)[..., None] * self.eu + (vv - foot_v)[..., None] * self.ev
+        z = np.where(np.abs(pts[..., 2]) < 1e-12, 1e-12, pts[..., 2])
+        return self.focal * pts[..., 0] / z + self.cx, self.focal * pts[..., 1] / z + self.cy
 
 
 def slope_plane(field: CourseField, focal: float, exposure_in: float) -> SlopePlane:

@@ -1,0 +1,155 @@
+"""Which shingles a roof has, and the second ruler a 3-tab roof carries: its keyways.
+
+The roof is resampled square-on (the slope plane rectified, `RECTIFIED_PX` pixels per exposure), so
+courses run straight and evenly. A 3-tab roof's keyways are a staggered lattice there: every tab
+width along a course, shifted half a tab from one course to the next, so its spectrum has a peak
+at half the course frequency across and one over the tab width along; laminates' teeth are of
+random width and have none. The peak's strength tells the style, its position the tab width in
+exposures.
+
+What the keyways add: the course period gives the scale across the courses only; the tab gives
+it along them. On an oblique photo the rectification rests on an assumed focal length, and the
+tab as measured corrects it (`anisotropy`). Tab and exposure come in pairs, 12 x 5 inches
+(imperial) and 13 1/4 x 5 5/8 (metric): their ratios differ by 2%, which only a near square-on
+photo measures well enough to tell them apart.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from vision.local.image_ops import F32, Mask
+from vision.local.slope_plane import SlopePlane
+
+ShingleKind = Literal["three_tab", "laminated"]
+
+RECTIFIED_PX = 8.0  # pixels per exposure in the rectified patch
+PATCH_EXPOSURES = (10, 28)  # the patch's size across and along the courses, in exposures
+TAB_RATIO_RANGE = (1.6, 3.6)  # tab width over exposure the search allows (the focal length is a guess)
+MIN_LATTICE = 9.0  # the lattice peak (and thrice its mirror) over the typical power of its search zone: 3-tab
+MIN_ROOF_SHARE = 0.5  # of the patch, else the style is not judged
+
+# Tab width over exposure: imperial 12 / 5, metric 13 1/4 / 5 5/8.
+IMPERIAL = (5.0, 12.0)
+METRIC = (5.625, 13.25)
+
+
+@dataclass(frozen=True)
+class Keyways:
+    """A 3-tab lattice found in the rectified patch: the tab width in exposures as rectified (the
+    focal length's error stretches it) and the lattice peak's strength."""
+
+    tab_exposures: float
+    strength: float
+
+
+def rectified(dark: F32, roof: Mask, plane: SlopePlane, at: tuple[float, float]) -> tuple[F32, Mask]:
+    """The dark-line image resampled square-on about image point `at`: rows down the slope, columns
+    along the courses, RECTIFIED_PX pixels per exposure (`plane` sized with a one-inch exposure, so
+    that its units are exposures), and where that patch is roof."""
+    u0, v0 = plane.plane_coordinates(np.array([at[0]]), np.array([at[1]]))
+    rows, cols = (round(n * RECTIFIED_PX) for n in PATCH_EXPOSURES)
+    vv, uu = np.mgrid[0:rows, 0:cols].astype(np.float64)
+    x, y = plane.image_point(float(u0[0]) + (uu - cols / 2) / RECTIFIED_PX, float(v0[0]) + (vv - rows / 2) / RECTIFIED_PX)
+    mx, my = x.astype(np.float32), y.astype(np.float32)
+    patch = cv2.remap(dark, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+    inside = cv2.remap(roof.astype(np.uint8), mx, my, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return np.asarray(patch, np.float32), np.asarray(inside > 0, np.bool_)
+
+
+def keyways(patch: F32, inside: Mask) -> Keyways | None:
+    """The 3-tab keyway lattice in a rectified patch, if there is one: the strongest peak at half
+    the course frequency across the courses, one tab over (TAB_RATIO_RANGE exposures) along them,
+    with its mirror (the lattice's other vector) there too. Judged on the largest centred part of
+    the patch that is roof."""
+    part = _roof_part(inside)
+    if part is None:
+        return None
+    patch, inside = patch[part], inside[part]
+    rows, cols = patch.shape
+    values = np.where(inside, patch, float(np.mean(patch[inside])))
+    hann = np.outer(np.hanning(rows), np.hanning(cols)).astype(np.float32)
+    power = np.abs(np.fft.fftshift(np.fft.fft2((values - values.mean()) * hann))) ** 2
+    fy = np.fft.fftshift(np.fft.fftfreq(rows))[:, None] * RECTIFIED_PX  # cycles per exposure
+    fx = np.fft.fftshift(np.fft.fftfreq(cols))[None, :] * RECTIFIED_PX
+    zone = (np.abs(fy - 0.5) <= 0.12) & (np.abs(fx) >= 1 / TAB_RATIO_RANGE[1]) & (np.abs(fx) <= 1 / TAB_RATIO_RANGE[0])
+    if not zone.any():
+        return None
+    typical = float(np.median(power[zone])) + 1e-12
+    i = int(np.argmax(np.where(zone, power, -1.0)))
+    r, c = divmod(i, cols)
+    mirror = float(power[r, (2 * (cols // 2) - c) % cols])  # the same row, the other side along
+    strength = min(float(power[r, c]), 3.0 * mirror) / typical
+    # The tab along the courses: refine the peak's column by a parabola through log power.
+    left, mid, right = (math.log(float(power[r, (c + d) % cols]) + 1e-12) for d in (-1, 0, 1))
+    curve = left - 2 * mid + right
+    shift = 0.5 * (left - right) / curve if curve < 0 else 0.0
+    freq = abs((c - cols // 2 + shift) / cols * RECTIFIED_PX)
+    return Keyways(1.0 / freq, strength) if freq > 0 else None
+
+
+def _roof_part(inside: Mask) -> tuple[slice, slice] | None:
+    """The largest centred window of the patch (same shape, shrunk in steps) that is mostly roof,
+    and at least a few courses and tabs big."""
+    rows, cols = inside.shape
+    for share in (1.0, 0.8, 0.64, 0.5, 0.4):
+        h, w = round(rows * share), round(cols * share)
+        if h < 4 * RECTIFIED_PX or w < 8 * RECTIFIED_PX:
+            return None
+        part = (slice((rows - h) // 2, (rows + h) // 2), slice((cols - w) // 2, (cols + w) // 2))
+        if inside[part].mean() >= MIN_ROOF_SHARE:
+            return part
+    return None
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the shingles say about the scale: the style (None: not told), the exposure taken, the
+    factor the area scale needs beyond the courses with that exposure and the assumed focal length
+    (the keyways' correction of the foreshortening along the courses), and the relative
+    uncertainty the style leaves (which exposure, which tab)."""
+
+    kind: ShingleKind | None
+    exposure_in: float
+    correction: float
+    ambiguity: float
+
+
+LAMINATE_EXPOSURE_IN = 5.625  # architectural laminates (a few lines are 5 7/8: 4% more)
+LAMINATE_AMBIGUITY = 0.025
+UNKNOWN_EXPOSURE_IN = 5.3  # between 5 and 5 5/8: within 6% of either
+UNKNOWN_AMBIGUITY = 0.06
+DECIDED_AMBIGUITY = 0.012  # the keyway peak's position, once imperial or metric is told
+TELL_APART = 0.006  # the tab-over-exposure ratio must be known this well (relative) to tell the pairs apart
+
+
+def read_shingles(found: Keyways | None, judged: bool, anisotropy_spread: float) -> Reading:
+    """The reading from the keyway lattice (`found`), whether the style could be judged at all
+    (enough roof in the rectified patch), and how uncertain the foreshortening along the courses is
+    (relative; from the focal length's spread).
+
+    - 3-tab: the tab width measured in exposures is the imperial or metric ratio times the
+      rectification's stretch along the courses. The pair is told apart when the stretch is known
+      well enough; otherwise the scale is taken between them (within 6% of both). Either way the
+      measured tab removes the stretch: the area scale is corrected by its square root.
+    - laminated (judged, no lattice): 5 5/8 inch exposure.
+    - not judged: 5.3 inches, 6%."""
+    if found is not None and found.strength >= MIN_LATTICE:
+        ratios = {pair: pair[1] / pair[0] for pair in (IMPERIAL, METRIC)}
+        if anisotropy_spread <= TELL_APART:
+            pair = min(ratios, key=lambda p: abs(math.log(found.tab_exposures / ratios[p])))
+            stretch = found.tab_exposures / ratios[pair]
+            return Reading("three_tab", pair[0], math.sqrt(stretch), DECIDED_AMBIGUITY)
+        # Between the pairs: exposure x tab is 60 or 74.5 square inches; the scale at their middle.
+        ratio = math.sqrt(ratios[IMPERIAL] * ratios[METRIC])
+        exposure = math.sqrt(IMPERIAL[0] * METRIC[0])
+        spread = 0.5 * math.log((METRIC[0] * METRIC[1]) / (IMPERIAL[0] * IMPERIAL[1])) / 2
+        return Reading("three_tab", exposure, math.sqrt(found.tab_exposures / ratio), math.hypot(spread, DECIDED_AMBIGUITY))
+    if judged:
+        return Reading("laminated", LAMINATE_EXPOSURE_IN, 1.0, LAMINATE_AMBIGUITY)
+    return Reading(None, UNKNOWN_EXPOSURE_IN, 1.0, UNKNOWN_AMBIGUITY)

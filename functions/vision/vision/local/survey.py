@@ -1,0 +1,214 @@
+"""The survey of a small copy of the photo: where the shingle courses are and how they run (the
+course field, with its perspective), what the shingles look like, and the roof mask.
+
+The central windows agree on the course period there (the photo is aimed at the roof) and show
+what the shingles look like; rings of windows further out, each searched near what the field
+fitted so far expects and admitted only if it looks like those shingles, grow the field and show
+the perspective; the roof mask follows from the field and the shingles' look
+(`vision.local.roof_mask`); last, the field is locked onto the courses of the roof's pixels
+(`vision.local.phase_lock`), which removes the bias a window's spectrum has where the period
+changes across it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from vision.local.appearance import MIN_SHINGLE_TEXTURE, Appearance, ShingleLook, appearance, learn_look
+from vision.local.course_windows import (
+    MIN_POLARITY,
+    CourseWindow,
+    central_windows,
+    fundamental,
+    grid_centres,
+    line_images,
+    local_windows,
+    polarity,
+    window_size,
+)
+from vision.local.image_ops import F32, Mask, RGBImage, log_luminance
+from vision.local.phase_lock import demodulate, lock
+from vision.local.roof_mask import shingle_mask
+from vision.local.slope_plane import CourseField, fit_course_field, focal_prior, slope_plane
+
+TYPICAL_EXPOSURE_IN = 5.3  # sizes the holes the mask fills before the style is known
+
+RINGS = (0.2, 0.32, 0.45, 0.6, 0.8, math.inf)  # the field grows outwards: windows within these distances of the centre
+
+
+def _reference(windows: list[CourseWindow], cx: float, cy: float, norm: float) -> CourseWindow | None:
+    """The central window whose course vector the others support best: by agreeing with it in
+    direction and period (perspective lets a neighbour's period differ more the further away it
+    is), or by having found its second or third harmonic (a laminate's backer edge or a window too
+    small for the period favours a harmonic; nothing on a roof repeats at twice the exposure, so a
+    harmonic supports the longer period and not the other way round). A period needs the support
+    of another window of its own where another window could have seen it."""
+    if not windows:
+        return None
+    x = np.array([(w.x - cx) / norm for w in windows])
+    y = np.array([(w.y - cy) / norm for w in windows])
+    logs = np.log([w.period for w in windows])
+    dirs = np.array([w.direction for w in windows])
+    longest = np.log([w.size / 3.5 for w in windows])
+    best, pick = (-1.0, 0.0), 0
+    for i in range(len(windows)):
+        apart = np.hypot(x - x[i], y - y[i])
+        tolerance = 0.1 + 1.2 * apart
+        aligned = np.abs(dirs - dirs[i]) < math.radians(8)
+        own = aligned & (np.abs(logs - logs[i]) < tolerance)
+        near_harmonic = np.minimum(tolerance, 0.3)  # a harmonic must not be mistaken for the next
+        harmonic = aligned & ~own
+        harmonic &= (np.abs(logs - logs[i] + math.log(2)) < near_harmonic) | (np.abs(logs - logs[i] + math.log(3)) < near_harmonic)
+        able = int((longest >= logs[i] - 0.05).sum())
+        score = (float(own.sum() >= min(2, able)), float(own.sum() + harmonic.sum()) - 0.001 * windows[i].size)
+        if score > best:
+            best, pick = score, i
+    return windows[pick]
+
+
+@dataclass(frozen=True)
+class Survey:
+    """What the small copy showed: its measurements, the course field and the windows fitted on
+    it, the look of the shingles and where they are."""
+
+    small: RGBImage
+    factor: float  # small-copy pixels per photo pixel
+    look: Appearance
+    dark: F32
+    field: CourseField
+    windows: list[CourseWindow]
+    shingles: ShingleLook
+    roof: Mask
+
+
+def _inner(shape: tuple[int, int], windows: list[CourseWindow], share: float = 0.3) -> Mask:
+    """The middle of each window (`share` of its size either side of its centre)."""
+    out = np.zeros(shape, bool)
+    for w in windows:
+        half = max(2, round(w.size * share))
+        out[max(0, round(w.y) - half) : round(w.y) + half, max(0, round(w.x) - half) : round(w.x) + half] = True
+    return out
+
+
+def _fitting(windows: list[CourseWindow], field: CourseField, within: float = 0.06) -> list[CourseWindow]:
+    out = []
+    for w in windows:
+        kx, ky = field.vector(w.x, w.y)
+        if math.hypot(w.kx - float(kx), w.ky - float(ky)) / math.hypot(float(kx), float(ky)) <= within:
+            out.append(w)
+    return out
+
+
+def survey(small: RGBImage, factor: float) -> Survey | None:
+    """The course field and the roof.
+
+    The central windows agree on the course period there and show what the shingles look like.
+    Rings of windows further out, each searched near what the field fitted so far expects and
+    admitted only if it looks like those shingles, grow the field and show the perspective. The
+    roof mask follows from the field and the shingles' look; last, the field is locked onto the
+    courses of the roof's pixels (`phase_lock`), which removes the bias a window's spectrum has
+    where the period changes across it."""
+    lum = log_luminance(small)
+    dark, bright = line_images(lum)
+    h, w = dark.shape
+    cx, cy, norm = w / 2, h / 2, max(h, w) / 2
+    # Central windows of shingles: textured (not sky or paint), courses of dark lines (not brick).
+    central = [c for c in central_windows(dark) if _textured(lum, c) and polarity(dark, bright, c) >= MIN_POLARITY]
+    ref = _reference(central, cx, cy, norm)
+    if ref is None:
+        return None
+    ref = fundamental(dark, ref)
+    look = appearance(small, lum, ref.direction, ref.period)
+    first = learn_look(look, _inner((h, w), [ref]))
+    if first is None:
+        return None
+    agreeing = [c for c in _agreeing(central, ref, cx, cy, norm) if first.window_like(look, c.x, c.y, c.size)]
+    shingles = learn_look(look, _inner((h, w), agreeing)) or first
+    start = (ref.kx * norm, ref.ky * norm, 0.0, 0.0)
+    field = fit_course_field(agreeing, cx, cy, norm, start, tolerance=0.45) or _constant(ref, cx, cy, norm)
+    n0 = window_size(ref.period)
+    centres = [(x, y) for x, y in grid_centres(h, w, n0) if shingles.window_like(look, x, y, n0)]
+    distance = [math.hypot((x - ref.x) / norm, (y - ref.y) / norm) for x, y in centres]
+    windows: list[CourseWindow] = list(agreeing)
+    inner = 0.0
+    for outer in RINGS:
+        ring = [(x, y) for (x, y), d in zip(centres, distance, strict=True) if inner <= d < outer]
+        inner = outer
+        # Until the perspective is known, a ring's periods may be further from the centre's.
+        slack = 0.22 if field.p or field.q else 0.3
+        windows += _measured(dark, field, ring, slack)
+        field = _sane(fit_course_field(windows, cx, cy, norm, tuple(field.params), tolerance=slack + 0.05), field, ref)
+    # Once more, every window searched near the final field, and the field fitted to them.
+    windows = _measured(dark, field, centres, 0.2) + agreeing
+    field = _sane(fit_course_field(windows, cx, cy, norm, tuple(field.params), tolerance=0.2), field, ref)
+    core = _inner((h, w), _fitting(windows, field))
+    shingles = learn_look(look, core) or shingles
+    demod = demodulate(dark, field)
+    amplitude = demod.full_size(demod.amplitude, (h, w))
+    ppi = float(slope_plane(field, focal_prior(w, h), TYPICAL_EXPOSURE_IN).pixels_per_inch(cx, cy))
+    roof = shingle_mask(look, shingles, amplitude, core, ppi)
+    if roof.sum() >= 64:
+        locked, _ = lock(dark, field, roof, (ref.x, ref.y), grow=False)
+        field = _sane(locked, field, ref)
+    return Survey(small, factor, look, dark, field, windows, shingles, roof)
+
+
+def _textured(lum: F32, window: CourseWindow) -> bool:
+    """Whether the window has the fine texture of shingles at all (sky and paint do not)."""
+    h, w = lum.shape
+    half = window.size // 2
+    patch = lum[max(0, round(window.y) - half) : round(window.y) + half, max(0, round(window.x) - half) : round(window.x) + half]
+    if patch.size < 16:
+        return False
+    fine = patch[1:-1, 1:-1] - 0.25 * (patch[:-2, 1:-1] + patch[2:, 1:-1] + patch[1:-1, :-2] + patch[1:-1, 2:])
+    return bool(float(np.sqrt(np.mean(fine * fine))) >= MIN_SHINGLE_TEXTURE)
+
+
+def _constant(ref: CourseWindow, cx: float, cy: float, norm: float) -> CourseField:
+    return CourseField(ref.kx * norm, ref.ky * norm, 0.0, 0.0, cx, cy, norm, 0.0, 1, ((0.0,) * 4,) * 4)
+
+
+def _sane(fitted: CourseField | None, previous: CourseField, ref: CourseWindow) -> CourseField:
+    """`fitted`, unless it has left the reference window's measurement far behind (a fit that ran
+    off on a few stray windows) or put the slope's horizon through the middle of the photo."""
+    if fitted is None:
+        return previous
+    kx, ky = fitted.vector(ref.x, ref.y)
+    off = math.hypot(float(kx) - ref.kx, float(ky) - ref.ky) * ref.period
+    if off > 0.25 or not fitted.near_side(ref.x, ref.y, 0.3) or math.hypot(fitted.p, fitted.q) > 3.0:
+        return previous
+    return fitted
+
+
+def _agreeing(windows: list[CourseWindow], ref: CourseWindow, cx: float, cy: float, norm: float) -> list[CourseWindow]:
+    """The central windows that agree with the reference in direction and period (a neighbour's
+    period may differ more the further away it is: perspective)."""
+    out = []
+    for w in windows:
+        apart = math.hypot(w.x - ref.x, w.y - ref.y) / norm
+        if abs(w.direction - ref.direction) < math.radians(8) and abs(math.log(w.period / ref.period)) < 0.1 + 1.2 * apart:
+            out.append(w)
+    return out or [ref]
+
+
+def _measured(dark: F32, field: CourseField, centres: list[tuple[float, float]], slack: float) -> list[CourseWindow]:
+    """Windows at `centres` sized to the field's local period (grouped by size), each searched
+    near the field's vector there."""
+    groups: dict[int, list[tuple[float, float, float, float]]] = {}
+    for x, y in centres:
+        if not field.near_side(x, y, 0.15):
+            continue
+        kx, ky = field.vector(x, y)
+        period = 1.0 / math.hypot(float(kx), float(ky))
+        if period < 4.0:
+            continue
+        groups.setdefault(window_size(period), []).append((x, y, float(kx), float(ky)))
+    found: list[CourseWindow] = []
+    for n, expected in groups.items():
+        found += local_windows(dark, expected, n, slack)
+    return found
+
+
