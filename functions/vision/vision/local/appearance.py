@@ -134,17 +134,24 @@ def learn_look(look: Appearance, where: Mask) -> ShingleLook | None:
     """The look of the pixels `where` (known shingles)."""
     if where.sum() < 16:
         return None
-    texture = look.texture[where]
+    # Every third row and column is plenty for medians and percentiles, and a ninth of the work.
+    step = 3 if where[::3, ::3].sum() >= 16 else 1
+    sample = where[::step, ::step]
+
+    def pick(img: F32) -> F32:
+        return np.asarray(img[::step, ::step][sample], np.float32)
+
+    texture = pick(look.texture)
     mids, spreads = [], []
-    for values in (look.red_green[where], look.green_blue[where]):
+    for values in (pick(look.red_green), pick(look.green_blue)):
         mid = float(np.median(values))
         mids.append(mid)
         spreads.append(max(1.4826 * float(np.median(np.abs(values - mid))), COLOUR_SPREAD))
     return ShingleLook(
         float(np.percentile(texture, 10)),
         float(np.median(texture)),
-        float(np.median(look.iso[where])),
-        float(np.median(look.lum[where])),
+        float(np.median(pick(look.iso))),
+        float(np.median(pick(look.lum))),
         (mids[0], mids[1]),
         (spreads[0], spreads[1]),
     )

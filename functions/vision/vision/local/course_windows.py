@@ -15,6 +15,7 @@ asking the comb's strongest harmonic to stand out from its radial neighbours.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -77,10 +78,16 @@ def polarity(dark: F32, bright: F32, window: CourseWindow) -> float:
     half = window.size // 2
     y0, y1 = max(0, round(window.y) - half), min(h, round(window.y) + half)
     x0, x1 = max(0, round(window.x) - half), min(w, round(window.x) + half)
-    yy, xx = np.mgrid[y0:y1, x0:x1]
-    wave = np.exp(-2j * np.pi * (window.kx * xx + window.ky * yy))
-    d = abs(complex((dark[y0:y1, x0:x1] * wave).sum()))
-    b = abs(complex((bright[y0:y1, x0:x1] * wave).sum()))
+    ay = (2 * np.pi * window.ky * np.arange(y0, y1)).astype(np.float32)
+    ax = 2 * np.pi * window.kx * np.arange(x0, x1)
+    along_x = np.exp(-1j * ax)
+
+    def amplitude(img: F32) -> float:
+        part = img[y0:y1, x0:x1]
+        rows = (np.cos(ay) @ part) - 1j * (np.sin(ay) @ part)  # sum over y of img * exp(-i ay), per column
+        return abs(complex(rows @ along_x))
+
+    d, b = amplitude(dark), amplitude(bright)
     return d / max(b, 1e-9)
 
 
@@ -117,10 +124,16 @@ class _Search:
     longest: float
 
 
+@functools.cache
+def _bins(n: int) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """(ky, kx offset, radius) of every bin of an n-pixel window's half-plane spectrum."""
+    fy, fx = np.mgrid[0 : n // 2 + 1, -(n // 2) : n - n // 2].astype(np.float64)
+    return fy, fx, np.hypot(fx, fy)
+
+
 def _candidates(n: int, search: _Search) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Bins (ky, kx offset from the zero column) the fundamental may sit at."""
-    fy, fx = np.mgrid[0 : n // 2 + 1, -(n // 2) : n - n // 2].astype(np.float64)
-    radius = np.hypot(fx, fy)
+    fy, fx, radius = _bins(n)
     ex, ey = math.cos(search.direction), math.sin(search.direction)
     off = np.degrees(np.abs(np.arctan2(fx * ey - fy * ex, fx * ex + fy * ey)))
     keep = (radius >= max(2.5, n / search.longest)) & (radius <= n / search.shortest) & (off <= search.slack_deg)
@@ -212,12 +225,17 @@ def _whitened(power: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """Power over its ring's typical power (geometric mean over the ring of that radius): broad
     low-frequency content (blotches, a laminate's scattered dark gaps) is strong at every angle
     of its ring; a comb's peak stands out of its own."""
-    rows, cols = power.shape
+    ring, counts = _rings(*power.shape)
+    typical = np.bincount(ring, np.log(power.ravel() + 1e-12)) / counts
+    return np.asarray(power / np.exp(typical[ring]).reshape(power.shape), np.float64)
+
+
+@functools.cache
+def _rings(rows: int, cols: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Each half-plane bin's ring (rounded radius) and how many bins each ring has."""
     fy, fx = np.mgrid[0:rows, -(cols // 2) : cols - cols // 2]
     ring = np.round(np.hypot(fy, fx)).astype(np.int64).ravel()
-    logs = np.log(power.ravel() + 1e-12)
-    typical = np.bincount(ring, logs) / np.maximum(np.bincount(ring), 1)
-    return np.asarray(power / np.exp(typical[ring]).reshape(power.shape), np.float64)
+    return ring, np.maximum(np.bincount(ring), 1).astype(np.float64)
 
 
 def _course_vector(power: npt.NDArray[np.float64], n: int, search: _Search) -> tuple[float, float, float] | None:

@@ -47,9 +47,11 @@ class Demodulated:
 
 def demodulate(dark: F32, field: CourseField) -> Demodulated:
     h, w = dark.shape
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    near = field.near_side(xx, yy, 0.1)
-    angle = np.where(near, -2 * np.pi * field.phase(xx, yy), 0.0).astype(np.float32)
+    xs = ((np.arange(w, dtype=np.float32) - field.cx) / field.norm)[None, :]
+    ys = ((np.arange(h, dtype=np.float32) - field.cy) / field.norm)[:, None]
+    depth = np.float32(1.0) + np.float32(field.p) * xs + np.float32(field.q) * ys  # the plane's 1 + pX + qY
+    near = depth > 0.1
+    angle = np.float32(-2 * np.pi) * (np.float32(field.alpha) * xs + np.float32(field.beta) * ys) / np.where(near, depth, 1)
     kx, ky = field.vector(w / 2, h / 2)
     sigma = SMOOTHING_PERIODS / math.hypot(float(kx), float(ky)) / STEP
     small = (max(1, w // STEP), max(1, h // STEP))
@@ -107,25 +109,23 @@ def course_samples(demod: Demodulated, field: CourseField, where: Mask) -> Cours
 GROWTH = (0.22, 0.35, 0.55, 0.85, math.inf)  # radii (in units of half the long side) the fit grows through
 
 
-def lock(dark: F32, field: CourseField, where: Mask, start: tuple[float, float], *, grow: bool = True) -> tuple[CourseField, Demodulated]:
-    """The field refined against the dark-line image over `where` (small-copy size), growing
+def lock(
+    dark: F32, field: CourseField, where: Mask, start: tuple[float, float], *, grow: bool = True
+) -> CourseField:
+    """The field refined against the dark-line image over `where` (small-copy size). With `grow`,
     outwards from `start` (where it is known to be right): each round fits the pixels within a
     larger radius, so the perspective learnt near the start carries the field out to where the
-    courses are finer or coarser (a field far off locks onto a harmonic instead). Returns the
-    field and the demodulation by it."""
-    demod = demodulate(dark, field)
+    courses are finer or coarser (a field far off locks onto a harmonic instead); without, one
+    round over all of `where`."""
     h, w = dark.shape
     gy, gx = np.mgrid[0:h, 0:w]
     distance = np.hypot(gx - start[0], gy - start[1]) / field.norm
-    for radius in GROWTH if grow else (math.inf, math.inf):
+    for radius in GROWTH if grow else (math.inf,):
+        demod = demodulate(dark, field)
         inside = where & (distance <= radius)
         grid = cv2.resize(inside.astype(np.uint8), demod.real.shape[::-1], interpolation=cv2.INTER_AREA) > 0
         samples = course_samples(demod, field, grid)
         if samples is None:
             continue
-        refit = fit_course_field(samples, field.cx, field.cy, field.norm, tuple(field.params), tolerance=0.3)
-        if refit is None:
-            continue
-        field = refit
-        demod = demodulate(dark, field)
-    return field, demod
+        field = fit_course_field(samples, field.cx, field.cy, field.norm, tuple(field.params), tolerance=0.3) or field
+    return field

@@ -38,8 +38,8 @@ def upsample_mask(mask: Mask, shape: tuple[int, int]) -> Mask:
     """A small-copy mask at a photo's size, its edge interpolated (not blocky)."""
     if mask.shape == shape:
         return mask.copy()
-    soft = cv2.resize(mask.astype(np.float32), (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
-    return np.asarray(soft >= 0.5, np.bool_)
+    soft = cv2.resize(mask.astype(np.uint8) * np.uint8(255), (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+    return np.asarray(soft >= 128, np.bool_)
 
 
 def _roof_colour(chroma: float, r: float, g: float) -> bool:

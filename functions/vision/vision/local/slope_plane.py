@@ -105,7 +105,7 @@ def _solve(params: F64, x: F64, y: F64, kx: F64, ky: F64, weight: F64, perspecti
     free = 4 if perspective else 2
     lam = 1e-3
     jtj = np.eye(free)
-    for _ in range(30):
+    for _ in range(15):
         r = _residuals(params, x, y, kx, ky, weight)
         jac = np.empty((len(r), free))
         for j in range(free):
@@ -121,7 +121,7 @@ def _solve(params: F64, x: F64, y: F64, kx: F64, ky: F64, weight: F64, perspecti
             continue
         if np.sum(_residuals(trial, x, y, kx, ky, weight) ** 2) < np.sum(r**2):
             params, lam = trial, lam * 0.3
-            if np.abs(delta).max() < 1e-7:
+            if np.abs(delta).max() < 1e-5:
                 break
         else:
             lam *= 10

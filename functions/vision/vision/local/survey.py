@@ -141,9 +141,6 @@ def survey(small: RGBImage, factor: float) -> Survey | None:
         slack = 0.22 if field.p or field.q else 0.3
         windows += _measured(dark, field, ring, slack)
         field = _sane(fit_course_field(windows, cx, cy, norm, tuple(field.params), tolerance=slack + 0.05), field, ref)
-    # Once more, every window searched near the final field, and the field fitted to them.
-    windows = _measured(dark, field, centres, 0.2) + agreeing
-    field = _sane(fit_course_field(windows, cx, cy, norm, tuple(field.params), tolerance=0.2), field, ref)
     core = _inner((h, w), _fitting(windows, field))
     shingles = learn_look(look, core) or shingles
     demod = demodulate(dark, field)
@@ -151,7 +148,7 @@ def survey(small: RGBImage, factor: float) -> Survey | None:
     ppi = float(slope_plane(field, focal_prior(w, h), TYPICAL_EXPOSURE_IN).pixels_per_inch(cx, cy))
     roof = shingle_mask(look, shingles, amplitude, core, ppi)
     if roof.sum() >= 64:
-        locked, _ = lock(dark, field, roof, (ref.x, ref.y), grow=False)
+        locked = lock(dark, field, roof, (ref.x, ref.y), grow=False)
         field = _sane(locked, field, ref)
     return Survey(small, factor, look, dark, field, windows, shingles, roof)
 
