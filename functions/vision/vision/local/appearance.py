@@ -32,6 +32,7 @@ TEXTURE_RANGE = (0.4, 3.0)  # fine texture, in units of the shingles' own (low e
 COLOUR_SPREAD = 0.035  # floor of the colour's robust spread (log ratios of channels)
 COLOUR_DISTANCE = 4.0  # robust units
 SHADOW_SHIFT = (-0.06, -0.22)  # (log R/G, log G/B) in a shadow's skylight, per unit of log darkening
+LOW_SHARE = 0.6  # the low end of a texture is taken no lower than this share of its median
 MAX_DARKENING = 1.6  # a shadow darkens shingles by at most about five times
 
 
@@ -56,7 +57,8 @@ class Appearance:
 
     lum: F32  # log luminance
     texture: F32  # local RMS of fine log-luminance detail
-    iso: F32  # share of it not explained by lines along the courses
+    iso: F32  # share of it not explained by lines along the courses (over half a course)
+    across: F32  # local RMS of the fine detail not explained by lines along the courses
     red_green: F32  # log R/G, lightly blurred
     green_blue: F32  # log G/B
     sums: tuple[npt.NDArray[np.float64], ...]  # integral images of energy, iso energy, lum, colours
@@ -81,11 +83,12 @@ def appearance(rgb: RGBImage, lum: F32, direction: float, period: float) -> Appe
     wide = max(TEXTURE_SIGMA, period / 2)
     iso_energy = _blur(across * across, wide)
     iso_share = iso_energy / (_blur(fine * fine, wide) + 1e-6)
+    across_rms = np.sqrt(_blur(across * across, TEXTURE_SIGMA))
     f = _blur(rgb.astype(np.float32), 1.0) + 4.0
     red_green = np.log(f[..., 0] / f[..., 1]).astype(np.float32)
     green_blue = np.log(f[..., 1] / f[..., 2]).astype(np.float32)
     sums = tuple(np.asarray(cv2.integral(x.astype(np.float64)), np.float64) for x in (energy, iso_energy, lum, red_green, green_blue))
-    return Appearance(lum, np.sqrt(energy), iso_share, red_green, green_blue, sums)
+    return Appearance(lum, np.sqrt(energy), iso_share, across_rms, red_green, green_blue, sums)
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,7 @@ class ShingleLook:
     texture_low: float
     texture_mid: float
     iso: float
+    across_low: float
     lum: float
     colour: tuple[float, float]
     spread: tuple[float, float]
@@ -117,7 +121,10 @@ class ShingleLook:
     def pixels_like(self, look: Appearance) -> Mask:
         """Pixels whose texture, texture across the courses and colour are the shingles'."""
         colour = self.colour_distance(look.red_green, look.green_blue, look.lum) <= COLOUR_DISTANCE
-        return np.asarray(self.texture_ok(look.texture) & (look.iso >= self.min_iso) & colour, np.bool_)
+        # Per pixel, the texture across the courses itself (a gutter's, a fascia's or a siding lap's
+        # edge runs along the courses and leaves none; shingles' granules and keyways do).
+        across = (look.across >= TEXTURE_RANGE[0] * self.across_low) & (look.iso >= self.min_iso)
+        return np.asarray(self.texture_ok(look.texture) & across & colour, np.bool_)
 
     @property
     def min_iso(self) -> float:
@@ -147,10 +154,18 @@ def learn_look(look: Appearance, where: Mask) -> ShingleLook | None:
         mid = float(np.median(values))
         mids.append(mid)
         spreads.append(max(1.4826 * float(np.median(np.abs(values - mid))), COLOUR_SPREAD))
+    across = pick(look.across)
+
+    def low(values: F32) -> float:
+        # The low end of the shingles' own spread, not of whatever else the sample caught (the
+        # windows it comes from may overhang the roof's edge).
+        return max(float(np.percentile(values, 10)), LOW_SHARE * float(np.median(values)))
+
     return ShingleLook(
-        float(np.percentile(texture, 10)),
+        low(texture),
         float(np.median(texture)),
         float(np.median(pick(look.iso))),
+        low(across),
         float(np.median(pick(look.lum))),
         (mids[0], mids[1]),
         (spreads[0], spreads[1]),

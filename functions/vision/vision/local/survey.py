@@ -34,6 +34,7 @@ from vision.local.phase_lock import demodulate, lock
 from vision.local.roof_mask import shingle_mask
 from vision.local.slope_plane import CourseField, fit_course_field, focal_prior, slope_plane
 
+HARMONICS_SUPPORT = (2, 3, 4, 5)  # a thin shadow line's comb is flat: small windows find any of these
 TYPICAL_EXPOSURE_IN = 5.3  # sizes the holes the mask fills before the style is known
 
 RINGS = (0.2, 0.32, 0.45, 0.6, 0.8, math.inf)  # the field grows outwards: windows within these distances of the centre
@@ -61,7 +62,7 @@ def _reference(windows: list[CourseWindow], cx: float, cy: float, norm: float) -
         own = aligned & (np.abs(logs - logs[i]) < tolerance)
         near_harmonic = np.minimum(tolerance, 0.3)  # a harmonic must not be mistaken for the next
         harmonic = aligned & ~own
-        harmonic &= (np.abs(logs - logs[i] + math.log(2)) < near_harmonic) | (np.abs(logs - logs[i] + math.log(3)) < near_harmonic)
+        harmonic &= np.any([np.abs(logs - logs[i] + math.log(m)) < near_harmonic for m in HARMONICS_SUPPORT], axis=0)
         able = int((longest >= logs[i] - 0.05).sum())
         score = (float(own.sum() >= min(2, able)), float(own.sum() + harmonic.sum()) - 0.001 * windows[i].size)
         if score > best:
