@@ -32,6 +32,10 @@ TEXTURE_RANGE = (0.4, 3.0)  # fine texture, in units of the shingles' own (low e
 COLOUR_SPREAD = 0.035  # floor of the colour's robust spread (log ratios of channels)
 COLOUR_DISTANCE = 4.0  # robust units
 SHADOW_SHIFT = (-0.06, -0.22)  # (log R/G, log G/B) in a shadow's skylight, per unit of log darkening
+# Shingle blends, from slate blue to autumn red, hunter green to white, as log channel ratios of
+# their weathered colour, widened by a white balance up to 20% off.
+BLEND_RED_GREEN = (-0.55, 0.95)
+BLEND_GREEN_BLUE = (-0.45, 0.6)
 LOW_SHARE = 0.6  # the low end of a texture is taken no lower than this share of its median
 MAX_DARKENING = 1.6  # a shadow darkens shingles by at most about five times
 
@@ -103,6 +107,13 @@ class ShingleLook:
     lum: float
     colour: tuple[float, float]
     spread: tuple[float, float]
+
+    @property
+    def plausible(self) -> bool:
+        """Whether the colour can be a shingle blend's at all (with room for a white balance 20% off):
+        no blend is as green as a lawn or a shrub (log G/B of 0.75 and more)."""
+        rg, gb = self.colour
+        return BLEND_RED_GREEN[0] <= rg <= BLEND_RED_GREEN[1] and BLEND_GREEN_BLUE[0] <= gb <= BLEND_GREEN_BLUE[1]
 
     def texture_ok(self, texture: npt.ArrayLike) -> npt.NDArray[np.bool_]:
         t = np.asarray(texture)

@@ -35,7 +35,8 @@ from vision.local.roof_mask import shingle_mask
 from vision.local.slope_plane import CourseField, fit_course_field, focal_prior, slope_plane
 
 HARMONICS_SUPPORT = (2, 3, 4, 5)  # a thin shadow line's comb is flat: small windows find any of these
-TYPICAL_EXPOSURE_IN = 5.3  # sizes the holes the mask fills before the style is known
+TYPICAL_EXPOSURE_IN = 5.3
+MIN_ROOF_SHARE = 0.01  # of the photo, for there to be a roof  # sizes the holes the mask fills before the style is known
 
 RINGS = (0.2, 0.32, 0.45, 0.6, 0.8, math.inf)  # the field grows outwards: windows within these distances of the centre
 
@@ -128,6 +129,8 @@ def survey(small: RGBImage, factor: float) -> Survey | None:
         return None
     agreeing = [c for c in _agreeing(central, ref, cx, cy, norm) if first.window_like(look, c.x, c.y, c.size)]
     shingles = learn_look(look, _inner((h, w), agreeing)) or first
+    if not shingles.plausible:
+        return None  # a lawn's or a hedge's texture, not shingles
     start = (ref.kx * norm, ref.ky * norm, 0.0, 0.0)
     field = fit_course_field(agreeing, cx, cy, norm, start, tolerance=0.45) or _constant(ref, cx, cy, norm)
     n0 = window_size(ref.period)
@@ -148,6 +151,8 @@ def survey(small: RGBImage, factor: float) -> Survey | None:
     amplitude = demod.full_size(demod.amplitude, (h, w))
     ppi = float(slope_plane(field, focal_prior(w, h), TYPICAL_EXPOSURE_IN).pixels_per_inch(cx, cy))
     roof = shingle_mask(look, shingles, amplitude, core, ppi)
+    if roof.mean() < MIN_ROOF_SHARE:
+        return None  # courses somewhere, but no roof to speak of: nothing to measure or search
     if roof.sum() >= 64:
         locked = lock(dark, field, roof, (ref.x, ref.y), grow=False)
         field = _sane(locked, field, ref)
