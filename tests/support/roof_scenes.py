@@ -28,7 +28,11 @@ F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
 
 # (exposure, tab or mean tooth width) in inches, as the style is made.
-STYLES: dict[Style, tuple[float, float]] = {"three_tab": (5.0, 12.0), "three_tab_metric": (5.625, 13.25), "laminate": (5.625, 9.0)}
+STYLES: dict[Style, tuple[float, float]] = {
+    "three_tab": (5.0, 12.0),
+    "three_tab_metric": (5.625, 13.25),
+    "laminate": (5.625, 9.0),
+}
 BLENDS: dict[str, RGB] = {
     "charcoal": (58, 58, 62),
     "weathered_wood": (96, 86, 74),
@@ -113,7 +117,7 @@ def _hash(a: npt.NDArray[np.int64], b: npt.NDArray[np.int64] | int, seed: int) -
     x ^= np.uint64(seed * 83492791 + 1)
     x = (x ^ (x >> np.uint64(13))) * np.uint64(0x5BD1E995)
     x ^= x >> np.uint64(15)
-    return ((x & np.uint64(0xFFFFFF)).astype(np.float32) / np.float32(0xFFFFFF)).astype(np.float32)
+    return np.asarray((x & np.uint64(0xFFFFFF)).astype(np.float32) / np.float32(0xFFFFFF), np.float32)
 
 
 def _shingles(scene: Scene, u: F64, v: F64, rng: np.random.Generator) -> F32:
@@ -257,7 +261,9 @@ def render_scene(scene: Scene) -> ScenePhoto:
     if scene.tree:  # leaves over a corner: clumps of green and dark gaps, shading what is under
         corner = (w_ * rng.choice([0.0, 1.0]), h_ * rng.uniform(0.2, 0.6))
         radius = rng.uniform(0.22, 0.35) * w_
-        wobble = cv2.resize(rng.standard_normal((8, 8)).astype(np.float32), (w_ * 2, h_ * 2), interpolation=cv2.INTER_CUBIC)
+        wobble = cv2.resize(
+            rng.standard_normal((8, 8)).astype(np.float32), (w_ * 2, h_ * 2), interpolation=cv2.INTER_CUBIC
+        )
         canopy = np.hypot(xx - corner[0], yy - corner[1]) < radius * (1 + 0.15 * wobble)
         leaf = _hash(np.floor(xx[canopy] / 6).astype(np.int64), np.floor(yy[canopy] / 6).astype(np.int64), 11)
         leaves = np.array([62, 88, 40], np.float32) * (0.5 + leaf)[..., None]

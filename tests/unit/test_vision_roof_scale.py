@@ -22,24 +22,82 @@ import numpy as np
 import pytest
 
 from evaluation.vision.synthetic import PhotoSpec, render
-from tests.support.roof_scenes import Scene, ScenePhoto, ppi_at, homography, render_scene
+from tests.support.roof_scenes import Scene, ScenePhoto, homography, ppi_at, render_scene
 from vision.local.image_ops import Mask
 from vision.local.roof import estimate_roof
 from vision.local.scale import Scale, course_scale
 from vision.photo_scale import PhotoScale
 
-SKY_SIDING_3TAB = Scene(seed=1, width=960, height=720, style="three_tab", blend="charcoal", sky="blue", wall="siding", tilt_deg=20, span_in=110)
+SKY_SIDING_3TAB = Scene(
+    seed=1,
+    width=960,
+    height=720,
+    style="three_tab",
+    blend="charcoal",
+    sky="blue",
+    wall="siding",
+    tilt_deg=20,
+    span_in=110,
+)
 OVERCAST_BRICK_TREE_SHADOW = Scene(
-    seed=2, width=960, height=720, style="laminate", blend="autumn_red", sky="overcast", wall="brick", tree=True, shadow=True, tilt_deg=25
+    seed=2,
+    width=960,
+    height=720,
+    style="laminate",
+    blend="autumn_red",
+    sky="overcast",
+    wall="brick",
+    tree=True,
+    shadow=True,
+    tilt_deg=25,
 )
 WHITE_ROOF_OVERCAST_RAKE = Scene(
-    seed=3, width=960, height=720, style="three_tab_metric", blend="white", sky="overcast", wall="siding", rake=True, tilt_deg=10, yaw_deg=15
+    seed=3,
+    width=960,
+    height=720,
+    style="three_tab_metric",
+    blend="white",
+    sky="overcast",
+    wall="siding",
+    rake=True,
+    tilt_deg=10,
+    yaw_deg=15,
 )
-GREY_LAMINATE_SIDING = Scene(seed=4, width=960, height=720, style="laminate", blend="estate_grey", sky="blue", wall="siding", tilt_deg=15, span_in=100)
+GREY_LAMINATE_SIDING = Scene(
+    seed=4,
+    width=960,
+    height=720,
+    style="laminate",
+    blend="estate_grey",
+    sky="blue",
+    wall="siding",
+    tilt_deg=15,
+    span_in=100,
+)
 GREEN_LAMINATE_BRICK_TREE = Scene(
-    seed=5, width=960, height=720, style="laminate", blend="hunter_green", sky="blue", wall="brick", tree=True, tilt_deg=20, span_in=120
+    seed=5,
+    width=960,
+    height=720,
+    style="laminate",
+    blend="hunter_green",
+    sky="blue",
+    wall="brick",
+    tree=True,
+    tilt_deg=20,
+    span_in=120,
 )
-BROWN_3TAB_SHADOW = Scene(seed=6, width=960, height=720, style="three_tab", blend="weathered_wood", sky="none", wall="siding", shadow=True, tilt_deg=5, span_in=90)
+BROWN_3TAB_SHADOW = Scene(
+    seed=6,
+    width=960,
+    height=720,
+    style="three_tab",
+    blend="weathered_wood",
+    sky="none",
+    wall="siding",
+    shadow=True,
+    tilt_deg=5,
+    span_in=90,
+)
 SCENES = (
     SKY_SIDING_3TAB,
     OVERCAST_BRICK_TREE_SHADOW,
@@ -70,7 +128,9 @@ def iou(a: Mask, b: Mask) -> float:
     return float((a & b).sum() / max(1, (a | b).sum()))
 
 
-@pytest.mark.parametrize("scene", [SKY_SIDING_3TAB, WHITE_ROOF_OVERCAST_RAKE, GREY_LAMINATE_SIDING], ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    "scene", [SKY_SIDING_3TAB, WHITE_ROOF_OVERCAST_RAKE, GREY_LAMINATE_SIDING], ids=lambda s: s.name
+)
 def test_the_mask_stays_off_the_sky_gutter_and_siding(scene: Scene) -> None:
     photo, scale, mask = measured(scene)
     assert off_roof_share(photo, scale, mask) <= MAX_OFF_ROOF
@@ -164,7 +224,9 @@ def test_a_photo_without_a_roof_has_no_shingle_scale() -> None:
 
 
 def test_the_scale_json_names_the_style_only_when_told() -> None:
-    told = PhotoScale(pixels_per_foot=100.0, cx=0.0, cy=0.0, source="shingle_courses", uncertainty=0.03, shingle="three_tab")
+    told = PhotoScale(
+        pixels_per_foot=100.0, cx=0.0, cy=0.0, source="shingle_courses", uncertainty=0.03, shingle="three_tab"
+    )
     assert told.as_json()["shingle"] == "three_tab"
     untold = dataclasses.replace(told, shingle=None)
     assert "shingle" not in untold.as_json()

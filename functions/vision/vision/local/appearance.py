@@ -91,7 +91,10 @@ def appearance(rgb: RGBImage, lum: F32, direction: float, period: float) -> Appe
     f = _blur(rgb.astype(np.float32), 1.0) + 4.0
     red_green = np.log(f[..., 0] / f[..., 1]).astype(np.float32)
     green_blue = np.log(f[..., 1] / f[..., 2]).astype(np.float32)
-    sums = tuple(np.asarray(cv2.integral(x.astype(np.float64)), np.float64) for x in (energy, iso_energy, lum, red_green, green_blue))
+    sums = tuple(
+        np.asarray(cv2.integral(x.astype(np.float64)), np.float64)
+        for x in (energy, iso_energy, lum, red_green, green_blue)
+    )
     return Appearance(lum, np.sqrt(energy), iso_share, across_rms, red_green, green_blue, sums)
 
 
@@ -120,12 +123,16 @@ class ShingleLook:
         low = max(TEXTURE_RANGE[0] * self.texture_low, 0.5 * MIN_SHINGLE_TEXTURE)
         return np.asarray((t >= low) & (t <= TEXTURE_RANGE[1] * self.texture_mid), np.bool_)
 
-    def colour_distance(self, red_green: npt.ArrayLike, green_blue: npt.ArrayLike, lum: npt.ArrayLike) -> npt.NDArray[np.float32]:
+    def colour_distance(
+        self, red_green: npt.ArrayLike, green_blue: npt.ArrayLike, lum: npt.ArrayLike
+    ) -> npt.NDArray[np.float32]:
         """Robust distance from the shingles' colour, after taking away the skylight tint a shadow
         gives in proportion to how much darker the pixel is."""
         darker = np.clip(self.lum - np.asarray(lum, np.float32), 0.0, MAX_DARKENING)
         total = np.zeros(np.shape(darker), np.float32)
-        for values, mid, spread, shift in zip((red_green, green_blue), self.colour, self.spread, SHADOW_SHIFT, strict=True):
+        for values, mid, spread, shift in zip(
+            (red_green, green_blue), self.colour, self.spread, SHADOW_SHIFT, strict=True
+        ):
             total += ((np.asarray(values, np.float32) - mid - shift * darker) / spread) ** 2
         return np.asarray(np.sqrt(total / 2), np.float32)
 

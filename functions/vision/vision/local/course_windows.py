@@ -141,7 +141,9 @@ def _candidates(n: int, search: _Search) -> tuple[npt.NDArray[np.int64], npt.NDA
     return ys.astype(np.int64), (xs - n // 2).astype(np.int64)
 
 
-def _comb(power: npt.NDArray[np.float64], ys: npt.NDArray[np.int64], xs: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+def _comb(
+    power: npt.NDArray[np.float64], ys: npt.NDArray[np.int64], xs: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float64]:
     """For each candidate fundamental (ky, kx offset), the power of its first three harmonics."""
     rows, cols = power.shape
     c = cols // 2
@@ -178,7 +180,11 @@ def _peak_at(power: npt.NDArray[np.float64], y: float, x: float) -> tuple[float,
         curve = a - 2 * b + cc
         return float(np.clip(0.5 * (a - cc) / curve, -0.5, 0.5)) if curve < 0 else 0.0
 
-    return yi + vertex(lp[0, 1], lp[1, 1], lp[2, 1]), xi - c + vertex(lp[1, 0], lp[1, 1], lp[1, 2]), float(power[yi, xi])
+    return (
+        yi + vertex(lp[0, 1], lp[1, 1], lp[2, 1]),
+        xi - c + vertex(lp[1, 0], lp[1, 1], lp[1, 2]),
+        float(power[yi, xi]),
+    )
 
 
 def _prominence(power: npt.NDArray[np.float64], y: float, x: float) -> float:
@@ -268,17 +274,17 @@ def _course_vector(power: npt.NDArray[np.float64], n: int, search: _Search) -> t
     top = _value(power, fy, fx)
     for m in (3, 2):
         sy, sx = fy / m, fx / m
-        if math.hypot(sy, sx) * search.longest >= n and (peak := _peak_at(power, sy, sx)) is not None:
-            if peak[2] >= 0.3 * top and math.hypot(peak[0] - sy, peak[1] - sx) <= 0.75:
-                fy, fx = sy, sx
-                break
+        lower = _peak_at(power, sy, sx) if math.hypot(sy, sx) * search.longest >= n else None
+        if lower is not None and lower[2] >= 0.3 * top and math.hypot(lower[0] - sy, lower[1] - sx) <= 0.75:
+            fy, fx = sy, sx
+            break
     fy, fx = _off_lattice(power, (fy, fx), search)
     median = float(np.median(power[1:, :])) + 1e-12
     peaks = []
     for m in HARMONICS:
-        peak = _peak_at(power, m * fy, m * fx)
-        if peak is not None and math.hypot(peak[0] / m - fy, peak[1] / m - fx) <= 0.75:
-            peaks.append((peak[0] / m, peak[1] / m, peak[2] * m * m, peak))  # a harmonic m times as precise
+        found = _peak_at(power, m * fy, m * fx)
+        if found is not None and math.hypot(found[0] / m - fy, found[1] / m - fx) <= 0.75:
+            peaks.append((found[0] / m, found[1] / m, found[2] * m * m, found))  # a harmonic m times as precise
     if not peaks:
         return None
     strongest = max(peaks, key=lambda item: item[3][2])[3]
@@ -338,7 +344,10 @@ def _central(dark: F32, size: int, spread: float, scale: int) -> list[CourseWind
     steps = (-spread, 0.0, spread) if spread and n <= min(h, w) / 2 else (0.0,)
     corners = sorted(
         {
-            (int(np.clip(round(h / 2 + dy * n - n / 2), 0, h - n)), int(np.clip(round(w / 2 + dx * n - n / 2), 0, w - n)))
+            (
+                int(np.clip(round(h / 2 + dy * n - n / 2), 0, h - n)),
+                int(np.clip(round(w / 2 + dx * n - n / 2), 0, w - n)),
+            )
             for dx in steps
             for dy in steps
         }
@@ -354,7 +363,9 @@ def window_size(period: float) -> int:
     return int(np.clip(round(WINDOW_PERIODS * period / 8) * 8, MIN_WINDOW, MAX_WINDOW))
 
 
-def local_windows(dark: F32, expected: list[tuple[float, float, float, float]], n: int, slack: float) -> list[CourseWindow]:
+def local_windows(
+    dark: F32, expected: list[tuple[float, float, float, float]], n: int, slack: float
+) -> list[CourseWindow]:
     """Windows of size n at the given centres, each searched near its expected course vector
     (x, y, kx, ky): its period within `slack` (relative) and its direction within 8 degrees."""
     h, w = dark.shape

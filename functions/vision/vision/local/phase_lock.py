@@ -51,7 +51,9 @@ def demodulate(dark: F32, field: CourseField) -> Demodulated:
     ys = ((np.arange(h, dtype=np.float32) - field.cy) / field.norm)[:, None]
     depth = np.float32(1.0) + np.float32(field.p) * xs + np.float32(field.q) * ys  # the plane's 1 + pX + qY
     near = depth > 0.1
-    angle = np.float32(-2 * np.pi) * (np.float32(field.alpha) * xs + np.float32(field.beta) * ys) / np.where(near, depth, 1)
+    angle = (
+        np.float32(-2 * np.pi) * (np.float32(field.alpha) * xs + np.float32(field.beta) * ys) / np.where(near, depth, 1)
+    )
     kx, ky = field.vector(w / 2, h / 2)
     sigma = SMOOTHING_PERIODS / math.hypot(float(kx), float(ky)) / STEP
     small = (max(1, w // STEP), max(1, h // STEP))
@@ -86,11 +88,12 @@ def course_samples(demod: Demodulated, field: CourseField, where: Mask) -> Cours
     if by < 1 or bx < 1:
         return None
 
-    def blocks(a: npt.NDArray[np.generic]) -> npt.NDArray[np.generic]:
-        return a[: by * block, : bx * block].reshape(by, block, bx, block).sum(axis=(1, 3))
+    def blocks(a: npt.NDArray[np.complex64]) -> npt.NDArray[np.complex128]:
+        return np.asarray(a[: by * block, : bx * block].reshape(by, block, bx, block).sum(axis=(1, 3)), np.complex128)
 
-    rx, ry, total, size = blocks(pair_x), blocks(pair_y), blocks(zz), blocks(mag)
-    coherence = np.abs(total) / np.maximum(np.asarray(size, np.float64), 1e-12)
+    rx, ry, total = blocks(pair_x), blocks(pair_y), blocks(zz)
+    size = np.asarray(mag[: by * block, : bx * block].reshape(by, block, bx, block).sum(axis=(1, 3)), np.float64)
+    coherence = np.abs(total) / np.maximum(size, 1e-12)
     strength = np.abs(rx) + np.abs(ry)
     good = (coherence >= MIN_COHERENCE) & (strength > 0)
     if good.sum() < 3:
@@ -103,15 +106,15 @@ def course_samples(demod: Demodulated, field: CourseField, where: Mask) -> Cours
     dkx = np.angle(rx[ys, xs]) / (2 * np.pi * step)
     dky = np.angle(ry[ys, xs]) / (2 * np.pi * step)
     kx, ky = field.vector(px, py)
-    return CourseSamples(px.astype(np.float64), py.astype(np.float64), kx + dkx, ky + dky, np.asarray(strength[ys, xs], np.float64))
+    return CourseSamples(
+        px.astype(np.float64), py.astype(np.float64), kx + dkx, ky + dky, np.asarray(strength[ys, xs], np.float64)
+    )
 
 
 GROWTH = (0.22, 0.35, 0.55, 0.85, math.inf)  # radii (in units of half the long side) the fit grows through
 
 
-def lock(
-    dark: F32, field: CourseField, where: Mask, start: tuple[float, float], *, grow: bool = True
-) -> CourseField:
+def lock(dark: F32, field: CourseField, where: Mask, start: tuple[float, float], *, grow: bool = True) -> CourseField:
     """The field refined against the dark-line image over `where` (small-copy size). With `grow`,
     outwards from `start` (where it is known to be right): each round fits the pixels within a
     larger radius, so the perspective learnt near the start carries the field out to where the

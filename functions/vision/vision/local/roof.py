@@ -1,6 +1,6 @@
-"""Roof area: the blocks of the photo whose colour and texture match the central, typical ones,
-connected to them, holes filled; no roof if those are not a shingle colour. And its outline, as the
-detection JSON carries it."""
+"""The roof mask at the photo's size (made on the small copy by the survey the scale was measured
+on: `vision.local.survey`, `vision.local.roof_mask`), and its outline as the detection JSON carries
+it."""
 
 from __future__ import annotations
 
@@ -11,9 +11,6 @@ from vision.detections import RoofMask
 from vision.local.image_ops import Mask, RGBImage, resize
 from vision.local.scale import SCALE_SIDE, Scale
 from vision.local.survey import survey
-
-MAX_GREY_CHROMA = 0.055  # grey, charcoal, slate and green blends are near grey (<= 0.04)
-MAX_ROOF_CHROMA = 0.1  # warm browns and tans reach 0.075; a blue sky or green lawn that far out is not roof
 
 
 def estimate_roof(pixels: RGBImage, scale: Scale) -> Mask:
@@ -40,22 +37,6 @@ def upsample_mask(mask: Mask, shape: tuple[int, int]) -> Mask:
         return mask.copy()
     soft = cv2.resize(mask.astype(np.uint8) * np.uint8(255), (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
     return np.asarray(soft >= 128, np.bool_)
-
-
-def _roof_colour(chroma: float, r: float, g: float) -> bool:
-    """Whether seed blocks of typical chroma `chroma` (median distance from grey) and median
-    chromaticity (r, g) can be a shingle blend: near grey, or a warm brown or tan (red over green
-    over blue) a little further out. Sky is blue, lawns and shrubs green, both further out."""
-    b = 1.0 - r - g
-    return chroma <= MAX_GREY_CHROMA or (chroma <= MAX_ROOF_CHROMA and r >= g >= b)
-
-
-def _fill_holes(mask: Mask) -> Mask:
-    padded = np.pad(mask.astype(np.uint8), 1)
-    flood = padded.copy()
-    cv2.floodFill(flood, None, (0, 0), 1)
-    holes = flood[1:-1, 1:-1] == 0
-    return np.asarray(mask | holes, bool)
 
 
 OUTLINE_SIDE = 512  # the outline is traced on a copy this size: finer than the roof estimate itself

@@ -47,7 +47,7 @@ def shingle_mask(look: Appearance, shingles: ShingleLook, courses: F32, core: Ma
 def _fill_small_holes(mask: Mask, largest: float) -> Mask:
     """`mask` with its holes of at most `largest` pixels filled (a hole touching the border is the
     outside, not a hole)."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats((~mask).astype(np.uint8), connectivity=4)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats((~mask).astype(np.uint8), connectivity=4)
     h, w = mask.shape
     x, y, bw, bh, area = (stats[:, i] for i in range(5))
     inside = (x > 0) & (y > 0) & (x + bw < w) & (y + bh < h)

@@ -119,7 +119,9 @@ def _stretch(found: Survey, focal: float) -> float:
     h, w = found.dark.shape
     plane = slope_plane(found.field, focal, 1.0)
     u, v = plane.plane_coordinates(np.array([w / 2]), np.array([h / 2]))
-    x, y = plane.image_point(np.array([u[0] - 0.5, u[0] + 0.5, u[0], u[0]]), np.array([v[0], v[0], v[0] - 0.5, v[0] + 0.5]))
+    x, y = plane.image_point(
+        np.array([u[0] - 0.5, u[0] + 0.5, u[0], u[0]]), np.array([v[0], v[0], v[0] - 0.5, v[0] + 0.5])
+    )
     along = math.hypot(float(x[1] - x[0]), float(y[1] - y[0]))
     kx, ky = found.field.vector(w / 2, h / 2)
     across = 1.0 / math.hypot(float(kx), float(ky))  # pixels per exposure across the course lines
@@ -134,7 +136,10 @@ def _uncertainty(found: Survey, reading: Reading, focal: float) -> float:
     focal_part = 0.0
     if reading.kind != "three_tab":
         h, w = found.dark.shape
-        values = [_ppi(slope_plane(found.field, focal * f, reading.exposure_in), w / 2, h / 2) for f in (1 - FOCAL_SPREAD, 1 + FOCAL_SPREAD)]
+        values = [
+            _ppi(slope_plane(found.field, focal * f, reading.exposure_in), w / 2, h / 2)
+            for f in (1 - FOCAL_SPREAD, 1 + FOCAL_SPREAD)
+        ]
         focal_part = abs(math.log(values[1] / values[0])) / 2
     return round(math.sqrt(fit**2 + focal_part**2 + reading.ambiguity**2), 4)
 

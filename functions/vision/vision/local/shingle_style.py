@@ -55,7 +55,9 @@ def rectified(dark: F32, roof: Mask, plane: SlopePlane, at: tuple[float, float])
     u0, v0 = plane.plane_coordinates(np.array([at[0]]), np.array([at[1]]))
     rows, cols = (round(n * RECTIFIED_PX) for n in PATCH_EXPOSURES)
     vv, uu = np.mgrid[0:rows, 0:cols].astype(np.float64)
-    x, y = plane.image_point(float(u0[0]) + (uu - cols / 2) / RECTIFIED_PX, float(v0[0]) + (vv - rows / 2) / RECTIFIED_PX)
+    x, y = plane.image_point(
+        float(u0[0]) + (uu - cols / 2) / RECTIFIED_PX, float(v0[0]) + (vv - rows / 2) / RECTIFIED_PX
+    )
     mx, my = x.astype(np.float32), y.astype(np.float32)
     patch = cv2.remap(dark, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
     inside = cv2.remap(roof.astype(np.uint8), mx, my, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
@@ -149,7 +151,9 @@ def read_shingles(found: Keyways | None, judged: bool, anisotropy_spread: float)
         ratio = math.sqrt(ratios[IMPERIAL] * ratios[METRIC])
         exposure = math.sqrt(IMPERIAL[0] * METRIC[0])
         spread = 0.5 * math.log((METRIC[0] * METRIC[1]) / (IMPERIAL[0] * IMPERIAL[1])) / 2
-        return Reading("three_tab", exposure, math.sqrt(found.tab_exposures / ratio), math.hypot(spread, DECIDED_AMBIGUITY))
+        return Reading(
+            "three_tab", exposure, math.sqrt(found.tab_exposures / ratio), math.hypot(spread, DECIDED_AMBIGUITY)
+        )
     if judged:
         return Reading("laminated", LAMINATE_EXPOSURE_IN, 1.0, LAMINATE_AMBIGUITY)
     return Reading(None, UNKNOWN_EXPOSURE_IN, 1.0, UNKNOWN_AMBIGUITY)

@@ -66,7 +66,11 @@ class CourseField:
 
     def vector(self, x: npt.ArrayLike, y: npt.ArrayLike) -> tuple[F64, F64]:
         """The course vector (cycles per pixel) at pixels (x, y)."""
-        gx, gy = _gradient(self.params, (np.asarray(x, np.float64) - self.cx) / self.norm, (np.asarray(y, np.float64) - self.cy) / self.norm)
+        gx, gy = _gradient(
+            self.params,
+            (np.asarray(x, np.float64) - self.cx) / self.norm,
+            (np.asarray(y, np.float64) - self.cy) / self.norm,
+        )
         return gx / self.norm, gy / self.norm
 
     def phase(self, x: npt.ArrayLike, y: npt.ArrayLike) -> F64:
@@ -196,7 +200,10 @@ def fit_course_field(
     cov = np.zeros((4, 4))
     cov[:free, :free] = np.linalg.pinv(jtj) * sigma2
     return CourseField(
-        *(float(v) for v in params),
+        alpha=float(params[0]),
+        beta=float(params[1]),
+        p=float(params[2]),
+        q=float(params[3]),
         cx=cx,
         cy=cy,
         norm=norm,
@@ -280,7 +287,10 @@ def slope_plane(field: CourseField, focal: float, exposure_in: float) -> SlopePl
     ev /= np.linalg.norm(ev)
     plane = SlopePlane(normal, eu, ev, focal, field.cx, field.cy, 1.0)
     # Size: across the courses at the centre, the plane's v must change by one exposure per period.
-    pts = plane._point(np.array([field.cx - 0.5, field.cx + 0.5, field.cx, field.cx]), np.array([field.cy, field.cy, field.cy - 0.5, field.cy + 0.5]))
+    pts = plane._point(
+        np.array([field.cx - 0.5, field.cx + 0.5, field.cx, field.cx]),
+        np.array([field.cy, field.cy, field.cy - 0.5, field.cy + 0.5]),
+    )
     grad_v = np.hypot((pts[1] - pts[0]) @ ev, (pts[3] - pts[2]) @ ev)  # plane units per pixel
     inches = exposure_in * math.hypot(float(kx), float(ky)) / grad_v
     return SlopePlane(normal, eu, ev, focal, field.cx, field.cy, inches)

@@ -36,7 +36,9 @@ from vision.local.slope_plane import CourseField, fit_course_field, focal_prior,
 
 HARMONICS_SUPPORT = (2, 3, 4, 5)  # a thin shadow line's comb is flat: small windows find any of these
 TYPICAL_EXPOSURE_IN = 5.3
-MIN_ROOF_SHARE = 0.01  # of the photo, for there to be a roof  # sizes the holes the mask fills before the style is known
+MIN_ROOF_SHARE = (
+    0.01  # of the photo, for there to be a roof  # sizes the holes the mask fills before the style is known
+)
 
 RINGS = (0.2, 0.32, 0.45, 0.6, 0.8, math.inf)  # the field grows outwards: windows within these distances of the centre
 
@@ -161,9 +163,10 @@ def survey(small: RGBImage, factor: float) -> Survey | None:
 
 def _textured(lum: F32, window: CourseWindow) -> bool:
     """Whether the window has the fine texture of shingles at all (sky and paint do not)."""
-    h, w = lum.shape
     half = window.size // 2
-    patch = lum[max(0, round(window.y) - half) : round(window.y) + half, max(0, round(window.x) - half) : round(window.x) + half]
+    patch = lum[
+        max(0, round(window.y) - half) : round(window.y) + half, max(0, round(window.x) - half) : round(window.x) + half
+    ]
     if patch.size < 16:
         return False
     fine = patch[1:-1, 1:-1] - 0.25 * (patch[:-2, 1:-1] + patch[2:, 1:-1] + patch[1:-1, :-2] + patch[1:-1, 2:])
@@ -192,7 +195,10 @@ def _agreeing(windows: list[CourseWindow], ref: CourseWindow, cx: float, cy: flo
     out = []
     for w in windows:
         apart = math.hypot(w.x - ref.x, w.y - ref.y) / norm
-        if abs(w.direction - ref.direction) < math.radians(8) and abs(math.log(w.period / ref.period)) < 0.1 + 1.2 * apart:
+        if (
+            abs(w.direction - ref.direction) < math.radians(8)
+            and abs(math.log(w.period / ref.period)) < 0.1 + 1.2 * apart
+        ):
             out.append(w)
     return out or [ref]
 
@@ -213,5 +219,3 @@ def _measured(dark: F32, field: CourseField, centres: list[tuple[float, float]],
     for n, expected in groups.items():
         found += local_windows(dark, expected, n, slack)
     return found
-
-
