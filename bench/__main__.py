@@ -19,6 +19,7 @@ BENCHMARKS = (
     "vision_intake",
     "vision_local",
     "vision_families",
+    "vision_roof",
     "vision_heatmap",
     "metrics",
 )

@@ -4,17 +4,35 @@ anomalies from OpenCV alone.
 It proposes; a vision model later verifies and classifies the numbered candidates (and without a
 model, the confident candidates are the answer). The method, in the order it runs:
 
-1. **Shingle scale.** Courses of shingles are the one ruler every roof photo carries: the shadow
-   line under each butt edge repeats every exposure (5 to 5 5/8 inches, `EXPOSURE_IN` taken as 5.3).
-   On a small copy of the photo, the power spectrum of a few windows (high-passed, Hann-windowed)
-   has a sharp peak at the course frequency; its period gives pixels per inch, and its strength says
-   there is a shingled roof at all. No periodic window: no roof, no candidates.
-2. **Roof area** (unless the caller gives a mask). Half-course blocks of the photo's central part
-   (a damage photo is aimed at the roof) that are typical of that part seed a model of chromaticity
-   (r, g of normalised RGB, blind to lighting) and fine texture; if the seeds are not near grey (a
-   lawn, a sky) there is no roof. Blocks that fit the model and connect to a seed are roof, holes
-   filled (a hole is a torn-off tab, not sky). This drops sky (blue, smooth), gutters (smooth) and
-   lawns (green).
+1. **Survey** (`survey`), on a copy of at most 640 pixels a side. Courses of shingles are the one
+   ruler every roof photo carries: the shadow line under each butt edge repeats every exposure.
+   Windows about the centre (a damage photo is aimed at the roof), of several sizes and on a half
+   copy too, find the course period and direction from the comb of peaks in their dark-line
+   spectrum (a fundamental must be a spectral peak that stands out of its ring; a 3-tab keyway
+   lattice's mirror pair is recognised; windows without fine texture are sky or paint, and ones
+   whose courses are bright lines, not dark, are brick); the central windows agree on the period
+   (harmonics support the longer period; perspective lets neighbours differ). Rings of windows
+   further out, searched near what the field fitted so far expects and admitted only if they look
+   like the central shingles (`appearance`: texture, texture across the courses, colour with
+   room for a shadow's skylight), grow a projective *course field* (`slope_plane`: phase =
+   (a X + b Y) / (1 + p X + q Y), whose denominator is the slope's horizon). The roof mask
+   (`roof_mask`) is the pixels that look like those shingles and carry the field's courses in
+   phase (demodulation, `phase_lock`), connected to most of the shingles the field was fitted on,
+   small holes filled, large ones (a chimney) not, the edge pulled in by the texture's reach; it
+   hugs the eave, ridge and rake within about an inch and stays off sky, gutters, fascia, siding
+   (periodic, but smooth across the courses), brick, trees and lawns. Last the field is locked
+   onto the courses of the roof's own pixels, which removes the bias a window has where the
+   period changes across it. A lawn's or sky's colour, or no roof to speak of: no roof.
+2. **Scale** (`scale`). The field and a typical focal length (66 degrees across the long side,
+   15% spread) give the slope as a plane, hence pixels per inch at every pixel as an *area* scale
+   (courses alone give it across the courses only: an oblique photo is squeezed down the slope, not
+   along it). The style is read on the roof rectified square-on (`shingle_style`): a 3-tab roof's
+   keyways are a staggered lattice with a peak at half the course frequency, laminates' random
+   teeth have none. 3-tab: the tab measured along the courses is a second ruler that corrects the
+   focal length's guess; imperial (12 x 5 in) and metric (13 1/4 x 5 5/8) are told apart only on a
+   near square-on photo, otherwise the scale is taken between them. Laminated: 5 5/8 in. The
+   uncertainty states the windows' spread about the field, the focal length's part where no
+   keyways measured it, and the style's ambiguity.
 3. **Working resolution.** Everything after runs at about `WORK_PPI` pixels per inch (never above
    the photo's own), so a 12 MP photo costs little more than a 1 MP one and blob sizes in inches
    mean the same thing on every photo.
