@@ -21,6 +21,7 @@ from vision.local.scale import EXPOSURE_IN, Scale, course_scale
 from vision.local.work import MAX_WORK_SIDE, WORK_PPI, Work
 from vision.photo_scale import PhotoScale
 
+MAX_STRETCH = 4.0  # foreshortening beyond this is a grazing view the courses cannot be read in anyway
 FALLBACK_SPAN_IN = 100.0  # a photo whose courses cannot be measured is taken to span this much roof
 MODEL_NAME = "local-opencv"
 
@@ -59,11 +60,15 @@ def work_of(pixels: RGBImage, roof: Mask, scale: Scale | None) -> Work:
     work_roof = np.asarray(resize(roof.astype(np.uint8), factor), np.uint8)
     margin = max(1, round(0.75 * ppi * factor))  # keep blob rings off the roof's border
     eroded = np.asarray(cv2.erode(work_roof, np.ones((2 * margin + 1,) * 2, np.uint8)), np.uint8) > 0
-    work_ppi = ppi * factor
+    # Across the courses a slanted roof is foreshortened: the course period measures pixels per inch
+    # there; along the courses there are `stretch` times more (the area scale is their mean).
+    across = scale.period_px / scale.exposure_in if scale else ppi
+    stretch = min(MAX_STRETCH, max(1.0 / MAX_STRETCH, (ppi / across) ** 2))
+    work_ppi = ppi * factor / math.sqrt(stretch)
     flat = normalised(log_luminance(rgb), 3.0 * EXPOSURE_IN * work_ppi)
     soft = np.asarray(cv2.GaussianBlur(flat, (0, 0), max(0.6, 0.1 * work_ppi)), np.float32)
     direction = scale.direction if scale else math.pi / 2
-    return Work(rgb, flat, eroded, work_ppi, factor, soft, direction, scale, work_roof > 0)
+    return Work(rgb, flat, eroded, work_ppi, factor, soft, direction, scale, work_roof > 0, stretch)
 
 
 def _candidates(work: Work, limit: int) -> list[Candidate]:
