@@ -35,16 +35,16 @@ model, the confident candidates are the answer). The method, in the order it run
    keyways measured it, and the style's ambiguity.
 3. **Working resolution.** Everything after runs at about `WORK_PPI` pixels per inch (never above
    the photo's own), so a 12 MP photo costs little more than a 1 MP one and blob sizes in inches
-   mean the same thing on every photo.
-4. **Hail hits.** Granules knocked off leave dark, roundish spots of bare asphalt 0.5 to 2 inches
+   mean the same thing on every photo. `Work.ppi` is the scale across the courses (the course
+   period's), `Work.stretch` how many times more pixels an inch spans along them (foreshortening).
+4. **Hail hits.** Granules knocked off leave dark, roundish spots of bare asphalt 0.5 to 2.5 inches
    across. On illumination-normalised log luminance (log L minus its heavy blur: lighting gradients
-   and vignetting are multiplicative, so they vanish, and granule texture has the same contrast in
-   sun and shade), the smaller eigenvalue of the scale-normalised Hessian is large only for dark
-   *blobs*: shadow lines, keyways and the edges between shingle shades are lines or steps, whose
-   smaller eigenvalue is near zero. Responses are measured in units of their own spread over the
-   roof (the granule texture's noise), at five scales from 0.55 to 2.2 inches. Each local maximum
-   is then judged on its contrast against its surrounding ring, its roundness (eigenvalue ratio)
-   and its colour (bare asphalt is neutral; leaves and moss are not).
+   and vignetting are multiplicative, so they vanish), a spot is what no line segment of 3 inches
+   fits in: the smallest grey closing over all orientations (`spots`) fills it, while keyways,
+   course lines, their T-junctions and wider dark areas hold a segment and leave nothing. Each spot
+   is judged by a logistic classifier (`classifier`, `models/hail.json`, trained on the fitting
+   photos only by `evaluation.vision.training`) over its depth, size, shape, its contrast with and
+   colour against its ring, and whether a dark line leaves it.
 5. **Missing shingles.** A torn-off tab exposes felt, deck or the unweathered course below: a patch
    roughly one exposure tall and several inches wide whose tone, colour or texture is unlike the
    roof's. At a coarse scale each pixel gets a robust distance from the roof's typical (log
@@ -65,7 +65,7 @@ model, the confident candidates are the answer). The method, in the order it run
    band (a butt edge's shadow widened) stronger than at both neighbours is a lifted-tab candidate.
    On the development set these are not yet separable from normal variety (laminates' bottom layer,
    tab shade steps), so they are scored below `REPORT_SCORE`: proposals for the model stage only.
-7. Candidates are ranked by score, overlapping ones merged, and at most `MAX_CANDIDATES` kept (the
+7. Candidates are ranked by score, readings of one mark merged (overlap or containment), and at most `MAX_CANDIDATES` kept (the
    model stage draws their numbers on the photo).
 
 Nothing here knows how the synthetic photos are made beyond what a roofer knows: exposure, hail
