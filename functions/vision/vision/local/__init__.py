@@ -65,8 +65,8 @@ model, the confident candidates are the answer). The method, in the order it run
    band (a butt edge's shadow widened) stronger than at both neighbours is a lifted-tab candidate.
    On the development set these are not yet separable from normal variety (laminates' bottom layer,
    tab shade steps), so they are scored below `REPORT_SCORE`: proposals for the model stage only.
-7. Candidates are ranked by score, readings of one mark merged (overlap or containment), and at most `MAX_CANDIDATES` kept (the
-   model stage draws their numbers on the photo).
+7. Candidates are ranked by score, readings of one mark merged (overlap or containment), and at
+   most `MAX_CANDIDATES` kept (the model stage draws their numbers on the photo).
 
 Nothing here knows how the synthetic photos are made beyond what a roofer knows: exposure, hail
 sizes, and that bare asphalt is dark and grey.
