@@ -1,5 +1,7 @@
 """Fit the local stage's classifiers on the fitting photos only, and write them where the function
-reads them (functions/vision/vision/local/models/). Run `python -m evaluation.vision.training`.
+reads them (functions/vision/vision/local/models/). Run `python -m evaluation.vision.training
+[cache folder] [--patch-net]`: the logistic classifier below; with `--patch-net` also the hail
+patch net experiment (`evaluation.vision.hail_cnn`, which compares the two family by family).
 
 Fitting photos: the development draws of the first generator (`evaluation.vision.scoring.
 development_set`) and the FITTING families of the second (`evaluation.vision.families`, photos
@@ -32,7 +34,7 @@ from evaluation.vision.synthetic import render
 from vision.candidates import REPORT_SCORE
 from vision.detections import Box, DamageType
 from vision.local.classifier import MODELS, LogisticModel
-from vision.local.hail import HAIL_MODEL, spot_candidates
+from vision.local.hail import HAIL_FEATURES, HAIL_MODEL, spot_candidates
 from vision.local.roof import estimate_roof
 from vision.local.scale import course_scale
 from vision.local.stage import work_of
@@ -47,16 +49,17 @@ class TruthPhoto:
     name: str
     pixels: npt.NDArray[np.uint8]
     marks: Sequence[tuple[DamageType, Box]]
+    group: str = "development_set"  # the FITTING family, or the first generator's development set
 
 
-def fitting_photos(cache: Path | None = None) -> Iterable[TruthPhoto]:
+def fitting_photos(cache: Path | None = None, photos: tuple[int, int] = FAMILY_PHOTOS) -> Iterable[TruthPhoto]:
     for spec in development_set():
         photo = render(spec)
         yield TruthPhoto(spec.name, photo.pixels, [(m.type, m.box) for m in photo.marks])
     for family in FITTING:
-        for index in range(*FAMILY_PHOTOS):
+        for index in range(*photos):
             shot = cached_render(family, index, None, cache)
-            yield TruthPhoto(f"{family}-{index}", shot.pixels, [(m.type, m.box) for m in shot.marks])
+            yield TruthPhoto(f"{family}-{index}", shot.pixels, [(m.type, m.box) for m in shot.marks], family)
 
 
 @dataclass
@@ -79,7 +82,7 @@ def hail_rows(photos: Iterable[TruthPhoto], names: Sequence[str]) -> Rows:
         if scale is None:
             continue
         work = work_of(photo.pixels, estimate_roof(photo.pixels, scale), scale)
-        for box, _, features in spot_candidates(work):
+        for box, _, features, _, _ in spot_candidates(work):
             hit = next((i for i, mark in enumerate(hail) if matches(box, mark)), None)
             if hit is None and any(matches(box, mark) for mark in others):
                 continue
@@ -115,10 +118,7 @@ def operating_logit(logits: npt.NDArray[np.float64], rows: Rows) -> float:
 
 
 def train_hail(cache: Path | None = None) -> LogisticModel:
-    names = (
-        "log_z", "depth", "mean_depth", "diameter_in", "log_diameter", "log_diameter_sq", "log_elongation",
-        "solidity", "contrast", "chroma", "line", "ray1", "ray2",
-    )  # fmt: skip
+    names = HAIL_FEATURES
     rows = hail_rows(fitting_photos(cache), names)
     x = np.asarray(rows.features, np.float64)
     y = np.asarray(rows.labels, np.float64)
@@ -145,13 +145,18 @@ def train_hail(cache: Path | None = None) -> LogisticModel:
 
 
 def main() -> None:
-    cache = Path(sys.argv[1]) if len(sys.argv) > 1 else None  # a folder to keep rendered family photos in
+    folders = [a for a in sys.argv[1:] if not a.startswith("--")]
+    cache = Path(folders[0]) if folders else None  # a folder to keep rendered family photos in
     model = train_hail(cache)
     path = MODELS / f"{HAIL_MODEL}.json"
     path.write_text(json.dumps(model.to_json(), indent=2) + "\n")
     print(f"wrote {path}: {model.trained_on}")
     for name, weight in sorted(zip(model.features, model.weights, strict=True), key=lambda p: -abs(p[1])):
         print(f"  {name:>16} {weight:+.3f}")
+    if "--patch-net" in sys.argv:  # the patch net experiment, compared with the above (torch needed)
+        from evaluation.vision import hail_cnn  # imported here: it imports this module's helpers
+
+        hail_cnn.main([str(cache)] if cache else [])
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
 """Hail hits: dark spots that are not lines (vision.local.spots), judged by their depth, size and
 shape, against their ring and the rays leaving them, by a logistic classifier trained on the
-fitting families (vision.local.classifier)."""
+fitting families (vision.local.classifier). (A patch CNN over the picture around each spot,
+evaluation.vision.hail_patch, was fitted and compared leaving one fitting family out; it did not
+beat this classifier, so it is not shipped.)"""
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -17,6 +20,10 @@ from vision.local.work import Work, original_size
 
 HAIL_MODEL = "hail"  # models/hail.json: the logistic classifier over HAIL_FEATURES
 MAX_HAIL_CANDIDATES = 4 * MAX_CANDIDATES
+HAIL_FEATURES = (
+    "log_z", "depth", "mean_depth", "diameter_in", "log_diameter", "log_diameter_sq", "log_elongation",
+    "solidity", "contrast", "chroma", "line", "ray1", "ray2",
+)  # fmt: skip
 MAX_DIAMETER_IN = 3.0  # a spot wider than this is not one hit (the residue caps near 3 in anyway)
 
 
@@ -93,8 +100,19 @@ def hail_features(work: Work, spot: Spot) -> dict[str, float] | None:
     }
 
 
-def spot_candidates(work: Work) -> list[tuple[Box, int, dict[str, float]]]:
-    """Every dark spot that could be a hit: its box (original pixels), severity and features."""
+class SpotReading(NamedTuple):
+    """A dark spot that could be a hit: its box (original pixels), severity, features and centre
+    (working pixels)."""
+
+    box: Box
+    severity: int
+    features: dict[str, float]
+    x: float
+    y: float
+
+
+def spot_candidates(work: Work) -> list[SpotReading]:
+    """Every dark spot that could be a hit."""
     out = []
     for spot in dark_spots(work.flat, work.roof, work.ppi, work.direction, work.stretch):
         features = hail_features(work, spot)
@@ -105,7 +123,7 @@ def spot_candidates(work: Work) -> list[tuple[Box, int, dict[str, float]]]:
         corners = (spot.x - half, spot.y - half, spot.x + half, spot.y + half)
         box = clamp_box([c / work.factor for c in corners], *original_size(work))
         if box is not None:
-            out.append((box, 2 if diameter < 0.75 else 3 if diameter < 1.5 else 4, features))
+            out.append(SpotReading(box, 2 if diameter < 0.75 else 3 if diameter < 1.5 else 4, features, spot.x, spot.y))
     return out
 
 
@@ -113,7 +131,8 @@ def hail_candidates(work: Work) -> list[Candidate]:
     """Dark spots that are not lines (vision.local.spots), scored by the hail classifier."""
     model = load_model(HAIL_MODEL)
     out = [
-        Candidate(box, "hail_hit", round(model.score(f), 4), severity, f) for box, severity, f in spot_candidates(work)
+        Candidate(s.box, "hail_hit", round(model.score(s.features), 4), s.severity, s.features)
+        for s in spot_candidates(work)
     ]
     out.sort(key=lambda c: (-c.score, c.box))
     return out[:MAX_HAIL_CANDIDATES]
