@@ -1,7 +1,8 @@
 """The hail patch net experiment (evaluation.vision.hail_patch): the shipped file loads and says what it was trained
 on, the numpy forward pass is a real convolution, patches are cut in inches (the same hit gives the
 same patch at any resolution), and on a drawn 3-tab roof the net scores a hail bruise above a
-keyway's T-junction on a course line and above a nail line's end."""
+keyway's T-junction on a course line and above a nail line's end. And the loss breakdown (evaluation.vision.hail_losses) puts every hit of a
+rendered photo in exactly one step."""
 
 from __future__ import annotations
 
@@ -127,3 +128,16 @@ def test_training_cuts_the_patch_the_function_cuts_and_jitters_it_like_a_photo()
     assert len({j[..., :3].tobytes() for j in jittered}) == 4  # each draw differs
     middle = slice(PATCH_PX // 2 - 2, PATCH_PX // 2 + 2)
     assert all(channels(j[None])[0, 0, middle, middle].mean() < -0.1 for j in jittered)  # the bruise stays central
+
+
+def test_every_hail_hit_of_a_rendered_photo_is_put_in_one_loss_step() -> None:
+    from evaluation.vision.families import render
+    from evaluation.vision.hail_losses import STEPS, Losses, header, photo_losses
+
+    photo = render("three_tab_ridge", 1, (640, 480))
+    losses = Losses()
+    photo_losses(photo, losses)
+    hits = sum(m.type == "hail_hit" for m in photo.marks)
+    assert hits > 0 and sum(losses.steps.values()) == hits and set(losses.steps) <= set(STEPS)
+    assert losses.photos == 1 and len(losses.scale_errors) <= 1
+    assert len(losses.line("three_tab_ridge").split()) >= len(header().split()) - 2
