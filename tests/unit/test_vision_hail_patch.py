@@ -1,8 +1,9 @@
-"""The hail patch net experiment (evaluation.vision.hail_patch): the shipped file loads and says what it was trained
-on, the numpy forward pass is a real convolution, patches are cut in inches (the same hit gives the
-same patch at any resolution), and on a drawn 3-tab roof the net scores a hail bruise above a
-keyway's T-junction on a course line and above a nail line's end. And the loss breakdown (evaluation.vision.hail_losses) puts every hit of a
-rendered photo in exactly one step."""
+"""The hail patch net experiment (evaluation.vision.hail_patch): its file loads and says what it
+was trained on, the numpy forward pass is a real convolution, patches are cut in inches (the same
+hit gives the same patch at any resolution), training cuts what inference cuts, and on a drawn
+3-tab roof the net scores a hail bruise above a keyway's T-junction on a course line and above a
+line's end. And the loss breakdown (evaluation.vision.hail_losses) puts every hit of a rendered
+photo in exactly one step."""
 
 from __future__ import annotations
 
