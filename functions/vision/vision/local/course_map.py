@@ -14,30 +14,38 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 
 from vision.local.image_ops import F32, Mask, blur
 from vision.local.work import Work
 
 SMOOTHING_PERIODS = 1.5  # the demodulated butt edges are averaged over about this many periods (sigma)
+GRID = 4  # the field's phase is evaluated every this many working pixels
 
 
 def _field_phase(work: Work, shape: tuple[int, int]) -> F32:
-    """The course phase (cycles) at every working pixel, increasing up the slope."""
+    """The course phase (cycles) at every working pixel, increasing up the slope. The field is
+    smooth (a ratio of planes): it is evaluated every `GRID` pixels and interpolated."""
     assert work.scale is not None
     h, w = shape
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    small = (max(1, -(-h // GRID)), max(1, -(-w // GRID)))
+    # Grid point i stands for working pixel GRID * i + (GRID - 1) / 2: cv2.resize's alignment.
+    ys, xs = (np.mgrid[0 : small[0], 0 : small[1]].astype(np.float32) * GRID + (GRID - 1) / 2)
     survey = work.scale.survey
     cos, sin = math.cos(work.direction), math.sin(work.direction)
     if survey is None:  # no field: a constant period along the measured direction
         period = work.scale.period_px * work.factor
-        return np.asarray(-(xs * cos + ys * sin) / period, np.float32)
-    to_small = survey.factor / work.factor  # small-copy pixels per working pixel
-    phase = survey.field.phase(xs * to_small, ys * to_small)
-    cx, cy = w / 2 * to_small, h / 2 * to_small
-    step = survey.field.phase([cx, cx + cos], [cy, cy + sin])
-    down = float(step[1] - step[0]) > 0  # the phase grows down the slope: turn it round
-    return np.asarray(-phase if down else phase, np.float32)
+        coarse = np.asarray(-(xs * cos + ys * sin) / period, np.float32)
+    else:
+        to_small = survey.factor / work.factor  # small-copy pixels per working pixel
+        phase = survey.field.phase(xs * to_small, ys * to_small)
+        cx, cy = w / 2 * to_small, h / 2 * to_small
+        step = survey.field.phase([cx, cx + cos], [cy, cy + sin])
+        down = float(step[1] - step[0]) > 0  # the phase grows down the slope: turn it round
+        coarse = np.asarray(-phase if down else phase, np.float32)
+    full = cv2.resize(coarse, (small[1] * GRID, small[0] * GRID), interpolation=cv2.INTER_LINEAR)
+    return np.asarray(full[:h, :w], np.float32)
 
 
 def course_height(work: Work, edge: F32, odd: Mask) -> F32:

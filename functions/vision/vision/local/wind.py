@@ -27,7 +27,7 @@ from vision.detections import DamageType, clamp_box
 from vision.local.candidate import Candidate
 from vision.local.classifier import load_model
 from vision.local.course_map import course_height
-from vision.local.courses import course_neighbours, oriented
+from vision.local.courses import NEIGHBOUR_SLACK, oriented, oriented_pair
 from vision.local.image_ops import F32, Mask
 from vision.local.work import Work, original_size
 
@@ -45,6 +45,7 @@ MAX_WIND_CANDIDATES: dict[DamageType, int] = {"wind_crease": 8, "lifted_tab": 4}
 WIND_SCORE_CAP = 0.35
 WIND_KINDS: tuple[DamageType, ...] = ("wind_crease", "lifted_tab")
 MAPS = ("edge", "dline", "bline", "band")
+STAT_SAMPLES = 100_000
 FEATURES = (
     "log_peak",
     "z_edge",
@@ -80,7 +81,7 @@ class WindMaps:
 
     excess: dict[str, F32]
     judged: Mask  # both neighbour courses are on the roof: only there is a comparison fair
-    period_of: Any  # the local course period in working pixels, as a function of (x, y)
+    period: F32  # the local course period in working pixels
     neighbour_edge: F32
     neighbour_band: F32
     own_edge: F32
@@ -92,46 +93,78 @@ class WindMaps:
         return self.judged & (h > lo) & (h < hi)
 
 
-def _robust_z(img: F32, where: Mask) -> F32:
-    """`img` in robust spreads about its median over `where` (the roof's own texture: contrast-free)."""
+def _median_spread(img: F32, where: Mask) -> tuple[float, float] | None:
+    """The median and robust spread (1.4826 MAD) of `img` over `where`, from at most about
+    `STAT_SAMPLES` of its pixels (a median of millions costs more than all the filtering)."""
     values = img[where]
     if values.size < 100:
-        return np.zeros(img.shape, np.float32)
+        return None
+    values = values[:: max(1, values.size // STAT_SAMPLES)]
     med = float(np.median(values))
-    spread = 1.4826 * float(np.median(np.abs(values - med))) + 1e-6
+    return med, 1.4826 * float(np.median(np.abs(values - med))) + 1e-6
+
+
+def _robust_z(img: F32, where: Mask) -> F32:
+    """`img` in robust spreads about its median over `where` (the roof's own texture: contrast-free)."""
+    stats = _median_spread(img, where)
+    if stats is None:
+        return np.zeros(img.shape, np.float32)
+    med, spread = stats
     return np.where(where, (img - med) / spread, 0.0).astype(np.float32)
 
 
-def _spread_of(img: F32, where: Mask) -> float:
-    values = img[where]
-    med = float(np.median(values))
-    return 1.4826 * float(np.median(np.abs(values - med))) + 1e-6
+def _neighbours(work: Work, imgs: dict[str, F32], reach: int, period: F32) -> dict[str, tuple[F32, F32]]:
+    """For each image, the larger and the smaller of its values one course period up and down the
+    slope (as `course_neighbours`, max-filtered along the courses first; +inf for the larger where
+    both neighbours are off the roof, -inf for the smaller where either is), the sampling
+    coordinates made once for all images."""
+    assert work.scale is not None
+    h, w = period.shape
+    slack = max(reach, round(NEIGHBOUR_SLACK * work.scale.period_px * work.factor))
+    line = np.zeros((2 * slack + 1,) * 2, np.uint8)
+    end = (round(slack * math.cos(work.direction)), round(slack * math.sin(work.direction)))
+    cv2.line(line, (slack - end[0], slack - end[1]), (slack + end[0], slack + end[1]), 1, 1 + 2 * reach)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    dx, dy = period * np.float32(math.cos(work.direction)), period * np.float32(math.sin(work.direction))
+    coords = [(xx - dx, yy - dy), (xx + dx, yy + dy)]
+    out = {}
+    for name, img in imgs.items():
+        grown = np.where(work.roof_wide, np.asarray(cv2.dilate(img, line), np.float32), -np.inf).astype(np.float32)
+        up, down = (
+            np.asarray(cv2.remap(grown, mx, my, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=-np.inf))
+            for mx, my in coords
+        )
+        larger = np.maximum(up, down)
+        out[name] = (np.where(np.isfinite(larger), larger, np.inf).astype(np.float32), np.minimum(up, down))
+    return out
 
 
 def wind_maps(work: Work, lines: tuple[F32, Any]) -> WindMaps:
     """The four excess maps and the course frame (see the module docstring)."""
     ppi = work.ppi
     edge, period_of = lines
-    thin = max(0.8, 0.12 * ppi)
+    dline, low = oriented_pair(work.flat, work.direction, 3.0 * ppi, "line", max(0.8, 0.12 * ppi))
     filtered = {
         "edge": edge,
-        "dline": oriented(work.flat, work.direction, 3.0 * ppi, "line", thin),
-        "bline": oriented(-work.flat, work.direction, 3.0 * ppi, "line", thin),
+        "dline": dline,
+        "bline": -low,  # a bright thin line: the dark-line filter's most negative response
         "band": oriented(work.flat, work.direction, 3.0 * ppi, "line", 0.45 * ppi),
     }
-    reach = max(1, round(0.2 * ppi))
-    excess = {name: img - course_neighbours(work, img, reach, period_of) for name, img in filtered.items()}
+    h, w = edge.shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    period = np.asarray(period_of(xx, yy), np.float32)
+    around = _neighbours(work, filtered, max(1, round(0.2 * ppi)), period)
+    excess = {name: img - around[name][0] for name, img in filtered.items()}
     # What both neighbour courses have at this phase: a butt line's edge and shadow band, or nothing.
-    both_edge = course_neighbours(work, edge, reach, period_of, both=True)
-    both_band = course_neighbours(work, filtered["band"], reach, period_of, both=True)
+    both_edge, both_band = around["edge"][1], around["band"][1]
     judged = np.isfinite(both_edge) & work.roof
-    spread_edge = _spread_of(edge, work.roof)
-    spread_band = _spread_of(filtered["band"], work.roof)
+    spread_edge = (_median_spread(edge, work.roof) or (0.0, 1.0))[1]
+    spread_band = (_median_spread(filtered["band"], work.roof) or (0.0, 1.0))[1]
     odd = _robust_z(excess["edge"], judged) > SEED_Z  # anomalies must not move the butt lines
     return WindMaps(
         excess,
         judged,
-        period_of,
+        period,
         np.where(judged, both_edge / spread_edge, 0.0).astype(np.float32),
         np.where(judged, both_band / spread_band, 0.0).astype(np.float32),
         (edge / spread_edge).astype(np.float32),
@@ -169,8 +202,7 @@ def wind_runs(work: Work, maps: WindMaps, kind: DamageType) -> list[tuple[Box4, 
         t = xs * cos + ys * sin
         s = -xs * sin + ys * cos
         # Inches from the local course period (perspective: a far course is finer than the centre's).
-        period = float(np.median(maps.period_of(xs.astype(np.float32)[None], ys.astype(np.float32)[None])))
-        ppi = period / work.scale.exposure_in
+        ppi = float(np.median(maps.period[ys, xs])) / work.scale.exposure_in
         length_in = (float(np.ptp(s)) + 1) / (ppi * math.sqrt(work.stretch))
         width_in = (float(np.ptp(t)) + 1) / ppi
         if not MIN_LENGTH_IN <= length_in <= MAX_LENGTH_IN or width_in > 0.5 * length_in:
