@@ -42,7 +42,7 @@ from vision.local.courses import course_lines
 from vision.local.roof import estimate_roof
 from vision.local.scale import course_scale
 from vision.local.stage import work_of
-from vision.local.wind import FEATURES, WIND_KINDS, wind_maps, wind_runs
+from vision.local.wind import FEATURES, MAX_WIND_CANDIDATES, WIND_KINDS, wind_maps, wind_runs
 from vision.local.work import Work
 
 F64 = npt.NDArray[np.float64]
@@ -152,9 +152,10 @@ def logits_of(fitted: dict[DamageType, Fitted], rows: Rows) -> F64:
     return out
 
 
-def figures(rows: Rows, logits: F64, groups: set[str], top: int = 8) -> str:
-    """Per kind: marks found by a reported run (logit >= 0) of that kind, and by one of the `top`
-    best runs of that kind in its photo (the proposals); false reported runs per photo."""
+def figures(rows: Rows, logits: F64, groups: set[str]) -> str:
+    """Per kind: marks found by a reported run (logit >= 0) of that kind, and by one of the best
+    runs of that kind in its photo the stage proposes (`MAX_WIND_CANDIDATES`); false reported runs
+    per photo."""
     where = np.array([g in groups for g in rows.group])
     kinds = np.asarray(rows.kind)
     photos = sum(rows.photos.get(g, 0) for g in groups)
@@ -166,6 +167,7 @@ def figures(rows: Rows, logits: F64, groups: set[str], top: int = 8) -> str:
         y = np.asarray(rows.labels[kind], bool)
         reported = mine & (logits >= 0)
         false += int((reported & ~y).sum())
+        top = MAX_WIND_CANDIDATES[kind]
         proposed = np.zeros(len(kinds), bool)
         for photo in {p for p, m in zip(rows.photo, mine, strict=True) if m}:
             idx = np.flatnonzero(mine & (np.asarray(rows.photo) == photo))

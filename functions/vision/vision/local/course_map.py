@@ -31,7 +31,7 @@ def _field_phase(work: Work, shape: tuple[int, int]) -> F32:
     h, w = shape
     small = (max(1, -(-h // GRID)), max(1, -(-w // GRID)))
     # Grid point i stands for working pixel GRID * i + (GRID - 1) / 2: cv2.resize's alignment.
-    ys, xs = (np.mgrid[0 : small[0], 0 : small[1]].astype(np.float32) * GRID + (GRID - 1) / 2)
+    ys, xs = np.mgrid[0 : small[0], 0 : small[1]].astype(np.float32) * GRID + (GRID - 1) / 2
     survey = work.scale.survey
     cos, sin = math.cos(work.direction), math.sin(work.direction)
     if survey is None:  # no field: a constant period along the measured direction
