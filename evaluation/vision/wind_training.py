@@ -39,10 +39,11 @@ from vision.candidates import REPORT_SCORE
 from vision.detections import Box, DamageType
 from vision.local.classifier import MODELS, LogisticModel
 from vision.local.courses import course_lines
+from vision.local.missing import appearance_distance
 from vision.local.roof import estimate_roof
 from vision.local.scale import course_scale
 from vision.local.stage import work_of
-from vision.local.wind import FEATURES, MAX_WIND_CANDIDATES, WIND_KINDS, wind_maps, wind_runs
+from vision.local.wind import FEATURES, MAX_WIND_CANDIDATES, WIND_KINDS, unlike_roof, wind_maps, wind_runs
 from vision.local.work import Work
 
 F64 = npt.NDArray[np.float64]
@@ -101,7 +102,7 @@ def add_photo(rows: Rows, group: str, name: str, work: Work | None, marks: Seque
             rows.marks.setdefault((group, kind), set()).add((name, i))
     if work is None or work.roof.sum() < 100:
         return
-    maps = wind_maps(work, course_lines(work))
+    maps = wind_maps(work, course_lines(work), unlike_roof(work, appearance_distance(work)))
     for kind in WIND_KINDS:
         for (x0, y0, x1, y1), feats in wind_runs(work, maps, kind):
             box = (round(x0 / work.factor), round(y0 / work.factor), round(x1 / work.factor), round(y1 / work.factor))

@@ -163,3 +163,24 @@ def test_the_operating_point_keeps_the_false_runs_within_the_budget() -> None:
     labels = np.asarray(rows.labels["wind_crease"], bool)
     assert int(((logits >= 0) & ~labels).sum()) <= wind_training.FP_PER_PHOTO * 40 + 1
     assert int(((logits >= 0) & labels).sum()) >= 1  # and it still finds some
+
+
+def test_nothing_is_judged_on_another_material() -> None:
+    # Given a strip of another material across a course (a brick-red flashing or a chimney's foot,
+    # with a dark line along it that the neighbour courses do not have)
+    grey = drawn_roof()
+    pixels = np.repeat(np.clip(grey, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+    rows, cols = slice(5 * PERIOD + 4, 6 * PERIOD - 4), slice(360, 520)
+    pixels[rows, cols] = (170, 70, 50)
+    pixels[5 * PERIOD + 18 : 5 * PERIOD + 20, cols] = (60, 25, 20)
+    scale = Scale(period_px=float(PERIOD), windows=9, direction=math.pi / 2, ppi=PPI, exposure_in=EXPOSURE_IN)
+    work = work_of(pixels, np.ones(grey.shape, bool), scale)
+    lines = course_lines(work)
+
+    def inside(box: Box) -> bool:
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        return 360 <= cx < 520 and 5 * PERIOD <= cy < 6 * PERIOD
+
+    # Then its line is a run when the material is ignored, and nothing is proposed on it when it is judged
+    assert any(inside(c.box) for c in wind_candidates(work, lines))
+    assert not any(inside(c.box) for c in wind_candidates(work, lines, appearance_distance(work)))

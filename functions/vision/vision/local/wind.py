@@ -29,6 +29,7 @@ from vision.local.classifier import load_model
 from vision.local.course_map import course_height
 from vision.local.courses import NEIGHBOUR_SLACK, oriented, oriented_pair
 from vision.local.image_ops import F32, Mask
+from vision.local.missing import UNLIKE_ROOF
 from vision.local.work import Work, original_size
 
 SEED_Z = 3.0  # a pixel whose best excess is this many robust spreads above the roof's typical seeds a run
@@ -142,8 +143,18 @@ def _neighbours(work: Work, imgs: dict[str, F32], reach: int, period: F32) -> di
     return out
 
 
-def wind_maps(work: Work, lines: tuple[F32, Any]) -> WindMaps:
-    """The four excess maps and the course frame (see the module docstring)."""
+def unlike_roof(work: Work, appearance: tuple[F32, Mask, float]) -> Mask:
+    """Working pixels whose material is unlike the roof's shingles (`appearance_distance` above
+    `UNLIKE_ROOF`: a chimney, a vent, a hole): no crease or lifted tab is judged there."""
+    dist, _, _ = appearance
+    h, w = work.flat.shape
+    odd = (dist > UNLIKE_ROOF).astype(np.uint8)
+    return np.asarray(cv2.resize(odd, (w, h), interpolation=cv2.INTER_NEAREST), np.uint8) > 0
+
+
+def wind_maps(work: Work, lines: tuple[F32, Any], unlike: Mask | None = None) -> WindMaps:
+    """The four excess maps and the course frame (see the module docstring); nothing is judged on
+    the `unlike` pixels."""
     ppi = work.ppi
     edge, period_of = lines
     dline, low = oriented_pair(work.flat, work.direction, 3.0 * ppi, "line", max(0.8, 0.12 * ppi))
@@ -161,6 +172,8 @@ def wind_maps(work: Work, lines: tuple[F32, Any]) -> WindMaps:
     # What both neighbour courses have at this phase: a butt line's edge and shadow band, or nothing.
     both_edge, both_band = around["edge"][1], around["band"][1]
     judged = np.isfinite(both_edge) & work.roof
+    if unlike is not None:
+        judged &= ~unlike
     spread_edge = (_median_spread(edge, work.roof) or (0.0, 1.0))[1]
     spread_band = (_median_spread(filtered["band"], work.roof) or (0.0, 1.0))[1]
     odd = _robust_z(excess["edge"], judged) > SEED_Z  # anomalies must not move the butt lines
@@ -247,12 +260,14 @@ def _features(
     return feats
 
 
-def wind_candidates(work: Work, lines: tuple[F32, Any] | None) -> list[Candidate]:
+def wind_candidates(
+    work: Work, lines: tuple[F32, Any] | None, appearance: tuple[F32, Mask, float] | None = None
+) -> list[Candidate]:
     """Wind creases and lifted tabs, scored by their classifiers (capped: proposals only); the best
     `MAX_WIND_CANDIDATES` of each kind."""
     if lines is None or work.scale is None or work.roof.sum() < 100:
         return []
-    maps = wind_maps(work, lines)
+    maps = wind_maps(work, lines, unlike_roof(work, appearance) if appearance is not None else None)
     size = original_size(work)
     out: list[Candidate] = []
     for kind in WIND_KINDS:
