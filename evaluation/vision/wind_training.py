@@ -43,7 +43,7 @@ from vision.local.missing import appearance_distance
 from vision.local.roof import estimate_roof
 from vision.local.scale import course_scale
 from vision.local.stage import work_of
-from vision.local.wind import FEATURES, MAX_WIND_CANDIDATES, WIND_KINDS, unlike_roof, wind_maps, wind_runs
+from vision.local.wind import FEATURES, MAX_WIND_CANDIDATES, WIND_KINDS, roof_crop, wind_runs
 from vision.local.work import Work
 
 F64 = npt.NDArray[np.float64]
@@ -102,10 +102,11 @@ def add_photo(rows: Rows, group: str, name: str, work: Work | None, marks: Seque
             rows.marks.setdefault((group, kind), set()).add((name, i))
     if work is None or work.roof.sum() < 100:
         return
-    maps = wind_maps(work, course_lines(work), unlike_roof(work, appearance_distance(work)))
+    part, maps, (ox, oy) = roof_crop(work, course_lines(work), appearance_distance(work))
     for kind in WIND_KINDS:
-        for (x0, y0, x1, y1), feats in wind_runs(work, maps, kind):
-            box = (round(x0 / work.factor), round(y0 / work.factor), round(x1 / work.factor), round(y1 / work.factor))
+        for (x0, y0, x1, y1), feats in wind_runs(part, maps, kind):
+            f = work.factor
+            box = (round((x0 + ox) / f), round((y0 + oy) / f), round((x1 + ox) / f), round((y1 + oy) / f))
             hit = [i for i, (_, mark) in enumerate(marks) if matches(box, mark)]
             if hit and not any(marks[i][0] == kind for i in hit):
                 continue  # on other damage: not this kind's business either way

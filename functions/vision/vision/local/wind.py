@@ -17,7 +17,7 @@ by `evaluation.vision.wind_training` on the fitting photos only) score it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import cv2
@@ -50,6 +50,7 @@ WIND_KINDS: tuple[DamageType, ...] = ("wind_crease", "lifted_tab")
 SEED_SHARE: dict[DamageType, float] = {"wind_crease": 1.0, "lifted_tab": 0.8}
 MAPS = ("edge", "dline", "bline", "band")
 STAT_SAMPLES = 100_000
+CROP_STEP = 8  # the roof's bounding box is found on every 8th pixel (and grown by that)
 FEATURES = (
     "log_peak",
     "z_edge",
@@ -152,9 +153,12 @@ def unlike_roof(work: Work, appearance: tuple[F32, Mask, float]) -> Mask:
     return np.asarray(cv2.resize(odd, (w, h), interpolation=cv2.INTER_NEAREST), np.uint8) > 0
 
 
-def wind_maps(work: Work, lines: tuple[F32, Any], unlike: Mask | None = None) -> WindMaps:
+def wind_maps(
+    work: Work, lines: tuple[F32, Any], unlike: Mask | None = None, origin: tuple[int, int] = (0, 0)
+) -> WindMaps:
     """The four excess maps and the course frame (see the module docstring); nothing is judged on
-    the `unlike` pixels."""
+    the `unlike` pixels. `work` may be a crop whose top-left pixel is `origin` of the whole (`lines`
+    then belong to the crop too: see `roof_crop`)."""
     ppi = work.ppi
     edge, period_of = lines
     dline, low = oriented_pair(work.flat, work.direction, 3.0 * ppi, "line", max(0.8, 0.12 * ppi))
@@ -184,7 +188,7 @@ def wind_maps(work: Work, lines: tuple[F32, Any], unlike: Mask | None = None) ->
         np.where(judged, both_edge / spread_edge, 0.0).astype(np.float32),
         np.where(judged, both_band / spread_band, 0.0).astype(np.float32),
         (edge / spread_edge).astype(np.float32),
-        course_height(work, edge, odd),
+        course_height(work, edge, odd, origin),
     )
 
 
@@ -260,21 +264,49 @@ def _features(
     return feats
 
 
+def roof_crop(
+    work: Work, lines: tuple[F32, Any], appearance: tuple[F32, Mask, float] | None
+) -> tuple[Work, WindMaps, tuple[int, int]]:
+    """The wind maps over the roof's bounding box only (sky, lawn and walls cost filtering and
+    never hold a candidate): the cropped work, its maps and the crop's origin (x, y)."""
+    ys, xs = np.nonzero(work.roof_wide[::CROP_STEP, ::CROP_STEP])
+    h, w = work.roof_wide.shape
+    y0, y1 = max(0, int(ys.min()) * CROP_STEP - CROP_STEP), min(h, int(ys.max()) * CROP_STEP + 2 * CROP_STEP)
+    x0, x1 = max(0, int(xs.min()) * CROP_STEP - CROP_STEP), min(w, int(xs.max()) * CROP_STEP + 2 * CROP_STEP)
+    rows, cols = slice(y0, y1), slice(x0, x1)
+    part = replace(
+        work,
+        rgb=work.rgb[rows, cols],
+        flat=work.flat[rows, cols],
+        roof=work.roof[rows, cols],
+        soft=work.soft[rows, cols],
+        roof_wide=work.roof_wide[rows, cols],
+    )
+    edge, period_of = lines
+
+    def period(x: F32, y: F32) -> F32:
+        return np.asarray(period_of(x + np.float32(x0), y + np.float32(y0)), np.float32)
+
+    unlike = unlike_roof(work, appearance)[rows, cols] if appearance is not None else None
+    return part, wind_maps(part, (edge[rows, cols], period), unlike, (x0, y0)), (x0, y0)
+
+
 def wind_candidates(
     work: Work, lines: tuple[F32, Any] | None, appearance: tuple[F32, Mask, float] | None = None
 ) -> list[Candidate]:
     """Wind creases and lifted tabs, scored by their classifiers (capped: proposals only); the best
-    `MAX_WIND_CANDIDATES` of each kind."""
+    `MAX_WIND_CANDIDATES` of each kind. Nothing is judged on pixels whose material `appearance`
+    (`appearance_distance`) says is not the roof's shingles."""
     if lines is None or work.scale is None or work.roof.sum() < 100:
         return []
-    maps = wind_maps(work, lines, unlike_roof(work, appearance) if appearance is not None else None)
+    part, maps, (ox, oy) = roof_crop(work, lines, appearance)
     size = original_size(work)
     out: list[Candidate] = []
     for kind in WIND_KINDS:
         model = load_model(kind)
         found = []
-        for box, feats in wind_runs(work, maps, kind):
-            grown = clamp_box(_grown(work, box, kind), *size)
+        for (x0, y0, x1, y1), feats in wind_runs(part, maps, kind):
+            grown = clamp_box(_grown(work, (x0 + ox, y0 + oy, x1 + ox, y1 + oy), kind), *size)
             if grown is not None:
                 found.append(Candidate(grown, kind, round(WIND_SCORE_CAP * model.score(feats), 4), 2, feats))
         out += sorted(found, key=lambda c: (-c.score, c.box))[: MAX_WIND_CANDIDATES[kind]]
