@@ -1,17 +1,19 @@
 """Wind damage on the shingle edges: wind creases and lifted tabs, judged in the courses' own frame.
 
 Courses repeat, so every thin line along them is compared with the same spot one course period up
-and down the slope (`course_neighbours`): a butt edge, its shadow, a laminate's backer line or a
-3-tab keyway is there too; a crease (a straight line of broken granules across a tab, an inch or
-more above its butt, the tab below it bent) or a lifted tab (a butt edge whose shadow or gap is
-wider and darker than the neighbours', its lower edge catching light) is not. Four course-aligned
-filters (the bright-over-dark edge, a thin dark line, a thin bright line, a wide dark band) give
-four maps of that excess, each as a robust z over the roof (contrast-normalised by the roof's own
-spread); runs of excess at least `MIN_LENGTH_IN` inches long along the courses are the
-candidates. Each is described in inches and z units (scale- and contrast-free) and by whether its
-neighbours carry a course line at the same phase (a lifted tab sits on a butt line, a crease does
-not), and two logistic classifiers (`models/wind_crease.json`, `models/lifted_tab.json`, fitted
-by `evaluation.vision.wind_training` on the fitting photos only) score it.
+and down the slope: a butt edge, its shadow, a laminate's backer line or a 3-tab keyway is there
+too; a crease (a straight line of broken granules across a tab, an inch or more above its butt,
+the tab below it bent) or a lifted tab (a butt edge whose shadow or gap is wider and darker than
+the neighbours', its lower edge catching light) is not. Four course-aligned filters (the
+bright-over-dark edge, a thin dark line, a thin bright line, a wide dark band) give four maps of
+that excess. The course map (`course_map`) gives each pixel's height in its course: a crease is
+sought on the tabs' faces, a lifted tab on the butt lines, each zone's excess in robust spreads of
+that zone (contrast-free: a butt line varies more than a tab's face). Runs of excess at least
+`MIN_LENGTH_IN` inches long along the courses (inches of the local course period: scale-free) are
+the candidates, described by their excess, size, height in the course and what the neighbour
+courses carry at the same phase; two logistic classifiers (`models/wind_crease.json`,
+`models/lifted_tab.json`, fitted by `evaluation.vision.wind_training` on the fitting photos only)
+rank them. Pixels of another material (`appearance_distance` above `UNLIKE_ROOF`) are not judged.
 """
 
 from __future__ import annotations
@@ -36,17 +38,18 @@ SEED_Z = 3.0  # a pixel whose best excess is this many robust spreads above the 
 MIN_LENGTH_IN = 2.5  # a crease spans most of a tab (4 in and more), a lifted tab's shadow too
 MAX_LENGTH_IN = 30.0
 JOIN_IN = 1.5  # fragments of one line closer than this along the courses are one candidate
-# Proposals per photo and kind: on the fitting photos (leave-one-group-out) the best 8 crease runs
-# hold 93% of the creases any run reaches, the best 4 lifted-tab runs all the lifted tabs reached.
+# Proposals per photo and kind: with each half of the wind family's fitting photos held aside, the
+# best 8 crease runs of a photo hold 26 of the 30 creases any run reaches, the best 4 lifted-tab
+# runs 11 of 17 (more runs per photo add none).
 MAX_WIND_CANDIDATES: dict[DamageType, int] = {"wind_crease": 8, "lifted_tab": 4}
 # Proposals for the model stage only: held aside by leave-one-group-out, the classifiers' operating
-# point (a score of REPORT_SCORE) let through up to 1.6 false runs per photo for a few percent of
+# point (a score of REPORT_SCORE) let through 0.1 to 2.3 false runs per photo for under a tenth of
 # the marks, so a wind candidate's score is its classifier's probability times this cap, which
 # keeps it below REPORT_SCORE (ranked among the proposals, never in the local-only answer).
 WIND_SCORE_CAP = 0.35
 WIND_KINDS: tuple[DamageType, ...] = ("wind_crease", "lifted_tab")
 # A lifted tab's widened shadow is fainter against the butt zone's own variety than a crease on a
-# tab's face: its runs are seeded lower (on the fitting photos this reaches 21 lifted tabs, not 15).
+# tab's face: its runs are seeded lower (on the fitting photos this reaches 20 lifted tabs, not 15).
 SEED_SHARE: dict[DamageType, float] = {"wind_crease": 1.0, "lifted_tab": 0.8}
 MAPS = ("edge", "dline", "bline", "band")
 STAT_SAMPLES = 100_000
