@@ -27,9 +27,16 @@ from shared.workers import MB, Budget, run_bounded
 from vision.candidates import REPORT_SCORE, find_candidates
 from vision.detections import DamageType
 from vision.images import load_photo
+from vision.local.courses import course_lines
+from vision.local.missing import appearance_distance, course_gap_candidates, missing_candidates
+from vision.local.roof import estimate_roof
+from vision.local.scale import course_scale
+from vision.local.stage import work_of
+from vision.local.wind import wind_candidates
 
 RUNS = 3
 TARGET_12MP_S = 1.0
+TARGET_WIND_S = 0.3  # CPU for all the wind detectors on a 12 MP photo
 # What the target is about; wind creases and lifted tabs (shingle edge anomalies) are reported only.
 ACCEPTANCE_TYPES: tuple[DamageType, ...] = ("hail_hit", "missing_shingle")
 WORST_BUDGET = Budget(seconds=120, memory_bytes=2048 * MB, what="A photo's decode and local stage")
@@ -105,7 +112,7 @@ def bench_accuracy() -> None:
     )
     note(f"reported: score >= {REPORT_SCORE}; all: every candidate handed to the model stage (at most 30)")
     note(
-        "edge anomalies (crease, lifted) are proposed for the model stage only (scored below the report "
+        "wind creases and lifted tabs are proposed for the model stage only (scored below the report "
         "threshold); a mark is found by a candidate of any type"
     )
     note(
@@ -156,7 +163,51 @@ def bench_worst_case() -> None:
     )
 
 
+def bench_wind_speed() -> None:
+    """CPU seconds of the wind detectors (creases and lifted tabs: maps, course map, runs,
+    classifiers) and of the missing-shingle detectors, on the 12 MP photo's working image."""
+    photo = render(PhotoSpec(width=4000, height=3000, seed=5, span_in=96.0))
+    scale = course_scale(photo.pixels)
+    if scale is None:
+        note("wind speed: no courses found on the 12 MP photo")
+        return
+    work = work_of(photo.pixels, estimate_roof(photo.pixels, scale), scale)
+    lines = course_lines(work)
+
+    def wind() -> object:
+        return wind_candidates(work, lines)
+
+    def missing() -> object:
+        appearance = appearance_distance(work)
+        return missing_candidates(work, appearance) + course_gap_candidates(work, lines, appearance)
+
+    rows = []
+    for label, job, target in (("wind (crease, lifted)", wind, TARGET_WIND_S), ("missing", missing, None)):
+        job()  # warm-up
+        seconds = []
+        for _ in range(RUNS):
+            began = time.process_time()
+            job()
+            seconds.append(time.process_time() - began)
+        cpu = statistics.median(seconds)
+        rows.append(
+            (
+                label,
+                f"{work.flat.shape[1]} x {work.flat.shape[0]}",
+                fmt(cpu, 3),
+                "-" if target is None else f"< {target}",
+                "-" if target is None else verdict(cpu < target),
+            )
+        )
+    print_table(
+        f"Vision local stage: CPU seconds of the shingle-edge detectors on the 12 MP photo, median of {RUNS}",
+        ("detectors", "working image", "CPU s", "target", "verdict"),
+        rows,
+    )
+
+
 def run() -> None:
     bench_speed()
+    bench_wind_speed()
     bench_worst_case()
     bench_accuracy()

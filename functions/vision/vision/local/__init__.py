@@ -1,5 +1,5 @@
-"""The local stage of damage detection: candidate hail hits, missing shingles and shingle edge
-anomalies from OpenCV alone.
+"""The local stage of damage detection: candidate hail hits, missing shingles, wind creases and
+lifted tabs from OpenCV alone.
 
 It proposes; a vision model later verifies and classifies the numbered candidates (and without a
 model, the confident candidates are the answer). The method, in the order it runs:
@@ -58,13 +58,21 @@ model, the confident candidates are the answer). The method, in the order it run
    course above such a gap is the hole; it is scored by how unlike the roof its material is (the
    appearance distance above). This finds felt on charcoal and holes on laminated courses of
    varied shades, whose appearance alone is not extreme enough to stand out.
-6. **Shingle edge anomalies** (wind creases, lifted tabs). Courses repeat, so a spot is compared
-   with the same spot one course period up and down the slope (the period measured per tile at
-   working resolution, as perspective can double it from top to bottom of a photo). An oriented
-   bright-over-dark thin edge stronger than at both neighbours is a crease candidate; a wide dark
-   band (a butt edge's shadow widened) stronger than at both neighbours is a lifted-tab candidate.
-   On the development set these are not yet separable from normal variety (laminates' bottom layer,
-   tab shade steps), so they are scored below `REPORT_SCORE`: proposals for the model stage only.
+6. **Wind damage** (`wind`: creases and lifted tabs). Courses repeat, so a spot is compared with
+   the same spot one course period up and down the slope (the period measured per tile at working
+   resolution, as perspective can double it from top to bottom of a photo): four filters along the
+   courses (the bright-over-dark butt edge, a thin dark line, a thin bright line, a wide dark band)
+   give each pixel its excess over both neighbours. A *course map* (`course_map`) says where each
+   pixel sits in its course: the survey's course field demodulated by the butt edges gives the
+   height above the butt line below as a share of the period. A crease lies on a tab's face (an
+   inch or more above its butt), a lifted tab's shadow on the butt line, so each kind is sought in
+   its own zone of the course, its excess in robust spreads of that zone (contrast-free), its runs
+   along the courses measured in inches of the local period (scale-free). Each run is scored by a
+   logistic classifier (`models/wind_crease.json`, `models/lifted_tab.json`, fitted by
+   `evaluation.vision.wind_training` on the fitting photos only). Held aside by family, their
+   operating point does not carry over (too many false runs for the marks it finds), so wind
+   candidates are scored below `REPORT_SCORE`: proposals for the model stage only, the best few
+   per kind.
 7. Candidates are ranked by score, readings of one mark merged (overlap or containment), and at
    most `MAX_CANDIDATES` kept (the model stage draws their numbers on the photo).
 

@@ -42,13 +42,22 @@ def _oriented_kernel(across: float, length: float, profile: str, sigma: float) -
 def oriented(img: F32, across: float, length: float, profile: str, sigma: float) -> F32:
     """The largest response over a few orientations round the course direction (perspective and
     the camera's roll turn the courses a few degrees across the photo)."""
-    out: F32 | None = None
+    return oriented_pair(img, across, length, profile, sigma)[0]
+
+
+def oriented_pair(img: F32, across: float, length: float, profile: str, sigma: float) -> tuple[F32, F32]:
+    """The largest and the smallest response over the orientations of `oriented` (the smallest
+    line response is minus the largest of the opposite polarity: a bright line, for one filtering)."""
+    high: F32 | None = None
+    low: F32 | None = None
     for tilt in (-4.0, 0.0, 4.0):
         kernel = _oriented_kernel(across + math.radians(tilt), length, profile, sigma)
         response = np.asarray(cv2.filter2D(img, cv2.CV_32F, kernel, borderType=cv2.BORDER_REFLECT), np.float32)
-        out = response if out is None else np.maximum(out, response)
-    assert out is not None
-    return out
+        high = response if high is None else np.maximum(high, response)
+        low = response if low is None else np.minimum(low, response)
+    assert high is not None
+    assert low is not None
+    return high, low
 
 
 def _local_period(work: Work, edges: F32) -> Any:

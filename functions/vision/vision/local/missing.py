@@ -26,6 +26,7 @@ MAX_GAP_CANDIDATES = 4
 # (bias, appearance distance of the hole, log strength); set on the development set: there the
 # holes' median appearance distance is >= 1.45 and all but a few gaps elsewhere are below 1.3.
 GAP_WEIGHTS = (-5.6, 4.0, 0.0)
+UNLIKE_ROOF = 3.0  # an appearance distance above this is another material than the roof's shingles
 
 
 def appearance_distance(work: Work) -> tuple[F32, Mask, float]:
@@ -57,7 +58,7 @@ def missing_candidates(work: Work, appearance: tuple[F32, Mask, float]) -> list[
     ppi = work.ppi * factor
     if roof.sum() < 50:
         return []
-    odd = ((dist > 3.0) & roof).astype(np.uint8)
+    odd = ((dist > UNLIKE_ROOF) & roof).astype(np.uint8)
     odd = np.asarray(cv2.morphologyEx(odd, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)), np.uint8)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(odd, connectivity=8)
     tab_px = 12.0 * EXPOSURE_IN * ppi**2
@@ -66,7 +67,10 @@ def missing_candidates(work: Work, appearance: tuple[F32, Mask, float]) -> list[
         area = float(stats[i, cv2.CC_STAT_AREA])
         if not 0.3 * tab_px <= area <= 8.0 * tab_px:
             continue
-        points = np.column_stack(np.nonzero(labels == i)[::-1]).astype(np.float32)
+        x, y, w, h = (int(v) for v in stats[i, :4])
+        own = labels[y : y + h, x : x + w] == i  # within the region's own box: not the whole image
+        ys, xs = np.nonzero(own)
+        points = np.column_stack((xs + x, ys + y)).astype(np.float32)
         (_, _), (rw, rh), _ = cv2.minAreaRect(points)
         long_side, short_side = max(rw, rh) + 1, min(rw, rh) + 1
         fill = area / (long_side * short_side)
@@ -74,9 +78,8 @@ def missing_candidates(work: Work, appearance: tuple[F32, Mask, float]) -> list[
         short_in = short_side / ppi
         if fill < 0.6 or aspect > 6.0 or not 0.5 * EXPOSURE_IN <= short_in <= 2.5 * EXPOSURE_IN:
             continue
-        strength = float(dist[labels == i].mean())
-        evidence = 1.5 * (fill - 0.6) / 0.2 + 0.8 * (strength - 3.0) - 0.6 * max(0.0, aspect - 4.0)
-        x, y, w, h = (int(v) for v in stats[i, :4])
+        strength = float(dist[y : y + h, x : x + w][own].mean())
+        evidence = 1.5 * (fill - 0.6) / 0.2 + 0.8 * (strength - UNLIKE_ROOF) - 0.6 * max(0.0, aspect - 4.0)
         scale = factor * work.factor
         box = clamp_box((x / scale, y / scale, (x + w) / scale, (y + h) / scale), *original_size(work))
         if box is None:
@@ -119,7 +122,9 @@ def course_gap_candidates(work: Work, lines: tuple[F32, Any], appearance: tuple[
     for i in range(1, count):
         if stats[i, cv2.CC_STAT_AREA] < 4:
             continue
-        ys, xs = np.nonzero(labels == i)
+        bx, by, bw, bh = (int(v) for v in stats[i, :4])
+        ys, xs = np.nonzero(labels[by : by + bh, bx : bx + bw] == i)  # within the gap's own box: cheap
+        ys, xs = ys + by, xs + bx
         s = -xs * sin + ys * cos
         length_in = (float(np.ptp(s)) + 1) / ppi
         if not GAP_LENGTH_IN[0] <= length_in <= GAP_LENGTH_IN[1]:

@@ -12,12 +12,12 @@ import numpy as np
 from vision.detections import Box, Detection, merge, same_mark
 from vision.local.candidate import MAX_CANDIDATES, REPORT_SCORE, Candidate
 from vision.local.courses import course_lines
-from vision.local.edges import edge_candidates
 from vision.local.hail import hail_candidates
 from vision.local.image_ops import Mask, RGBImage, check_rgb, log_luminance, normalised, resize
 from vision.local.missing import appearance_distance, course_gap_candidates, missing_candidates
 from vision.local.roof import estimate_roof
 from vision.local.scale import EXPOSURE_IN, Scale, course_scale
+from vision.local.wind import wind_candidates
 from vision.local.work import MAX_WORK_SIDE, WORK_PPI, Work
 from vision.photo_scale import PhotoScale
 
@@ -81,8 +81,8 @@ def _candidates(work: Work, limit: int) -> list[Candidate]:
     # so only a confident one (a hole of another material) claims what lies inside it.
     holes = missing + [c for c in gaps if c.score >= REPORT_SCORE]
     hail = [c for c in hail_candidates(work) if not any(_inside(c.box, m.box) for m in holes)]
-    edges = [c for c in edge_candidates(work, lines) if not any(_inside(c.box, m.box) for m in holes)] if lines else []
-    ranked = sorted(missing + gaps + hail + edges, key=lambda c: (-c.score, c.box))
+    wind = [c for c in wind_candidates(work, lines, appearance) if not any(_inside(c.box, m.box) for m in holes)]
+    ranked = sorted(missing + gaps + hail + wind, key=lambda c: (-c.score, c.box))
     kept: list[Candidate] = []
     for cand in ranked:  # one candidate per mark: the best scored reading of it
         if not any(same_mark(cand.box, k.box) for k in kept):
