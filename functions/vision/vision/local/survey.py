@@ -35,6 +35,9 @@ from vision.local.roof_mask import shingle_mask
 from vision.local.slope_plane import CourseField, fit_course_field, focal_prior, slope_plane
 
 HARMONICS_SUPPORT = (2, 3, 4, 5)  # a thin shadow line's comb is flat: small windows find any of these
+# A period is passed over for one these many times longer that two windows agree on (not twice: a
+# laminate's teeth can repeat every other course, so twice the exposure is no proof of a harmonic).
+PASSED_OVER = (3, 4, 5)
 TYPICAL_EXPOSURE_IN = 5.3
 MIN_ROOF_SHARE = (
     0.01  # of the photo, for there to be a roof  # sizes the holes the mask fills before the style is known
@@ -49,7 +52,9 @@ def _reference(windows: list[CourseWindow], cx: float, cy: float, norm: float) -
     is), or by having found its second or third harmonic (a laminate's backer edge or a window too
     small for the period favours a harmonic; nothing on a roof repeats at twice the exposure, so a
     harmonic supports the longer period and not the other way round). A period needs the support
-    of another window of its own where another window could have seen it."""
+    of another window of its own where another window could have seen it, and is passed over when
+    two windows agree on three to five times it (a close-up's small
+    windows see the granules' or a shadow line's fine structure, the large ones the courses)."""
     if not windows:
         return None
     x = np.array([(w.x - cx) / norm for w in windows])
@@ -57,7 +62,7 @@ def _reference(windows: list[CourseWindow], cx: float, cy: float, norm: float) -
     logs = np.log([w.period for w in windows])
     dirs = np.array([w.direction for w in windows])
     longest = np.log([w.size / 3.5 for w in windows])
-    best, pick = (-1.0, 0.0), 0
+    owns, harmonics, multiples = [], [], []
     for i in range(len(windows)):
         apart = np.hypot(x - x[i], y - y[i])
         tolerance = 0.1 + 1.2 * apart
@@ -66,8 +71,19 @@ def _reference(windows: list[CourseWindow], cx: float, cy: float, norm: float) -
         near_harmonic = np.minimum(tolerance, 0.3)  # a harmonic must not be mistaken for the next
         harmonic = aligned & ~own
         harmonic &= np.any([np.abs(logs - logs[i] + math.log(m)) < near_harmonic for m in HARMONICS_SUPPORT], axis=0)
+        owns.append(own)
+        harmonics.append(harmonic)
+        multiples.append(
+            aligned & np.any([np.abs(logs - logs[i] - math.log(m)) < near_harmonic for m in PASSED_OVER], axis=0)
+        )
+    agreed = np.array([int(own.sum()) >= 2 for own in owns])
+    best, pick = (-1.0, 0.0), 0
+    for i in range(len(windows)):
+        own, harmonic = owns[i], harmonics[i]
         able = int((longest >= logs[i] - 0.05).sum())
-        score = (float(own.sum() >= min(2, able)), float(own.sum() + harmonic.sum()) - 0.001 * windows[i].size)
+        passed_over = bool((multiples[i] & agreed).any())
+        first = float(own.sum() >= min(2, able) and not passed_over)
+        score = (first, float(own.sum() + harmonic.sum()) - 0.001 * windows[i].size)
         if score > best:
             best, pick = score, i
     return windows[pick]
