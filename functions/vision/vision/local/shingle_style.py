@@ -48,20 +48,38 @@ class Keyways:
     strength: float
 
 
-def rectified(dark: F32, roof: Mask, plane: SlopePlane, at: tuple[float, float]) -> tuple[F32, Mask]:
+def rectified(
+    dark: F32, roof: Mask, plane: SlopePlane, at: tuple[float, float], exposures: tuple[float, float] = PATCH_EXPOSURES
+) -> tuple[F32, Mask]:
     """The dark-line image resampled square-on about image point `at`: rows down the slope, columns
     along the courses, RECTIFIED_PX pixels per exposure (`plane` sized with a one-inch exposure, so
-    that its units are exposures), and where that patch is roof."""
+    that its units are exposures), `exposures` (across, along) big, and where that patch is roof.
+    Where the photo has many more pixels per exposure (a close-up), the thin keyway and shadow lines
+    are first blurred to the patch's sampling, or the samples would fall between them."""
     u0, v0 = plane.plane_coordinates(np.array([at[0]]), np.array([at[1]]))
-    rows, cols = (round(n * RECTIFIED_PX) for n in PATCH_EXPOSURES)
+    rows, cols = (max(8, round(n * RECTIFIED_PX)) for n in exposures)
     vv, uu = np.mgrid[0:rows, 0:cols].astype(np.float64)
     x, y = plane.image_point(
         float(u0[0]) + (uu - cols / 2) / RECTIFIED_PX, float(v0[0]) + (vv - rows / 2) / RECTIFIED_PX
     )
     mx, my = x.astype(np.float32), y.astype(np.float32)
+    step = float(plane.pixels_per_inch(np.array([at[0]]), np.array([at[1]]))[0]) / RECTIFIED_PX
+    if step > 2.0:
+        dark = np.asarray(cv2.GaussianBlur(dark, (0, 0), 0.5 * step), np.float32)
     patch = cv2.remap(dark, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
     inside = cv2.remap(roof.astype(np.uint8), mx, my, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     return np.asarray(patch, np.float32), np.asarray(inside > 0, np.bool_)
+
+
+def patch_exposures(plane: SlopePlane, width: int, height: int) -> tuple[float, float]:
+    """The rectified patch's size (across, along the courses, in exposures): PATCH_EXPOSURES, or
+    less where the photo itself spans less (a close-up of a few feet). Courses run across the photo
+    (within 45 degrees), so its width is taken along them and its height across."""
+    cx, cy = width / 2, height / 2
+    u, v = plane.plane_coordinates(np.array([0.0, width - 1.0, cx, cx]), np.array([cy, cy, 0.0, height - 1.0]))
+    along = math.hypot(float(u[1] - u[0]), float(v[1] - v[0]))
+    across = math.hypot(float(u[3] - u[2]), float(v[3] - v[2]))
+    return min(PATCH_EXPOSURES[0], 0.9 * across), min(PATCH_EXPOSURES[1], 0.9 * along)
 
 
 def keyways(patch: F32, inside: Mask) -> Keyways | None:
