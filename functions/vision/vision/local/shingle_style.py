@@ -54,8 +54,7 @@ def rectified(
     """The dark-line image resampled square-on about image point `at`: rows down the slope, columns
     along the courses, RECTIFIED_PX pixels per exposure (`plane` sized with a one-inch exposure, so
     that its units are exposures), `exposures` (across, along) big, and where that patch is roof.
-    Where the photo has many more pixels per exposure (a close-up), the thin keyway and shadow lines
-    are first blurred to the patch's sampling, or the samples would fall between them."""
+    """
     u0, v0 = plane.plane_coordinates(np.array([at[0]]), np.array([at[1]]))
     rows, cols = (max(8, round(n * RECTIFIED_PX)) for n in exposures)
     vv, uu = np.mgrid[0:rows, 0:cols].astype(np.float64)
@@ -63,9 +62,6 @@ def rectified(
         float(u0[0]) + (uu - cols / 2) / RECTIFIED_PX, float(v0[0]) + (vv - rows / 2) / RECTIFIED_PX
     )
     mx, my = x.astype(np.float32), y.astype(np.float32)
-    step = float(plane.pixels_per_inch(np.array([at[0]]), np.array([at[1]]))[0]) / RECTIFIED_PX
-    if step > 2.0:
-        dark = np.asarray(cv2.GaussianBlur(dark, (0, 0), 0.5 * step), np.float32)
     patch = cv2.remap(dark, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
     inside = cv2.remap(roof.astype(np.uint8), mx, my, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     return np.asarray(patch, np.float32), np.asarray(inside > 0, np.bool_)
