@@ -1,0 +1,78 @@
+"""The roof mask and the shingle scale on photos of the FITTING families (evaluation.vision.families),
+the cases issue 14 found wrong: a yard view seen at a grazing angle (its shingles' texture is nearly
+all course lines: the survey used to find no roof at all), and a close-up whose small windows see
+the shingles' fine structure while only the large ones see the courses (the scale used to be a
+quarter of the truth). Plus the reference window's choice on its own.
+
+Photos are rendered at 1280 x 960 (the stage works on a 640-pixel copy either way)."""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+
+import cv2
+import numpy as np
+
+from evaluation.vision.families import RoofPhoto, render
+from evaluation.vision.families.scene import Surface
+from vision.local.course_windows import CourseWindow
+from vision.local.image_ops import Mask
+from vision.local.roof import estimate_roof
+from vision.local.scale import Scale, course_scale
+from vision.local.survey import _reference
+
+SIZE = (1280, 960)
+OFF_ROOF = (Surface.SKY, Surface.WALL, Surface.GUTTER, Surface.FASCIA, Surface.SOFFIT, Surface.GROUND)
+
+
+@cache
+def measured(family: str, index: int) -> tuple[RoofPhoto, Scale, Mask]:
+    photo = render(family, index, SIZE)
+    scale = course_scale(photo.pixels)
+    assert scale is not None, photo.name
+    return photo, scale, estimate_roof(photo.pixels, scale)
+
+
+def scale_error(photo: RoofPhoto, scale: Scale) -> float:
+    return scale.ppi / (photo.pixels_per_foot / 12.0) - 1.0
+
+
+def test_a_grazing_yard_view_gets_a_roof_mask_off_the_sky_gutter_and_wall() -> None:
+    photo, scale, mask = measured("sky_gutter_siding", 7)
+    assert photo.params.view.kind == "yard" and photo.courses_visible
+    iou = (mask & photo.roof).sum() / (mask | photo.roof).sum()
+    assert iou >= 0.8
+    reach = max(1, round(0.75 * scale.ppi))
+    eroded = cv2.erode(mask.astype(np.uint8), np.ones((2 * reach + 1,) * 2, np.uint8)) > 0
+    assert (eroded & ~photo.roof).sum() <= 0.002 * eroded.sum()
+    off = np.isin(photo.surfaces, [int(s) for s in OFF_ROOF])
+    assert (mask & off).sum() <= 0.01 * mask.sum()
+
+
+def test_a_grazing_yard_view_has_its_scale_within_5_percent_and_covered() -> None:
+    photo, scale, _ = measured("sky_gutter_siding", 7)
+    error = scale_error(photo, scale)
+    assert abs(error) <= 0.05
+    assert abs(error) <= 2.5 * scale.uncertainty
+
+
+def test_a_close_up_is_scaled_by_its_courses_not_their_fine_structure() -> None:
+    photo, scale, _ = measured("three_tab_closeup", 6)
+    assert photo.params.view.kind == "closeup"
+    error = scale_error(photo, scale)
+    assert abs(error) <= 0.05
+    assert abs(error) <= 2.5 * scale.uncertainty
+
+
+def _window(x: float, y: float, period: float, size: int) -> CourseWindow:
+    return CourseWindow(x, y, 0.0, 1.0 / period, 100.0, size)
+
+
+def test_a_period_two_large_windows_see_four_times_over_is_passed_over() -> None:
+    # Six small windows agree on 21 px; two large ones (which could see it) agree on 84 px: the
+    # small ones saw a harmonic of the courses.
+    small = [_window(320 + dx, 240 + dy, 21.0 + 0.3 * dx / 60, 80) for dx in (-60, 0, 60) for dy in (-60, 60)]
+    large = [_window(320, 240, 84.0, 288), _window(320, 240, 82.0, 480)]
+    ref = _reference(small + large, 320, 240, 320)
+    assert ref is not None and math.isclose(ref.period, 84.0, rel_tol=0.03)
