@@ -31,6 +31,8 @@ ShingleKind = Literal["three_tab", "laminated"]
 RECTIFIED_PX = 8.0  # pixels per exposure in the rectified patch
 PATCH_EXPOSURES = (10, 28)  # the patch's size across and along the courses, in exposures
 TAB_RATIO_RANGE = (1.6, 3.6)  # tab width over exposure the search allows (the focal length is a guess)
+LATTICE_ROWS = 0.12  # cycles per exposure about half the course frequency where the lattice peak is sought
+FLANK_ROWS = 0.3  # and the rows beside it (out to this far from half) that give its background
 MIN_LATTICE = 9.0  # the lattice peak (and thrice its mirror) over the typical power of its search zone: 3-tab
 MIN_ROOF_SHARE = 0.5  # of the patch, else the style is not judged
 
@@ -53,7 +55,9 @@ def rectified(
 ) -> tuple[F32, Mask]:
     """The dark-line image resampled square-on about image point `at`: rows down the slope, columns
     along the courses, RECTIFIED_PX pixels per exposure (`plane` sized with a one-inch exposure, so
-    that its units are exposures), `exposures` (across, along) big, and where that patch is roof.
+    that its units are exposures), `exposures` (across, along) big, and where that patch is roof. Where the photo has many more
+    pixels per exposure (a close-up), the thin keyway and shadow lines are first blurred to the
+    patch's sampling, or the samples would fall between them.
     """
     u0, v0 = plane.plane_coordinates(np.array([at[0]]), np.array([at[1]]))
     rows, cols = (max(8, round(n * RECTIFIED_PX)) for n in exposures)
@@ -62,6 +66,9 @@ def rectified(
         float(u0[0]) + (uu - cols / 2) / RECTIFIED_PX, float(v0[0]) + (vv - rows / 2) / RECTIFIED_PX
     )
     mx, my = x.astype(np.float32), y.astype(np.float32)
+    step = float(plane.pixels_per_inch(np.array([at[0]]), np.array([at[1]]))[0]) / RECTIFIED_PX
+    if step > 2.0:
+        dark = np.asarray(cv2.GaussianBlur(dark, (0, 0), 0.5 * step), np.float32)
     patch = cv2.remap(dark, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
     inside = cv2.remap(roof.astype(np.uint8), mx, my, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     return np.asarray(patch, np.float32), np.asarray(inside > 0, np.bool_)
@@ -93,12 +100,18 @@ def keyways(patch: F32, inside: Mask) -> Keyways | None:
     power = np.abs(np.fft.fftshift(np.fft.fft2((values - values.mean()) * hann))) ** 2
     fy = np.fft.fftshift(np.fft.fftfreq(rows))[:, None] * RECTIFIED_PX  # cycles per exposure
     fx = np.fft.fftshift(np.fft.fftfreq(cols))[None, :] * RECTIFIED_PX
-    zone = (np.abs(fy - 0.5) <= 0.12) & (np.abs(fx) >= 1 / TAB_RATIO_RANGE[1]) & (np.abs(fx) <= 1 / TAB_RATIO_RANGE[0])
+    band = (np.abs(fx) >= 1 / TAB_RATIO_RANGE[1]) & (np.abs(fx) <= 1 / TAB_RATIO_RANGE[0])
+    zone = (np.abs(fy - 0.5) <= LATTICE_ROWS) & band
     if not zone.any():
         return None
-    typical = float(np.median(power[zone])) + 1e-12
     i = int(np.argmax(np.where(zone, power, -1.0)))
     r, c = divmod(i, cols)
+    # The peak is judged against the same columns just above and below half the course frequency:
+    # the spectrum falls off along the courses (more so once blurred), so a typical power taken
+    # over the whole zone would favour any peak at its low end.
+    flank = (np.abs(fy[:, 0] - 0.5) > LATTICE_ROWS) & (np.abs(fy[:, 0] - 0.5) <= FLANK_ROWS)
+    columns = [(c + d) % cols for d in (-1, 0, 1)]
+    typical = float(np.median(power[flank][:, columns])) + 1e-12 if flank.any() else float(np.median(power[zone]))
     mirror = float(power[r, (2 * (cols // 2) - c) % cols])  # the same row, the other side along
     strength = min(float(power[r, c]), 3.0 * mirror) / typical
     # The tab along the courses: refine the peak's column by a parabola through log power.
