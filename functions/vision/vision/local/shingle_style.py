@@ -149,7 +149,9 @@ class Reading:
     ambiguity: float
 
 
-LAMINATE_EXPOSURE_IN = 5.625  # architectural laminates (a few lines are 5 7/8: 4% more)
+# Architectural laminates are 5 5/8 or 5 7/8 in, and nothing in a photo tells which: the scale is
+# taken between them (within 2.2% of either). Large-format "designer" laminates (8 in) are not.
+LAMINATE_EXPOSURE_IN = math.sqrt(5.625 * 5.875)
 LAMINATE_AMBIGUITY = 0.025
 UNKNOWN_EXPOSURE_IN = 5.3  # between 5 and 5 5/8: within 6% of either
 UNKNOWN_AMBIGUITY = 0.06
@@ -166,7 +168,7 @@ def read_shingles(found: Keyways | None, judged: bool, anisotropy_spread: float)
       rectification's stretch along the courses. The pair is told apart when the stretch is known
       well enough; otherwise the scale is taken between them (within 6% of both). Either way the
       measured tab removes the stretch: the area scale is corrected by its square root.
-    - laminated (judged, no lattice): 5 5/8 inch exposure.
+    - laminated (judged, no lattice): between 5 5/8 and 5 7/8 inch exposure.
     - not judged: 5.3 inches, 6%."""
     if found is not None and found.strength >= MIN_LATTICE:
         ratios = {pair: pair[1] / pair[0] for pair in (IMPERIAL, METRIC)}
