@@ -25,6 +25,11 @@ from vision.photo_scale import PhotoScale
 
 EXPOSURE_IN = 5.3  # a typical exposure, between 3-tab's 5" and laminates' 5 5/8" (what detectors size by)
 SCALE_SIDE = 640  # the small copy that finds the course field and the roof
+# A course period shorter than this on the small copy may be two or three times the true one (the
+# true one too fine for the copy's dark-line filter: a yard view's or a drone's courses), so a copy
+# twice as large is surveyed too.
+FINE_PERIOD = 16.0
+FINER = (1.7, 3.5)  # the larger copy's period is taken when the small one's is this many times it
 
 
 @dataclass(frozen=True)
@@ -62,11 +67,38 @@ class Scale:
 def course_scale(pixels: RGBImage) -> Scale | None:
     """The photo's scale from its shingle courses; None when no courses are found (not a roof
     photo, or courses too fine to see)."""
-    factor = min(1.0, SCALE_SIDE / max(pixels.shape[:2]))
-    small = np.asarray(resize(pixels, factor), np.uint8)
-    found = survey(small, factor)
+    found = survey_at(pixels, SCALE_SIDE)
     if found is None:
         return None
+    if max(pixels.shape[:2]) > SCALE_SIDE and _centre_period(found) < FINE_PERIOD:
+        # The small copy may have found every second or third course; a copy twice as large shows
+        # whether there are courses at a half or a third of that period (it alone could see them).
+        fine = survey_at(pixels, 2 * SCALE_SIDE)
+        if fine is not None and FINER[0] <= _photo_period(found) / _photo_period(fine) <= FINER[1]:
+            found = fine
+    return _measured(found, pixels)
+
+
+def survey_at(pixels: RGBImage, side: int) -> Survey | None:
+    """The survey of a copy of the photo at most `side` pixels on its long side."""
+    factor = min(1.0, side / max(pixels.shape[:2]))
+    return survey(np.asarray(resize(pixels, factor), np.uint8), factor)
+
+
+def _centre_period(found: Survey) -> float:
+    """The course period at the copy's centre, in its pixels."""
+    h, w = found.dark.shape
+    kx, ky = found.field.vector(w / 2, h / 2)
+    return 1.0 / math.hypot(float(kx), float(ky))
+
+
+def _photo_period(found: Survey) -> float:
+    return _centre_period(found) / found.factor
+
+
+def _measured(found: Survey, pixels: RGBImage) -> Scale:
+    """The scale the survey shows, in the photo's pixels."""
+    factor = found.factor
     h, w = found.dark.shape
     cx, cy = w / 2, h / 2
     focal = focal_prior(w, h)

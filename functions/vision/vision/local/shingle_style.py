@@ -55,9 +55,9 @@ def rectified(
 ) -> tuple[F32, Mask]:
     """The dark-line image resampled square-on about image point `at`: rows down the slope, columns
     along the courses, RECTIFIED_PX pixels per exposure (`plane` sized with a one-inch exposure, so
-    that its units are exposures), `exposures` (across, along) big, and where that patch is roof. Where the photo has many more
-    pixels per exposure (a close-up), the thin keyway and shadow lines are first blurred to the
-    patch's sampling, or the samples would fall between them.
+    that its units are exposures), `exposures` (across, along) big, and where that patch is roof.
+    Where the photo has many more pixels per exposure (a close-up), the thin keyway and shadow lines
+    are first blurred to the patch's sampling, or the samples would fall between them.
     """
     u0, v0 = plane.plane_coordinates(np.array([at[0]]), np.array([at[1]]))
     rows, cols = (max(8, round(n * RECTIFIED_PX)) for n in exposures)
