@@ -114,10 +114,13 @@ class ShingleLook:
 
     @property
     def plausible(self) -> bool:
-        """Whether the colour can be a shingle blend's at all (with room for a white balance 20% off):
-        no blend is as green as a lawn or a shrub (log G/B of 0.75 and more)."""
+        """Whether the look can be shingles' at all: a blend's colour (with room for a white
+        balance 20% off; no blend is as green as a lawn or a shrub: log G/B of 0.75 and more) and,
+        typically, a shingle's fine texture (sky and paint are smoother: a look learnt from windows
+        that mostly caught the sky is not the roof's)."""
         rg, gb = self.colour
-        return BLEND_RED_GREEN[0] <= rg <= BLEND_RED_GREEN[1] and BLEND_GREEN_BLUE[0] <= gb <= BLEND_GREEN_BLUE[1]
+        colour = BLEND_RED_GREEN[0] <= rg <= BLEND_RED_GREEN[1] and BLEND_GREEN_BLUE[0] <= gb <= BLEND_GREEN_BLUE[1]
+        return colour and self.texture_mid >= MIN_SHINGLE_TEXTURE
 
     def texture_ok(self, texture: npt.ArrayLike) -> npt.NDArray[np.bool_]:
         t = np.asarray(texture)

@@ -38,6 +38,7 @@ HARMONICS_SUPPORT = (2, 3, 4, 5)  # a thin shadow line's comb is flat: small win
 # A period is passed over for one these many times longer that two windows agree on (not twice: a
 # laminate's teeth can repeat every other course, so twice the exposure is no proof of a harmonic).
 PASSED_OVER = (3, 4, 5)
+MULTIPLE_WITHIN = 0.12  # log: how close to the multiple (a vent's louvres or a siding's laps are at no multiple)
 TYPICAL_EXPOSURE_IN = 5.3
 MIN_ROOF_SHARE = (
     0.01  # of the photo, for there to be a roof  # sizes the holes the mask fills before the style is known
@@ -74,7 +75,7 @@ def _reference(windows: list[CourseWindow], cx: float, cy: float, norm: float) -
         owns.append(own)
         harmonics.append(harmonic)
         multiples.append(
-            aligned & np.any([np.abs(logs - logs[i] - math.log(m)) < near_harmonic for m in PASSED_OVER], axis=0)
+            aligned & np.any([np.abs(logs - logs[i] - math.log(m)) < MULTIPLE_WITHIN for m in PASSED_OVER], axis=0)
         )
     agreed = np.array([int(own.sum()) >= 2 for own in owns])
     best, pick = (-1.0, 0.0), 0
@@ -165,6 +166,8 @@ def survey(small: RGBImage, factor: float) -> Survey | None:
         field = _sane(fit_course_field(windows, cx, cy, norm, tuple(field.params), tolerance=slack + 0.05), field, ref)
     core = _inner((h, w), _fitting(windows, field))
     shingles = learn_look(look, core) or shingles
+    if not shingles.plausible:
+        return None  # the field grew over the sky or a lawn: not a roof to measure or search
     demod = demodulate(dark, field)
     amplitude = demod.full_size(demod.amplitude, (h, w))
     ppi = float(slope_plane(field, focal_prior(w, h), TYPICAL_EXPOSURE_IN).pixels_per_inch(cx, cy))
