@@ -32,7 +32,7 @@ from vision.local.course_windows import (
 from vision.local.image_ops import F32, Mask, RGBImage, log_luminance
 from vision.local.phase_lock import demodulate, lock
 from vision.local.roof_mask import shingle_mask
-from vision.local.slope_plane import CourseField, fit_course_field, focal_prior, slope_plane
+from vision.local.slope_plane import CourseField, Tilt, fit_course_field, focal_prior, slope_plane, tilt
 
 HARMONICS_SUPPORT = (2, 3, 4, 5)  # a thin shadow line's comb is flat: small windows find any of these
 # A period is passed over for one these many times longer that two windows agree on (not twice: a
@@ -146,11 +146,12 @@ def survey(small: RGBImage, factor: float) -> Survey | None:
     first = learn_look(look, _inner((h, w), [ref]))
     if first is None:
         return None
-    agreeing = [c for c in _agreeing(central, ref, cx, cy, norm) if first.window_like(look, c.x, c.y, c.size)]
+    trend = tilt([c for c in central if first.window_like(look, c.x, c.y, c.size)], ref, cx, cy, norm)
+    agreeing = [c for c in _agreeing(central, ref, trend, cx, cy, norm) if first.window_like(look, c.x, c.y, c.size)]
     shingles = learn_look(look, _inner((h, w), agreeing)) or first
     if not shingles.plausible:
         return None  # a lawn's or a hedge's texture, not shingles
-    start = (ref.kx * norm, ref.ky * norm, 0.0, 0.0)
+    start = trend.start() or (ref.kx * norm, ref.ky * norm, 0.0, 0.0)
     field = fit_course_field(agreeing, cx, cy, norm, start, tolerance=0.45) or _constant(ref, cx, cy, norm)
     n0 = window_size(ref.period)
     centres = [(x, y) for x, y in grid_centres(h, w, n0) if shingles.window_like(look, x, y, n0)]
@@ -208,15 +209,19 @@ def _sane(fitted: CourseField | None, previous: CourseField, ref: CourseWindow) 
     return fitted
 
 
-def _agreeing(windows: list[CourseWindow], ref: CourseWindow, cx: float, cy: float, norm: float) -> list[CourseWindow]:
-    """The central windows that agree with the reference in direction and period (a neighbour's
-    period may differ more the further away it is: perspective)."""
+def _agreeing(
+    windows: list[CourseWindow], ref: CourseWindow, trend: Tilt, cx: float, cy: float, norm: float
+) -> list[CourseWindow]:
+    """The central windows that agree with the reference in direction and in period as the
+    windows' trend down the slope expects it there (a ladder's view: the period doubles within a
+    tenth of the photo); the further away, the more it may differ (perspective the trend missed)."""
     out = []
     for w in windows:
         apart = math.hypot(w.x - ref.x, w.y - ref.y) / norm
+        expected = trend.period((w.x - cx) / norm, (w.y - cy) / norm)
         if (
             abs(w.direction - ref.direction) < math.radians(8)
-            and abs(math.log(w.period / ref.period)) < 0.1 + 1.2 * apart
+            and abs(math.log(w.period / expected)) < 0.1 + 1.2 * apart
         ):
             out.append(w)
     return out or [ref]
