@@ -2,7 +2,9 @@
 the cases issue 14 found wrong: a yard view seen at a grazing angle (its shingles' texture is nearly
 all course lines: the survey used to find no roof at all), and a close-up whose small windows see
 the shingles' fine structure while only the large ones see the courses (the scale used to be a
-quarter of the truth). Plus the reference window's choice on its own.
+quarter of the truth), and a ladder's view (grazing: the period doubles within a tenth of the photo,
+and the field used to take one period for the whole photo). Plus the reference window's choice
+and the period's trend down the slope on their own.
 
 Photos are rendered at 1280 x 960 (the stage works on a 640-pixel copy either way)."""
 
@@ -13,6 +15,7 @@ from functools import cache
 
 import cv2
 import numpy as np
+import pytest
 
 from evaluation.vision.families import RoofPhoto, render
 from evaluation.vision.families.scene import Surface
@@ -20,6 +23,7 @@ from vision.local.course_windows import CourseWindow
 from vision.local.image_ops import Mask
 from vision.local.roof import estimate_roof
 from vision.local.scale import Scale, course_scale
+from vision.local.slope_plane import tilt
 from vision.local.survey import _reference
 
 SIZE = (1280, 960)
@@ -76,3 +80,43 @@ def test_a_period_two_large_windows_see_four_times_over_is_passed_over() -> None
     large = [_window(320, 240, 84.0, 288), _window(320, 240, 82.0, 480)]
     ref = _reference(small + large, 320, 240, 320)
     assert ref is not None and math.isclose(ref.period, 84.0, rel_tol=0.03)
+
+
+def true_period_at_centre(photo: RoofPhoto) -> float:
+    """The course period across the courses at the photo's centre, in pixels, from the truth's
+    homography: the exposure over how many inches down the slope a pixel moves."""
+    scale = photo.scale
+    _, _, sx, sy, _ = scale._inverse_jacobian(*scale.centre)
+    return photo.exposure_in / math.hypot(float(sx), float(sy))
+
+
+def test_a_ladder_view_has_the_course_period_and_the_scale_at_its_centre() -> None:
+    photo, scale, _ = measured("laminate_ladder_overcast", 2)
+    assert photo.params.view.kind == "ladder"
+    assert abs(scale.period_px / true_period_at_centre(photo) - 1) <= 0.1
+    error = scale_error(photo, scale)
+    assert abs(error) <= 0.05
+    assert abs(error) <= 2.5 * scale.uncertainty
+
+
+def test_the_trend_down_the_slope_is_read_from_windows_whose_root_period_grows_linearly() -> None:
+    # sqrt(period) = 3 + 6 t (t: units of norm down the photo from the centre), as a plane's
+    # perspective gives it; one window off the trend (a harmonic) does not move the median.
+    rows = (-0.3, -0.15, 0.0, 0.15, 0.3)
+    windows = [_window(320 + dx, 240 + t * 320, (3 + 6 * t) ** 2, 80) for t in rows for dx in (-60, 60)]
+    windows.append(_window(320, 240 + 0.15 * 320, (3 + 6 * 0.15) ** 2 / 2, 80))
+    ref = windows[4]  # t = 0
+    trend = tilt(windows, ref, 320, 240, 320)
+    assert trend.slope == pytest.approx(6.0, rel=0.05)
+    assert trend.period(0.0, 0.3) == pytest.approx((3 + 6 * 0.3) ** 2, rel=0.05)
+    start = trend.start()
+    assert start is not None and start[3] == pytest.approx(2.0, rel=0.05)  # the horizon half a norm up
+
+
+def test_no_trend_is_read_from_slopes_of_any_sign() -> None:
+    periods = (20.0, 28.0, 12.0, 30.0, 9.0, 25.0)
+    windows = [
+        _window(320, 240 + t * 320, p, 80) for t, p in zip((-0.3, -0.2, -0.1, 0.1, 0.2, 0.3), periods, strict=True)
+    ]
+    ref = _window(320, 240, 20.0, 80)
+    assert tilt(windows, ref, 320, 240, 320).slope == 0.0
