@@ -18,7 +18,15 @@ from dataclasses import field as dataclass_field
 import numpy as np
 
 from vision.local.image_ops import F32, RGBImage, resize
-from vision.local.shingle_style import Reading, ShingleKind, keyways, patch_exposures, read_shingles, rectified
+from vision.local.shingle_style import (
+    MIN_TABS_EXPOSURES,
+    Reading,
+    ShingleKind,
+    keyways,
+    patch_exposures,
+    read_shingles,
+    rectified,
+)
 from vision.local.slope_plane import FOCAL_SPREAD, SlopePlane, focal_prior, slope_plane
 from vision.local.survey import Survey, survey
 from vision.photo_scale import PhotoScale
@@ -134,9 +142,11 @@ def _reading(found: Survey, focal: float) -> Reading:
     """The shingles' reading: keyways looked for on the roof rectified about the centre."""
     h, w = found.dark.shape
     plane = slope_plane(found.field, focal, 1.0)  # plane units of one exposure
-    patch, inside = rectified(found.dark, found.roof, plane, (w / 2, h / 2), patch_exposures(plane, w, h))
+    exposures = patch_exposures(plane, w, h)
+    patch, inside = rectified(found.dark, found.roof, plane, (w / 2, h / 2), exposures)
     judged = bool(inside.mean() >= 0.25)
-    return read_shingles(keyways(patch, inside), judged, _stretch_spread(found, focal))
+    few_tabs = exposures[1] < MIN_TABS_EXPOSURES
+    return read_shingles(keyways(patch, inside), judged, _stretch_spread(found, focal), few_tabs)
 
 
 def _stretch_spread(found: Survey, focal: float) -> float:

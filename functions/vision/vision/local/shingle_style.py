@@ -153,13 +153,15 @@ class Reading:
 # taken between them (within 2.2% of either). Large-format "designer" laminates (8 in) are not.
 LAMINATE_EXPOSURE_IN = math.sqrt(5.625 * 5.875)
 LAMINATE_AMBIGUITY = 0.025
+MIN_TABS_EXPOSURES = 14.0  # along the patch (about six 3-tab tabs): fewer, and a missing lattice proves little
+FEW_TABS_AMBIGUITY = 0.056  # 5 inches within 2.5 of it from the laminates' 5.75
 UNKNOWN_EXPOSURE_IN = 5.3  # between 5 and 5 5/8: within 6% of either
 UNKNOWN_AMBIGUITY = 0.06
 DECIDED_AMBIGUITY = 0.012  # the keyway peak's position, once imperial or metric is told
 TELL_APART = 0.006  # the tab-over-exposure ratio must be known this well (relative) to tell the pairs apart
 
 
-def read_shingles(found: Keyways | None, judged: bool, anisotropy_spread: float) -> Reading:
+def read_shingles(found: Keyways | None, judged: bool, anisotropy_spread: float, few_tabs: bool = False) -> Reading:
     """The reading from the keyway lattice (`found`), whether the style could be judged at all
     (enough roof in the rectified patch), and how uncertain the foreshortening along the courses is
     (relative; from the focal length's spread).
@@ -168,7 +170,9 @@ def read_shingles(found: Keyways | None, judged: bool, anisotropy_spread: float)
       rectification's stretch along the courses. The pair is told apart when the stretch is known
       well enough; otherwise the scale is taken between them (within 6% of both). Either way the
       measured tab removes the stretch: the area scale is corrected by its square root.
-    - laminated (judged, no lattice): between 5 5/8 and 5 7/8 inch exposure.
+    - laminated (judged, no lattice): between 5 5/8 and 5 7/8 inch exposure; not told when the
+      patch spans too few tabs (`few_tabs`: a close-up) to rule a 3-tab roof out, the same
+      exposure with room for 5 inches.
     - not judged: 5.3 inches, 6%."""
     if found is not None and found.strength >= MIN_LATTICE:
         ratios = {pair: pair[1] / pair[0] for pair in (IMPERIAL, METRIC)}
@@ -183,6 +187,10 @@ def read_shingles(found: Keyways | None, judged: bool, anisotropy_spread: float)
         return Reading(
             "three_tab", exposure, math.sqrt(found.tab_exposures / ratio), math.hypot(spread, DECIDED_AMBIGUITY)
         )
+    if judged and few_tabs:
+        # Too few tabs along the patch for the lattice to rule a 3-tab roof out: the laminates'
+        # exposure (a metric 3-tab's too), with room for an imperial 3-tab's 5 inches.
+        return Reading(None, LAMINATE_EXPOSURE_IN, 1.0, FEW_TABS_AMBIGUITY)
     if judged:
         return Reading("laminated", LAMINATE_EXPOSURE_IN, 1.0, LAMINATE_AMBIGUITY)
     return Reading(None, UNKNOWN_EXPOSURE_IN, 1.0, UNKNOWN_AMBIGUITY)
