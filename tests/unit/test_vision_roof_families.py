@@ -23,6 +23,7 @@ from vision.local.course_windows import CourseWindow
 from vision.local.image_ops import Mask
 from vision.local.roof import estimate_roof
 from vision.local.scale import Scale, course_scale
+from vision.local.shingle_style import read_shingles
 from vision.local.slope_plane import tilt
 from vision.local.survey import _reference
 
@@ -120,3 +121,11 @@ def test_no_trend_is_read_from_slopes_of_any_sign() -> None:
     ]
     ref = _window(320, 240, 20.0, 80)
     assert tilt(windows, ref, 320, 240, 320).slope == 0.0
+
+
+def test_a_patch_of_few_tabs_without_a_lattice_is_not_told_laminated() -> None:
+    reading = read_shingles(None, judged=True, anisotropy_spread=0.02, few_tabs=True)
+    assert reading.kind is None
+    assert math.log(reading.exposure_in / 5.0) <= 2.5 * reading.ambiguity  # an imperial 3-tab's 5 inches
+    told = read_shingles(None, judged=True, anisotropy_spread=0.02)
+    assert told.kind == "laminated" and told.ambiguity < reading.ambiguity
