@@ -33,7 +33,7 @@ PATCH_EXPOSURES = (10, 28)  # the patch's size across and along the courses, in 
 TAB_RATIO_RANGE = (1.6, 3.6)  # tab width over exposure the search allows (the focal length is a guess)
 LATTICE_ROWS = 0.12  # cycles per exposure about half the course frequency where the lattice peak is sought
 FLANK_ROWS = 0.3  # and the rows beside it (out to this far from half) that give its background
-MIN_LATTICE = 9.0  # the lattice peak (and thrice its mirror) over the typical power of its search zone: 3-tab
+MIN_LATTICE = 18.0  # the lattice peak (and thrice its mirror) over its flanks: 3-tab (laminates reach 17 on fitting)
 MIN_ROOF_SHARE = 0.5  # of the patch, else the style is not judged
 
 # Tab width over exposure: imperial 12 / 5, metric 13 1/4 / 5 5/8.
