@@ -153,6 +153,7 @@ class Reading:
 # taken between them (within 2.2% of either). Large-format "designer" laminates (8 in) are not.
 LAMINATE_EXPOSURE_IN = math.sqrt(5.625 * 5.875)
 LAMINATE_AMBIGUITY = 0.025
+TAB_SLACK = 0.08  # log: how far a 3-tab's tab may measure from its ratio on a square-on photo
 MIN_TABS_EXPOSURES = 14.0  # along the patch (about six 3-tab tabs): fewer, and a missing lattice proves little
 FEW_TABS_AMBIGUITY = 0.056  # 5 inches within 2.5 of it from the laminates' 5.75
 UNKNOWN_EXPOSURE_IN = 5.3  # between 5 and 5 5/8: within 6% of either
@@ -167,21 +168,27 @@ def read_shingles(found: Keyways | None, judged: bool, anisotropy_spread: float,
     (relative; from the focal length's spread).
 
     - 3-tab: the tab width measured in exposures is the imperial or metric ratio times the
-      rectification's stretch along the courses. The pair is told apart when the stretch is known
-      well enough; otherwise the scale is taken between them (within 6% of both). Either way the
+      rectification's stretch along the courses: a lattice whose tab is further from that than
+      the stretch's uncertainty allows is no 3-tab's (a laminate's teeth lined up by chance). The
+      pair is told apart when the stretch is known well enough (the tab's misfit to the pair's
+      ratio adds to the uncertainty); otherwise the scale is taken between them (within 6% of
+      both). Either way the
       measured tab removes the stretch: the area scale is corrected by its square root.
     - laminated (judged, no lattice): between 5 5/8 and 5 7/8 inch exposure; not told when the
       patch spans too few tabs (`few_tabs`: a close-up) to rule a 3-tab roof out, the same
       exposure with room for 5 inches.
     - not judged: 5.3 inches, 6%."""
-    if found is not None and found.strength >= MIN_LATTICE:
-        ratios = {pair: pair[1] / pair[0] for pair in (IMPERIAL, METRIC)}
+    ratios = {pair: pair[1] / pair[0] for pair in (IMPERIAL, METRIC)}
+    ratio = math.sqrt(ratios[IMPERIAL] * ratios[METRIC])
+    if found is not None and found.strength >= MIN_LATTICE and _tab_fits(found, ratio, anisotropy_spread):
         if anisotropy_spread <= TELL_APART:
             pair = min(ratios, key=lambda p: abs(math.log(found.tab_exposures / ratios[p])))
+            # How far the tab measured from the pair's ratio shows how well it was measured: the
+            # pair told is that much less certain (a 5% misfit: the other pair is as likely).
+            misfit = abs(math.log(found.tab_exposures / ratios[pair]))
             stretch = found.tab_exposures / ratios[pair]
-            return Reading("three_tab", pair[0], math.sqrt(stretch), DECIDED_AMBIGUITY)
+            return Reading("three_tab", pair[0], math.sqrt(stretch), math.hypot(DECIDED_AMBIGUITY, misfit))
         # Between the pairs: exposure x tab is 60 or 74.5 square inches; the scale at their middle.
-        ratio = math.sqrt(ratios[IMPERIAL] * ratios[METRIC])
         exposure = math.sqrt(IMPERIAL[0] * METRIC[0])
         spread = 0.5 * math.log((METRIC[0] * METRIC[1]) / (IMPERIAL[0] * IMPERIAL[1])) / 2
         return Reading(
@@ -194,3 +201,9 @@ def read_shingles(found: Keyways | None, judged: bool, anisotropy_spread: float,
     if judged:
         return Reading("laminated", LAMINATE_EXPOSURE_IN, 1.0, LAMINATE_AMBIGUITY)
     return Reading(None, UNKNOWN_EXPOSURE_IN, 1.0, UNKNOWN_AMBIGUITY)
+
+
+def _tab_fits(found: Keyways, ratio: float, anisotropy_spread: float) -> bool:
+    """Whether the lattice's tab (in exposures, as rectified) is a 3-tab's: its ratio to the
+    exposure, stretched by no more than three spreads of the foreshortening's uncertainty."""
+    return abs(math.log(found.tab_exposures / ratio)) <= max(TAB_SLACK, 3.0 * anisotropy_spread)
