@@ -28,7 +28,7 @@ from vision.local.shingle_style import (
     rectified,
 )
 from vision.local.slope_plane import FOCAL_SPREAD, SlopePlane, focal_prior, slope_plane
-from vision.local.survey import Survey, survey
+from vision.local.survey import Survey, central_period, survey
 from vision.photo_scale import PhotoScale
 
 EXPOSURE_IN = 5.3  # a typical exposure, between 3-tab's 5" and laminates' 5 5/8" (what detectors size by)
@@ -81,10 +81,23 @@ def course_scale(pixels: RGBImage) -> Scale | None:
     if max(pixels.shape[:2]) > SCALE_SIDE and _centre_period(found) < FINE_PERIOD:
         # The small copy may have found every second or third course; a copy twice as large shows
         # whether there are courses at a half or a third of that period (it alone could see them).
-        fine = survey_at(pixels, 2 * SCALE_SIDE)
+        fine = _finer_survey(pixels, found)
         if fine is not None and FINER[0] <= _photo_period(found) / _photo_period(fine) <= FINER[1]:
             found = fine
     return _measured(found, pixels)
+
+
+def _finer_survey(pixels: RGBImage, found: Survey) -> Survey | None:
+    """The survey of a copy twice as large, when a first look at its central windows finds
+    courses at about a half or a third of `found`'s period (else None: most photos, whose larger
+    copy only confirms the period, are spared the full survey)."""
+    factor = min(1.0, 2 * SCALE_SIDE / max(pixels.shape[:2]))
+    larger = np.asarray(resize(pixels, factor), np.uint8)
+    period = central_period(larger)
+    # The central windows' period is where their reference sits, not at the centre: a looser band.
+    if period is None or not FINER[0] / 1.2 <= _photo_period(found) / (period / factor) <= FINER[1] * 1.2:
+        return None
+    return survey(larger, factor)
 
 
 def survey_at(pixels: RGBImage, side: int) -> Survey | None:

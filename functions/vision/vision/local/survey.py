@@ -132,16 +132,12 @@ def survey(small: RGBImage, factor: float) -> Survey | None:
     roof mask follows from the field and the shingles' look; last, the field is locked onto the
     courses of the roof's pixels (`phase_lock`), which removes the bias a window's spectrum has
     where the period changes across it."""
-    lum = log_luminance(small)
-    dark, bright = line_images(lum)
+    first_look = _first_look(small)
+    if first_look is None:
+        return None
+    lum, dark, central, ref = first_look
     h, w = dark.shape
     cx, cy, norm = w / 2, h / 2, max(h, w) / 2
-    # Central windows of shingles: textured (not sky or paint), courses of dark lines (not brick).
-    central = [c for c in central_windows(dark) if _textured(lum, c) and polarity(dark, bright, c) >= MIN_POLARITY]
-    ref = _reference(central, cx, cy, norm)
-    if ref is None:
-        return None
-    ref = fundamental(dark, ref)
     look = appearance(small, lum, ref.direction, ref.period)
     first = learn_look(look, _inner((h, w), [ref]))
     if first is None:
@@ -179,6 +175,26 @@ def survey(small: RGBImage, factor: float) -> Survey | None:
         locked = lock(dark, field, roof, (ref.x, ref.y), grow=False)
         field = _sane(locked, field, ref)
     return Survey(small, factor, look, dark, field, windows, shingles, roof)
+
+
+def _first_look(small: RGBImage) -> tuple[F32, F32, list[CourseWindow], CourseWindow] | None:
+    """(log luminance, dark lines, central windows, reference window) of the small copy."""
+    lum = log_luminance(small)
+    dark, bright = line_images(lum)
+    h, w = dark.shape
+    # Central windows of shingles: textured (not sky or paint), courses of dark lines (not brick).
+    central = [c for c in central_windows(dark) if _textured(lum, c) and polarity(dark, bright, c) >= MIN_POLARITY]
+    ref = _reference(central, w / 2, h / 2, max(h, w) / 2)
+    if ref is None:
+        return None
+    return lum, dark, central, fundamental(dark, ref)
+
+
+def central_period(small: RGBImage) -> float | None:
+    """The course period the central windows of the small copy agree on (its pixels), or None: a
+    quick look, a fraction of a survey's work."""
+    first_look = _first_look(small)
+    return None if first_look is None else first_look[3].period
 
 
 def _textured(lum: F32, window: CourseWindow) -> bool:
