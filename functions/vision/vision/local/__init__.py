@@ -11,7 +11,11 @@ model, the confident candidates are the answer). The method, in the order it run
    spectrum (a fundamental must be a spectral peak that stands out of its ring; a 3-tab keyway
    lattice's mirror pair is recognised; windows without fine texture are sky or paint, and ones
    whose courses are bright lines, not dark, are brick); the central windows agree on the period
-   (harmonics support the longer period; perspective lets neighbours differ). Rings of windows
+   (harmonics support the longer period, and a period two windows see three to five times over
+   is their harmonic: a close-up's small windows see fine structure; perspective lets neighbours
+   differ, and where the windows agree on how the period grows down the slope, the square root of
+   the period growing linearly as a plane's perspective makes it, that trend is what they are
+   held to: a ladder's view doubles the period within a tenth of the photo). Rings of windows
    further out, searched near what the field fitted so far expects and admitted only if they look
    like the central shingles (`appearance`: texture, texture across the courses, colour with
    room for a shadow's skylight), grow a projective *course field* (`slope_plane`: phase =
@@ -22,7 +26,10 @@ model, the confident candidates are the answer). The method, in the order it run
    hugs the eave, ridge and rake within about an inch and stays off sky, gutters, fascia, siding
    (periodic, but smooth across the courses), brick, trees and lawns. Last the field is locked
    onto the courses of the roof's own pixels, which removes the bias a window has where the
-   period changes across it. A lawn's or sky's colour, or no roof to speak of: no roof.
+   period changes across it. A lawn's or sky's colour, a sky's smoothness, or no roof to speak of:
+   no roof. A period under 16 pixels may be two or three courses (a yard view's courses are
+   too fine for the 640-pixel copy): a copy twice as large is surveyed too, and its courses win
+   when they come at a half or a third of that period.
 2. **Scale** (`scale`). The field and a typical focal length (66 degrees across the long side,
    15% spread) give the slope as a plane, hence pixels per inch at every pixel as an *area* scale
    (courses alone give it across the courses only: an oblique photo is squeezed down the slope, not
@@ -30,7 +37,11 @@ model, the confident candidates are the answer). The method, in the order it run
    keyways are a staggered lattice with a peak at half the course frequency, laminates' random
    teeth have none. 3-tab: the tab measured along the courses is a second ruler that corrects the
    focal length's guess; imperial (12 x 5 in) and metric (13 1/4 x 5 5/8) are told apart only on a
-   near square-on photo, otherwise the scale is taken between them. Laminated: 5 5/8 in. The
+   near square-on photo, otherwise the scale is taken between them. The patch is as big as the
+   photo spans (a close-up's few feet), blurred to its sampling, and the lattice peak is judged
+   against its own columns beside it. Laminated: between 5 5/8 and 5 7/8 in (8 in "designer"
+   laminates are not told apart: known limit). A close-up too small to show six tabs is not told
+   laminated for want of a lattice: the same exposure, with room for a 3-tab's 5 in. The
    uncertainty states the windows' spread about the field, the focal length's part where no
    keyways measured it, and the style's ambiguity.
 3. **Working resolution.** Everything after runs at about `WORK_PPI` pixels per inch (never above

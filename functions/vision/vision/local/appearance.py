@@ -27,6 +27,7 @@ from vision.local.image_ops import F32, Mask, RGBImage
 TEXTURE_SIGMA = 2.0  # pixels of the small copy over which texture is measured: the mask's edge is this sharp
 MIN_ISO = 0.15  # share of the fine texture left once what runs along the courses is taken away...
 ISO_SHARE = 0.5  # ...and at least this share of the shingles' own (a grazing view of a roof is mostly course lines)
+OWN_ISO_SHARE = 0.7  # but never more than this share of the shingles' own
 MIN_SHINGLE_TEXTURE = 0.012  # log-luminance RMS below which a window is sky or paint, not shingles
 TEXTURE_RANGE = (0.4, 3.0)  # fine texture, in units of the shingles' own (low end: their 10th percentile)
 COLOUR_SPREAD = 0.035  # floor of the colour's robust spread (log ratios of channels)
@@ -113,10 +114,13 @@ class ShingleLook:
 
     @property
     def plausible(self) -> bool:
-        """Whether the colour can be a shingle blend's at all (with room for a white balance 20% off):
-        no blend is as green as a lawn or a shrub (log G/B of 0.75 and more)."""
+        """Whether the look can be shingles' at all: a blend's colour (with room for a white
+        balance 20% off; no blend is as green as a lawn or a shrub: log G/B of 0.75 and more) and,
+        typically, a shingle's fine texture (sky and paint are smoother: a look learnt from windows
+        that mostly caught the sky is not the roof's)."""
         rg, gb = self.colour
-        return BLEND_RED_GREEN[0] <= rg <= BLEND_RED_GREEN[1] and BLEND_GREEN_BLUE[0] <= gb <= BLEND_GREEN_BLUE[1]
+        colour = BLEND_RED_GREEN[0] <= rg <= BLEND_RED_GREEN[1] and BLEND_GREEN_BLUE[0] <= gb <= BLEND_GREEN_BLUE[1]
+        return colour and self.texture_mid >= MIN_SHINGLE_TEXTURE
 
     def texture_ok(self, texture: npt.ArrayLike) -> npt.NDArray[np.bool_]:
         t = np.asarray(texture)
@@ -146,7 +150,9 @@ class ShingleLook:
 
     @property
     def min_iso(self) -> float:
-        return max(MIN_ISO, ISO_SHARE * self.iso)
+        # Never above most of the shingles' own share: seen from the yard, at a grazing angle, a
+        # roof's fine texture is nearly all course lines, and its own pixels must still pass.
+        return min(max(MIN_ISO, ISO_SHARE * self.iso), OWN_ISO_SHARE * self.iso)
 
     def window_like(self, look: Appearance, x: float, y: float, n: int) -> bool:
         texture, iso, lum, rg, gb = look.window_means(x, y, n)

@@ -9,24 +9,21 @@ import numpy as np
 
 from vision.detections import RoofMask
 from vision.local.image_ops import Mask, RGBImage, resize
-from vision.local.scale import SCALE_SIDE, Scale
-from vision.local.survey import survey
+from vision.local.scale import SCALE_SIDE, Scale, survey_at
 
 
 def estimate_roof(pixels: RGBImage, scale: Scale) -> Mask:
     """The roof mask at the photo's size, from the survey the scale was measured on (made again
-    if the scale came without one)."""
+    if the scale came without one, or with one of another photo's size)."""
     found = scale.survey
-    if found is None or found.small.shape[:2] != _small_shape(pixels):
-        factor = min(1.0, SCALE_SIDE / max(pixels.shape[:2]))
-        found = survey(np.asarray(resize(pixels, factor), np.uint8), factor)
+    if found is None or found.small.shape[:2] != _small_shape(pixels, found.factor):
+        found = survey_at(pixels, SCALE_SIDE)
         if found is None:
             return np.zeros(pixels.shape[:2], bool)
     return upsample_mask(found.roof, pixels.shape[:2])
 
 
-def _small_shape(pixels: RGBImage) -> tuple[int, int]:
-    factor = min(1.0, SCALE_SIDE / max(pixels.shape[:2]))
+def _small_shape(pixels: RGBImage, factor: float) -> tuple[int, int]:
     h, w = pixels.shape[:2]
     return (max(1, round(h * factor)), max(1, round(w * factor))) if factor < 1 else (h, w)
 

@@ -18,13 +18,26 @@ from dataclasses import field as dataclass_field
 import numpy as np
 
 from vision.local.image_ops import F32, RGBImage, resize
-from vision.local.shingle_style import Reading, ShingleKind, keyways, read_shingles, rectified
+from vision.local.shingle_style import (
+    MIN_TABS_EXPOSURES,
+    Reading,
+    ShingleKind,
+    keyways,
+    patch_exposures,
+    read_shingles,
+    rectified,
+)
 from vision.local.slope_plane import FOCAL_SPREAD, SlopePlane, focal_prior, slope_plane
-from vision.local.survey import Survey, survey
+from vision.local.survey import Survey, central_period, survey
 from vision.photo_scale import PhotoScale
 
 EXPOSURE_IN = 5.3  # a typical exposure, between 3-tab's 5" and laminates' 5 5/8" (what detectors size by)
 SCALE_SIDE = 640  # the small copy that finds the course field and the roof
+# A course period shorter than this on the small copy may be two or three times the true one (the
+# true one too fine for the copy's dark-line filter: a yard view's or a drone's courses), so a copy
+# twice as large is surveyed too.
+FINE_PERIOD = 16.0
+FINER = (1.7, 3.5)  # the larger copy's period is taken when the small one's is this many times it
 
 
 @dataclass(frozen=True)
@@ -62,11 +75,51 @@ class Scale:
 def course_scale(pixels: RGBImage) -> Scale | None:
     """The photo's scale from its shingle courses; None when no courses are found (not a roof
     photo, or courses too fine to see)."""
-    factor = min(1.0, SCALE_SIDE / max(pixels.shape[:2]))
-    small = np.asarray(resize(pixels, factor), np.uint8)
-    found = survey(small, factor)
+    found = survey_at(pixels, SCALE_SIDE)
     if found is None:
         return None
+    if max(pixels.shape[:2]) > SCALE_SIDE and _centre_period(found) < FINE_PERIOD:
+        # The small copy may have found every second or third course; a copy twice as large shows
+        # whether there are courses at a half or a third of that period (it alone could see them).
+        fine = _finer_survey(pixels, found)
+        if fine is not None and FINER[0] <= _photo_period(found) / _photo_period(fine) <= FINER[1]:
+            found = fine
+    return _measured(found, pixels)
+
+
+def _finer_survey(pixels: RGBImage, found: Survey) -> Survey | None:
+    """The survey of a copy twice as large, when a first look at its central windows finds
+    courses at about a half or a third of `found`'s period (else None: most photos, whose larger
+    copy only confirms the period, are spared the full survey)."""
+    factor = min(1.0, 2 * SCALE_SIDE / max(pixels.shape[:2]))
+    larger = np.asarray(resize(pixels, factor), np.uint8)
+    period = central_period(larger)
+    # The central windows' period is where their reference sits, not at the centre: a looser band.
+    if period is None or not FINER[0] / 1.2 <= _photo_period(found) / (period / factor) <= FINER[1] * 1.2:
+        return None
+    return survey(larger, factor)
+
+
+def survey_at(pixels: RGBImage, side: int) -> Survey | None:
+    """The survey of a copy of the photo at most `side` pixels on its long side."""
+    factor = min(1.0, side / max(pixels.shape[:2]))
+    return survey(np.asarray(resize(pixels, factor), np.uint8), factor)
+
+
+def _centre_period(found: Survey) -> float:
+    """The course period at the copy's centre, in its pixels."""
+    h, w = found.dark.shape
+    kx, ky = found.field.vector(w / 2, h / 2)
+    return 1.0 / math.hypot(float(kx), float(ky))
+
+
+def _photo_period(found: Survey) -> float:
+    return _centre_period(found) / found.factor
+
+
+def _measured(found: Survey, pixels: RGBImage) -> Scale:
+    """The scale the survey shows, in the photo's pixels."""
+    factor = found.factor
     h, w = found.dark.shape
     cx, cy = w / 2, h / 2
     focal = focal_prior(w, h)
@@ -102,9 +155,11 @@ def _reading(found: Survey, focal: float) -> Reading:
     """The shingles' reading: keyways looked for on the roof rectified about the centre."""
     h, w = found.dark.shape
     plane = slope_plane(found.field, focal, 1.0)  # plane units of one exposure
-    patch, inside = rectified(found.dark, found.roof, plane, (w / 2, h / 2))
+    exposures = patch_exposures(plane, w, h)
+    patch, inside = rectified(found.dark, found.roof, plane, (w / 2, h / 2), exposures)
     judged = bool(inside.mean() >= 0.25)
-    return read_shingles(keyways(patch, inside), judged, _stretch_spread(found, focal))
+    few_tabs = exposures[1] < MIN_TABS_EXPOSURES
+    return read_shingles(keyways(patch, inside), judged, _stretch_spread(found, focal), few_tabs)
 
 
 def _stretch_spread(found: Survey, focal: float) -> float:

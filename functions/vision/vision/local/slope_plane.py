@@ -294,3 +294,87 @@ def slope_plane(field: CourseField, focal: float, exposure_in: float) -> SlopePl
     grad_v = np.hypot((pts[1] - pts[0]) @ ev, (pts[3] - pts[2]) @ ev)  # plane units per pixel
     inches = exposure_in * math.hypot(float(kx), float(ky)) / grad_v
     return SlopePlane(normal, eu, ev, focal, field.cx, field.cy, inches)
+
+
+# ---------------------------------------------------------------------------------------------------
+# A first guess of the perspective from how the period grows down the slope
+
+
+MIN_ALONG = 0.08  # windows closer than this (units of `norm`) along the course vector give no slope
+MAX_RATIO = 3.0  # periods further apart than this from the reference's are no part of its trend
+TREND_SHARE = 0.6  # of the windows' slopes that must agree with their median for a trend
+
+
+@dataclass(frozen=True)
+class Tilt:
+    """The course period's trend down the slope about a reference window: the square root of the
+    period grows linearly with the distance along the course vector (the field's denominator
+    1 + pX + qY, squared, is what the period is proportional to along that line), by `slope` per
+    unit of `norm`, from `root` at the reference."""
+
+    ex: float  # unit course vector (across the courses)
+    ey: float
+    x0: float  # the reference, in units of `norm` about the centre
+    y0: float
+    root: float  # square root of the reference's period (pixels)
+    slope: float
+    norm: float
+
+    def period(self, x: float, y: float) -> float:
+        """The period (pixels) the trend expects at (x, y) (units of `norm` about the centre)."""
+        along = (x - self.x0) * self.ex + (y - self.y0) * self.ey
+        return max(self.root + self.slope * along, 1e-3) ** 2
+
+    def start(self) -> tuple[float, float, float, float] | None:
+        """Field parameters (alpha, beta, p, q) whose course vector at the reference is the
+        reference's and whose period grows down the slope as the trend says; None when the trend
+        puts the slope's horizon on the centre's side."""
+        root_centre = self.root - self.slope * (self.x0 * self.ex + self.y0 * self.ey)
+        if root_centre <= 0.0:
+            return None
+        lean = self.slope / root_centre  # the denominator's gradient along the course vector
+        p, q = lean * self.ex, lean * self.ey
+        depth = 1.0 + p * self.x0 + q * self.y0
+        if depth <= 0.05:
+            return None
+        # The course vector at the reference, k = (a depth - (p, q)(a . X)) / depth^2, is linear in
+        # a = (alpha, beta): solve for it.
+        k = np.array([self.ex, self.ey]) * self.norm / self.root**2  # cycles per unit of `norm`
+        m = depth * np.eye(2) - np.outer([p, q], [self.x0, self.y0])
+        a = np.linalg.solve(m, k * depth**2)
+        return float(a[0]), float(a[1]), p, q
+
+
+def tilt(windows: list[CourseWindow], ref: CourseWindow, cx: float, cy: float, norm: float) -> Tilt:
+    """The trend of the windows' periods down the slope about `ref`: the median of the slopes of
+    the aligned windows within MAX_RATIO of its period, when they agree (`_consistent`)."""
+    ex, ey = math.cos(ref.direction), math.sin(ref.direction)
+    x0, y0 = (ref.x - cx) / norm, (ref.y - cy) / norm
+    root = math.sqrt(ref.period)
+    slopes = []
+    for w in windows:
+        along = ((w.x - cx) / norm - x0) * ex + ((w.y - cy) / norm - y0) * ey
+        if (
+            abs(along) >= MIN_ALONG
+            and abs(w.direction - ref.direction) < math.radians(8)
+            and abs(math.log(w.period / ref.period)) < math.log(MAX_RATIO)
+        ):
+            slopes.append((math.sqrt(w.period) - root) / along)
+    return Tilt(ex, ey, x0, y0, root, _consistent(slopes), norm)
+
+
+def _consistent(slopes: list[float]) -> float:
+    """The median slope when most slopes agree with it (within a factor of two) and none of any
+    size says the opposite; else none (a close-up's windows that saw other periods than the
+    courses give slopes of any sign and size)."""
+    if len(slopes) < 3:
+        return 0.0
+    values = np.asarray(slopes)
+    mid = float(np.median(values))
+    if mid == 0.0:
+        return 0.0
+    ratio = values / mid
+    agree = int(((ratio >= 0.5) & (ratio <= 2.0)).sum())
+    if agree < max(3, TREND_SHARE * len(slopes)) or bool((ratio <= -0.5).any()):
+        return 0.0
+    return mid

@@ -32,9 +32,13 @@ from vision.local.course_windows import (
 from vision.local.image_ops import F32, Mask, RGBImage, log_luminance
 from vision.local.phase_lock import demodulate, lock
 from vision.local.roof_mask import shingle_mask
-from vision.local.slope_plane import CourseField, fit_course_field, focal_prior, slope_plane
+from vision.local.slope_plane import CourseField, Tilt, fit_course_field, focal_prior, slope_plane, tilt
 
 HARMONICS_SUPPORT = (2, 3, 4, 5)  # a thin shadow line's comb is flat: small windows find any of these
+# A period is passed over for one these many times longer that two windows agree on (not twice: a
+# laminate's teeth can repeat every other course, so twice the exposure is no proof of a harmonic).
+PASSED_OVER = (3, 4, 5)
+MULTIPLE_WITHIN = 0.12  # log: how close to the multiple (a vent's louvres or a siding's laps are at no multiple)
 TYPICAL_EXPOSURE_IN = 5.3
 MIN_ROOF_SHARE = (
     0.01  # of the photo, for there to be a roof  # sizes the holes the mask fills before the style is known
@@ -49,7 +53,9 @@ def _reference(windows: list[CourseWindow], cx: float, cy: float, norm: float) -
     is), or by having found its second or third harmonic (a laminate's backer edge or a window too
     small for the period favours a harmonic; nothing on a roof repeats at twice the exposure, so a
     harmonic supports the longer period and not the other way round). A period needs the support
-    of another window of its own where another window could have seen it."""
+    of another window of its own where another window could have seen it, and is passed over when
+    two windows agree on three to five times it (a close-up's small
+    windows see the granules' or a shadow line's fine structure, the large ones the courses)."""
     if not windows:
         return None
     x = np.array([(w.x - cx) / norm for w in windows])
@@ -57,7 +63,7 @@ def _reference(windows: list[CourseWindow], cx: float, cy: float, norm: float) -
     logs = np.log([w.period for w in windows])
     dirs = np.array([w.direction for w in windows])
     longest = np.log([w.size / 3.5 for w in windows])
-    best, pick = (-1.0, 0.0), 0
+    owns, harmonics, multiples = [], [], []
     for i in range(len(windows)):
         apart = np.hypot(x - x[i], y - y[i])
         tolerance = 0.1 + 1.2 * apart
@@ -66,8 +72,19 @@ def _reference(windows: list[CourseWindow], cx: float, cy: float, norm: float) -
         near_harmonic = np.minimum(tolerance, 0.3)  # a harmonic must not be mistaken for the next
         harmonic = aligned & ~own
         harmonic &= np.any([np.abs(logs - logs[i] + math.log(m)) < near_harmonic for m in HARMONICS_SUPPORT], axis=0)
+        owns.append(own)
+        harmonics.append(harmonic)
+        multiples.append(
+            aligned & np.any([np.abs(logs - logs[i] - math.log(m)) < MULTIPLE_WITHIN for m in PASSED_OVER], axis=0)
+        )
+    agreed = np.array([int(own.sum()) >= 2 for own in owns])
+    best, pick = (-1.0, 0.0), 0
+    for i in range(len(windows)):
+        own, harmonic = owns[i], harmonics[i]
         able = int((longest >= logs[i] - 0.05).sum())
-        score = (float(own.sum() >= min(2, able)), float(own.sum() + harmonic.sum()) - 0.001 * windows[i].size)
+        passed_over = bool((multiples[i] & agreed).any())
+        first = float(own.sum() >= min(2, able) and not passed_over)
+        score = (first, float(own.sum() + harmonic.sum()) - 0.001 * windows[i].size)
         if score > best:
             best, pick = score, i
     return windows[pick]
@@ -115,25 +132,22 @@ def survey(small: RGBImage, factor: float) -> Survey | None:
     roof mask follows from the field and the shingles' look; last, the field is locked onto the
     courses of the roof's pixels (`phase_lock`), which removes the bias a window's spectrum has
     where the period changes across it."""
-    lum = log_luminance(small)
-    dark, bright = line_images(lum)
+    first_look = _first_look(small)
+    if first_look is None:
+        return None
+    lum, dark, central, ref = first_look
     h, w = dark.shape
     cx, cy, norm = w / 2, h / 2, max(h, w) / 2
-    # Central windows of shingles: textured (not sky or paint), courses of dark lines (not brick).
-    central = [c for c in central_windows(dark) if _textured(lum, c) and polarity(dark, bright, c) >= MIN_POLARITY]
-    ref = _reference(central, cx, cy, norm)
-    if ref is None:
-        return None
-    ref = fundamental(dark, ref)
     look = appearance(small, lum, ref.direction, ref.period)
     first = learn_look(look, _inner((h, w), [ref]))
     if first is None:
         return None
-    agreeing = [c for c in _agreeing(central, ref, cx, cy, norm) if first.window_like(look, c.x, c.y, c.size)]
+    trend = tilt([c for c in central if first.window_like(look, c.x, c.y, c.size)], ref, cx, cy, norm)
+    agreeing = [c for c in _agreeing(central, ref, trend, cx, cy, norm) if first.window_like(look, c.x, c.y, c.size)]
     shingles = learn_look(look, _inner((h, w), agreeing)) or first
     if not shingles.plausible:
         return None  # a lawn's or a hedge's texture, not shingles
-    start = (ref.kx * norm, ref.ky * norm, 0.0, 0.0)
+    start = trend.start() or (ref.kx * norm, ref.ky * norm, 0.0, 0.0)
     field = fit_course_field(agreeing, cx, cy, norm, start, tolerance=0.45) or _constant(ref, cx, cy, norm)
     n0 = window_size(ref.period)
     centres = [(x, y) for x, y in grid_centres(h, w, n0) if shingles.window_like(look, x, y, n0)]
@@ -149,6 +163,8 @@ def survey(small: RGBImage, factor: float) -> Survey | None:
         field = _sane(fit_course_field(windows, cx, cy, norm, tuple(field.params), tolerance=slack + 0.05), field, ref)
     core = _inner((h, w), _fitting(windows, field))
     shingles = learn_look(look, core) or shingles
+    if not shingles.plausible:
+        return None  # the field grew over the sky or a lawn: not a roof to measure or search
     demod = demodulate(dark, field)
     amplitude = demod.full_size(demod.amplitude, (h, w))
     ppi = float(slope_plane(field, focal_prior(w, h), TYPICAL_EXPOSURE_IN).pixels_per_inch(cx, cy))
@@ -159,6 +175,26 @@ def survey(small: RGBImage, factor: float) -> Survey | None:
         locked = lock(dark, field, roof, (ref.x, ref.y), grow=False)
         field = _sane(locked, field, ref)
     return Survey(small, factor, look, dark, field, windows, shingles, roof)
+
+
+def _first_look(small: RGBImage) -> tuple[F32, F32, list[CourseWindow], CourseWindow] | None:
+    """(log luminance, dark lines, central windows, reference window) of the small copy."""
+    lum = log_luminance(small)
+    dark, bright = line_images(lum)
+    h, w = dark.shape
+    # Central windows of shingles: textured (not sky or paint), courses of dark lines (not brick).
+    central = [c for c in central_windows(dark) if _textured(lum, c) and polarity(dark, bright, c) >= MIN_POLARITY]
+    ref = _reference(central, w / 2, h / 2, max(h, w) / 2)
+    if ref is None:
+        return None
+    return lum, dark, central, fundamental(dark, ref)
+
+
+def central_period(small: RGBImage) -> float | None:
+    """The course period the central windows of the small copy agree on (its pixels), or None: a
+    quick look, a fraction of a survey's work."""
+    first_look = _first_look(small)
+    return None if first_look is None else first_look[3].period
 
 
 def _textured(lum: F32, window: CourseWindow) -> bool:
@@ -189,15 +225,19 @@ def _sane(fitted: CourseField | None, previous: CourseField, ref: CourseWindow) 
     return fitted
 
 
-def _agreeing(windows: list[CourseWindow], ref: CourseWindow, cx: float, cy: float, norm: float) -> list[CourseWindow]:
-    """The central windows that agree with the reference in direction and period (a neighbour's
-    period may differ more the further away it is: perspective)."""
+def _agreeing(
+    windows: list[CourseWindow], ref: CourseWindow, trend: Tilt, cx: float, cy: float, norm: float
+) -> list[CourseWindow]:
+    """The central windows that agree with the reference in direction and in period as the
+    windows' trend down the slope expects it there (a ladder's view: the period doubles within a
+    tenth of the photo); the further away, the more it may differ (perspective the trend missed)."""
     out = []
     for w in windows:
         apart = math.hypot(w.x - ref.x, w.y - ref.y) / norm
+        expected = trend.period((w.x - cx) / norm, (w.y - cy) / norm)
         if (
             abs(w.direction - ref.direction) < math.radians(8)
-            and abs(math.log(w.period / ref.period)) < 0.1 + 1.2 * apart
+            and abs(math.log(w.period / expected)) < 0.1 + 1.2 * apart
         ):
             out.append(w)
     return out or [ref]
