@@ -4,6 +4,7 @@ local course period, and each spot's value one course up and down the slope."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import cv2
@@ -114,25 +115,36 @@ def course_neighbours(work: Work, img: F32, reach: int, period_of: Any, *, both:
     are off the roof, +inf. Shingle courses repeat: what is normal at a butt edge is there too.
     With `both`, the smaller of the two instead (what both neighbours have), -inf where either is
     off the roof."""
-    assert work.scale is not None
     h, w = img.shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    period = np.asarray(period_of(xx, yy), np.float32)
+    larger, smaller = neighbour_courses(work, {"img": img}, reach, period)["img"]
+    return smaller if both else larger
+
+
+def neighbour_courses(work: Work, imgs: Mapping[str, F32], reach: int, period: F32) -> dict[str, tuple[F32, F32]]:
+    """For each image, the larger and the smaller of its values one course period (`period`, per
+    pixel) up and down the slope, as `course_neighbours` gives them one at a time; the sampling
+    coordinates are made once for all images."""
+    assert work.scale is not None
+    h, w = period.shape
     slack = max(reach, round(NEIGHBOUR_SLACK * work.scale.period_px * work.factor))
     line = np.zeros((2 * slack + 1,) * 2, np.uint8)
     end = (round(slack * math.cos(work.direction)), round(slack * math.sin(work.direction)))
     cv2.line(line, (slack - end[0], slack - end[1]), (slack + end[0], slack + end[1]), 1, 1 + 2 * reach)
-    grown = np.asarray(cv2.dilate(img, line), np.float32)
-    grown = np.where(work.roof_wide, grown, -np.inf).astype(np.float32)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    period = period_of(xx, yy)
-    dx, dy = period * math.cos(work.direction), period * math.sin(work.direction)
-    best = np.full((h, w), np.inf if both else -np.inf, np.float32)
-    for sign in (-1.0, 1.0):
-        mx, my = xx + sign * dx, yy + sign * dy
-        sampled = cv2.remap(grown, mx, my, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=-np.inf)
-        best = (np.minimum if both else np.maximum)(best, np.asarray(sampled, np.float32))
-    if both:
-        return best
-    return np.where(np.isfinite(best), best, np.inf).astype(np.float32)
+    dx, dy = period * np.float32(math.cos(work.direction)), period * np.float32(math.sin(work.direction))
+    coords = [(xx - dx, yy - dy), (xx + dx, yy + dy)]
+    out = {}
+    for name, img in imgs.items():
+        grown = np.where(work.roof_wide, np.asarray(cv2.dilate(img, line), np.float32), -np.inf).astype(np.float32)
+        up, down = (
+            np.asarray(cv2.remap(grown, mx, my, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=-np.inf))
+            for mx, my in coords
+        )
+        larger = np.maximum(up, down)
+        out[name] = (np.where(np.isfinite(larger), larger, np.inf).astype(np.float32), np.minimum(up, down))
+    return out
 
 
 def course_lines(work: Work) -> tuple[F32, Any]:

@@ -29,7 +29,7 @@ from vision.detections import DamageType, clamp_box
 from vision.local.candidate import Candidate
 from vision.local.classifier import load_model
 from vision.local.course_map import course_height
-from vision.local.courses import NEIGHBOUR_SLACK, oriented, oriented_pair
+from vision.local.courses import neighbour_courses, oriented, oriented_pair
 from vision.local.image_ops import F32, Mask
 from vision.local.missing import UNLIKE_ROOF
 from vision.local.work import Work, original_size
@@ -121,32 +121,6 @@ def _robust_z(img: F32, where: Mask) -> F32:
     return np.where(where, (img - med) / spread, 0.0).astype(np.float32)
 
 
-def _neighbours(work: Work, imgs: dict[str, F32], reach: int, period: F32) -> dict[str, tuple[F32, F32]]:
-    """For each image, the larger and the smaller of its values one course period up and down the
-    slope (as `course_neighbours`, max-filtered along the courses first; +inf for the larger where
-    both neighbours are off the roof, -inf for the smaller where either is), the sampling
-    coordinates made once for all images."""
-    assert work.scale is not None
-    h, w = period.shape
-    slack = max(reach, round(NEIGHBOUR_SLACK * work.scale.period_px * work.factor))
-    line = np.zeros((2 * slack + 1,) * 2, np.uint8)
-    end = (round(slack * math.cos(work.direction)), round(slack * math.sin(work.direction)))
-    cv2.line(line, (slack - end[0], slack - end[1]), (slack + end[0], slack + end[1]), 1, 1 + 2 * reach)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    dx, dy = period * np.float32(math.cos(work.direction)), period * np.float32(math.sin(work.direction))
-    coords = [(xx - dx, yy - dy), (xx + dx, yy + dy)]
-    out = {}
-    for name, img in imgs.items():
-        grown = np.where(work.roof_wide, np.asarray(cv2.dilate(img, line), np.float32), -np.inf).astype(np.float32)
-        up, down = (
-            np.asarray(cv2.remap(grown, mx, my, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=-np.inf))
-            for mx, my in coords
-        )
-        larger = np.maximum(up, down)
-        out[name] = (np.where(np.isfinite(larger), larger, np.inf).astype(np.float32), np.minimum(up, down))
-    return out
-
-
 def unlike_roof(work: Work, appearance: tuple[F32, Mask, float]) -> Mask:
     """Working pixels whose material is unlike the roof's shingles (`appearance_distance` above
     `UNLIKE_ROOF`: a chimney, a vent, a hole): no crease or lifted tab is judged there."""
@@ -174,7 +148,7 @@ def wind_maps(
     h, w = edge.shape
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     period = np.asarray(period_of(xx, yy), np.float32)
-    around = _neighbours(work, filtered, max(1, round(0.2 * ppi)), period)
+    around = neighbour_courses(work, filtered, max(1, round(0.2 * ppi)), period)
     excess = {name: img - around[name][0] for name, img in filtered.items()}
     # What both neighbour courses have at this phase: a butt line's edge and shadow band, or nothing.
     both_edge, both_band = around["edge"][1], around["band"][1]
