@@ -35,19 +35,16 @@ import numpy as np
 import numpy.typing as npt
 
 from evaluation.vision.hail_patch import CONTEXT_PX, HAIL_CNN, MODELS, PATCH_IN, PATCH_PX, PatchNet, channels, cut
-from evaluation.vision.scoring import matches
 from evaluation.vision.training import (
     Rows,
     TruthPhoto,
     fit_logistic,
     fitting_photos,
+    labelled_spots,
     operating_logit,
 )
 from vision.candidates import REPORT_SCORE
-from vision.local.hail import HAIL_FEATURES, spot_candidates
-from vision.local.roof import estimate_roof
-from vision.local.scale import course_scale
-from vision.local.stage import work_of
+from vision.local.hail import HAIL_FEATURES
 
 ROWS_VERSION = "1"  # bump when the rows' making changes
 FAMILY_PHOTOS = (100, 120)
@@ -74,22 +71,16 @@ class SpotRows:
 
 def photo_rows(photo: TruthPhoto) -> tuple[list[npt.NDArray[np.uint8]], list[list[float]], list[int], list[int], int]:
     """(context patches, features, labels, matched hail mark index or -1, hail marks) of one photo."""
-    hail = [box for kind, box in photo.marks if kind == "hail_hit"]
-    others = [box for kind, box in photo.marks if kind != "hail_hit"]
-    scale = course_scale(photo.pixels)
-    if scale is None:
-        return [], [], [], [], len(hail)
-    work = work_of(photo.pixels, estimate_roof(photo.pixels, scale), scale)
-    patches, features, labels, marks = [], [], [], []
-    for spot in spot_candidates(work):
-        hit = next((i for i, mark in enumerate(hail) if matches(spot.box, mark)), -1)
-        if hit < 0 and any(matches(spot.box, mark) for mark in others):
-            continue  # a missing tab's corner is neither a hit nor a false one
-        patches.append(cut(work, spot.x, spot.y, CONTEXT_PX))
-        features.append([spot.features[n] for n in HAIL_FEATURES])
-        labels.append(int(hit >= 0))
-        marks.append(hit)
-    return patches, features, labels, marks, len(hail)
+    count = sum(kind == "hail_hit" for kind, _ in photo.marks)
+    labelled = labelled_spots(photo)
+    if labelled is None:
+        return [], [], [], [], count
+    work, spots = labelled
+    patches = [cut(work, spot.x, spot.y, CONTEXT_PX) for spot, _ in spots]
+    features = [[spot.features[n] for n in HAIL_FEATURES] for spot, _ in spots]
+    labels = [int(hit is not None) for _, hit in spots]
+    marks = [-1 if hit is None else hit for _, hit in spots]
+    return patches, features, labels, marks, count
 
 
 def collect(cache: Path | None) -> SpotRows:

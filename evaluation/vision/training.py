@@ -34,11 +34,13 @@ from evaluation.vision.synthetic import render
 from vision.candidates import REPORT_SCORE
 from vision.detections import Box, DamageType
 from vision.local.classifier import MODELS, LogisticModel
-from vision.local.hail import HAIL_FEATURES, HAIL_MODEL, spot_candidates
+from vision.local.hail import HAIL_FEATURES, HAIL_MODEL, SpotReading, spot_candidates
 from vision.local.roof import estimate_roof
 from vision.local.scale import course_scale
 from vision.local.stage import work_of
+from vision.local.work import Work
 
+DEVELOPMENT_SET = "development_set"  # the group of the first generator's development draws
 FAMILY_PHOTOS = (100, 112)  # indexes of each fitting family's photos used here (evaluation uses 0..)
 FITTING_FP_PER_PHOTO = 0.5  # half the acceptance's one per photo: held-out photos are harder
 L2 = 1.0
@@ -49,17 +51,46 @@ class TruthPhoto:
     name: str
     pixels: npt.NDArray[np.uint8]
     marks: Sequence[tuple[DamageType, Box]]
-    group: str = "development_set"  # the FITTING family, or the first generator's development set
+    group: str = DEVELOPMENT_SET  # the FITTING family, or the first generator's development set
+    index: int | None = None  # the photo's index in its family (None: the first generator's)
 
 
-def fitting_photos(cache: Path | None = None, photos: tuple[int, int] = FAMILY_PHOTOS) -> Iterable[TruthPhoto]:
+def fitting_photos(
+    cache: Path | None = None, photos: tuple[int, int] = FAMILY_PHOTOS, families: Sequence[str] = FITTING
+) -> Iterable[TruthPhoto]:
+    """The first generator's development draws, then photos `photos` of each of `families`, which
+    must all be FITTING families (held-out families are never fitted on)."""
+    held_out = [family for family in families if family not in FITTING]
+    if held_out:
+        raise ValueError(f"not FITTING families: {', '.join(held_out)}")
     for spec in development_set():
         photo = render(spec)
         yield TruthPhoto(spec.name, photo.pixels, [(m.type, m.box) for m in photo.marks])
-    for family in FITTING:
+    for family in families:
         for index in range(*photos):
             shot = cached_render(family, index, None, cache)
-            yield TruthPhoto(f"{family}-{index}", shot.pixels, [(m.type, m.box) for m in shot.marks], family)
+            marks = [(m.type, m.box) for m in shot.marks]
+            yield TruthPhoto(f"{family}-{index}", shot.pixels, marks, family, index)
+
+
+def labelled_spots(photo: TruthPhoto) -> tuple[Work, list[tuple[SpotReading, int | None]]] | None:
+    """The photo as the local stage works on it and every dark spot the hail detector proposes,
+    with the index of the true hail hit it matches among the photo's hail marks (None: a false
+    spot). Spots on other damage are left out: a missing tab's corner is neither. None when the
+    courses give no scale (the stage then sees no roof)."""
+    hail = [box for kind, box in photo.marks if kind == "hail_hit"]
+    others = [box for kind, box in photo.marks if kind != "hail_hit"]
+    scale = course_scale(photo.pixels)
+    if scale is None:
+        return None
+    work = work_of(photo.pixels, estimate_roof(photo.pixels, scale), scale)
+    labelled = []
+    for spot in spot_candidates(work):
+        hit = next((i for i, mark in enumerate(hail) if matches(spot.box, mark)), None)
+        if hit is None and any(matches(spot.box, mark) for mark in others):
+            continue
+        labelled.append((spot, hit))
+    return work, labelled
 
 
 @dataclass
@@ -75,18 +106,10 @@ def hail_rows(photos: Iterable[TruthPhoto], names: Sequence[str]) -> Rows:
     rows = Rows([], [], [])
     for index, photo in enumerate(photos):
         rows.photos += 1
-        hail = [box for kind, box in photo.marks if kind == "hail_hit"]
-        others = [box for kind, box in photo.marks if kind != "hail_hit"]
-        rows.marks += len(hail)
-        scale = course_scale(photo.pixels)
-        if scale is None:
-            continue
-        work = work_of(photo.pixels, estimate_roof(photo.pixels, scale), scale)
-        for box, _, features, _, _ in spot_candidates(work):
-            hit = next((i for i, mark in enumerate(hail) if matches(box, mark)), None)
-            if hit is None and any(matches(box, mark) for mark in others):
-                continue
-            rows.features.append([features[n] for n in names])
+        rows.marks += sum(kind == "hail_hit" for kind, _ in photo.marks)
+        labelled = labelled_spots(photo)
+        for spot, hit in labelled[1] if labelled else []:
+            rows.features.append([spot.features[n] for n in names])
             rows.labels.append(int(hit is not None))
             rows.mark_of.append(None if hit is None else (index, hit))
     return rows

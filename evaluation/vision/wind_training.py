@@ -31,10 +31,9 @@ import numpy as np
 import numpy.typing as npt
 
 from evaluation.vision.families import FITTING
-from evaluation.vision.families.evaluate import cached_render
-from evaluation.vision.scoring import development_set, matches
-from evaluation.vision.synthetic import render
+from evaluation.vision.scoring import matches
 from evaluation.vision.training import TruthPhoto, fit_logistic
+from evaluation.vision.training import fitting_photos as training_photos
 from vision.candidates import REPORT_SCORE
 from vision.detections import Box, DamageType
 from vision.local.classifier import MODELS, LogisticModel
@@ -69,20 +68,13 @@ class Rows:
 
 def fitting_photos(cache: Path | None, families: Sequence[str]) -> Iterable[tuple[str, TruthPhoto]]:
     """(group, photo): the first generator's development set, then the families' fitting photos."""
-    for spec in development_set():
-        photo = render(spec)
-        yield FIRST_GENERATOR, TruthPhoto(spec.name, photo.pixels, [(m.type, m.box) for m in photo.marks])
-    for family in families:
-        if family not in FITTING:
-            raise ValueError(f"{family} is not a FITTING family")
-        for index in range(*FAMILY_PHOTOS):
-            shot = cached_render(family, index, None, cache)
+    for photo in training_photos(cache, FAMILY_PHOTOS, families):
+        if photo.index is None:
+            yield FIRST_GENERATOR, photo
+        else:
             # A family's photos in two halves, so that leaving one out still leaves the family's
             # drawing style in the fit (leaving out a whole family tests a style never seen).
-            yield (
-                f"{family}/{'odd' if index % 2 else 'even'}",
-                TruthPhoto(f"{family}-{index}", shot.pixels, [(m.type, m.box) for m in shot.marks]),
-            )
+            yield f"{photo.group}/{'odd' if photo.index % 2 else 'even'}", photo
 
 
 def wind_rows(photos: Iterable[tuple[str, TruthPhoto]]) -> Rows:
