@@ -6,9 +6,10 @@ dark-line image by it and averaging over about a course measures how much course
 field explains there. Brick (courses every 2 2/3 inches), leaves and lawns have none; a wall beside
 the roof has its own period and phase.
 
-Pixels with both, connected to most of the shingles the field was fitted on, are the roof; small
-holes in it (a torn-off tab, a vent, a hail-bared patch) are filled, large ones (a chimney, a
-skylight) are not.
+Pixels with both, connected to most of the shingles the field was fitted on, are the roof's core.
+It grows over the pixels that look like shingles and touch it: where the field's perspective is off
+or the courses are faint, the look still holds. Small holes in it (a torn-off tab, a vent, a
+hail-bared patch) are filled, large ones (a chimney, a skylight) are not.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ def shingle_mask(look: Appearance, shingles: ShingleLook, courses: F32, core: Ma
     courses (`courses`: the demodulated amplitude), in the part connected to most of `core`
     (certain shingles); `ppi` (pixels per inch at the centre) sizes the holes to fill."""
     h, w = courses.shape
-    like = shingles.pixels_like(look) & (courses >= MIN_COURSES * float(np.median(courses[core])))
+    looks = shingles.pixels_like(look)
+    like = looks & (courses >= MIN_COURSES * float(np.median(courses[core])))
     like = cv2.morphologyEx(like.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0
     # The roof is the part connected to most of the certain shingles (a window fitted on a wall
     # beside the roof does not bring the wall in).
@@ -37,11 +39,26 @@ def shingle_mask(look: Appearance, shingles: ShingleLook, courses: F32, core: Ma
     votes[0] = 0
     if not votes.any():
         return np.zeros((h, w), bool)
-    roof = _fill_small_holes(labels == int(np.argmax(votes)), MAX_FILLED_HOLE_FT2 * 144.0 * ppi * ppi)
+    roof = _grown(labels == int(np.argmax(votes)), looks)
+    roof = _fill_small_holes(roof, MAX_FILLED_HOLE_FT2 * 144.0 * ppi * ppi)
     # Texture is measured over TEXTURE_SIGMA: a smooth gutter or sky within that of the roof still
     # borrows some of its texture, so the edge is pulled in by as much.
     shrink = 2 * round(TEXTURE_SIGMA) + 1
     return np.asarray(cv2.erode(roof.astype(np.uint8), np.ones((shrink, shrink), np.uint8)) > 0, np.bool_)
+
+
+def _grown(roof: Mask, like: Mask) -> Mask:
+    """`roof` grown over the pixels that look like its shingles and touch it. Where the course field
+    is off (the far roof and the foreground of a grazing view, whose periods the field's
+    perspective misses) or the course lines are faint (overcast, a hard shadow's other side), the
+    courses fail but the look holds; a closing bridges the course lines the look itself leaves out."""
+    loose = cv2.morphologyEx(like.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
+    loose = cv2.morphologyEx(loose, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0
+    _, labels = cv2.connectedComponents((loose | roof).astype(np.uint8), connectivity=4)
+    touching = np.zeros(int(labels.max()) + 1, bool)
+    touching[labels[roof]] = True
+    touching[0] = False
+    return np.asarray(touching[labels] & (like | roof), np.bool_)
 
 
 def _fill_small_holes(mask: Mask, largest: float) -> Mask:
