@@ -18,11 +18,11 @@ from vision.local.image_ops import chromaticity
 from vision.local.spots import Spot, dark_spots
 from vision.local.work import Work, original_size
 
-HAIL_MODEL = "hail"  # models/hail.json: the logistic classifier over HAIL_FEATURES
+HAIL_MODEL = "hail"  # models/hail.json: the classifier over HAIL_FEATURES
 MAX_HAIL_CANDIDATES = 4 * MAX_CANDIDATES
 HAIL_FEATURES = (
     "log_z", "depth", "mean_depth", "diameter_in", "log_diameter", "log_diameter_sq", "log_elongation",
-    "solidity", "contrast", "chroma", "line", "ray1", "ray2",
+    "solidity", "contrast", "chroma", "line", "ray1", "ray2", "log_z_rel",
 )  # fmt: skip
 MAX_DIAMETER_IN = 3.0  # a spot wider than this is not one hit (the residue caps near 3 in anyway)
 
@@ -112,8 +112,8 @@ class SpotReading(NamedTuple):
 
 
 def spot_candidates(work: Work) -> list[SpotReading]:
-    """Every dark spot that could be a hit."""
-    out = []
+    """Every dark spot that could be a hit, with `log_z_rel` (see `_relative_depth`)."""
+    out: list[SpotReading] = []
     for spot in dark_spots(work.flat, work.roof, work.ppi, work.direction, work.stretch):
         features = hail_features(work, spot)
         if features is None or features["diameter_in"] > MAX_DIAMETER_IN:
@@ -124,15 +124,31 @@ def spot_candidates(work: Work) -> list[SpotReading]:
         box = clamp_box([c / work.factor for c in corners], *original_size(work))
         if box is not None:
             out.append(SpotReading(box, 2 if diameter < 0.75 else 3 if diameter < 1.5 else 4, features, spot.x, spot.y))
+    _relative_depth(out)
     return out
+
+
+def _relative_depth(spots: list[SpotReading]) -> None:
+    """Add `log_z_rel`: each spot's depth (log_z) less the median of the photo's spots. Most dark
+    spots on a photo are its roof's own structure (keyway ends, granule clumps, shadow corners),
+    and how deep they look (in the texture's spreads) varies from photo to photo with the light,
+    blur and compression; a hit stands out from them on any photo."""
+    if not spots:
+        return
+    median = float(np.median([s.features["log_z"] for s in spots]))
+    for spot in spots:
+        spot.features["log_z_rel"] = spot.features["log_z"] - median
 
 
 def hail_candidates(work: Work) -> list[Candidate]:
     """Dark spots that are not lines (vision.local.spots), scored by the hail classifier."""
     model = load_model(HAIL_MODEL)
+    spots = spot_candidates(work)
+    table = np.asarray([[s.features[n] for n in model.features] for s in spots], np.float64)
+    scores = model.scores(table.reshape(len(spots), len(model.features)))
     out = [
-        Candidate(s.box, "hail_hit", round(model.score(s.features), 4), s.severity, s.features)
-        for s in spot_candidates(work)
+        Candidate(s.box, "hail_hit", round(float(score), 4), s.severity, s.features)
+        for s, score in zip(spots, scores.reshape(-1), strict=True)
     ]
     out.sort(key=lambda c: (-c.score, c.box))
     return out[:MAX_HAIL_CANDIDATES]
