@@ -16,7 +16,7 @@ import pytest
 from evaluation.vision.boosting import BoostingParams, fit_boosted
 from evaluation.vision.hail_lofo import cut_for, found_at
 from vision.candidates import REPORT_SCORE
-from vision.local.classifier import MODELS, BoostedTrees, LogisticModel, Tree, load_model, model_from_json
+from vision.local.classifier import MODELS, Blend, BoostedTrees, LogisticModel, Tree, load_model, model_from_json
 from vision.local.hail import HAIL_FEATURES, HAIL_MODEL
 
 # x0 <= 1: leaf -1; else x1 <= 0.5: leaf 2, else leaf 3
@@ -52,6 +52,20 @@ def test_a_boosted_model_round_trips_and_scores_one_row_as_a_batch() -> None:
     assert again == model
     row = dict(zip(("a", "b", "c"), x[7].tolist(), strict=True))
     assert again.score(row) == pytest.approx(float(model.scores(x[7:8])[0]))
+
+
+def test_a_blend_adds_its_parts_logits_and_round_trips() -> None:
+    x, y = _rows()
+    trees, base, tree_logits = fit_boosted(x, y, BoostingParams(trees=5))
+    names = ("a", "b", "c")
+    logistic = LogisticModel(names, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), (1.0, -0.5, 0.2), -1.0, "")
+    blend = Blend(names, ((0.7, logistic), (0.3, BoostedTrees(names, tuple(trees), base, ""))), 0.25, "test")
+    expected = 0.25 + 0.7 * (x @ np.array([1.0, -0.5, 0.2]) - 1.0) + 0.3 * tree_logits
+    np.testing.assert_allclose(blend.logits(x), expected, atol=1e-9)
+    assert model_from_json(json.loads(json.dumps(blend.to_json()))) == blend
+    wrong = Blend(("a", "c", "b"), blend.parts, 0.0, "").to_json()
+    with pytest.raises(ValueError, match="blend's features"):
+        model_from_json(wrong)
 
 
 def test_a_logistic_model_scores_a_batch_as_one_by_one() -> None:

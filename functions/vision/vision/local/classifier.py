@@ -1,8 +1,9 @@
 """Classifiers over a candidate's named features, shipped as JSON files beside the code (trained
 offline by `evaluation.vision.training` on the fitting families only; nothing is fetched at run
 time). A file names its features and what it was trained on, so a reader can see what a score is
-made of: a logistic model (their standardisation and weights), or, with `"kind": "boosted_trees"`,
-a sum of small decision trees (evaluation.vision.boosting) evaluated here in plain numpy.
+made of: a logistic model (their standardisation and weights); with `"kind": "boosted_trees"`,
+a sum of small decision trees (evaluation.vision.boosting) evaluated here in plain numpy; with
+`"kind": "blend"`, a weighted sum of such models' logits.
 Either way the score is the logistic of a logit whose bias puts the chosen operating point at
 REPORT_SCORE."""
 
@@ -177,14 +178,64 @@ class BoostedTrees:
         return cls(tuple(str(f) for f in features), parsed, float(str(data["bias"])), str(data["trained_on"]))
 
 
-def model_from_json(data: dict[str, object]) -> LogisticModel | BoostedTrees:
-    """The classifier a model file holds (a logistic model unless it says it is boosted trees)."""
+@dataclass(frozen=True)
+class Blend:
+    """A weighted sum of models' logits over the same features (each part's own bias kept)."""
+
+    features: tuple[str, ...]
+    parts: tuple[tuple[float, LogisticModel | BoostedTrees], ...]
+    bias: float  # added to the sum, set so that a score of REPORT_SCORE is the chosen operating point
+    trained_on: str
+
+    def logits(self, x: F64s) -> F64s:
+        x = np.asarray(x, np.float64).reshape(-1, len(self.features))
+        total = np.full(len(x), self.bias, np.float64)
+        for weight, model in self.parts:
+            total += weight * model.logits(x)
+        return total
+
+    def scores(self, x: F64s) -> F64s:
+        """The probability each row of `x` (columns in `features` order) is the damage trained for."""
+        return _sigmoid(self.logits(x))
+
+    def score(self, values: dict[str, float]) -> float:
+        return float(self.scores(np.asarray([[values[name] for name in self.features]]))[0])
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "kind": "blend",
+            "features": list(self.features),
+            "bias": self.bias,
+            "trained_on": self.trained_on,
+            "parts": [{"weight": weight, "model": model.to_json()} for weight, model in self.parts],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> Blend:
+        features, parts = data["features"], data["parts"]
+        assert isinstance(features, list)
+        assert isinstance(parts, list)
+        models = tuple((float(part["weight"]), _single_from_json(part["model"])) for part in parts)
+        names = tuple(str(f) for f in features)
+        if any(model.features != names for _, model in models):
+            raise ValueError("a blend's parts must read the blend's features in its order")
+        return cls(names, models, float(str(data["bias"])), str(data["trained_on"]))
+
+
+def _single_from_json(data: dict[str, object]) -> LogisticModel | BoostedTrees:
     if data.get("kind") == "boosted_trees":
         return BoostedTrees.from_json(data)
     return LogisticModel.from_json(data)
 
 
+def model_from_json(data: dict[str, object]) -> LogisticModel | BoostedTrees | Blend:
+    """The classifier a model file holds (a logistic model unless its `kind` says otherwise)."""
+    if data.get("kind") == "blend":
+        return Blend.from_json(data)
+    return _single_from_json(data)
+
+
 @cache
-def load_model(name: str) -> LogisticModel | BoostedTrees:
+def load_model(name: str) -> LogisticModel | BoostedTrees | Blend:
     """The classifier `models/<name>.json`, read once per process."""
     return model_from_json(json.loads((MODELS / f"{name}.json").read_text()))

@@ -1,8 +1,9 @@
-"""Hail hits: dark spots that are not lines (vision.local.spots), judged by their depth, size and
-shape, against their ring and the rays leaving them, by a logistic classifier trained on the
-fitting families (vision.local.classifier). (A patch CNN over the picture around each spot,
-evaluation.vision.hail_patch, was fitted and compared leaving one fitting family out; it did not
-beat this classifier, so it is not shipped.)"""
+"""Hail hits: dark spots that are not lines (vision.local.spots), judged by their depth (also
+against the photo's other spots), size and shape, against their ring and the rays leaving them, by
+a classifier trained on the fitting families (vision.local.classifier: a logistic model blended
+with small boosted trees, evaluation.vision.training). (A patch CNN over the picture around each
+spot, evaluation.vision.hail_patch, was fitted and compared leaving one fitting family out; it did
+not beat the logistic classifier, so it is not shipped.)"""
 
 from __future__ import annotations
 
