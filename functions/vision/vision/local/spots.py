@@ -50,7 +50,7 @@ class Spot:
     peak: float  # deepest residue (log luminance)
     mean: float  # mean residue over the spot
     z: float  # peak in robust spreads of the roof's texture
-    elongation: float  # sqrt of the ratio of the spot's second moments (1 for a disc)
+    elongation: float  # sqrt of the ratio of the spot's second moments on the roof plane (1 for a disc)
     solidity: float  # area over its convex hull's area
 
 
@@ -117,7 +117,7 @@ def dark_spots(flat: F32, roof: Mask, ppi: float, across: float = math.pi / 2, s
                 peak=peak,
                 mean=float(values_i.mean()),
                 z=peak / spread,
-                elongation=_elongation(inside),
+                elongation=_elongation(inside, across, stretch),
                 solidity=_solidity(inside),
             )
         )
@@ -125,11 +125,19 @@ def dark_spots(flat: F32, roof: Mask, ppi: float, across: float = math.pi / 2, s
     return spots[:MAX_SPOTS]
 
 
-def _elongation(inside: Mask) -> float:
+def _elongation(inside: Mask, across: float, stretch: float) -> float:
+    """How elongated the spot is on the roof plane: its pixel moments with the foreshortening taken
+    out (a round bruise seen at a slant is an ellipse `stretch` times wider along the courses)."""
     moments = cv2.moments(inside.astype(np.uint8), binaryImage=True)
     if moments["m00"] <= 0:
         return 1.0
-    a, b, c = moments["mu20"], moments["mu11"], moments["mu02"]
+    # The covariance in pixels, turned into (along the courses, across them), along shrunk by stretch.
+    cov = np.array([[moments["mu20"], moments["mu11"]], [moments["mu11"], moments["mu02"]]])
+    u = np.array([-math.sin(across), math.cos(across)]) / stretch  # along the courses, per plane unit
+    v = np.array([math.cos(across), math.sin(across)])  # across them
+    frame = np.vstack([u, v])
+    plane = frame @ cov @ frame.T
+    a, b, c = float(plane[0, 0]), float(plane[0, 1]), float(plane[1, 1])
     spread = math.sqrt(((a - c) / 2) ** 2 + b**2)
     low, high = (a + c) / 2 - spread, (a + c) / 2 + spread
     return math.sqrt(max(high, 1e-6) / max(low, 1e-6 * max(high, 1.0), 1e-6))
