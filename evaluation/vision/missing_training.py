@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -31,9 +30,9 @@ import numpy as np
 import numpy.typing as npt
 
 from evaluation.vision.scoring import matches
-from evaluation.vision.training import FAMILY_PHOTOS, TruthPhoto, fit_logistic, fitting_photos
+from evaluation.vision.training import FAMILY_PHOTOS, TruthPhoto, fit_logistic, fitting_photos, publish
 from vision.candidates import REPORT_SCORE
-from vision.local.classifier import MODELS, LogisticModel
+from vision.local.classifier import LogisticModel
 from vision.local.courses import course_lines
 from vision.local.missing import (
     GAP_FEATURES,
@@ -215,13 +214,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     for name, model_fit in fitted.items():
         if model_fit is None:
             raise SystemExit(f"{name}: no positive and negative rows to fit on")
-        model = to_model(name, model_fit, fitting.rows[name], summary)
-        for feature, weight in sorted(zip(model.features, model.weights, strict=True), key=lambda p: -abs(p[1])):
-            print(f"  {name} {feature:>15} {weight:+.3f}")
-        if not args.dry_run:
-            path = MODELS / f"{name}.json"
-            path.write_text(json.dumps(model.to_json(), indent=2) + "\n")
-            print(f"wrote {path}")
+        publish(name, to_model(name, model_fit, fitting.rows[name], summary), args.dry_run)
 
 
 if __name__ == "__main__":
