@@ -227,6 +227,17 @@ def train_hail(cache: Path | None = None) -> tuple[HailModel, dict[str, object]]
     }
 
 
+def publish(name: str, model: LogisticModel, dry_run: bool = False) -> None:
+    """Print the model's weights, largest first, and (unless `dry_run`) write it where the function
+    reads it (models/<name>.json)."""
+    for feature, weight in sorted(zip(model.features, model.weights, strict=True), key=lambda p: -abs(p[1])):
+        print(f"  {name} {feature:>15} {weight:+.3f}")
+    if not dry_run:
+        path = MODELS / f"{name}.json"
+        path.write_text(json.dumps(model.to_json(), indent=2) + "\n")
+        print(f"wrote {path}")
+
+
 def main() -> None:
     folders = [a for a in sys.argv[1:] if not a.startswith("--")]
     cache = Path(folders[0]) if folders else None  # a folder to keep rendered family photos in

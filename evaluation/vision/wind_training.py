@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -32,11 +31,11 @@ import numpy.typing as npt
 
 from evaluation.vision.families import FITTING
 from evaluation.vision.scoring import matches
-from evaluation.vision.training import TruthPhoto, fit_logistic
+from evaluation.vision.training import TruthPhoto, fit_logistic, publish
 from evaluation.vision.training import fitting_photos as training_photos
 from vision.candidates import REPORT_SCORE
 from vision.detections import Box, DamageType
-from vision.local.classifier import MODELS, LogisticModel
+from vision.local.classifier import LogisticModel
 from vision.local.courses import course_lines
 from vision.local.missing import appearance_distance
 from vision.local.roof import estimate_roof
@@ -225,13 +224,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     print(f"all fitting photos: {summary}")
     for kind, f in fitted.items():
-        model = to_model(f, rows, kind, summary)
-        for name, weight in sorted(zip(model.features, model.weights, strict=True), key=lambda p: -abs(p[1])):
-            print(f"  {kind} {name:>15} {weight:+.3f}")
-        if not args.dry_run:
-            path = MODELS / f"{kind}.json"
-            path.write_text(json.dumps(model.to_json(), indent=2) + "\n")
-            print(f"wrote {path}")
+        publish(kind, to_model(f, rows, kind, summary), args.dry_run)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Wind damage in the local stage on drawn roofs: 3-tab courses (tabs of varied shade, keyways, the
 shadow under each butt, granule noise) seen square-on at 8 px per inch, with a crease, a lifted
-tab or a missing tab painted in; the course map; the missing-shingle detector; the wind
-classifiers' files and the fitting module's operating point.
+tab or a missing tab painted in; the course map; the missing-shingle detectors; the wind and
+missing-shingle classifiers' files and the fitting modules' operating points.
 
 The scale is given (not surveyed), so each detector is tested on its own."""
 
@@ -13,12 +13,20 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from evaluation.vision import wind_training
+from evaluation.vision import missing_training, wind_training
 from evaluation.vision.scoring import matches
 from vision.detections import Box
 from vision.local.classifier import load_model
 from vision.local.courses import course_lines
-from vision.local.missing import appearance_distance, missing_candidates
+from vision.local.missing import (
+    GAP_FEATURES,
+    GAP_MODEL,
+    REGION_FEATURES,
+    REGION_MODEL,
+    appearance_distance,
+    missing_candidates,
+    unlike_regions,
+)
 from vision.local.scale import Scale
 from vision.local.stage import work_of
 from vision.local.wind import FEATURES, WIND_KINDS, WIND_SCORE_CAP, wind_candidates, wind_maps, wind_runs
@@ -131,6 +139,48 @@ def test_a_missing_tab_showing_felt_is_a_missing_shingle() -> None:
     found = missing_candidates(work, appearance_distance(work))
     assert any(matches(c.box, (x0, top, x0 + 96, top + PERIOD)) for c in found)
     assert not missing_candidates(as_work(drawn_roof()), appearance_distance(as_work(drawn_roof())))
+
+
+def test_a_torn_tab_scores_above_the_same_region_standing_across_the_courses() -> None:
+    # A torn-off piece leaves a hole along its course; a pipe's shadow or a streak runs across.
+    img = drawn_roof()
+    top, x0 = 5 * PERIOD, 208
+    img[top : top + PERIOD, x0 : x0 + round(TAB_IN * PPI)] = 40.0 + np.random.default_rng(3).normal(0, 2, (PERIOD, 96))
+    work = as_work(img)
+    (_, along), *_ = unlike_regions(work, appearance_distance(work))
+    model = load_model(REGION_MODEL)
+    assert along["skew"] < 0.1
+    assert model.score(along) > model.score({**along, "skew": 1.0})
+
+
+@pytest.mark.parametrize(("name", "features"), [(REGION_MODEL, REGION_FEATURES), (GAP_MODEL, GAP_FEATURES)])
+def test_the_missing_shingle_classifiers_read_the_detector_features(name: str, features: tuple[str, ...]) -> None:
+    model = load_model(name)
+    assert model.features == features
+    assert "fitting photos" in model.trained_on
+
+
+def test_the_missing_shingle_operating_point_keeps_the_false_readings_within_the_budget() -> None:
+    rng = np.random.default_rng(0)
+    fitting = missing_training.Fitting()
+    photos = 60
+    for photo in range(photos):
+        name, group = f"p{photo}", f"g{photo % 3}"
+        fitting.photos[group] = fitting.photos.get(group, 0) + 1
+        fitting.marks.setdefault(group, set()).add((name, 0))
+        for detector, features in missing_training.DETECTORS.items():
+            rows = fitting.rows[detector]
+            for reading in range(8):
+                positive = reading == 0 and detector == REGION_MODEL
+                rows.features.append([float(v) for v in rng.normal(1.5 if positive else 0.0, 1.0, len(features))])
+                rows.labels.append(int(positive))
+                rows.mark_of.append((name, 0) if positive else None)
+                rows.group.append(group)
+    fitted = missing_training.fit_both(fitting, set(fitting.photos))
+    found, marks, false, counted = missing_training.found_and_false(fitting, fitted, set(fitting.photos))
+    assert counted == photos and marks == photos
+    assert false <= missing_training.FP_PER_PHOTO * photos
+    assert found >= photos // 4  # and it still finds some
 
 
 @pytest.mark.parametrize("kind", WIND_KINDS)

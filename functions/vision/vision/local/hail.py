@@ -16,6 +16,7 @@ from vision.detections import Box, clamp_box
 from vision.local.candidate import MAX_CANDIDATES, Candidate
 from vision.local.classifier import load_model
 from vision.local.image_ops import chromaticity
+from vision.local.missing import UNLIKE_ROOF, Material
 from vision.local.spots import Spot, dark_spots
 from vision.local.work import Work, original_size
 
@@ -25,6 +26,7 @@ HAIL_FEATURES = (
     "log_z", "depth", "mean_depth", "diameter_in", "log_diameter", "log_diameter_sq", "log_elongation",
     "solidity", "contrast", "chroma", "line", "ray1", "ray2", "log_z_rel",
 )  # fmt: skip
+OTHER_MATERIAL_SHARE = 0.5  # of the spot's surroundings (its box grown by its size each way)
 MAX_DIAMETER_IN = 3.0  # a spot wider than this is not one hit (the residue caps near 3 in anyway)
 
 
@@ -141,10 +143,13 @@ def _relative_depth(spots: list[SpotReading]) -> None:
         spot.features["log_z_rel"] = spot.features["log_z"] - median
 
 
-def hail_candidates(work: Work) -> list[Candidate]:
-    """Dark spots that are not lines (vision.local.spots), scored by the hail classifier."""
+def hail_candidates(work: Work, material: Material | None = None) -> list[Candidate]:
+    """Dark spots that are not lines (vision.local.spots), scored by the hail classifier; none
+    amid another material than the roof's shingles (`material`: a pipe's open top is a dark disc)."""
     model = load_model(HAIL_MODEL)
-    spots = spot_candidates(work)
+    spots = [
+        s for s in spot_candidates(work) if material is None or not amid_other_material(work, material, s.box)
+    ]  # log_z_rel is relative to all the photo's spots, as in training
     table = np.asarray([[s.features[n] for n in model.features] for s in spots], np.float64)
     scores = model.scores(table.reshape(len(spots), len(model.features)))
     out = [
@@ -153,3 +158,16 @@ def hail_candidates(work: Work) -> list[Candidate]:
     ]
     out.sort(key=lambda c: (-c.score, c.box))
     return out[:MAX_HAIL_CANDIDATES]
+
+
+def amid_other_material(work: Work, material: Material, box: Box) -> bool:
+    """Whether most of the spot's surroundings (its box grown by its own size each way) are of
+    another material than the roof's shingles: a vent, a pipe, flashing, a chimney."""
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+    k = material.factor * work.factor  # coarse pixels per photo pixel
+    rows, cols = material.distance.shape
+    r0, r1 = max(0, round((y0 - h) * k)), min(rows, round((y1 + h) * k) + 1)
+    c0, c1 = max(0, round((x0 - w) * k)), min(cols, round((x1 + w) * k) + 1)
+    around = material.distance[r0:r1, c0:c1]
+    return around.size > 0 and float((around > UNLIKE_ROOF).mean()) > OTHER_MATERIAL_SHARE

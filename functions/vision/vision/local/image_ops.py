@@ -67,12 +67,13 @@ def hessian_min(img: F32, sigma: float) -> tuple[F32, F32]:
     return np.asarray((mean - spread) * norm, np.float32), np.asarray((mean + spread) * norm, np.float32)
 
 
-def robust_distance(feats: list[F32], where: Mask, floors: tuple[float, ...]) -> F32:
-    """Per-pixel RMS of robust z-scores against the features' median and MAD over `where`."""
-    total = np.zeros(feats[0].shape, np.float32)
+def robust_z(feats: list[F32], where: Mask, floors: tuple[float, ...]) -> list[F32]:
+    """Each feature's per-pixel robust z-score against its median and MAD over `where` (the MAD no
+    lower than the feature's floor)."""
+    out = []
     for x, floor in zip(feats, floors, strict=True):
         values = x[where]
         med = float(np.median(values))
         mad = max(1.4826 * float(np.median(np.abs(values - med))), floor)
-        total += ((x - med) / mad) ** 2
-    return np.sqrt(total / len(feats))
+        out.append(np.asarray((x - med) / mad, np.float32))
+    return out

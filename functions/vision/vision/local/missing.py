@@ -1,18 +1,23 @@
 """Missing shingles: tab-sized regions whose appearance is unlike the roof's, and gaps in a
-course's butt-edge line whose hole above shows another material."""
+course's butt-edge line whose hole above shows another material. Each kind of candidate is scored
+by its own logistic classifier (`models/missing_region.json`, `models/course_gap.json`) fitted on
+the fitting photos only by `python -m evaluation.vision.missing_training`: the hand-set evidence
+they replace reported more false holes than true ones on photos it was not set on."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
 import numpy as np
 
-from vision.detections import clamp_box
-from vision.local.candidate import Candidate, sigmoid
+from vision.detections import Box, clamp_box
+from vision.local.candidate import Candidate
+from vision.local.classifier import load_model
 from vision.local.courses import NEIGHBOUR_SLACK, course_neighbours, oriented
-from vision.local.image_ops import F32, Mask, chromaticity, log_luminance, normalised, resize, robust_distance
+from vision.local.image_ops import F32, Mask, chromaticity, log_luminance, normalised, resize, robust_z
 from vision.local.scale import EXPOSURE_IN
 from vision.local.work import Work, original_size
 
@@ -23,16 +28,45 @@ GAP_KERNEL_IN = 6.0
 GAP_Z = 4.0
 GAP_LENGTH_IN = (5.0, 24.0)
 MAX_GAP_CANDIDATES = 4
-# (bias, appearance distance of the hole, log strength); set on the development set: there the
-# holes' median appearance distance is >= 1.45 and all but a few gaps elsewhere are below 1.3.
-GAP_WEIGHTS = (-5.6, 4.0, 0.0)
+REGION_MODEL = "missing_region"
+GAP_MODEL = "course_gap"
+REGION_FEATURES = (
+    "fill", "log_aspect", "distance", "short_in", "log_long_in", "skew", "tone", "texture", "chroma", "log_count",
+)  # fmt: skip
+GAP_FEATURES = (
+    "gap_z", "log_length_in", "material", "tone", "texture", "chroma", "log_count", "material_rank", "gap_z_rank",
+)  # fmt: skip
+Reading = tuple[Box, dict[str, float]]  # a candidate's box (photo pixels) and features, before scoring
 UNLIKE_ROOF = 3.0  # an appearance distance above this is another material than the roof's shingles
 
 
-def appearance_distance(work: Work) -> tuple[F32, Mask, float]:
-    """At a coarse scale (about 3 px per inch): each pixel's robust distance from the roof's typical
-    (log luminance, chromaticity, texture), the roof mask there, and the coarse pixels per working
-    pixel."""
+@dataclass(frozen=True)
+class Material:
+    """The roof's material at a coarse scale (about 3 px per inch): each pixel's signed robust z
+    against the roof's typical tone (log luminance), chromaticity (two) and log texture, their RMS
+    (`distance`), the roof mask there, and the coarse pixels per working pixel."""
+
+    distance: F32
+    tone: F32
+    red: F32
+    green: F32
+    texture: F32
+    roof: Mask
+    factor: float
+
+    def means(self, ys: np.ndarray[Any, Any], xs: np.ndarray[Any, Any]) -> dict[str, float]:
+        """Mean signed tone and texture z and chroma z distance over coarse pixels (ys, xs): a hole
+        shows felt (dark, smooth) or deck (light, grainy, off-colour); a patch or a stain keeps the
+        granules' texture."""
+        return {
+            "tone": float(self.tone[ys, xs].mean()),
+            "texture": float(self.texture[ys, xs].mean()),
+            "chroma": float(np.hypot(self.red[ys, xs], self.green[ys, xs]).mean()),
+        }
+
+
+def appearance_distance(work: Work) -> Material:
+    """The roof's material at a coarse scale (see `Material`)."""
     coarse_ppi = 3.0
     factor = min(1.0, coarse_ppi / work.ppi)
     rgb = np.asarray(resize(work.rgb, factor), np.uint8)
@@ -48,13 +82,28 @@ def appearance_distance(work: Work) -> tuple[F32, Mask, float]:
         for x in (flat, r, g, np.log(texture + 1e-3).astype(np.float32))
     ]
     if roof.sum() < 50:
-        return np.zeros(roof.shape, np.float32), roof, factor
-    return robust_distance(feats, roof, floors=(0.08, 0.01, 0.01, 0.15)), roof, factor
+        zero = np.zeros(roof.shape, np.float32)
+        return Material(zero, zero, zero, zero, zero, roof, factor)
+    tone, red, green, grain = robust_z(feats, roof, floors=(0.08, 0.01, 0.01, 0.15))
+    distance = np.sqrt((tone * tone + red * red + green * green + grain * grain) / 4).astype(np.float32)
+    return Material(distance, tone, red, green, grain, roof, factor)
 
 
-def missing_candidates(work: Work, appearance: tuple[F32, Mask, float]) -> list[Candidate]:
-    """Tab-sized, rectangular regions whose tone, colour or texture is unlike the rest of the roof."""
-    dist, roof, factor = appearance
+def missing_candidates(work: Work, material: Material) -> list[Candidate]:
+    """Tab-sized, rectangular regions whose tone, colour or texture is unlike the rest of the roof,
+    scored by their classifier."""
+    model = load_model(REGION_MODEL)
+    return [
+        Candidate(box, "missing_shingle", round(model.score(features), 4), 4, features)
+        for box, features in unlike_regions(work, material)
+    ]
+
+
+def unlike_regions(work: Work, material: Material) -> list[Reading]:
+    """Tab-sized, rectangular regions whose tone, colour or texture is unlike the rest of the roof,
+    and what the classifier judges them by: their shape, how they lie to the courses (a torn piece
+    leaves a hole along its course), and their material."""
+    dist, roof, factor = material.distance, material.roof, material.factor
     ppi = work.ppi * factor
     if roof.sum() < 50:
         return []
@@ -62,7 +111,7 @@ def missing_candidates(work: Work, appearance: tuple[F32, Mask, float]) -> list[
     odd = np.asarray(cv2.morphologyEx(odd, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)), np.uint8)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(odd, connectivity=8)
     tab_px = 12.0 * EXPOSURE_IN * ppi**2
-    out = []
+    out: list[Reading] = []
     for i in range(1, count):
         area = float(stats[i, cv2.CC_STAT_AREA])
         if not 0.3 * tab_px <= area <= 8.0 * tab_px:
@@ -71,25 +120,65 @@ def missing_candidates(work: Work, appearance: tuple[F32, Mask, float]) -> list[
         own = labels[y : y + h, x : x + w] == i  # within the region's own box: not the whole image
         ys, xs = np.nonzero(own)
         points = np.column_stack((xs + x, ys + y)).astype(np.float32)
-        (_, _), (rw, rh), _ = cv2.minAreaRect(points)
+        (_, _), (rw, rh), angle = cv2.minAreaRect(points)
         long_side, short_side = max(rw, rh) + 1, min(rw, rh) + 1
+        long_angle = math.radians(angle if rw >= rh else angle + 90.0)
         fill = area / (long_side * short_side)
         aspect = long_side / short_side
         short_in = short_side / ppi
+        skew = abs(math.cos(long_angle - work.direction))  # 0: the long side runs along the courses
         if fill < 0.6 or aspect > 6.0 or not 0.5 * EXPOSURE_IN <= short_in <= 2.5 * EXPOSURE_IN:
             continue
-        strength = float(dist[y : y + h, x : x + w][own].mean())
-        evidence = 1.5 * (fill - 0.6) / 0.2 + 0.8 * (strength - UNLIKE_ROOF) - 0.6 * max(0.0, aspect - 4.0)
         scale = factor * work.factor
         box = clamp_box((x / scale, y / scale, (x + w) / scale, (y + h) / scale), *original_size(work))
         if box is None:
             continue
-        features = {"fill": fill, "aspect": aspect, "distance": strength, "short_in": short_in}
-        out.append(Candidate(box, "missing_shingle", round(sigmoid(evidence), 4), 4, features))
+        features = {
+            "fill": fill,
+            "log_aspect": math.log(aspect),
+            "distance": float(dist[ys + y, xs + x].mean()),
+            "short_in": short_in,
+            "log_long_in": math.log(long_side / ppi),
+            "skew": skew,
+            **material.means(ys + y, xs + x),
+        }
+        out.append((box, features))
+    return _counted(out)
+
+
+def _counted(readings: list[Reading]) -> list[Reading]:
+    """`readings` with how many there are on the photo as a feature of each: a missing shingle is
+    rare, so a roof showing many (a laminate's irregular teeth, a blotchy blend) makes each less
+    telling."""
+    count = math.log(1 + len(readings))
+    return [(box, {**features, "log_count": count}) for box, features in readings]
+
+
+def _ranked(readings: list[Reading], names: tuple[str, ...]) -> list[Reading]:
+    """`readings` with, for each of `names`, the share of the photo's other readings below this
+    one's value (`<name>_rank`): a hole stands out among its own roof's gaps, whatever the roof."""
+    if not readings:
+        return readings
+    out = [(box, dict(features)) for box, features in readings]
+    for name in names:
+        values = np.array([features[name] for _, features in readings])
+        below = np.searchsorted(np.sort(values), values, side="left")
+        for (_, features), count in zip(out, below, strict=True):
+            features[f"{name}_rank"] = float(count) / max(1, len(values) - 1)
     return out
 
 
-def course_gap_candidates(work: Work, lines: tuple[F32, Any], appearance: tuple[F32, Mask, float]) -> list[Candidate]:
+def course_gap_candidates(work: Work, lines: tuple[F32, Any], material: Material) -> list[Candidate]:
+    """Gaps in the course lines (`course_gaps`) scored by their classifier: the best few."""
+    model = load_model(GAP_MODEL)
+    out = [
+        Candidate(box, "missing_shingle", round(model.score(features), 4), 4, features)
+        for box, features in course_gaps(work, lines, material)
+    ]
+    return sorted(out, key=lambda c: (-c.score, c.box))[:MAX_GAP_CANDIDATES]
+
+
+def course_gaps(work: Work, lines: tuple[F32, Any], material: Material) -> list[Reading]:
     """Missing tabs found by the course structure: a torn-off tab takes its butt edge with it, so
     the shadow line it threw is missing for about a tab's width, where the courses one period up
     and down have theirs; and the patch above the missing line (the hole, one exposure tall) shows
@@ -115,10 +204,10 @@ def course_gap_candidates(work: Work, lines: tuple[F32, Any], appearance: tuple[
     med = float(np.median(values))
     spread = 1.4826 * float(np.median(np.abs(values - med))) + 1e-6
     z = np.where(ok, (deficit - med) / spread, 0.0).astype(np.float32)
-    dist, _, coarse = appearance
+    dist, coarse = material.distance, material.factor
     cos, sin = math.cos(work.direction), math.sin(work.direction)
     count, labels, stats, _ = cv2.connectedComponentsWithStats((z > GAP_Z).astype(np.uint8), connectivity=8)
-    out = []
+    out: list[Reading] = []
     for i in range(1, count):
         if stats[i, cv2.CC_STAT_AREA] < 4:
             continue
@@ -135,14 +224,16 @@ def course_gap_candidates(work: Work, lines: tuple[F32, Any], appearance: tuple[
         hy = np.concatenate([ys - f * period * sin for f in (0.2, 0.4, 0.6, 0.8)])
         cy = np.clip(np.round(hy * coarse).astype(int), 0, dist.shape[0] - 1)
         cx = np.clip(np.round(hx * coarse).astype(int), 0, dist.shape[1] - 1)
-        material = float(np.median(dist[cy, cx]))
-        strength = float(z[ys, xs].mean())
-        evidence = GAP_WEIGHTS[0] + GAP_WEIGHTS[1] * material + GAP_WEIGHTS[2] * math.log(strength / GAP_Z)
         x0, x1 = min(xs.min(), hx.min()), max(xs.max(), hx.max())
         y0, y1 = min(ys.min(), hy.min()), max(ys.max(), hy.max())
         box = clamp_box((x0 / work.factor, y0 / work.factor, x1 / work.factor, y1 / work.factor), *original_size(work))
         if box is None:
             continue
-        features = {"gap_z": strength, "length_in": length_in, "material": material}
-        out.append(Candidate(box, "missing_shingle", round(sigmoid(evidence), 4), 4, features))
-    return sorted(out, key=lambda c: (-c.score, c.box))[:MAX_GAP_CANDIDATES]
+        features = {
+            "gap_z": float(z[ys, xs].mean()),
+            "log_length_in": math.log(length_in),
+            "material": float(np.median(dist[cy, cx])),
+            **material.means(cy, cx),
+        }
+        out.append((box, features))
+    return _ranked(_counted(out), ("material", "gap_z"))

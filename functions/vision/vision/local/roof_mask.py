@@ -52,9 +52,10 @@ def _grown(roof: Mask, like: Mask) -> Mask:
     is off (the far roof and the foreground of a grazing view, whose periods the field's
     perspective misses) or the course lines are faint (overcast, a hard shadow's other side), the
     courses fail but the look holds; a closing bridges the course lines the look itself leaves out."""
-    loose = cv2.morphologyEx(like.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
-    loose = cv2.morphologyEx(loose, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0
-    _, labels = cv2.connectedComponents((loose | roof).astype(np.uint8), connectivity=4)
+    square = np.ones((3, 3), np.uint8)
+    closed = cv2.morphologyEx(like.astype(np.uint8), cv2.MORPH_CLOSE, square)
+    loose = np.asarray(cv2.morphologyEx(closed, cv2.MORPH_OPEN, square) > 0, np.bool_) | roof
+    _, labels = cv2.connectedComponents(loose.astype(np.uint8), connectivity=4)
     touching = np.zeros(int(labels.max()) + 1, bool)
     touching[labels[roof]] = True
     touching[0] = False

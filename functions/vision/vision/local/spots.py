@@ -50,7 +50,7 @@ class Spot:
     peak: float  # deepest residue (log luminance)
     mean: float  # mean residue over the spot
     z: float  # peak in robust spreads of the roof's texture
-    elongation: float  # sqrt of the ratio of the spot's second moments on the roof (1 for a disc seen at a slant)
+    elongation: float  # sqrt of the ratio of the spot's second moments on the roof plane (1 for a disc)
     solidity: float  # area over its convex hull's area
 
 
@@ -125,17 +125,19 @@ def dark_spots(flat: F32, roof: Mask, ppi: float, across: float = math.pi / 2, s
     return spots[:MAX_SPOTS]
 
 
-def _elongation(inside: Mask, across: float = math.pi / 2, stretch: float = 1.0) -> float:
-    """How elongated the spot is in roof inches: its second moments with the along-course axis
-    shrunk by `stretch` (a round bruise on a slope seen at a slant is wide in pixels along the
-    courses, as long as the foreshortening: it is round on the roof)."""
+def _elongation(inside: Mask, across: float, stretch: float) -> float:
+    """How elongated the spot is on the roof plane: its pixel moments with the foreshortening taken
+    out (a round bruise seen at a slant is an ellipse `stretch` times wider along the courses)."""
     moments = cv2.moments(inside.astype(np.uint8), binaryImage=True)
     if moments["m00"] <= 0:
         return 1.0
-    cos, sin = math.cos(across), math.sin(across)
-    to_roof = np.array([[cos, sin], [-sin / stretch, cos / stretch]])  # rows: across, along (shrunk)
-    pixels = np.array([[moments["mu20"], moments["mu11"]], [moments["mu11"], moments["mu02"]]])
-    (a, b), (_, c) = to_roof @ pixels @ to_roof.T
+    # The covariance in pixels, turned into (along the courses, across them), along shrunk by stretch.
+    cov = np.array([[moments["mu20"], moments["mu11"]], [moments["mu11"], moments["mu02"]]])
+    u = np.array([-math.sin(across), math.cos(across)]) / stretch  # along the courses, per plane unit
+    v = np.array([math.cos(across), math.sin(across)])  # across them
+    frame = np.vstack([u, v])
+    plane = frame @ cov @ frame.T
+    a, b, c = float(plane[0, 0]), float(plane[0, 1]), float(plane[1, 1])
     spread = math.sqrt(((a - c) / 2) ** 2 + b**2)
     low, high = (a + c) / 2 - spread, (a + c) / 2 + spread
     return math.sqrt(max(high, 1e-6) / max(low, 1e-6 * max(high, 1.0), 1e-6))

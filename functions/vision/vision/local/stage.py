@@ -80,7 +80,7 @@ def _candidates(work: Work, limit: int) -> list[Candidate]:
     # Blobs inside a missing tab are its corners; a course gap's box is drawn from the line alone,
     # so only a confident one (a hole of another material) claims what lies inside it.
     holes = missing + [c for c in gaps if c.score >= REPORT_SCORE]
-    hail = [c for c in hail_candidates(work) if not any(_inside(c.box, m.box) for m in holes)]
+    hail = [c for c in hail_candidates(work, appearance) if not any(_inside(c.box, m.box) for m in holes)]
     wind = [c for c in wind_candidates(work, lines, appearance) if not any(_inside(c.box, m.box) for m in holes)]
     ranked = sorted(missing + gaps + hail + wind, key=lambda c: (-c.score, c.box))
     kept: list[Candidate] = []

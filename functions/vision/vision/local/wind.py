@@ -31,7 +31,7 @@ from vision.local.classifier import load_model
 from vision.local.course_map import course_height
 from vision.local.courses import neighbour_courses, oriented, oriented_pair
 from vision.local.image_ops import F32, Mask
-from vision.local.missing import UNLIKE_ROOF
+from vision.local.missing import UNLIKE_ROOF, Material
 from vision.local.work import Work, original_size
 
 SEED_Z = 3.0  # a pixel whose best excess is this many robust spreads above the roof's typical seeds a run
@@ -121,12 +121,11 @@ def _robust_z(img: F32, where: Mask) -> F32:
     return np.where(where, (img - med) / spread, 0.0).astype(np.float32)
 
 
-def unlike_roof(work: Work, appearance: tuple[F32, Mask, float]) -> Mask:
+def unlike_roof(work: Work, appearance: Material) -> Mask:
     """Working pixels whose material is unlike the roof's shingles (`appearance_distance` above
     `UNLIKE_ROOF`: a chimney, a vent, a hole): no crease or lifted tab is judged there."""
-    dist, _, _ = appearance
     h, w = work.flat.shape
-    odd = (dist > UNLIKE_ROOF).astype(np.uint8)
+    odd = (appearance.distance > UNLIKE_ROOF).astype(np.uint8)
     return np.asarray(cv2.resize(odd, (w, h), interpolation=cv2.INTER_NEAREST), np.uint8) > 0
 
 
@@ -242,7 +241,7 @@ def _features(
 
 
 def roof_crop(
-    work: Work, lines: tuple[F32, Any], appearance: tuple[F32, Mask, float] | None
+    work: Work, lines: tuple[F32, Any], appearance: Material | None
 ) -> tuple[Work, WindMaps, tuple[int, int]]:
     """The wind maps over the roof's bounding box only (sky, lawn and walls cost filtering and
     never hold a candidate): the cropped work, its maps and the crop's origin (x, y)."""
@@ -268,9 +267,7 @@ def roof_crop(
     return part, wind_maps(part, (edge[rows, cols], period), unlike, (x0, y0)), (x0, y0)
 
 
-def wind_candidates(
-    work: Work, lines: tuple[F32, Any] | None, appearance: tuple[F32, Mask, float] | None = None
-) -> list[Candidate]:
+def wind_candidates(work: Work, lines: tuple[F32, Any] | None, appearance: Material | None = None) -> list[Candidate]:
     """Wind creases and lifted tabs, scored by their classifiers (capped: proposals only); the best
     `MAX_WIND_CANDIDATES` of each kind. Nothing is judged on pixels whose material `appearance`
     (`appearance_distance`) says is not the roof's shingles."""
