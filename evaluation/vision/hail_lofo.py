@@ -13,7 +13,8 @@ others, and the held group's spots scored. Reported per group:
 - `op recall`, `op FP`: recall and false spots per photo at the operating point chosen on the other
   groups (`FITTING_FP_PER_PHOTO` there), as the shipped model would be cut: calibration too.
 
-`all` adds the groups up (each at its own cut for r@0.5 and r@1).
+`all` adds the groups up (each at its own cut for r@0.5 and r@1). `--drop log_z_rel` compares
+the recipes without a feature.
 """
 
 from __future__ import annotations
@@ -158,11 +159,11 @@ def _total(results: Sequence[GroupResult]) -> GroupResult:
     )
 
 
-def as_recipe(fit: HailRecipe) -> Recipe:
+def as_recipe(fit: HailRecipe, names: Sequence[str]) -> Recipe:
     """A training recipe (evaluation.vision.training.HAIL_RECIPES) as the harness runs it."""
 
     def recipe(x: F64s, y: F64s) -> Callable[[F64s], F64s]:
-        return fit(x, y, HAIL_FEATURES)[0].logits
+        return fit(x, y, names)[0].logits
 
     return recipe
 
@@ -170,10 +171,12 @@ def as_recipe(fit: HailRecipe) -> Recipe:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("cache", nargs="?", type=Path, help="the folder rendered family photos are kept in")
+    parser.add_argument("--drop", nargs="*", default=[], help="features of HAIL_FEATURES to leave out")
     args = parser.parse_args(argv)
-    table = spot_table(args.cache, HAIL_FEATURES)
+    names = [n for n in HAIL_FEATURES if n not in args.drop]
+    table = spot_table(args.cache, names)
     for name, fit in HAIL_RECIPES.items():
-        print(format_results(leave_one_family_out(table, as_recipe(fit)), name), flush=True)
+        print(format_results(leave_one_family_out(table, as_recipe(fit, names)), name), flush=True)
 
 
 if __name__ == "__main__":
