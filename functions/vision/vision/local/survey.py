@@ -44,11 +44,23 @@ MIN_ROOF_SHARE = (
     0.01  # of the photo, for there to be a roof  # sizes the holes the mask fills before the style is known
 )
 
+MAX_REFERENCES = 3  # distinct reference windows surveyed from
+SAME_PLACE, SAME_PERIOD = 0.3, 0.12  # (of the half-diagonal; log) windows closer and more alike saw the same courses
+
 RINGS = (0.2, 0.32, 0.45, 0.6, 0.8, math.inf)  # the field grows outwards: windows within these distances of the centre
 
 
 def _reference(windows: list[CourseWindow], cx: float, cy: float, norm: float) -> CourseWindow | None:
-    """The central window whose course vector the others support best: by agreeing with it in
+    """The central window whose course vector the others support best (`_ranked`)."""
+    ranked = _ranked(windows, cx, cy, norm)
+    return ranked[0][0] if ranked else None
+
+
+def _ranked(
+    windows: list[CourseWindow], cx: float, cy: float, norm: float
+) -> list[tuple[CourseWindow, tuple[float, float]]]:
+    """The central windows with their support, those whose course vector the others support best
+    first (a smaller window first among equals): by agreeing with it in
     direction and period (perspective lets a neighbour's period differ more the further away it
     is), or by having found its second or third harmonic (a laminate's backer edge or a window too
     small for the period favours a harmonic; nothing on a roof repeats at twice the exposure, so a
@@ -57,7 +69,7 @@ def _reference(windows: list[CourseWindow], cx: float, cy: float, norm: float) -
     two windows agree on three to five times it (a close-up's small
     windows see the granules' or a shadow line's fine structure, the large ones the courses)."""
     if not windows:
-        return None
+        return []
     x = np.array([(w.x - cx) / norm for w in windows])
     y = np.array([(w.y - cy) / norm for w in windows])
     logs = np.log([w.period for w in windows])
@@ -78,16 +90,14 @@ def _reference(windows: list[CourseWindow], cx: float, cy: float, norm: float) -
             aligned & np.any([np.abs(logs - logs[i] - math.log(m)) < MULTIPLE_WITHIN for m in PASSED_OVER], axis=0)
         )
     agreed = np.array([int(own.sum()) >= 2 for own in owns])
-    best, pick = (-1.0, 0.0), 0
+    scores = []
     for i in range(len(windows)):
         own, harmonic = owns[i], harmonics[i]
         able = int((longest >= logs[i] - 0.05).sum())
         passed_over = bool((multiples[i] & agreed).any())
         first = float(own.sum() >= min(2, able) and not passed_over)
-        score = (first, float(own.sum() + harmonic.sum()) - 0.001 * windows[i].size)
-        if score > best:
-            best, pick = score, i
-    return windows[pick]
+        scores.append((first, float(own.sum() + harmonic.sum()), -0.001 * windows[i].size, -i))
+    return [(windows[-score[3]], score[:2]) for score in sorted(scores, reverse=True)]
 
 
 @dataclass(frozen=True)
@@ -131,17 +141,37 @@ def survey(small: RGBImage, factor: float) -> Survey | None:
     admitted only if it looks like those shingles, grow the field and show the perspective. The
     roof mask follows from the field and the shingles' look; last, the field is locked onto the
     courses of the roof's pixels (`phase_lock`), which removes the bias a window's spectrum has
-    where the period changes across it."""
+    where the period changes across it.
+
+    Where windows elsewhere are as well supported as the best, and the best's own look is no
+    shingle's (a lawn's chance comb beside the roof), the survey starts from the next of them."""
     first_look = _first_look(small)
     if first_look is None:
         return None
-    lum, dark, central, ref = first_look
+    lum, dark, central, refs = first_look
+    h, w = dark.shape
+    for ref in refs:
+        look = appearance(small, lum, ref.direction, ref.period)
+        first = learn_look(look, _inner((h, w), [ref]))
+        if first is not None and first.plausible:
+            return _survey_from(small, factor, dark, central, ref, (look, first))
+        # The window sits on a lawn or the sky: its comb is chance; next, an as well supported one.
+    return None
+
+
+def _survey_from(
+    small: RGBImage,
+    factor: float,
+    dark: F32,
+    central: list[CourseWindow],
+    ref: CourseWindow,
+    first_look: tuple[Appearance, ShingleLook],
+) -> Survey | None:
+    """The survey grown from the reference window `ref`, with the photo's measurements for its
+    courses and the look of its shingles (`survey`)."""
     h, w = dark.shape
     cx, cy, norm = w / 2, h / 2, max(h, w) / 2
-    look = appearance(small, lum, ref.direction, ref.period)
-    first = learn_look(look, _inner((h, w), [ref]))
-    if first is None:
-        return None
+    look, first = first_look
     trend = tilt([c for c in central if first.window_like(look, c.x, c.y, c.size)], ref, cx, cy, norm)
     agreeing = [c for c in _agreeing(central, ref, trend, cx, cy, norm) if first.window_like(look, c.x, c.y, c.size)]
     shingles = learn_look(look, _inner((h, w), agreeing)) or first
@@ -177,24 +207,43 @@ def survey(small: RGBImage, factor: float) -> Survey | None:
     return Survey(small, factor, look, dark, field, windows, shingles, roof)
 
 
-def _first_look(small: RGBImage) -> tuple[F32, F32, list[CourseWindow], CourseWindow] | None:
-    """(log luminance, dark lines, central windows, reference window) of the small copy."""
+def _first_look(small: RGBImage) -> tuple[F32, F32, list[CourseWindow], list[CourseWindow]] | None:
+    """(log luminance, dark lines, central windows, reference windows: the best supported
+    distinct ones first) of the small copy."""
     lum = log_luminance(small)
     dark, bright = line_images(lum)
     h, w = dark.shape
     # Central windows of shingles: textured (not sky or paint), courses of dark lines (not brick).
     central = [c for c in central_windows(dark) if _textured(lum, c) and polarity(dark, bright, c) >= MIN_POLARITY]
-    ref = _reference(central, w / 2, h / 2, max(h, w) / 2)
-    if ref is None:
+    norm = max(h, w) / 2
+    refs: list[CourseWindow] = []
+    ranked = _ranked(central, w / 2, h / 2, norm)
+    for window, support in ranked:
+        if len(refs) == MAX_REFERENCES or support != ranked[0][1]:
+            break  # only windows as well supported as the best are in question
+        if not any(_same_courses(window, other, norm) for other in refs):
+            refs.append(window)
+    if not refs:
         return None
-    return lum, dark, central, fundamental(dark, ref)
+    return lum, dark, central, [fundamental(dark, ref) for ref in refs]
+
+
+def _same_courses(a: CourseWindow, b: CourseWindow, norm: float) -> bool:
+    """Whether two windows saw the same courses (near each other, alike in direction and period):
+    a survey from one would be a survey from the other."""
+    apart = math.hypot(a.x - b.x, a.y - b.y) / norm
+    return (
+        apart < SAME_PLACE
+        and abs(a.direction - b.direction) < math.radians(8)
+        and abs(math.log(a.period / b.period)) < SAME_PERIOD
+    )
 
 
 def central_period(small: RGBImage) -> float | None:
-    """The course period the central windows of the small copy agree on (its pixels), or None: a
-    quick look, a fraction of a survey's work."""
+    """The course period the central windows of the small copy agree on best (its pixels), or
+    None: a quick look, a fraction of a survey's work."""
     first_look = _first_look(small)
-    return None if first_look is None else first_look[3].period
+    return None if first_look is None else first_look[3][0].period
 
 
 def _textured(lum: F32, window: CourseWindow) -> bool:
