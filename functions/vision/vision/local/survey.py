@@ -45,6 +45,8 @@ MIN_ROOF_SHARE = (
 )
 
 MAX_REFERENCES = 3  # distinct reference windows surveyed from
+BETTER_EXPLAINED = 2.0  # a less supported window's survey must explain the courses this many times as well...
+MIN_SHARED_ROOF = 0.8  # ...on a roof this much of which is the best supported one's
 SAME_PLACE, SAME_PERIOD = 0.3, 0.12  # (of the half-diagonal; log) windows closer and more alike saw the same courses
 
 RINGS = (0.2, 0.32, 0.45, 0.6, 0.8, math.inf)  # the field grows outwards: windows within these distances of the centre
@@ -113,6 +115,7 @@ class Survey:
     windows: list[CourseWindow]
     shingles: ShingleLook
     roof: Mask
+    explained: float = 0.0  # the field's coherence (`Demodulated.coherence`) summed over the roof, per photo pixel
 
 
 def _inner(shape: tuple[int, int], windows: list[CourseWindow], share: float = 0.3) -> Mask:
@@ -144,19 +147,54 @@ def survey(small: RGBImage, factor: float) -> Survey | None:
     where the period changes across it.
 
     Where windows elsewhere are as well supported as the best, and the best's own look is no
-    shingle's (a lawn's chance comb beside the roof), the survey starts from the next of them."""
+    shingle's (a lawn's chance comb beside the roof), the survey starts from the next of them. The
+    next best supported distinct windows are surveyed too: one whose field, on the same roof,
+    explains its courses in phase far better at a shorter period corrects the period (a vent box's
+    sides or louvres can win the central windows' support)."""
     first_look = _first_look(small)
     if first_look is None:
         return None
     lum, dark, central, refs = first_look
     h, w = dark.shape
-    for ref in refs:
+    primary: Survey | None = None
+    others: list[Survey] = []
+    for ref, tied in refs:
         look = appearance(small, lum, ref.direction, ref.period)
         first = learn_look(look, _inner((h, w), [ref]))
-        if first is not None and first.plausible:
-            return _survey_from(small, factor, dark, central, ref, (look, first))
-        # The window sits on a lawn or the sky: its comb is chance; next, an as well supported one.
-    return None
+        if first is None or not first.plausible:
+            continue  # the window sits on a lawn or the sky: its comb is chance
+        if tied and primary is None and not others:
+            primary = _survey_from(small, factor, dark, central, ref, (look, first))
+            if primary is None:
+                return None
+        elif primary is not None:
+            other = _survey_from(small, factor, dark, central, ref, (look, first))
+            others += [other] if other is not None else []
+    if primary is None:
+        return None
+    finer = [s for s in others if _finer_on_same_roof(s, primary)]
+    return max(finer, key=lambda s: s.explained) if finer else primary
+
+
+def _finer_on_same_roof(other: Survey, primary: Survey) -> bool:
+    """Whether `other` (a survey from a less supported window) corrects `primary`'s period: on
+    much the same roof, a shorter period whose field explains the courses at least
+    BETTER_EXPLAINED times as well. A vent's louvres or a box's sides, or a period a few times
+    the courses', win a central window's support yet explain little of the roof in phase; a
+    harmonic of the courses explains about as much as the courses themselves."""
+    shared = (other.roof & primary.roof).sum() / max(1, other.roof.sum())
+    return bool(
+        shared >= MIN_SHARED_ROOF
+        and centre_period(other) < centre_period(primary)
+        and other.explained >= BETTER_EXPLAINED * primary.explained
+    )
+
+
+def centre_period(found: Survey) -> float:
+    """The course period at the copy's centre, in its pixels."""
+    h, w = found.dark.shape
+    kx, ky = found.field.vector(w / 2, h / 2)
+    return 1.0 / math.hypot(float(kx), float(ky))
 
 
 def _survey_from(
@@ -201,31 +239,32 @@ def _survey_from(
     roof = shingle_mask(look, shingles, amplitude, core, ppi)
     if roof.mean() < MIN_ROOF_SHARE:
         return None  # courses somewhere, but no roof to speak of: nothing to measure or search
+    explained = float(np.mean(demod.full_size(demod.coherence, (h, w)) * roof))
     if roof.sum() >= 64:
         locked = lock(dark, field, roof, (ref.x, ref.y), grow=False)
         field = _sane(locked, field, ref)
-    return Survey(small, factor, look, dark, field, windows, shingles, roof)
+    return Survey(small, factor, look, dark, field, windows, shingles, roof, explained)
 
 
-def _first_look(small: RGBImage) -> tuple[F32, F32, list[CourseWindow], list[CourseWindow]] | None:
+def _first_look(small: RGBImage) -> tuple[F32, F32, list[CourseWindow], list[tuple[CourseWindow, bool]]] | None:
     """(log luminance, dark lines, central windows, reference windows: the best supported
-    distinct ones first) of the small copy."""
+    distinct ones first, each with whether it is as well supported as the best) of the small copy."""
     lum = log_luminance(small)
     dark, bright = line_images(lum)
     h, w = dark.shape
     # Central windows of shingles: textured (not sky or paint), courses of dark lines (not brick).
     central = [c for c in central_windows(dark) if _textured(lum, c) and polarity(dark, bright, c) >= MIN_POLARITY]
     norm = max(h, w) / 2
-    refs: list[CourseWindow] = []
+    refs: list[tuple[CourseWindow, bool]] = []
     ranked = _ranked(central, w / 2, h / 2, norm)
     for window, support in ranked:
-        if len(refs) == MAX_REFERENCES or support != ranked[0][1]:
-            break  # only windows as well supported as the best are in question
-        if not any(_same_courses(window, other, norm) for other in refs):
-            refs.append(window)
+        if len(refs) == MAX_REFERENCES:
+            break
+        if not any(_same_courses(window, other, norm) for other, _ in refs):
+            refs.append((window, support == ranked[0][1]))
     if not refs:
         return None
-    return lum, dark, central, [fundamental(dark, ref) for ref in refs]
+    return lum, dark, central, [(fundamental(dark, ref), tied) for ref, tied in refs]
 
 
 def _same_courses(a: CourseWindow, b: CourseWindow, norm: float) -> bool:
@@ -243,7 +282,7 @@ def central_period(small: RGBImage) -> float | None:
     """The course period the central windows of the small copy agree on best (its pixels), or
     None: a quick look, a fraction of a survey's work."""
     first_look = _first_look(small)
-    return None if first_look is None else first_look[3][0].period
+    return None if first_look is None else first_look[3][0][0].period
 
 
 def _textured(lum: F32, window: CourseWindow) -> bool:
