@@ -45,6 +45,9 @@ MIN_ROOF_SHARE = (
 )
 
 MAX_REFERENCES = 3  # distinct reference windows surveyed from
+# The median comb strength (over the spectrum's median) of the windows a field grows from, at least:
+# shingles' courses give 500 and more (fitting photos at 1280 x 960), a flat plane's noise about 100.
+MIN_MEDIAN_COMB = 250.0
 BETTER_EXPLAINED = 2.0  # a less supported window's survey must explain the courses this many times as well...
 MIN_SHARED_ROOF = 0.8  # ...on a roof this much of which is the best supported one's
 SAME_PLACE, SAME_PERIOD = 0.3, 0.12  # (of the half-diagonal; log) windows closer and more alike saw the same courses
@@ -229,6 +232,8 @@ def _survey_from(
         slack = 0.22 if field.p or field.q else 0.3
         windows += _measured(dark, field, ring, slack)
         field = _sane(fit_course_field(windows, cx, cy, norm, tuple(field.params), tolerance=slack + 0.05), field, ref)
+    if float(np.median([c.strength for c in windows])) < MIN_MEDIAN_COMB:
+        return None  # a flat plane's noise (a chimney's top, a tarp) makes combs too, but weak ones
     core = _inner((h, w), _fitting(windows, field))
     shingles = learn_look(look, core) or shingles
     if not shingles.plausible:
