@@ -19,6 +19,7 @@ import pytest
 
 from evaluation.vision.families import RoofPhoto, render
 from evaluation.vision.families.scene import Surface
+from vision.local.appearance import ShingleLook
 from vision.local.course_windows import CourseWindow
 from vision.local.image_ops import Mask
 from vision.local.roof import estimate_roof
@@ -129,3 +130,22 @@ def test_a_patch_of_few_tabs_without_a_lattice_is_not_told_laminated() -> None:
     assert math.log(reading.exposure_in / 5.0) <= 2.5 * reading.ambiguity  # an imperial 3-tab's 5 inches
     told = read_shingles(None, judged=True, anisotropy_spread=0.02)
     assert told.kind == "laminated" and told.ambiguity < reading.ambiguity
+
+
+def test_a_lawn_beside_the_roof_is_not_taken_for_it() -> None:
+    # A ridge view whose best supported central window (tied with one on the roof) sits on the
+    # lawn beyond the eave: its chance comb used to make the lawn the roof (mask precision 0).
+    photo, _, mask = measured("three_tab_ridge", 10)
+    assert mask.sum() > 0
+    precision = (mask & photo.roof).sum() / mask.sum()
+    recall = (mask & photo.roof).sum() / photo.roof.sum()
+    assert precision >= 0.95 and recall >= 0.8
+    assert not (mask & (photo.surfaces == int(Surface.GROUND))).any()
+
+
+def test_a_lawn_green_is_no_shingle_blend_but_hunter_green_is() -> None:
+    def look(red_green: float, green_blue: float) -> ShingleLook:
+        return ShingleLook(0.03, 0.04, 0.9, 0.03, 4.5, (red_green, green_blue), (0.035, 0.035))
+
+    assert not look(-0.16, 0.5).plausible  # a patchy lawn's log R/G and G/B
+    assert look(math.log(52 / 64), math.log(64 / 56) + math.log(1.2)).plausible  # hunter green, white balance 20% off

@@ -34,9 +34,11 @@ COLOUR_SPREAD = 0.035  # floor of the colour's robust spread (log ratios of chan
 COLOUR_DISTANCE = 4.0  # robust units
 SHADOW_SHIFT = (-0.06, -0.22)  # (log R/G, log G/B) in a shadow's skylight, per unit of log darkening
 # Shingle blends, from slate blue to autumn red, hunter green to white, as log channel ratios of
-# their weathered colour, widened by a white balance up to 20% off.
+# their weathered colour, widened by a white balance up to 20% off. The greenest blend (hunter
+# green) has log G/B of about 0.15, 0.35 with the white balance off; a lawn, even a patchy one with
+# brown in it, has 0.45 and more (the fitting families' lawns measure 0.48 to 0.53).
 BLEND_RED_GREEN = (-0.55, 0.95)
-BLEND_GREEN_BLUE = (-0.45, 0.6)
+BLEND_GREEN_BLUE = (-0.45, 0.45)
 LOW_SHARE = 0.6  # the low end of a texture is taken no lower than this share of its median
 MAX_DARKENING = 1.6  # a shadow darkens shingles by at most about five times
 
@@ -115,7 +117,7 @@ class ShingleLook:
     @property
     def plausible(self) -> bool:
         """Whether the look can be shingles' at all: a blend's colour (with room for a white
-        balance 20% off; no blend is as green as a lawn or a shrub: log G/B of 0.75 and more) and,
+        balance 20% off; no blend is as green as a lawn or a shrub: log G/B of 0.45 and more) and,
         typically, a shingle's fine texture (sky and paint are smoother: a look learnt from windows
         that mostly caught the sky is not the roof's)."""
         rg, gb = self.colour

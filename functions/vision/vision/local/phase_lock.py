@@ -36,10 +36,18 @@ class Demodulated:
     imag: F32
     near: Mask  # on the camera's side of the slope's horizon
     step: int
+    level: F32  # the dark-line image itself, averaged alike
 
     @property
     def amplitude(self) -> F32:
         return np.asarray(np.hypot(self.real, self.imag), np.float32)
+
+    @property
+    def coherence(self) -> F32:
+        """How much of the dark lines the field explains, 0 to 1: the amplitude at the field's
+        course vector over the lines' mean (thin lines on every course give nearly 1, a texture
+        without those courses little)."""
+        return np.asarray(np.clip(2 * self.amplitude / np.maximum(self.level, 1e-6), 0.0, 1.0), np.float32)
 
     def full_size(self, img: F32, shape: tuple[int, int]) -> F32:
         return np.asarray(cv2.resize(img, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR), np.float32)
@@ -65,7 +73,8 @@ def demodulate(dark: F32, field: CourseField) -> Demodulated:
     real = smooth(np.asarray(dark * np.cos(angle) * near, np.float32))
     imag = smooth(np.asarray(dark * np.sin(angle) * near, np.float32))
     near_small = cv2.resize(near.astype(np.uint8), small, interpolation=cv2.INTER_NEAREST) > 0
-    return Demodulated(real, imag, near_small, STEP)
+    level = smooth(np.asarray(dark * near, np.float32))
+    return Demodulated(real, imag, near_small, STEP, level)
 
 
 def course_samples(demod: Demodulated, field: CourseField, where: Mask) -> CourseSamples | None:

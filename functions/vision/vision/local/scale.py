@@ -28,7 +28,7 @@ from vision.local.shingle_style import (
     rectified,
 )
 from vision.local.slope_plane import FOCAL_SPREAD, SlopePlane, focal_prior, slope_plane
-from vision.local.survey import Survey, central_period, survey
+from vision.local.survey import Survey, central_period, centre_period, survey
 from vision.photo_scale import PhotoScale
 
 EXPOSURE_IN = 5.3  # a typical exposure, between 3-tab's 5" and laminates' 5 5/8" (what detectors size by)
@@ -78,7 +78,7 @@ def course_scale(pixels: RGBImage) -> Scale | None:
     found = survey_at(pixels, SCALE_SIDE)
     if found is None:
         return None
-    if max(pixels.shape[:2]) > SCALE_SIDE and _centre_period(found) < FINE_PERIOD:
+    if max(pixels.shape[:2]) > SCALE_SIDE and centre_period(found) < FINE_PERIOD:
         # The small copy may have found every second or third course; a copy twice as large shows
         # whether there are courses at a half or a third of that period (it alone could see them).
         fine = _finer_survey(pixels, found)
@@ -106,15 +106,8 @@ def survey_at(pixels: RGBImage, side: int) -> Survey | None:
     return survey(np.asarray(resize(pixels, factor), np.uint8), factor)
 
 
-def _centre_period(found: Survey) -> float:
-    """The course period at the copy's centre, in its pixels."""
-    h, w = found.dark.shape
-    kx, ky = found.field.vector(w / 2, h / 2)
-    return 1.0 / math.hypot(float(kx), float(ky))
-
-
 def _photo_period(found: Survey) -> float:
-    return _centre_period(found) / found.factor
+    return centre_period(found) / found.factor
 
 
 def _measured(found: Survey, pixels: RGBImage) -> Scale:

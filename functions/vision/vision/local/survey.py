@@ -44,11 +44,28 @@ MIN_ROOF_SHARE = (
     0.01  # of the photo, for there to be a roof  # sizes the holes the mask fills before the style is known
 )
 
+MAX_REFERENCES = 3  # distinct reference windows surveyed from
+# The median comb strength (over the spectrum's median) of the windows a field grows from, at least:
+# shingles' courses give 500 and more (fitting photos at 1280 x 960), a flat plane's noise about 100.
+MIN_MEDIAN_COMB = 250.0
+BETTER_EXPLAINED = 2.0  # a less supported window's survey must explain the courses this many times as well...
+MIN_SHARED_ROOF = 0.8  # ...on a roof this much of which is the best supported one's
+SAME_PLACE, SAME_PERIOD = 0.3, 0.12  # (of the half-diagonal; log) windows closer and more alike saw the same courses
+
 RINGS = (0.2, 0.32, 0.45, 0.6, 0.8, math.inf)  # the field grows outwards: windows within these distances of the centre
 
 
 def _reference(windows: list[CourseWindow], cx: float, cy: float, norm: float) -> CourseWindow | None:
-    """The central window whose course vector the others support best: by agreeing with it in
+    """The central window whose course vector the others support best (`_ranked`)."""
+    ranked = _ranked(windows, cx, cy, norm)
+    return ranked[0][0] if ranked else None
+
+
+def _ranked(
+    windows: list[CourseWindow], cx: float, cy: float, norm: float
+) -> list[tuple[CourseWindow, tuple[float, float]]]:
+    """The central windows with their support, those whose course vector the others support best
+    first (a smaller window first among equals): by agreeing with it in
     direction and period (perspective lets a neighbour's period differ more the further away it
     is), or by having found its second or third harmonic (a laminate's backer edge or a window too
     small for the period favours a harmonic; nothing on a roof repeats at twice the exposure, so a
@@ -57,7 +74,7 @@ def _reference(windows: list[CourseWindow], cx: float, cy: float, norm: float) -
     two windows agree on three to five times it (a close-up's small
     windows see the granules' or a shadow line's fine structure, the large ones the courses)."""
     if not windows:
-        return None
+        return []
     x = np.array([(w.x - cx) / norm for w in windows])
     y = np.array([(w.y - cy) / norm for w in windows])
     logs = np.log([w.period for w in windows])
@@ -78,16 +95,14 @@ def _reference(windows: list[CourseWindow], cx: float, cy: float, norm: float) -
             aligned & np.any([np.abs(logs - logs[i] - math.log(m)) < MULTIPLE_WITHIN for m in PASSED_OVER], axis=0)
         )
     agreed = np.array([int(own.sum()) >= 2 for own in owns])
-    best, pick = (-1.0, 0.0), 0
+    scores = []
     for i in range(len(windows)):
         own, harmonic = owns[i], harmonics[i]
         able = int((longest >= logs[i] - 0.05).sum())
         passed_over = bool((multiples[i] & agreed).any())
         first = float(own.sum() >= min(2, able) and not passed_over)
-        score = (first, float(own.sum() + harmonic.sum()) - 0.001 * windows[i].size)
-        if score > best:
-            best, pick = score, i
-    return windows[pick]
+        scores.append((first, float(own.sum() + harmonic.sum()), -0.001 * windows[i].size, -i))
+    return [(windows[-score[3]], score[:2]) for score in sorted(scores, reverse=True)]
 
 
 @dataclass(frozen=True)
@@ -103,6 +118,7 @@ class Survey:
     windows: list[CourseWindow]
     shingles: ShingleLook
     roof: Mask
+    explained: float = 0.0  # the field's coherence (`Demodulated.coherence`) summed over the roof, per photo pixel
 
 
 def _inner(shape: tuple[int, int], windows: list[CourseWindow], share: float = 0.3) -> Mask:
@@ -131,17 +147,72 @@ def survey(small: RGBImage, factor: float) -> Survey | None:
     admitted only if it looks like those shingles, grow the field and show the perspective. The
     roof mask follows from the field and the shingles' look; last, the field is locked onto the
     courses of the roof's pixels (`phase_lock`), which removes the bias a window's spectrum has
-    where the period changes across it."""
+    where the period changes across it.
+
+    Where windows elsewhere are as well supported as the best, and the best's own look is no
+    shingle's (a lawn's chance comb beside the roof), the survey starts from the next of them. The
+    next best supported distinct windows are surveyed too: one whose field, on the same roof,
+    explains its courses in phase far better at a shorter period corrects the period (a vent box's
+    sides or louvres can win the central windows' support)."""
     first_look = _first_look(small)
     if first_look is None:
         return None
-    lum, dark, central, ref = first_look
+    lum, dark, central, refs = first_look
+    h, w = dark.shape
+    primary: Survey | None = None
+    others: list[Survey] = []
+    for ref, tied in refs:
+        look = appearance(small, lum, ref.direction, ref.period)
+        first = learn_look(look, _inner((h, w), [ref]))
+        if first is None or not first.plausible:
+            continue  # the window sits on a lawn or the sky: its comb is chance
+        if tied and primary is None and not others:
+            primary = _survey_from(small, factor, dark, central, ref, (look, first))
+            if primary is None:
+                return None
+        elif primary is not None:
+            other = _survey_from(small, factor, dark, central, ref, (look, first))
+            others += [other] if other is not None else []
+    if primary is None:
+        return None
+    finer = [s for s in others if _finer_on_same_roof(s, primary)]
+    return max(finer, key=lambda s: s.explained) if finer else primary
+
+
+def _finer_on_same_roof(other: Survey, primary: Survey) -> bool:
+    """Whether `other` (a survey from a less supported window) corrects `primary`'s period: on
+    much the same roof, a shorter period whose field explains the courses at least
+    BETTER_EXPLAINED times as well. A vent's louvres or a box's sides, or a period a few times
+    the courses', win a central window's support yet explain little of the roof in phase; a
+    harmonic of the courses explains about as much as the courses themselves."""
+    shared = (other.roof & primary.roof).sum() / max(1, other.roof.sum())
+    return bool(
+        shared >= MIN_SHARED_ROOF
+        and centre_period(other) < centre_period(primary)
+        and other.explained >= BETTER_EXPLAINED * primary.explained
+    )
+
+
+def centre_period(found: Survey) -> float:
+    """The course period at the copy's centre, in its pixels."""
+    h, w = found.dark.shape
+    kx, ky = found.field.vector(w / 2, h / 2)
+    return 1.0 / math.hypot(float(kx), float(ky))
+
+
+def _survey_from(
+    small: RGBImage,
+    factor: float,
+    dark: F32,
+    central: list[CourseWindow],
+    ref: CourseWindow,
+    first_look: tuple[Appearance, ShingleLook],
+) -> Survey | None:
+    """The survey grown from the reference window `ref`, with the photo's measurements for its
+    courses and the look of its shingles (`survey`)."""
     h, w = dark.shape
     cx, cy, norm = w / 2, h / 2, max(h, w) / 2
-    look = appearance(small, lum, ref.direction, ref.period)
-    first = learn_look(look, _inner((h, w), [ref]))
-    if first is None:
-        return None
+    look, first = first_look
     trend = tilt([c for c in central if first.window_like(look, c.x, c.y, c.size)], ref, cx, cy, norm)
     agreeing = [c for c in _agreeing(central, ref, trend, cx, cy, norm) if first.window_like(look, c.x, c.y, c.size)]
     shingles = learn_look(look, _inner((h, w), agreeing)) or first
@@ -161,6 +232,8 @@ def survey(small: RGBImage, factor: float) -> Survey | None:
         slack = 0.22 if field.p or field.q else 0.3
         windows += _measured(dark, field, ring, slack)
         field = _sane(fit_course_field(windows, cx, cy, norm, tuple(field.params), tolerance=slack + 0.05), field, ref)
+    if float(np.median([c.strength for c in windows])) < MIN_MEDIAN_COMB:
+        return None  # a flat plane's noise (a chimney's top, a tarp) makes combs too, but weak ones
     core = _inner((h, w), _fitting(windows, field))
     shingles = learn_look(look, core) or shingles
     if not shingles.plausible:
@@ -171,30 +244,50 @@ def survey(small: RGBImage, factor: float) -> Survey | None:
     roof = shingle_mask(look, shingles, amplitude, core, ppi)
     if roof.mean() < MIN_ROOF_SHARE:
         return None  # courses somewhere, but no roof to speak of: nothing to measure or search
+    explained = float(np.mean(demod.full_size(demod.coherence, (h, w)) * roof))
     if roof.sum() >= 64:
         locked = lock(dark, field, roof, (ref.x, ref.y), grow=False)
         field = _sane(locked, field, ref)
-    return Survey(small, factor, look, dark, field, windows, shingles, roof)
+    return Survey(small, factor, look, dark, field, windows, shingles, roof, explained)
 
 
-def _first_look(small: RGBImage) -> tuple[F32, F32, list[CourseWindow], CourseWindow] | None:
-    """(log luminance, dark lines, central windows, reference window) of the small copy."""
+def _first_look(small: RGBImage) -> tuple[F32, F32, list[CourseWindow], list[tuple[CourseWindow, bool]]] | None:
+    """(log luminance, dark lines, central windows, reference windows: the best supported
+    distinct ones first, each with whether it is as well supported as the best) of the small copy."""
     lum = log_luminance(small)
     dark, bright = line_images(lum)
     h, w = dark.shape
     # Central windows of shingles: textured (not sky or paint), courses of dark lines (not brick).
     central = [c for c in central_windows(dark) if _textured(lum, c) and polarity(dark, bright, c) >= MIN_POLARITY]
-    ref = _reference(central, w / 2, h / 2, max(h, w) / 2)
-    if ref is None:
+    norm = max(h, w) / 2
+    refs: list[tuple[CourseWindow, bool]] = []
+    ranked = _ranked(central, w / 2, h / 2, norm)
+    for window, support in ranked:
+        if len(refs) == MAX_REFERENCES:
+            break
+        if not any(_same_courses(window, other, norm) for other, _ in refs):
+            refs.append((window, support == ranked[0][1]))
+    if not refs:
         return None
-    return lum, dark, central, fundamental(dark, ref)
+    return lum, dark, central, [(fundamental(dark, ref), tied) for ref, tied in refs]
+
+
+def _same_courses(a: CourseWindow, b: CourseWindow, norm: float) -> bool:
+    """Whether two windows saw the same courses (near each other, alike in direction and period):
+    a survey from one would be a survey from the other."""
+    apart = math.hypot(a.x - b.x, a.y - b.y) / norm
+    return (
+        apart < SAME_PLACE
+        and abs(a.direction - b.direction) < math.radians(8)
+        and abs(math.log(a.period / b.period)) < SAME_PERIOD
+    )
 
 
 def central_period(small: RGBImage) -> float | None:
-    """The course period the central windows of the small copy agree on (its pixels), or None: a
-    quick look, a fraction of a survey's work."""
+    """The course period the central windows of the small copy agree on best (its pixels), or
+    None: a quick look, a fraction of a survey's work."""
     first_look = _first_look(small)
-    return None if first_look is None else first_look[3].period
+    return None if first_look is None else first_look[3][0][0].period
 
 
 def _textured(lum: F32, window: CourseWindow) -> bool:
