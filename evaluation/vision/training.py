@@ -45,7 +45,8 @@ from evaluation.vision.synthetic import render
 from vision.candidates import REPORT_SCORE
 from vision.detections import Box, DamageType
 from vision.local.classifier import MODELS, Blend, BoostedTrees, LogisticModel
-from vision.local.hail import HAIL_FEATURES, HAIL_MODEL, SpotReading, spot_candidates
+from vision.local.hail import HAIL_FEATURES, HAIL_MODEL, SpotReading, amid_other_material, spot_candidates
+from vision.local.missing import appearance_distance
 from vision.local.roof import estimate_roof
 from vision.local.scale import course_scale
 from vision.local.stage import work_of
@@ -92,7 +93,8 @@ def fitting_photos(
 def labelled_spots(photo: TruthPhoto) -> tuple[Work, list[tuple[SpotReading, int | None]]] | None:
     """The photo as the local stage works on it and every dark spot the hail detector proposes,
     with the index of the true hail hit it matches among the photo's hail marks (None: a false
-    spot). Spots on other damage are left out: a missing tab's corner is neither. None when the
+    spot). Spots on other damage are left out: a missing tab's corner is neither; so are spots amid
+    another material, which the stage never judges (hail.amid_other_material). None when the
     courses give no scale (the stage then sees no roof)."""
     hail = [box for kind, box in photo.marks if kind == "hail_hit"]
     others = [box for kind, box in photo.marks if kind != "hail_hit"]
@@ -100,10 +102,13 @@ def labelled_spots(photo: TruthPhoto) -> tuple[Work, list[tuple[SpotReading, int
     if scale is None:
         return None
     work = work_of(photo.pixels, estimate_roof(photo.pixels, scale), scale)
+    material = appearance_distance(work)
     labelled = []
     for spot in spot_candidates(work):
         hit = next((i for i, mark in enumerate(hail) if matches(spot.box, mark)), None)
         if hit is None and any(matches(spot.box, mark) for mark in others):
+            continue
+        if amid_other_material(work, material, spot.box):
             continue
         labelled.append((spot, hit))
     return work, labelled
