@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from evaluation.vision.scoring import matches
-from evaluation.vision.training import FAMILY_PHOTOS, TruthPhoto, fit_logistic, fitting_photos, publish
+from evaluation.vision.training import FAMILY_PHOTOS, TruthPhoto, fit_logistic, fitting_photos, publish, stage_work
 from vision.candidates import REPORT_SCORE
 from vision.local.classifier import LogisticModel
 from vision.local.courses import course_lines
@@ -44,9 +44,6 @@ from vision.local.missing import (
     course_gaps,
     unlike_regions,
 )
-from vision.local.roof import estimate_roof
-from vision.local.scale import course_scale
-from vision.local.stage import work_of
 
 F64 = npt.NDArray[np.float64]
 FP_PER_PHOTO = 0.35  # false readings per fitting photo, both detectors together, at the operating point
@@ -74,11 +71,11 @@ class Fitting:
 
 
 def readings_of(photo: TruthPhoto) -> dict[str, list[Reading]]:
-    """What each detector proposes on the photo as the local stage sees it (nothing without a scale)."""
-    scale = course_scale(photo.pixels)
-    if scale is None:
+    """What each detector proposes on the photo as the local stage sees it (nothing where
+    `training.stage_work` gives no work)."""
+    work = stage_work(photo)
+    if work is None:
         return {name: [] for name in DETECTORS}
-    work = work_of(photo.pixels, estimate_roof(photo.pixels, scale), scale)
     material = appearance_distance(work)
     gaps = course_gaps(work, course_lines(work), material) if work.roof.sum() >= 100 else []
     return {REGION_MODEL: unlike_regions(work, material), GAP_MODEL: gaps}

@@ -31,16 +31,13 @@ import numpy.typing as npt
 
 from evaluation.vision.families import FITTING
 from evaluation.vision.scoring import matches
-from evaluation.vision.training import TruthPhoto, fit_logistic, publish
+from evaluation.vision.training import TruthPhoto, fit_logistic, publish, stage_work
 from evaluation.vision.training import fitting_photos as training_photos
 from vision.candidates import REPORT_SCORE
 from vision.detections import Box, DamageType
 from vision.local.classifier import LogisticModel
 from vision.local.courses import course_lines
 from vision.local.missing import appearance_distance
-from vision.local.roof import estimate_roof
-from vision.local.scale import course_scale
-from vision.local.stage import work_of
 from vision.local.wind import FEATURES, MAX_WIND_CANDIDATES, WIND_KINDS, roof_crop, wind_runs
 from vision.local.work import Work
 
@@ -79,14 +76,13 @@ def fitting_photos(cache: Path | None, families: Sequence[str]) -> Iterable[tupl
 def wind_rows(photos: Iterable[tuple[str, TruthPhoto]]) -> Rows:
     rows = Rows()
     for group, photo in photos:
-        scale = course_scale(photo.pixels)
-        work = work_of(photo.pixels, estimate_roof(photo.pixels, scale), scale) if scale is not None else None
-        add_photo(rows, group, photo.name, work, photo.marks)
+        add_photo(rows, group, photo.name, stage_work(photo), photo.marks)
     return rows
 
 
 def add_photo(rows: Rows, group: str, name: str, work: Work | None, marks: Sequence[tuple[DamageType, Box]]) -> None:
-    """The rows of one photo (`work`: as the local stage sees it; None when it found no courses)."""
+    """The rows of one photo (`work`: as the local stage sees it; None when it gives no rows:
+    `training.stage_work`)."""
     rows.photos[group] = rows.photos.get(group, 0) + 1
     for i, (kind, _) in enumerate(marks):
         if kind in WIND_KINDS:
