@@ -39,6 +39,8 @@ SHADOW_SHIFT = (-0.06, -0.22)  # (log R/G, log G/B) in a shadow's skylight, per 
 # brown in it, has 0.45 and more (the fitting families' lawns measure 0.48 to 0.53).
 BLEND_RED_GREEN = (-0.55, 0.95)
 BLEND_GREEN_BLUE = (-0.45, 0.45)
+MIN_ISO_SCALE = 0.3  # with perspective, the across-courses share asked for falls to this share at most...
+MAX_TEXTURE_SCALE = 2.0  # ...and the texture allowed rises to this many times at most
 LOW_SHARE = 0.6  # the low end of a texture is taken no lower than this share of its median
 MAX_DARKENING = 1.6  # a shadow darkens shingles by at most about five times
 
@@ -124,10 +126,10 @@ class ShingleLook:
         colour = BLEND_RED_GREEN[0] <= rg <= BLEND_RED_GREEN[1] and BLEND_GREEN_BLUE[0] <= gb <= BLEND_GREEN_BLUE[1]
         return colour and self.texture_mid >= MIN_SHINGLE_TEXTURE
 
-    def texture_ok(self, texture: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+    def texture_ok(self, texture: npt.ArrayLike, high_scale: F32 | float = 1.0) -> npt.NDArray[np.bool_]:
         t = np.asarray(texture)
         low = max(TEXTURE_RANGE[0] * self.texture_low, 0.5 * MIN_SHINGLE_TEXTURE)
-        return np.asarray((t >= low) & (t <= TEXTURE_RANGE[1] * self.texture_mid), np.bool_)
+        return np.asarray((t >= low) & (t <= TEXTURE_RANGE[1] * self.texture_mid * high_scale), np.bool_)
 
     def colour_distance(
         self, red_green: npt.ArrayLike, green_blue: npt.ArrayLike, lum: npt.ArrayLike
@@ -142,13 +144,19 @@ class ShingleLook:
             total += ((np.asarray(values, np.float32) - mid - shift * darker) / spread) ** 2
         return np.asarray(np.sqrt(total / 2), np.float32)
 
-    def pixels_like(self, look: Appearance) -> Mask:
-        """Pixels whose texture, texture across the courses and colour are the shingles'."""
+    def pixels_like(self, look: Appearance, period_ratio: F32 | float = 1.0) -> Mask:
+        """Pixels whose texture, texture across the courses and colour are the shingles'.
+        `period_ratio` (per pixel: the course period there over the shingles' own) eases the
+        texture asked for with perspective: where courses are shorter (farther), their lines crowd
+        the fine texture, so less of it need run across them; where longer (nearer), granules and
+        edges are resolved coarser, so the texture may be higher."""
+        iso_scale = np.clip(period_ratio, MIN_ISO_SCALE, 1.0)
+        high_scale = np.clip(period_ratio, 1.0, MAX_TEXTURE_SCALE)
         colour = self.colour_distance(look.red_green, look.green_blue, look.lum) <= COLOUR_DISTANCE
         # Per pixel, the texture across the courses itself (a gutter's, a fascia's or a siding lap's
         # edge runs along the courses and leaves none; shingles' granules and keyways do).
-        across = (look.across >= TEXTURE_RANGE[0] * self.across_low) & (look.iso >= self.min_iso)
-        return np.asarray(self.texture_ok(look.texture) & across & colour, np.bool_)
+        across = (look.across >= TEXTURE_RANGE[0] * self.across_low) & (look.iso >= self.min_iso * iso_scale)
+        return np.asarray(self.texture_ok(look.texture, high_scale) & across & colour, np.bool_)
 
     @property
     def min_iso(self) -> float:

@@ -8,7 +8,9 @@ the roof has its own period and phase.
 
 Pixels with both, connected to most of the shingles the field was fitted on, are the roof's core.
 It grows over the pixels that look like shingles and touch it: where the field's perspective is off
-or the courses are faint, the look still holds. Small holes in it (a torn-off tab, a vent, a
+or the courses are faint, the look still holds. The look asked for follows the field's period
+(`ShingleLook.pixels_like`): the far roof of a grazing view, its courses crowded, and the near
+roof, its granules coarse, are shingles as much as the centre. Small holes in it (a torn-off tab, a vent, a
 hail-bared patch) are filled, large ones (a chimney, a skylight) are not.
 """
 
@@ -24,10 +26,13 @@ MIN_COURSES = 0.3  # course amplitude in phase with the field, in units of the s
 MAX_FILLED_HOLE_FT2 = 4.0  # holes up to this many square feet are roof (a torn-off tab, a vent)
 
 
-def shingle_mask(look: Appearance, shingles: ShingleLook, courses: F32, core: Mask, ppi: float) -> Mask:
+def shingle_mask(
+    look: Appearance, shingles: ShingleLook, courses: F32, core: Mask, ppi: float, period: F32 | None = None
+) -> Mask:
     """The roof on the small copy: pixels that look like `shingles` and carry the course field's
     courses (`courses`: the demodulated amplitude), in the part connected to most of `core`
-    (certain shingles); `ppi` (pixels per inch at the centre) sizes the holes to fill."""
+    (certain shingles); `ppi` (pixels per inch at the centre) sizes the holes to fill, and
+    `period` (the field's course period per pixel, when known) eases the growth where it is short."""
     h, w = courses.shape
     looks = shingles.pixels_like(look)
     like = looks & (courses >= MIN_COURSES * float(np.median(courses[core])))
@@ -39,7 +44,10 @@ def shingle_mask(look: Appearance, shingles: ShingleLook, courses: F32, core: Ma
     votes[0] = 0
     if not votes.any():
         return np.zeros((h, w), bool)
-    roof = _grown(labels == int(np.argmax(votes)), looks)
+    roof = labels == int(np.argmax(votes))
+    if period is not None and core.any():
+        looks = shingles.pixels_like(look, (period / float(np.median(period[core]))).astype(np.float32))
+    roof = _grown(roof, looks)
     roof = _fill_small_holes(roof, MAX_FILLED_HOLE_FT2 * 144.0 * ppi * ppi)
     # Texture is measured over TEXTURE_SIGMA: a smooth gutter or sky within that of the roof still
     # borrows some of its texture, so the edge is pulled in by as much.

@@ -149,7 +149,7 @@ def _reading(found: Survey, focal: float) -> Reading:
     h, w = found.dark.shape
     plane = slope_plane(found.field, focal, 1.0)  # plane units of one exposure
     exposures = patch_exposures(plane, w, h)
-    patch, inside = rectified(found.dark, found.roof, plane, (w / 2, h / 2), exposures)
+    patch, inside = rectified(found.dark, found.measured, plane, (w / 2, h / 2), exposures)
     judged = bool(inside.mean() >= 0.25)
     few_tabs = exposures[1] < MIN_TABS_EXPOSURES
     return read_shingles(keyways(patch, inside), judged, _stretch_spread(found, focal), few_tabs)

@@ -117,7 +117,8 @@ class Survey:
     field: CourseField
     windows: list[CourseWindow]
     shingles: ShingleLook
-    roof: Mask
+    roof: Mask  # where the shingles are (the detectors search it)
+    measured: Mask  # its part the courses were measured on: in phase with the field, or like its core
     explained: float = 0.0  # the field's coherence (`Demodulated.coherence`) summed over the roof, per photo pixel
 
 
@@ -185,7 +186,7 @@ def _finer_on_same_roof(other: Survey, primary: Survey) -> bool:
     BETTER_EXPLAINED times as well. A vent's louvres or a box's sides, or a period a few times
     the courses', win a central window's support yet explain little of the roof in phase; a
     harmonic of the courses explains about as much as the courses themselves."""
-    shared = (other.roof & primary.roof).sum() / max(1, other.roof.sum())
+    shared = (other.measured & primary.measured).sum() / max(1, other.measured.sum())
     return bool(
         shared >= MIN_SHARED_ROOF
         and centre_period(other) < centre_period(primary)
@@ -241,14 +242,26 @@ def _survey_from(
     demod = demodulate(dark, field)
     amplitude = demod.full_size(demod.amplitude, (h, w))
     ppi = float(slope_plane(field, focal_prior(w, h), TYPICAL_EXPOSURE_IN).pixels_per_inch(cx, cy))
-    roof = shingle_mask(look, shingles, amplitude, core, ppi)
-    if roof.mean() < MIN_ROOF_SHARE:
+    measured = shingle_mask(look, shingles, amplitude, core, ppi)
+    if measured.mean() < MIN_ROOF_SHARE:
         return None  # courses somewhere, but no roof to speak of: nothing to measure or search
-    explained = float(np.mean(demod.full_size(demod.coherence, (h, w)) * roof))
-    if roof.sum() >= 64:
-        locked = lock(dark, field, roof, (ref.x, ref.y), grow=False)
+    explained = float(np.mean(demod.full_size(demod.coherence, (h, w)) * measured))
+    if measured.sum() >= 64:
+        locked = lock(dark, field, measured, (ref.x, ref.y), grow=False)
         field = _sane(locked, field, ref)
-    return Survey(small, factor, look, dark, field, windows, shingles, roof, explained)
+    # The roof the detectors search also takes the far and near roof whose look the perspective
+    # changed; the scale is read on the part measured (there, the field is known to hold).
+    roof = shingle_mask(look, shingles, amplitude, core, ppi, _period_map(field, (h, w)))
+    return Survey(small, factor, look, dark, field, windows, shingles, roof, measured, explained)
+
+
+def _period_map(field: CourseField, shape: tuple[int, int]) -> F32:
+    """The field's course period (pixels) at every pixel of the small copy; beyond the slope's
+    horizon, where the field means nothing, infinite."""
+    ys, xs = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float64)
+    kx, ky = field.vector(xs, ys)
+    period = 1.0 / np.maximum(np.hypot(kx, ky), 1e-9)
+    return np.where(field.near_side(xs, ys), period, np.inf).astype(np.float32)
 
 
 def _first_look(small: RGBImage) -> tuple[F32, F32, list[CourseWindow], list[tuple[CourseWindow, bool]]] | None:
