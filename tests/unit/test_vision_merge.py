@@ -4,6 +4,8 @@ two overlapping tiles or two detectors become one detection; distinct marks stay
 from __future__ import annotations
 
 from vision.detections import DamageType, Detection, Stage, counts_of, merge, same_mark
+from vision.local.candidate import Candidate
+from vision.local.stage import _lobes
 
 
 def reading(
@@ -60,3 +62,20 @@ def test_same_mark_is_containment_or_overlap_between_boxes_of_a_size() -> None:
     assert same_mark((0, 0, 40, 40), (10, 10, 20, 20))  # inside, a quarter the side
     assert not same_mark((0, 0, 100, 100), (10, 10, 20, 20))  # inside, a tenth the side: could hold many
     assert not same_mark((0, 0, 10, 10), (8, 8, 30, 30))  # touching corners
+
+
+def _spot(box: tuple[int, int, int, int], kind: DamageType = "hail_hit") -> Candidate:
+    return Candidate(box, kind, 0.9, 3)
+
+
+def test_two_halves_of_one_large_hit_side_by_side_are_its_lobes() -> None:
+    # A 2-inch hit whose dark spot a ridge of granules split: two spots touching along most of a side.
+    assert _lobes(_spot((695, 912, 709, 926)), _spot((682, 915, 695, 928)))
+    assert _lobes(_spot((100, 100, 112, 110)), _spot((101, 111, 111, 122)))  # one above the other
+
+
+def test_hits_touching_corner_to_corner_or_apart_are_not_lobes() -> None:
+    assert not _lobes(_spot((141, 243, 153, 255)), _spot((125, 233, 142, 245)))  # two hits, corners touching
+    assert not _lobes(_spot((0, 0, 10, 10)), _spot((14, 0, 24, 10)))  # a gap between them
+    assert not _lobes(_spot((0, 0, 10, 10)), _spot((10, 8, 20, 18)))  # side by side, but sharing a fifth of a side
+    assert not _lobes(_spot((0, 0, 10, 10), "wind_crease"), _spot((10, 0, 20, 10), "wind_crease"))

@@ -4,7 +4,7 @@ and merging of their candidates, and the local-only answer as detections."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -24,6 +24,8 @@ from vision.photo_scale import PhotoScale
 MAX_STRETCH = 4.0  # foreshortening beyond this is a grazing view the courses cannot be read in anyway
 FALLBACK_SPAN_IN = 100.0  # a photo whose courses cannot be measured is taken to span this much roof
 MODEL_NAME = "local-opencv"
+LOBE_GAP = 0.1  # hail spots are one hit's lobes when this close (a share of the larger one's side)...
+LOBE_SHARED = 0.6  # ...side by side: sharing this much of the smaller one's extent along the touching side
 
 
 @dataclass(frozen=True)
@@ -85,11 +87,37 @@ def _candidates(work: Work, limit: int) -> list[Candidate]:
     ranked = sorted(missing + gaps + hail + wind, key=lambda c: (-c.score, c.box))
     kept: list[Candidate] = []
     for cand in ranked:  # one candidate per mark: the best scored reading of it
-        if not any(same_mark(cand.box, k.box) for k in kept):
+        lobe_of = next((i for i, k in enumerate(kept) if _lobes(cand, k)), None)
+        if lobe_of is not None:  # the mark is the better lobe's, its box both lobes'
+            kept[lobe_of] = replace(kept[lobe_of], box=_union(kept[lobe_of].box, cand.box))
+        elif not any(same_mark(cand.box, k.box) for k in kept):
             kept.append(cand)
         if len(kept) >= limit:
             break
     return kept
+
+
+def _lobes(a: Candidate, b: Candidate) -> bool:
+    """Whether two hail spots are the lobes of one hit: their boxes touch side by side, sharing
+    most of the side they touch along (a ridge of granules across a large hit splits its dark spot
+    in two halves). Two hits so placed are far rarer than one hit split; two hits touching corner
+    to corner are not lobes."""
+    if a.kind != "hail_hit" or b.kind != "hail_hit":
+        return False
+    larger = max(a.box[2] - a.box[0], a.box[3] - a.box[1], b.box[2] - b.box[0], b.box[3] - b.box[1])
+    touch = max(1.0, LOBE_GAP * larger)
+    # (the box sides the gap is between, the box sides of the extent they share): apart along x, along y
+    for (lo, hi), (other_lo, other_hi) in (((0, 2), (1, 3)), ((1, 3), (0, 2))):
+        gap = max(a.box[lo] - b.box[hi], b.box[lo] - a.box[hi])
+        shared = min(a.box[other_hi], b.box[other_hi]) - max(a.box[other_lo], b.box[other_lo])
+        smaller = min(a.box[other_hi] - a.box[other_lo], b.box[other_hi] - b.box[other_lo])
+        if gap <= touch and shared >= LOBE_SHARED * smaller:
+            return True
+    return False
+
+
+def _union(a: Box, b: Box) -> Box:
+    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
 
 
 def _inside(inner: Box, outer: Box, pad: float = 0.1) -> bool:
