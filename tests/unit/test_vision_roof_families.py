@@ -149,3 +149,13 @@ def test_a_lawn_green_is_no_shingle_blend_but_hunter_green_is() -> None:
 
     assert not look(-0.16, 0.5).plausible  # a patchy lawn's log R/G and G/B
     assert look(math.log(52 / 64), math.log(64 / 56) + math.log(1.2)).plausible  # hunter green, white balance 20% off
+
+
+def test_a_ladder_view_has_its_far_roof_in_the_mask_where_courses_crowd_the_texture() -> None:
+    # From a ladder, the far roof's courses are a fraction of the near ones': their lines are most
+    # of its fine texture, and the mask asking the centre's share across them stopped at 61% of it.
+    photo, scale, mask = measured("laminate_ladder_overcast", 1)
+    assert photo.params.view.kind == "ladder"
+    assert (mask & photo.roof).sum() >= 0.85 * photo.roof.sum()
+    assert (mask & ~photo.roof).sum() <= 0.01 * mask.sum()
+    assert abs(scale_error(photo, scale)) <= 0.05  # read on the part measured in phase, as before
