@@ -29,6 +29,7 @@ import numpy.typing as npt
 
 from evaluation.vision.training import (
     FITTING_FP_PER_PHOTO,
+    HAIL_PHOTOS,
     HAIL_RECIPES,
     HailRecipe,
     fitting_photos,
@@ -70,7 +71,7 @@ def spot_table(cache: Path | None, names: Sequence[str]) -> SpotTable:
     photos: list[int] = []
     marks: list[int] = []
     first_mark = 0
-    for index, shot in enumerate(fitting_photos(cache)):
+    for index, shot in enumerate(fitting_photos(cache, HAIL_PHOTOS)):
         if shot.group not in groups:
             groups += [shot.group]
             photos += [0]

@@ -6,7 +6,8 @@ two family by family).
 
 Fitting photos: the development draws of the first generator (`evaluation.vision.scoring.
 development_set`) and the FITTING families of the second (`evaluation.vision.families`, photos
-`FAMILY_PHOTOS[0]` to `FAMILY_PHOTOS[1] - 1` of each, past the indexes the evaluation renders); the
+`FAMILY_PHOTOS[0]` to `FAMILY_PHOTOS[1] - 1` of each, past the indexes the evaluation renders; for
+the hail classifier, which has many rows to learn from, `HAIL_PHOTOS`); the
 HELD_OUT families are never read here. Every dark spot the hail detector proposes (vision.local.hail.spot_candidates)
 is a training row: a hit when it matches a true hail mark, not one when it matches no true mark of
 any kind (spots on other damage are left out: a missing tab's corner is neither). The recipe
@@ -55,6 +56,7 @@ from vision.local.work import Work
 
 DEVELOPMENT_SET = "development_set"  # the group of the first generator's development draws
 FAMILY_PHOTOS = (100, 112)  # indexes of each fitting family's photos used here (evaluation uses 0..)
+HAIL_PHOTOS = (100, 124)  # the hail classifier's: hits are many, so more photos than the other fits
 FITTING_FP_PER_PHOTO = 0.5  # half the acceptance's one per photo: held-out photos are harder
 L2 = 1.0
 HAIL_SHIPPED = "blend"  # the recipe of HAIL_RECIPES that wins leaving one fitting family out
@@ -219,7 +221,7 @@ def with_operating_point(model: HailModel, shift: float, summary: str) -> HailMo
 def train_hail(cache: Path | None = None) -> tuple[HailModel, dict[str, object]]:
     """The shipped hail classifier and the rows its file keeps to check the evaluator by."""
     names = HAIL_FEATURES
-    rows = hail_rows(fitting_photos(cache), names)
+    rows = hail_rows(fitting_photos(cache, HAIL_PHOTOS), names)
     x = np.asarray(rows.features, np.float64)
     y = np.asarray(rows.labels, np.float64)
     fitted, logits = HAIL_RECIPES[HAIL_SHIPPED](x, y, names)
@@ -228,7 +230,7 @@ def train_hail(cache: Path | None = None) -> tuple[HailModel, dict[str, object]]
     found = {m for m, logit in zip(rows.mark_of, logits, strict=True) if m is not None and logit >= cut}
     false = int(((logits >= cut) & (y == 0)).sum())
     summary = (
-        f"{HAIL_SHIPPED}: {rows.photos} fitting photos (development_set and FITTING families {FAMILY_PHOTOS}), "
+        f"{HAIL_SHIPPED}: {rows.photos} fitting photos (development_set and FITTING families {HAIL_PHOTOS}), "
         f"{len(y)} spots ({int(y.sum())} on hits); at the operating point ({FITTING_FP_PER_PHOTO} false spots "
         f"per photo) {len(found)} of {rows.marks} hits found, {false} false spots"
     )
