@@ -110,35 +110,35 @@ def dark_spots(flat: F32, roof: Mask, ppi: float, across: float = math.pi / 2, s
     # The roof's texture (granules, shade variety) at this softness: the unit a spot's depth is judged in.
     spread = 1.4826 * float(np.median(np.abs(values - np.median(values)))) + 1e-6
     grow = roof & (depth >= max(MIN_DEPTH, GROW_Z * spread))
-    count, labels, stats, centroids = cv2.connectedComponentsWithStats(grow.astype(np.uint8), connectivity=8)
+    count, found, stats, centroids = cv2.connectedComponentsWithStats(grow.astype(np.uint8), connectivity=8)
+    labels = np.asarray(found, np.int32)
     min_area = math.pi * (MIN_SPOT_IN / 2) ** 2 * ppi**2 * stretch
     seed_level = max(MIN_DEPTH, SEED_Z * spread)
+    peaks = np.zeros(count, np.float32)
+    np.maximum.at(peaks, labels[grow], depth[grow])
+    areas = stats[:, cv2.CC_STAT_AREA]
+    seeded = [int(i) for i in np.flatnonzero((areas >= max(3.0, min_area)) & (peaks >= seed_level)) if i > 0]
+    # Deepest first; only the spots kept are measured (shape moments and hulls cost per spot).
+    seeded.sort(key=lambda i: (-float(peaks[i]) * int(areas[i]), tuple(int(v) for v in stats[i, :4])))
     spots: list[Spot] = []
-    for i in range(1, count):
-        area = int(stats[i, cv2.CC_STAT_AREA])
-        if area < max(3.0, min_area):
-            continue
+    for i in seeded[:MAX_SPOTS]:
         x, y, w, h = (int(v) for v in stats[i, :4])
         inside = labels[y : y + h, x : x + w] == i
-        values_i = depth[y : y + h, x : x + w][inside]
-        peak = float(values_i.max())
-        if peak < seed_level:
-            continue
+        peak = float(peaks[i])
         spots.append(
             Spot(
                 x=float(centroids[i, 0]) + ox,
                 y=float(centroids[i, 1]) + oy,
                 box=(x + ox, y + oy, x + w + ox, y + h + oy),
-                area=area,
+                area=int(areas[i]),
                 peak=peak,
-                mean=float(values_i.mean()),
+                mean=float(depth[y : y + h, x : x + w][inside].mean()),
                 z=peak / spread,
                 elongation=_elongation(inside, across, stretch),
                 solidity=_solidity(inside),
             )
         )
-    spots.sort(key=lambda s: (-s.peak * s.area, s.box))
-    return spots[:MAX_SPOTS]
+    return spots
 
 
 def _elongation(inside: Mask, across: float, stretch: float) -> float:
