@@ -16,7 +16,7 @@ import numpy as np
 from vision.detections import Box, clamp_box
 from vision.local.candidate import Candidate
 from vision.local.classifier import load_model
-from vision.local.courses import NEIGHBOUR_SLACK, course_neighbours, oriented
+from vision.local.courses import NEIGHBOUR_SLACK, CoursePeriod, course_neighbours, oriented
 from vision.local.image_ops import F32, Mask, chromaticity, log_luminance, normalised, resize, robust_z
 from vision.local.scale import EXPOSURE_IN
 from vision.local.work import Work, original_size
@@ -168,7 +168,7 @@ def _ranked(readings: list[Reading], names: tuple[str, ...]) -> list[Reading]:
     return out
 
 
-def course_gap_candidates(work: Work, lines: tuple[F32, Any], material: Material) -> list[Candidate]:
+def course_gap_candidates(work: Work, lines: tuple[F32, CoursePeriod], material: Material) -> list[Candidate]:
     """Gaps in the course lines (`course_gaps`) scored by their classifier: the best few."""
     model = load_model(GAP_MODEL)
     out = [
@@ -178,7 +178,7 @@ def course_gap_candidates(work: Work, lines: tuple[F32, Any], material: Material
     return sorted(out, key=lambda c: (-c.score, c.box))[:MAX_GAP_CANDIDATES]
 
 
-def course_gaps(work: Work, lines: tuple[F32, Any], material: Material) -> list[Reading]:
+def course_gaps(work: Work, lines: tuple[F32, CoursePeriod], material: Material) -> list[Reading]:
     """Missing tabs found by the course structure: a torn-off tab takes its butt edge with it, so
     the shadow line it threw is missing for about a tab's width, where the courses one period up
     and down have theirs; and the patch above the missing line (the hole, one exposure tall) shows
@@ -218,7 +218,7 @@ def course_gaps(work: Work, lines: tuple[F32, Any], material: Material) -> list[
         length_in = (float(np.ptp(s)) + 1) / ppi
         if not GAP_LENGTH_IN[0] <= length_in <= GAP_LENGTH_IN[1]:
             continue
-        period = float(np.median(period_of(xs.astype(np.float32)[None], ys.astype(np.float32)[None])))
+        period = float(np.median(period_of.pixels[ys, xs]))
         # The hole: the course above the missing line (up the slope, against `direction`).
         hx = np.concatenate([xs - f * period * cos for f in (0.2, 0.4, 0.6, 0.8)])
         hy = np.concatenate([ys - f * period * sin for f in (0.2, 0.4, 0.6, 0.8)])
