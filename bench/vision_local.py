@@ -190,7 +190,7 @@ def bench_worst_case() -> None:
     )
     note(
         "bounded by construction: the size is checked from the header before decoding (vision.images.MAX_PIXELS) "
-        "and the local stage works at most 2400 px a side; VisionFunction has 3008 MB and 29 s"
+        "and the local stage works on at most 2 MP, 2400 px a side; VisionFunction has 3008 MB and 29 s"
     )
 
 
