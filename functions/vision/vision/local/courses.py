@@ -161,16 +161,20 @@ def neighbour_courses(work: Work, imgs: Mapping[str, F32], reach: int, period: F
     cv2.line(line, (slack - end[0], slack - end[1]), (slack + end[0], slack + end[1]), 1, 1 + 2 * reach)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     dx, dy = period * np.float32(math.cos(work.direction)), period * np.float32(math.sin(work.direction))
-    coords = [(xx - dx, yy - dy), (xx + dx, yy + dy)]
+    # As integer pixel maps (the nearest pixel, as remap would round them each time).
+    coords = [cv2.convertMaps(xx + sign * dx, yy + sign * dy, cv2.CV_16SC2, nninterpolation=True) for sign in (-1, 1)]
+    off_roof = ~work.roof_wide
     out = {}
     for name, img in imgs.items():
-        grown = np.where(work.roof_wide, np.asarray(cv2.dilate(img, line), np.float32), -np.inf).astype(np.float32)
+        grown = np.asarray(cv2.dilate(img, line), np.float32)
+        grown[off_roof] = -np.inf
         up, down = (
             np.asarray(cv2.remap(grown, mx, my, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=-np.inf))
             for mx, my in coords
         )
         larger = np.maximum(up, down)
-        out[name] = (np.where(np.isfinite(larger), larger, np.inf).astype(np.float32), np.minimum(up, down))
+        larger[~np.isfinite(larger)] = np.inf
+        out[name] = (larger, np.minimum(up, down))
     return out
 
 
