@@ -19,7 +19,7 @@ rank them. Pixels of another material (`appearance_distance` above `UNLIKE_ROOF`
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
@@ -32,7 +32,7 @@ from vision.local.course_map import course_height
 from vision.local.courses import CoursePeriod, neighbour_courses, oriented, oriented_pair
 from vision.local.image_ops import F32, Mask
 from vision.local.missing import UNLIKE_ROOF, Material
-from vision.local.work import Work, original_size
+from vision.local.work import Work, cropped, original_size
 
 SEED_Z = 3.0  # a pixel whose best excess is this many robust spreads above the roof's typical seeds a run
 MIN_LENGTH_IN = 2.5  # a crease spans most of a tab (4 in and more), a lifted tab's shadow too
@@ -248,14 +248,7 @@ def roof_crop(
     y0, y1 = max(0, int(ys.min()) * CROP_STEP - CROP_STEP), min(h, int(ys.max()) * CROP_STEP + 2 * CROP_STEP)
     x0, x1 = max(0, int(xs.min()) * CROP_STEP - CROP_STEP), min(w, int(xs.max()) * CROP_STEP + 2 * CROP_STEP)
     rows, cols = slice(y0, y1), slice(x0, x1)
-    part = replace(
-        work,
-        rgb=work.rgb[rows, cols],
-        flat=work.flat[rows, cols],
-        roof=work.roof[rows, cols],
-        soft=work.soft[rows, cols],
-        roof_wide=work.roof_wide[rows, cols],
-    )
+    part = cropped(work, rows, cols)
     edge, period_of = lines
     unlike = unlike_roof(work, appearance)[rows, cols] if appearance is not None else None
     return part, wind_maps(part, (edge[rows, cols], period_of.crop(rows, cols)), unlike, (x0, y0)), (x0, y0)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from vision.local.image_ops import F32, Mask, RGBImage
 from vision.local.scale import Scale
@@ -40,3 +40,16 @@ def original_size(work: Work) -> tuple[int, int]:
     """The original image's (width, height)."""
     h, w = work.flat.shape
     return round(w / work.factor), round(h / work.factor)
+
+
+def cropped(work: Work, rows: slice, cols: slice) -> Work:
+    """The working image's `rows` and `cols` (slices with a start): a detector run on the roof's
+    bounding box spares the filtering of sky, lawn and walls."""
+    return replace(
+        work,
+        rgb=work.rgb[rows, cols],
+        flat=work.flat[rows, cols],
+        roof=work.roof[rows, cols],
+        soft=work.soft[rows, cols],
+        roof_wide=work.roof_wide[rows, cols],
+    )
