@@ -77,11 +77,16 @@ def residue(flat: F32, length_px: float, across: float = math.pi / 2, stretch: f
     quantum = max(high - low, 1e-6) / 65535.0
     levels = np.asarray(np.round((flat - low) / quantum), np.uint16)
     closed: npt.NDArray[np.uint16] | None = None
+    seen: set[tuple[tuple[int, ...], bytes]] = set()
     for step in range(round(180 / ANGLE_STEP_DEG)):
         angle = math.radians(step * ANGLE_STEP_DEG)
         along = math.sin(angle - across)  # 1 along the courses, 0 across them
         length = length_px * math.hypot(stretch * along, math.cos(angle - across))
         kernel = line_kernel(length, angle)
+        key = (kernel.shape, kernel.tobytes())
+        if key in seen:  # neighbouring angles often draw the same pixels: their closing is done
+            continue
+        seen.add(key)
         one = np.asarray(cv2.morphologyEx(levels, cv2.MORPH_CLOSE, kernel, borderType=cv2.BORDER_REPLICATE), np.uint16)
         closed = one if closed is None else np.asarray(np.minimum(closed, one), np.uint16)
     assert closed is not None
