@@ -6,7 +6,7 @@ instance keeps serving while a photo is analysed; the model's calls are the engi
 
 That CPU work is bounded by construction rather than by a worker process (as geometry's analysis is,
 shared.workers): a photo's size is read from its header and refused above 50 MP before anything is
-decoded (vision.images), the local stage works on at most 2400 px a side, and the heatmap is drawn at
+decoded (vision.images), the local stage works on at most 2 MP (2400 px a side), the heatmap is drawn at
 most 2048 px. The largest photo costs a few seconds and under 600 MB of VisionFunction's 3008 MB
 (`python -m bench vision_local`, "the largest photo": 50 MP decoded and staged in 0.7 + 1.6 s on a
 quiet core, 3.5 + 5.4 s on a busy 2-core machine, 570 MB at its peak). A worker would have to hand

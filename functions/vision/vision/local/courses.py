@@ -3,9 +3,10 @@ local course period, and each spot's value one course up and down the slope."""
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -61,7 +62,7 @@ def oriented_pair(img: F32, across: float, length: float, profile: str, sigma: f
     return high, low
 
 
-def _local_period(work: Work, edges: F32) -> Any:
+def _local_period(work: Work, edges: F32) -> CoursePeriod:
     """The course period in working pixels as a function of working (x, y): a plane fitted to the
     periods of tiles about three courses square (the scale step's fit is coarse, and on a steeply
     tilted photo the period changes by half from top to bottom)."""
@@ -97,28 +98,54 @@ def _local_period(work: Work, edges: F32) -> Any:
             den = cv2.GaussianBlur(den, (0, 0), 2.0, borderType=cv2.BORDER_REPLICATE)
         fallback = float(np.log(base))
         table = np.exp(np.where(den > 1e-3, num / np.maximum(den, 1e-6), fallback)).astype(np.float32)
-    gx0, gy0 = n / 2, n / 2
-    sx, sy = step, step
-
-    def period(x: F32, y: F32) -> F32:
-        fx = np.clip((x - gx0) / sx, 0, table.shape[1] - 1).astype(np.float32)
-        fy = np.clip((y - gy0) / sy, 0, table.shape[0] - 1).astype(np.float32)
-        value = cv2.remap(table, fx, fy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        return np.asarray(np.clip(value, 0.4 * base, 2.5 * base), np.float32)
-
-    return period
+    return CoursePeriod(table, n / 2, step, base, (h, w))
 
 
-def course_neighbours(work: Work, img: F32, reach: int, period_of: Any, *, both: bool = False) -> F32:
+@dataclass(frozen=True)
+class CoursePeriod:
+    """The local course period in working pixels as a function of (x, y): the tiles' periods
+    (`table`, the first tile's centre at `first`, one every `step` pixels along x and y),
+    interpolated. A view of a crop of the working image (`crop`) takes its own pixels' (x, y)."""
+
+    table: F32
+    first: float
+    step: float
+    base: float  # the scale's period: the table is held within 0.4 and 2.5 times it
+    shape: tuple[int, int]  # the image's (or crop's) height and width
+    origin: tuple[int, int] = (0, 0)  # (x, y) of the crop's top-left pixel in the working image
+
+    def __call__(self, x: F32, y: F32) -> F32:
+        x, y = x + np.float32(self.origin[0]), y + np.float32(self.origin[1])
+        fx = np.clip((x - self.first) / self.step, 0, self.table.shape[1] - 1).astype(np.float32)
+        fy = np.clip((y - self.first) / self.step, 0, self.table.shape[0] - 1).astype(np.float32)
+        value = cv2.remap(self.table, fx, fy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return np.asarray(np.clip(value, 0.4 * self.base, 2.5 * self.base), np.float32)
+
+    @functools.cached_property
+    def pixels(self) -> F32:
+        """The period at every pixel of the image (made once: the gap and wind detectors share it)."""
+        h, w = self.shape
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        return self(xx, yy)
+
+    def crop(self, rows: slice, cols: slice) -> CoursePeriod:
+        """The view of the image's `rows` and `cols` (slices with a start), its map cut from this one's."""
+        part = replace(
+            self,
+            shape=(rows.stop - rows.start, cols.stop - cols.start),
+            origin=(self.origin[0] + cols.start, self.origin[1] + rows.start),
+        )
+        part.__dict__["pixels"] = self.pixels[rows, cols]  # `pixels`' cache: the same values, not remade
+        return part
+
+
+def course_neighbours(work: Work, img: F32, reach: int, period_of: CoursePeriod, *, both: bool = False) -> F32:
     """For each pixel, the larger of `img` one course period up and one down the slope (max-filtered
     over `reach` pixels first, as the period and direction are not exact); where both neighbours
     are off the roof, +inf. Shingle courses repeat: what is normal at a butt edge is there too.
     With `both`, the smaller of the two instead (what both neighbours have), -inf where either is
     off the roof."""
-    h, w = img.shape
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    period = np.asarray(period_of(xx, yy), np.float32)
-    larger, smaller = neighbour_courses(work, {"img": img}, reach, period)["img"]
+    larger, smaller = neighbour_courses(work, {"img": img}, reach, period_of.pixels)["img"]
     return smaller if both else larger
 
 
@@ -134,20 +161,24 @@ def neighbour_courses(work: Work, imgs: Mapping[str, F32], reach: int, period: F
     cv2.line(line, (slack - end[0], slack - end[1]), (slack + end[0], slack + end[1]), 1, 1 + 2 * reach)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     dx, dy = period * np.float32(math.cos(work.direction)), period * np.float32(math.sin(work.direction))
-    coords = [(xx - dx, yy - dy), (xx + dx, yy + dy)]
+    # As integer pixel maps (the nearest pixel, as remap would round them each time).
+    coords = [cv2.convertMaps(xx + sign * dx, yy + sign * dy, cv2.CV_16SC2, nninterpolation=True) for sign in (-1, 1)]
+    off_roof = ~work.roof_wide
     out = {}
     for name, img in imgs.items():
-        grown = np.where(work.roof_wide, np.asarray(cv2.dilate(img, line), np.float32), -np.inf).astype(np.float32)
+        grown = np.asarray(cv2.dilate(img, line), np.float32)
+        grown[off_roof] = -np.inf
         up, down = (
             np.asarray(cv2.remap(grown, mx, my, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=-np.inf))
             for mx, my in coords
         )
         larger = np.maximum(up, down)
-        out[name] = (np.where(np.isfinite(larger), larger, np.inf).astype(np.float32), np.minimum(up, down))
+        larger[~np.isfinite(larger)] = np.inf
+        out[name] = (larger, np.minimum(up, down))
     return out
 
 
-def course_lines(work: Work) -> tuple[F32, Any]:
+def course_lines(work: Work) -> tuple[F32, CoursePeriod]:
     """The thin bright-over-dark edge image along the courses (butt edges over their shadows) and
     the local course period in working pixels (see `_local_period`)."""
     crease_edge = oriented(work.flat, work.direction, 3.0 * work.ppi, "edge", max(0.8, 0.12 * work.ppi))

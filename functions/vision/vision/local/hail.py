@@ -44,15 +44,17 @@ def _ring_stats(work: Work, x: int, y: int, radius: float) -> tuple[float, float
     if core.sum() < 2 or ring.sum() < 6:
         return None
     patch = work.flat[y0:y1, x0:x1]
-    contrast = float(np.median(patch[ring]) - patch[core].mean())
+    ring_median = float(np.median(patch[ring]))
+    contrast = ring_median - float(patch[core].mean())
     r, g = chromaticity(work.rgb[y0:y1, x0:x1])
     chroma = math.hypot(float(r[core].mean() - 1 / 3), float(g[core].mean() - 1 / 3))
     chroma_ring = math.hypot(float(np.median(r[ring]) - 1 / 3), float(np.median(g[ring]) - 1 / 3))
     near = (d >= radius * 1.2) & (d <= radius * 2.2)
-    sector = ((np.arctan2(yy - y, xx - x) + math.pi) / (2 * math.pi) * 8).astype(int) % 8
-    means = [float(patch[near & (sector == k)].mean()) for k in range(8) if (near & (sector == k)).sum() >= 2]
-    ring_median = float(np.median(patch[ring]))
-    line = (ring_median - min(means)) / max(contrast, 1e-3) if means else 0.0
+    sector = (((np.arctan2(yy - y, xx - x) + math.pi) / (2 * math.pi) * 8).astype(int) % 8)[near]
+    counts = np.bincount(sector, minlength=8)
+    sums = np.bincount(sector, patch[near].astype(np.float64), minlength=8)
+    means = sums[counts >= 2] / counts[counts >= 2]
+    line = (ring_median - float(means.min())) / max(contrast, 1e-3) if means.size else 0.0
     return contrast, chroma - chroma_ring, line, ring_median
 
 
@@ -65,14 +67,11 @@ def _rays(work: Work, x: int, y: int, radius: float, ring: float, contrast: floa
     h, w = work.soft.shape
     start = radius * 1.4 + 1.0
     steps = np.linspace(start, start + max(1.5 * work.ppi, 2.0 * radius), 8)
-    darkness = []
-    for k in range(8):
-        angle = work.direction + k * math.pi / 4
-        xs = np.clip(np.round(x + steps * math.cos(angle)).astype(int), 0, w - 1)
-        ys = np.clip(np.round(y + steps * math.sin(angle)).astype(int), 0, h - 1)
-        darkness.append((ring - float(work.soft[ys, xs].mean())) / max(contrast, 0.05))
-    darkness.sort(reverse=True)
-    return darkness[0], darkness[1]
+    angles = work.direction + np.arange(8) * (math.pi / 4)  # one ray a row
+    xs = np.clip(np.round(x + np.outer(np.cos(angles), steps)).astype(int), 0, w - 1)
+    ys = np.clip(np.round(y + np.outer(np.sin(angles), steps)).astype(int), 0, h - 1)
+    darkness = np.sort((ring - work.soft[ys, xs].mean(axis=1).astype(np.float64)) / max(contrast, 0.05))
+    return float(darkness[-1]), float(darkness[-2])
 
 
 def hail_features(work: Work, spot: Spot) -> dict[str, float] | None:

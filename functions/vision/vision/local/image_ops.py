@@ -49,6 +49,19 @@ def blur(img: F32, sigma: float) -> F32:
     return np.asarray(cv2.resize(blurred, (w, h), interpolation=cv2.INTER_LINEAR), np.float32)
 
 
+def bounding_box(mask: Mask, margin: int) -> tuple[slice, slice] | None:
+    """The rows and columns of `mask`'s bounding box grown by `margin` pixels (within the image),
+    or None when `mask` is empty."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return None
+    h, w = mask.shape
+    return (
+        slice(max(0, int(rows[0]) - margin), min(h, int(rows[-1]) + margin + 1)),
+        slice(max(0, int(cols[0]) - margin), min(w, int(cols[-1]) + margin + 1)),
+    )
+
+
 def chromaticity(rgb: RGBImage) -> tuple[F32, F32]:
     f = rgb.astype(np.float32) + 1.0
     total = f.sum(axis=2)

@@ -16,10 +16,10 @@ import numpy as np
 from vision.detections import Box, clamp_box
 from vision.local.candidate import Candidate
 from vision.local.classifier import load_model
-from vision.local.courses import NEIGHBOUR_SLACK, course_neighbours, oriented
-from vision.local.image_ops import F32, Mask, chromaticity, log_luminance, normalised, resize, robust_z
+from vision.local.courses import NEIGHBOUR_SLACK, CoursePeriod, course_neighbours, oriented
+from vision.local.image_ops import F32, Mask, bounding_box, chromaticity, log_luminance, normalised, resize, robust_z
 from vision.local.scale import EXPOSURE_IN
-from vision.local.work import Work, original_size
+from vision.local.work import Work, cropped, original_size
 
 # A missing butt-edge line: robust z of (the weaker of the two neighbour courses' edge) minus this
 # spot's, over edges averaged along GAP_KERNEL_IN inches of course; a tab-sized run of it (a 3-tab
@@ -168,7 +168,7 @@ def _ranked(readings: list[Reading], names: tuple[str, ...]) -> list[Reading]:
     return out
 
 
-def course_gap_candidates(work: Work, lines: tuple[F32, Any], material: Material) -> list[Candidate]:
+def course_gap_candidates(work: Work, lines: tuple[F32, CoursePeriod], material: Material) -> list[Candidate]:
     """Gaps in the course lines (`course_gaps`) scored by their classifier: the best few."""
     model = load_model(GAP_MODEL)
     out = [
@@ -178,7 +178,7 @@ def course_gap_candidates(work: Work, lines: tuple[F32, Any], material: Material
     return sorted(out, key=lambda c: (-c.score, c.box))[:MAX_GAP_CANDIDATES]
 
 
-def course_gaps(work: Work, lines: tuple[F32, Any], material: Material) -> list[Reading]:
+def course_gaps(work: Work, lines: tuple[F32, CoursePeriod], material: Material) -> list[Reading]:
     """Missing tabs found by the course structure: a torn-off tab takes its butt edge with it, so
     the shadow line it threw is missing for about a tab's width, where the courses one period up
     and down have theirs; and the patch above the missing line (the hole, one exposure tall) shows
@@ -188,10 +188,17 @@ def course_gaps(work: Work, lines: tuple[F32, Any], material: Material) -> list[
     if work.scale is None or work.roof.sum() < 100:
         return []
     ppi = work.ppi
-    _, period_of = lines
-    edge = oriented(work.flat, work.direction, GAP_KERNEL_IN * ppi, "edge", max(0.8, 0.12 * ppi))
     reach = max(1, round(0.2 * ppi))
     slack = max(reach, round(NEIGHBOUR_SLACK * work.scale.period_px * work.factor))
+    # Only the roof's bounding box is filtered, grown by the kernel's and the neighbours' reach:
+    # every value read on the roof is as on the whole image.
+    window = bounding_box(work.roof_wide, math.ceil(GAP_KERNEL_IN * ppi / 2) + slack + 3)
+    assert window is not None
+    rows, cols = window
+    ox, oy = cols.start, rows.start
+    full, work = work, cropped(work, rows, cols)
+    period_of = lines[1].crop(rows, cols)
+    edge = oriented(work.flat, work.direction, GAP_KERNEL_IN * ppi, "edge", max(0.8, 0.12 * ppi))
     line = np.zeros((2 * slack + 1,) * 2, np.uint8)
     end = (round(slack * math.cos(work.direction)), round(slack * math.sin(work.direction)))
     cv2.line(line, (slack - end[0], slack - end[1]), (slack + end[0], slack + end[1]), 1, 1 + 2 * reach)
@@ -212,13 +219,14 @@ def course_gaps(work: Work, lines: tuple[F32, Any], material: Material) -> list[
         if stats[i, cv2.CC_STAT_AREA] < 4:
             continue
         bx, by, bw, bh = (int(v) for v in stats[i, :4])
-        ys, xs = np.nonzero(labels[by : by + bh, bx : bx + bw] == i)  # within the gap's own box: cheap
-        ys, xs = ys + by, xs + bx
+        ly, lx = np.nonzero(labels[by : by + bh, bx : bx + bw] == i)  # within the gap's own box: cheap
+        ly, lx = ly + by, lx + bx  # the crop's pixels
+        ys, xs = ly + oy, lx + ox  # the working image's
         s = -xs * sin + ys * cos
         length_in = (float(np.ptp(s)) + 1) / ppi
         if not GAP_LENGTH_IN[0] <= length_in <= GAP_LENGTH_IN[1]:
             continue
-        period = float(np.median(period_of(xs.astype(np.float32)[None], ys.astype(np.float32)[None])))
+        period = float(np.median(period_of.pixels[ly, lx]))
         # The hole: the course above the missing line (up the slope, against `direction`).
         hx = np.concatenate([xs - f * period * cos for f in (0.2, 0.4, 0.6, 0.8)])
         hy = np.concatenate([ys - f * period * sin for f in (0.2, 0.4, 0.6, 0.8)])
@@ -226,11 +234,11 @@ def course_gaps(work: Work, lines: tuple[F32, Any], material: Material) -> list[
         cx = np.clip(np.round(hx * coarse).astype(int), 0, dist.shape[1] - 1)
         x0, x1 = min(xs.min(), hx.min()), max(xs.max(), hx.max())
         y0, y1 = min(ys.min(), hy.min()), max(ys.max(), hy.max())
-        box = clamp_box((x0 / work.factor, y0 / work.factor, x1 / work.factor, y1 / work.factor), *original_size(work))
+        box = clamp_box((x0 / work.factor, y0 / work.factor, x1 / work.factor, y1 / work.factor), *original_size(full))
         if box is None:
             continue
         features = {
-            "gap_z": float(z[ys, xs].mean()),
+            "gap_z": float(z[ly, lx].mean()),
             "log_length_in": math.log(length_in),
             "material": float(np.median(dist[cy, cx])),
             **material.means(cy, cx),

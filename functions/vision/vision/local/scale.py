@@ -11,11 +11,13 @@ measured the foreshortening, and the style's own ambiguity (which exposure).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 
 import numpy as np
+import numpy.typing as npt
 
 from vision.local.image_ops import F32, RGBImage, resize
 from vision.local.shingle_style import (
@@ -197,12 +199,8 @@ def profile_period(patch: F32, direction: float, shortest: float, longest: float
     (averaged along them): the first lag whose autocorrelation is near the best. Finer than the
     spectrum's integer bins, and not fooled by a comb that fits the laminated tabs' second line."""
     n = patch.shape[0]
-    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
-    hann = np.outer(np.hanning(n), np.hanning(n)).astype(np.float32)
-    t = (xx - n / 2) * math.cos(direction) + (yy - n / 2) * math.sin(direction)
-    bins = np.round(t + n).astype(np.int64).ravel()
+    bins, hann, den = _projection(n, direction)
     num = np.bincount(bins, (patch * hann).ravel(), 2 * n + 2)
-    den = np.bincount(bins, hann.ravel(), 2 * n + 2)
     idx = np.nonzero(den > 0.3 * den.max())[0]
     prof = (num / np.maximum(den, 1e-6))[idx[0] : idx[-1] + 1]
     prof = prof - prof.mean()
@@ -222,3 +220,17 @@ def profile_period(patch: F32, direction: float, shortest: float, longest: float
     curve = float(ac[k - 1] - 2 * ac[k] + ac[k + 1])
     shift = 0.5 * float(ac[k - 1] - ac[k + 1]) / curve if curve < 0 else 0.0
     return k + shift, float(ac[k])
+
+
+@functools.lru_cache(maxsize=8)
+def _projection(n: int, direction: float) -> tuple[npt.NDArray[np.int64], F32, npt.NDArray[np.float64]]:
+    """For an n x n window: each pixel's bin across the courses, the Hann window and its weight per
+    bin. The same for every window of a photo's tiling (`courses._local_period` projects hundreds)."""
+    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
+    hann = np.outer(np.hanning(n), np.hanning(n)).astype(np.float32)
+    t = (xx - n / 2) * math.cos(direction) + (yy - n / 2) * math.sin(direction)
+    bins = np.round(t + n).astype(np.int64).ravel()
+    den = np.asarray(np.bincount(bins, hann.ravel(), 2 * n + 2), np.float64)
+    for array in (bins, hann, den):
+        array.setflags(write=False)
+    return bins, hann, den

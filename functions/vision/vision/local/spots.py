@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from vision.local.image_ops import F32, Mask
+from vision.local.image_ops import F32, Mask, bounding_box
 
 SPOT_LENGTH_IN = 3.0
 ANGLE_STEP_DEG = 3.0
@@ -68,17 +68,29 @@ def residue(flat: F32, length_px: float, across: float = math.pi / 2, stretch: f
     """How much darker each pixel is than the smallest closing of `flat` by a line segment over all
     orientations: the depth of the dark spots no segment fits in. The segment is `length_px` long
     across the courses (`across`, radians) and `stretch` times that along them, in between as an
-    ellipse: a roof seen at a slant is foreshortened across its courses, not along them."""
-    closed: F32 | None = None
+    ellipse: a roof seen at a slant is foreshortened across its courses, not along them.
+
+    The closings run on `flat` quantised to 16 bits, which is exact up to one quantum (a grey-level
+    closing commutes with any increasing map; 1/65535 of the image's range is far below any depth
+    that counts) and 1.6 times as fast as on floats."""
+    low, high = float(flat.min()), float(flat.max())
+    quantum = max(high - low, 1e-6) / 65535.0
+    levels = np.asarray(np.round((flat - low) / quantum), np.uint16)
+    closed: npt.NDArray[np.uint16] | None = None
+    seen: set[tuple[tuple[int, ...], bytes]] = set()
     for step in range(round(180 / ANGLE_STEP_DEG)):
         angle = math.radians(step * ANGLE_STEP_DEG)
         along = math.sin(angle - across)  # 1 along the courses, 0 across them
         length = length_px * math.hypot(stretch * along, math.cos(angle - across))
         kernel = line_kernel(length, angle)
-        one = np.asarray(cv2.morphologyEx(flat, cv2.MORPH_CLOSE, kernel, borderType=cv2.BORDER_REPLICATE), np.float32)
-        closed = one if closed is None else np.asarray(np.minimum(closed, one), np.float32)
+        key = (kernel.shape, kernel.tobytes())
+        if key in seen:  # neighbouring angles often draw the same pixels: their closing is done
+            continue
+        seen.add(key)
+        one = np.asarray(cv2.morphologyEx(levels, cv2.MORPH_CLOSE, kernel, borderType=cv2.BORDER_REPLICATE), np.uint16)
+        closed = one if closed is None else np.asarray(np.minimum(closed, one), np.uint16)
     assert closed is not None
-    return np.asarray(np.maximum(closed - flat, 0.0), np.float32)
+    return np.asarray((closed.astype(np.float32) - levels) * np.float32(quantum), np.float32)
 
 
 def dark_spots(flat: F32, roof: Mask, ppi: float, across: float = math.pi / 2, stretch: float = 1.0) -> list[Spot]:
@@ -86,43 +98,52 @@ def dark_spots(flat: F32, roof: Mask, ppi: float, across: float = math.pi / 2, s
     direction `across`, radians), `stretch` times more along them (foreshortening). The
     image is first softened over a granule or two (`SOFTEN_IN`): a closing takes the brightest pixel
     under the segment, and one light granule inside a keyway would stop the segment fitting there."""
-    soft = np.asarray(cv2.GaussianBlur(flat, (0, 0), max(0.7, SOFTEN_IN * ppi)), np.float32)
-    depth = residue(soft, SPOT_LENGTH_IN * ppi, across, stretch)
+    sigma, length = max(0.7, SOFTEN_IN * ppi), SPOT_LENGTH_IN * ppi
+    # Only the roof's bounding box is filtered, grown by the blur's and the closings' reach: within
+    # the roof every value is as on the whole image.
+    window = bounding_box(roof, math.ceil(4 * sigma + length * max(1.0, stretch)) + 2)
+    if window is None:
+        return []
+    rows, cols = window
+    flat, roof = flat[rows, cols], roof[rows, cols]
+    soft = np.asarray(cv2.GaussianBlur(flat, (0, 0), sigma), np.float32)
+    depth = residue(soft, length, across, stretch)
     values = soft[roof]
     if values.size < 100:
         return []
+    ox, oy = cols.start, rows.start
     # The roof's texture (granules, shade variety) at this softness: the unit a spot's depth is judged in.
     spread = 1.4826 * float(np.median(np.abs(values - np.median(values)))) + 1e-6
     grow = roof & (depth >= max(MIN_DEPTH, GROW_Z * spread))
-    count, labels, stats, centroids = cv2.connectedComponentsWithStats(grow.astype(np.uint8), connectivity=8)
+    count, found, stats, centroids = cv2.connectedComponentsWithStats(grow.astype(np.uint8), connectivity=8)
+    labels = np.asarray(found, np.int32)
     min_area = math.pi * (MIN_SPOT_IN / 2) ** 2 * ppi**2 * stretch
     seed_level = max(MIN_DEPTH, SEED_Z * spread)
+    peaks = np.zeros(count, np.float32)
+    np.maximum.at(peaks, labels[grow], depth[grow])
+    areas = stats[:, cv2.CC_STAT_AREA]
+    seeded = [int(i) for i in np.flatnonzero((areas >= max(3.0, min_area)) & (peaks >= seed_level)) if i > 0]
+    # Deepest first; only the spots kept are measured (shape moments and hulls cost per spot).
+    seeded.sort(key=lambda i: (-float(peaks[i]) * int(areas[i]), tuple(int(v) for v in stats[i, :4])))
     spots: list[Spot] = []
-    for i in range(1, count):
-        area = int(stats[i, cv2.CC_STAT_AREA])
-        if area < max(3.0, min_area):
-            continue
+    for i in seeded[:MAX_SPOTS]:
         x, y, w, h = (int(v) for v in stats[i, :4])
         inside = labels[y : y + h, x : x + w] == i
-        values_i = depth[y : y + h, x : x + w][inside]
-        peak = float(values_i.max())
-        if peak < seed_level:
-            continue
+        peak = float(peaks[i])
         spots.append(
             Spot(
-                x=float(centroids[i, 0]),
-                y=float(centroids[i, 1]),
-                box=(x, y, x + w, y + h),
-                area=area,
+                x=float(centroids[i, 0]) + ox,
+                y=float(centroids[i, 1]) + oy,
+                box=(x + ox, y + oy, x + w + ox, y + h + oy),
+                area=int(areas[i]),
                 peak=peak,
-                mean=float(values_i.mean()),
+                mean=float(depth[y : y + h, x : x + w][inside].mean()),
                 z=peak / spread,
                 elongation=_elongation(inside, across, stretch),
                 solidity=_solidity(inside),
             )
         )
-    spots.sort(key=lambda s: (-s.peak * s.area, s.box))
-    return spots[:MAX_SPOTS]
+    return spots
 
 
 def _elongation(inside: Mask, across: float, stretch: float) -> float:

@@ -18,7 +18,7 @@ from vision.local.missing import appearance_distance, course_gap_candidates, mis
 from vision.local.roof import estimate_roof
 from vision.local.scale import EXPOSURE_IN, Scale, course_scale
 from vision.local.wind import wind_candidates
-from vision.local.work import MAX_WORK_SIDE, WORK_PPI, Work
+from vision.local.work import MAX_WORK_PIXELS, MAX_WORK_SIDE, WORK_PPI, Work
 from vision.photo_scale import PhotoScale
 
 MAX_STRETCH = 4.0  # foreshortening beyond this is a grazing view the courses cannot be read in anyway
@@ -57,7 +57,8 @@ def find_candidates(pixels: RGBImage, *, roof: Mask | None = None, limit: int = 
 def work_of(pixels: RGBImage, roof: Mask, scale: Scale | None) -> Work:
     """The photo at working resolution, as every detector sees it."""
     ppi = scale.ppi if scale else max(pixels.shape[:2]) / FALLBACK_SPAN_IN
-    factor = min(1.0, WORK_PPI / ppi, MAX_WORK_SIDE / max(pixels.shape[:2]))
+    h, w = pixels.shape[:2]
+    factor = min(1.0, WORK_PPI / ppi, MAX_WORK_SIDE / max(h, w), math.sqrt(MAX_WORK_PIXELS / (h * w)))
     rgb = np.asarray(resize(pixels, factor), np.uint8)
     work_roof = np.asarray(resize(roof.astype(np.uint8), factor), np.uint8)
     margin = max(1, round(0.75 * ppi * factor))  # keep blob rings off the roof's border

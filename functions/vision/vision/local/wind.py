@@ -19,7 +19,7 @@ rank them. Pixels of another material (`appearance_distance` above `UNLIKE_ROOF`
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
@@ -29,10 +29,10 @@ from vision.detections import DamageType, clamp_box
 from vision.local.candidate import Candidate
 from vision.local.classifier import load_model
 from vision.local.course_map import course_height
-from vision.local.courses import neighbour_courses, oriented, oriented_pair
+from vision.local.courses import CoursePeriod, neighbour_courses, oriented, oriented_pair
 from vision.local.image_ops import F32, Mask
 from vision.local.missing import UNLIKE_ROOF, Material
-from vision.local.work import Work, original_size
+from vision.local.work import Work, cropped, original_size
 
 SEED_Z = 3.0  # a pixel whose best excess is this many robust spreads above the roof's typical seeds a run
 MIN_LENGTH_IN = 2.5  # a crease spans most of a tab (4 in and more), a lifted tab's shadow too
@@ -130,7 +130,7 @@ def unlike_roof(work: Work, appearance: Material) -> Mask:
 
 
 def wind_maps(
-    work: Work, lines: tuple[F32, Any], unlike: Mask | None = None, origin: tuple[int, int] = (0, 0)
+    work: Work, lines: tuple[F32, CoursePeriod], unlike: Mask | None = None, origin: tuple[int, int] = (0, 0)
 ) -> WindMaps:
     """The four excess maps and the course frame (see the module docstring); nothing is judged on
     the `unlike` pixels. `work` may be a crop whose top-left pixel is `origin` of the whole (`lines`
@@ -144,9 +144,7 @@ def wind_maps(
         "bline": -low,  # a bright thin line: the dark-line filter's most negative response
         "band": oriented(work.flat, work.direction, 3.0 * ppi, "line", 0.45 * ppi),
     }
-    h, w = edge.shape
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    period = np.asarray(period_of(xx, yy), np.float32)
+    period = period_of.pixels
     around = neighbour_courses(work, filtered, max(1, round(0.2 * ppi)), period)
     excess = {name: img - around[name][0] for name, img in filtered.items()}
     # What both neighbour courses have at this phase: a butt line's edge and shadow band, or nothing.
@@ -241,7 +239,7 @@ def _features(
 
 
 def roof_crop(
-    work: Work, lines: tuple[F32, Any], appearance: Material | None
+    work: Work, lines: tuple[F32, CoursePeriod], appearance: Material | None
 ) -> tuple[Work, WindMaps, tuple[int, int]]:
     """The wind maps over the roof's bounding box only (sky, lawn and walls cost filtering and
     never hold a candidate): the cropped work, its maps and the crop's origin (x, y)."""
@@ -250,24 +248,15 @@ def roof_crop(
     y0, y1 = max(0, int(ys.min()) * CROP_STEP - CROP_STEP), min(h, int(ys.max()) * CROP_STEP + 2 * CROP_STEP)
     x0, x1 = max(0, int(xs.min()) * CROP_STEP - CROP_STEP), min(w, int(xs.max()) * CROP_STEP + 2 * CROP_STEP)
     rows, cols = slice(y0, y1), slice(x0, x1)
-    part = replace(
-        work,
-        rgb=work.rgb[rows, cols],
-        flat=work.flat[rows, cols],
-        roof=work.roof[rows, cols],
-        soft=work.soft[rows, cols],
-        roof_wide=work.roof_wide[rows, cols],
-    )
+    part = cropped(work, rows, cols)
     edge, period_of = lines
-
-    def period(x: F32, y: F32) -> F32:
-        return np.asarray(period_of(x + np.float32(x0), y + np.float32(y0)), np.float32)
-
     unlike = unlike_roof(work, appearance)[rows, cols] if appearance is not None else None
-    return part, wind_maps(part, (edge[rows, cols], period), unlike, (x0, y0)), (x0, y0)
+    return part, wind_maps(part, (edge[rows, cols], period_of.crop(rows, cols)), unlike, (x0, y0)), (x0, y0)
 
 
-def wind_candidates(work: Work, lines: tuple[F32, Any] | None, appearance: Material | None = None) -> list[Candidate]:
+def wind_candidates(
+    work: Work, lines: tuple[F32, CoursePeriod] | None, appearance: Material | None = None
+) -> list[Candidate]:
     """Wind creases and lifted tabs, scored by their classifiers (capped: proposals only); the best
     `MAX_WIND_CANDIDATES` of each kind. Nothing is judged on pixels whose material `appearance`
     (`appearance_distance`) says is not the roof's shingles."""
