@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from vision.local.appearance import MIN_SHINGLE_TEXTURE, Appearance, ShingleLook, appearance, learn_look
@@ -255,13 +256,18 @@ def _survey_from(
     return Survey(small, factor, look, dark, field, windows, shingles, roof, measured, explained)
 
 
-def _period_map(field: CourseField, shape: tuple[int, int]) -> F32:
+def _period_map(field: CourseField, shape: tuple[int, int], step: int = 4) -> F32:
     """The field's course period (pixels) at every pixel of the small copy; beyond the slope's
-    horizon, where the field means nothing, infinite."""
-    ys, xs = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float64)
+    horizon, where the field means nothing, infinite. The field is smooth: it is evaluated every
+    `step` pixels and interpolated."""
+    h, w = shape
+    # Grid point i stands for pixel step * i + (step - 1) / 2: cv2.resize's alignment.
+    ys, xs = np.mgrid[0 : -(-h // step), 0 : -(-w // step)].astype(np.float64) * step + (step - 1) / 2
     kx, ky = field.vector(xs, ys)
     period = 1.0 / np.maximum(np.hypot(kx, ky), 1e-9)
-    return np.where(field.near_side(xs, ys), period, np.inf).astype(np.float32)
+    coarse = np.where(field.near_side(xs, ys), period, 1e9).astype(np.float32)
+    full = cv2.resize(coarse, (coarse.shape[1] * step, coarse.shape[0] * step), interpolation=cv2.INTER_LINEAR)
+    return np.asarray(full[:h, :w], np.float32)
 
 
 def _first_look(small: RGBImage) -> tuple[F32, F32, list[CourseWindow], list[tuple[CourseWindow, bool]]] | None:
