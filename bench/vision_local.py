@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import statistics
 import time
+from collections.abc import Callable
 
 import anyio
 import numpy as np
@@ -29,6 +30,7 @@ from vision.candidates import REPORT_SCORE, find_candidates
 from vision.detections import DamageType
 from vision.images import load_photo
 from vision.local.courses import course_lines
+from vision.local.image_ops import RGBImage
 from vision.local.missing import appearance_distance, course_gap_candidates, missing_candidates
 from vision.local.roof import estimate_roof
 from vision.local.scale import course_scale
@@ -45,13 +47,18 @@ WORST_BUDGET = Budget(seconds=120, memory_bytes=2048 * MB, what="A photo's decod
 
 
 def time_photo(spec: PhotoSpec) -> tuple[float, int]:
-    photo = render(spec)
-    found = find_candidates(photo.pixels).candidates  # warm-up
+    return timed_stage(render(spec).pixels, time.perf_counter)
+
+
+def timed_stage(pixels: RGBImage, clock: Callable[[], float]) -> tuple[float, int]:
+    """The median over RUNS warm runs of `find_candidates` on `pixels` by `clock`, and how many
+    candidates it found."""
+    found = find_candidates(pixels).candidates  # warm-up
     seconds = []
     for _ in range(RUNS):
-        began = time.perf_counter()
-        find_candidates(photo.pixels)
-        seconds.append(time.perf_counter() - began)
+        began = clock()
+        find_candidates(pixels)
+        seconds.append(clock() - began)
     return statistics.median(seconds), len(found)
 
 
@@ -84,13 +91,7 @@ def bench_family_12mp() -> None:
     (`laminate_drone_12mp`, photo 0, rendered at its native 4000 x 3000), warm, median of `RUNS`;
     CPU, not wall time: the machine the bench runs on is shared."""
     photo = render_family(FAMILY_12MP, 0, None)
-    found = find_candidates(photo.pixels).candidates  # warm-up
-    seconds = []
-    for _ in range(RUNS):
-        began = time.process_time()
-        find_candidates(photo.pixels)
-        seconds.append(time.process_time() - began)
-    cpu = statistics.median(seconds)
+    cpu, found = timed_stage(photo.pixels, time.process_time)
     height, width = photo.pixels.shape[:2]
     print_table(
         f"Vision local stage: CPU seconds on an evaluation-family 12 MP photo, warm, median of {RUNS}",
@@ -98,7 +99,7 @@ def bench_family_12mp() -> None:
         [
             (
                 f"{FAMILY_12MP} 0 ({width} x {height})",
-                len(found),
+                found,
                 fmt(cpu, 3),
                 f"{cpu / TARGET_12MP_S:.2f}",
                 f"< {TARGET_12MP_S}",
