@@ -258,7 +258,8 @@ def _survey_from(
 
 def _period_map(field: CourseField, shape: tuple[int, int], step: int = 4) -> F32:
     """The field's course period (pixels) at every pixel of the small copy; beyond the slope's
-    horizon, where the field means nothing, infinite. The field is smooth: it is evaluated every
+    horizon, where the field means nothing, a period longer than any (1e9: finite, so that the
+    interpolation next to the horizon stays a number). The field is smooth: it is evaluated every
     `step` pixels and interpolated."""
     h, w = shape
     # Grid point i stands for pixel step * i + (step - 1) / 2: cv2.resize's alignment.
