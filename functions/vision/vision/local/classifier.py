@@ -38,6 +38,22 @@ def _sigmoid(logits: F64s) -> F64s:
     return np.asarray(1.0 / (1.0 + np.exp(-np.clip(logits, -40.0, 40.0))), np.float64)
 
 
+class _ScoredByLogits:
+    """`scores` and `score` for a model that gives `logits` over its `features`."""
+
+    features: tuple[str, ...]
+
+    def logits(self, x: F64s) -> F64s:
+        raise NotImplementedError
+
+    def scores(self, x: F64s) -> F64s:
+        """The probability each row of `x` (columns in `features` order) is the damage trained for."""
+        return _sigmoid(self.logits(np.asarray(x, np.float64).reshape(-1, len(self.features))))
+
+    def score(self, values: dict[str, float]) -> float:
+        return float(self.scores(np.asarray([[values[name] for name in self.features]]))[0])
+
+
 @dataclass(frozen=True)
 class LogisticModel:
     features: tuple[str, ...]
@@ -127,7 +143,7 @@ class Tree:
 
 
 @dataclass(frozen=True)
-class BoostedTrees:
+class BoostedTrees(_ScoredByLogits):
     features: tuple[str, ...]
     trees: tuple[Tree, ...]
     bias: float  # the starting logit, set so that a score of REPORT_SCORE is the chosen operating point
@@ -138,13 +154,6 @@ class BoostedTrees:
         for tree in self.trees:
             total += tree.values(x)
         return total
-
-    def scores(self, x: F64s) -> F64s:
-        """The probability each row of `x` (columns in `features` order) is the damage trained for."""
-        return _sigmoid(self.logits(np.asarray(x, np.float64).reshape(-1, len(self.features))))
-
-    def score(self, values: dict[str, float]) -> float:
-        return float(self.scores(np.asarray([[values[name] for name in self.features]]))[0])
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -179,7 +188,7 @@ class BoostedTrees:
 
 
 @dataclass(frozen=True)
-class Blend:
+class Blend(_ScoredByLogits):
     """A weighted sum of models' logits over the same features (each part's own bias kept)."""
 
     features: tuple[str, ...]
@@ -193,13 +202,6 @@ class Blend:
         for weight, model in self.parts:
             total += weight * model.logits(x)
         return total
-
-    def scores(self, x: F64s) -> F64s:
-        """The probability each row of `x` (columns in `features` order) is the damage trained for."""
-        return _sigmoid(self.logits(x))
-
-    def score(self, values: dict[str, float]) -> float:
-        return float(self.scores(np.asarray([[values[name] for name in self.features]]))[0])
 
     def to_json(self) -> dict[str, object]:
         return {
