@@ -1,4 +1,5 @@
-"""`dominus`: the bundle's command line: `dominus serve`, `dominus smoke`, `dominus geometry`, `dominus vision`."""
+"""`dominus`: the bundle's command line: `dominus serve`, `dominus smoke`, `dominus geometry`, `dominus vision`,
+`dominus report`."""
 
 from __future__ import annotations
 
@@ -66,6 +67,7 @@ def parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=smoke)
     add_geometry(commands)
     add_vision(commands)
+    add_report(commands)
     return root
 
 
@@ -93,6 +95,12 @@ def add_vision(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     except ImportError:  # the vision extra (numpy, OpenCV, Pillow) is not installed
         return
     add_parser(commands, model_engine)
+
+
+def add_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from reports.cli import add_parser
+
+    add_parser(commands)
 
 
 @contextmanager

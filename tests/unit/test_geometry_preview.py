@@ -96,7 +96,7 @@ def test_hillshade_lights_the_north_west_side() -> None:
 
 def test_empty_report_renders_the_message(gable: tuple[Scene, RoofAnalysis]) -> None:
     scene, _ = gable
-    empty = RoofAnalysis(RoofReport([], np.full(scene.grid.shape, -1, dtype=np.int32), []), scene.grid)
+    empty = RoofAnalysis(RoofReport([], np.full(scene.grid.shape, -1, dtype=np.int32), [], [], scene.grid.dx), scene.grid)
     image = decode(render_preview(empty, max_side=600))
     assert max(image.shape[:2]) <= 600
     # white text on the grey hillshade, centred: plenty of pure white pixels in the middle band
@@ -107,7 +107,7 @@ def test_empty_report_renders_the_message(gable: tuple[Scene, RoofAnalysis]) -> 
 
 def test_all_nodata_grid_renders() -> None:
     grid = HeightGrid(np.full((30, 40), np.nan), 0.25, 0.25)
-    empty = RoofAnalysis(RoofReport([], np.full(grid.shape, -1, dtype=np.int32), []), grid)
+    empty = RoofAnalysis(RoofReport([], np.full(grid.shape, -1, dtype=np.int32), [], [], grid.dx), grid)
     image = decode(render_preview(empty, max_side=400))
     assert image.shape[:2] == (300, 400)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -19,9 +19,11 @@ from geometry.edges import EDGE_KINDS, FLAT_PITCH_DEG, EdgeKind, RoofEdge, edge_
 from geometry.grid import HeightGrid
 from geometry.outline import FacetOutline, outline_facets
 from geometry.segment import IntGrid, Plane, Segmentation
+from geometry.structures import Structure, group_structures
 
 SQFT_PER_M2 = 10.763910416709722
 FT_PER_M = 1 / 0.3048
+FRAME = "metres; x east, y north from the grid's top-left corner; z as the heights"
 COMPASS = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
 
 
@@ -32,6 +34,7 @@ class Facet:
     plane: Plane
     outline: FacetOutline
     count: int  # cells
+    structure: str = "1"
 
     @property
     def footprint_m2(self) -> float:
@@ -83,7 +86,16 @@ class Facet:
             "normal": [round(v, 4) for v in self.plane.normal],
             "rms_m": round(self.plane.rms, 3),
             "count": self.count,
+            "structure": self.structure,
+            "outline": ring_json(self.outline.outer.vertices) if self.outline.outer is not None else None,
+            "holes": [ring_json(hole.vertices) for hole in self.outline.holes],
         }
+
+
+def ring_json(vertices: np.ndarray) -> list[list[float]]:
+    """A polygon's corners as [x east, y north] in metres, on the grid's own frame (the top-left
+    corner of its first cell at 0, 0)."""
+    return [[round(float(x), 2), round(float(y), 2)] for x, y in vertices]
 
 
 @dataclass(frozen=True)
@@ -91,6 +103,8 @@ class RoofReport:
     facets: list[Facet]
     labels: IntGrid  # the facets' labels (their position in `facets`), -1 for no roof plane
     edges: list[RoofEdge]  # facets by their position in `facets`
+    structures: list[Structure]
+    resolution_m: float  # the grid's cell size
 
     def edge_totals_m(self) -> dict[EdgeKind, float]:
         return edge_totals_m(self.edges)
@@ -107,6 +121,8 @@ class RoofReport:
             },
             "edges": [edge_json(edge, self.facets) for edge in self.edges],
             "edge_totals_ft": {kind: round(metres * FT_PER_M, 1) for kind, metres in self.edge_totals_m().items()},
+            "structures": [s.to_json([f.id for f in self.facets]) for s in self.structures],
+            "source": {"resolution_m": round(self.resolution_m, 4), "frame": FRAME},
         }
 
 
@@ -161,4 +177,8 @@ def measure(segmentation: Segmentation, grid: HeightGrid) -> RoofReport:
         for edge in roof_edges(outlines, planes)
     ]
     edges.sort(key=lambda edge: (EDGE_KINDS.index(edge.kind), edge.facets))
-    return RoofReport(facets, mapping[segmentation.labels], edges)
+    labels = mapping[segmentation.labels]
+    structures = group_structures(labels, [f.area_m2 for f in facets], edges, grid)
+    of_facet = {rank: s.id for s in structures for rank in s.facets}
+    facets = [replace(f, structure=of_facet[f.label]) for f in facets]
+    return RoofReport(facets, labels, edges, structures, min(grid.dx, grid.dy))
