@@ -5,10 +5,12 @@ the report from `dominus geometry --json` and `dominus vision --json` outputs, w
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from reports.exports import artifacts
 from reports.inputs import Photo, read_geometry, read_photos
@@ -19,6 +21,7 @@ from shared.errors import DominusError, InvalidInput
 from shared.http import parse_json_body
 
 MAX_INPUT_BYTES = 50 * 1024 * 1024
+T = TypeVar("T")
 
 
 def add_parser(commands: Any) -> None:
@@ -50,7 +53,7 @@ def read(path: Path) -> bytes:
     return path.read_bytes()
 
 
-def of_file(path: Path, parse: Any) -> Any:
+def of_file(path: Path, parse: Callable[[bytes], T]) -> T:
     """The file parsed, a bad one named in the error."""
     try:
         return parse(read(path))
@@ -62,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     geometry = of_file(args.geometry, read_geometry)
     photos: list[Photo] = []
     for number, path in enumerate(args.detections, start=1):
-        photos += of_file(path, lambda raw, name=path.name: read_photos(raw, name))
+        photos += of_file(path, functools.partial(read_photos, name=path.name))
         print(f"[{number}/{len(args.detections)}] {path.name}", file=sys.stderr, flush=True)
     given = ReportInput(
         geometry=geometry,

@@ -80,6 +80,12 @@ class Measurements:
     total_sqft: float
     pitches: list[dict[str, object]] = field(default_factory=list)
 
+    @property
+    def predominant_pitch(self) -> str | None:
+        """The whole x/12 that covers the most sloped area."""
+        by_rise = area_by_rise(self.facets)
+        return f"{max(by_rise, key=lambda rise: by_rise[rise])}/12" if by_rise else None
+
 
 def measure(geometry: Geometry, settings: ReportSettings) -> Measurements:
     per_facet: dict[str, dict[EdgeKind, float]] = defaultdict(lambda: dict.fromkeys(EDGE_KINDS, 0.0))
@@ -118,10 +124,14 @@ def ice_and_water(edges: list[Edge], planes: dict[str, Plane], settings: ReportS
     return area
 
 
-def pitch_table(facets: list[FacetMeasure], total: float) -> list[dict[str, object]]:
+def area_by_rise(facets: list[FacetMeasure]) -> dict[int, float]:
     by_rise: dict[int, float] = defaultdict(float)
     for f in facets:
         by_rise[f.rise] += f.plane.area_sqft
+    return by_rise
+
+
+def pitch_table(facets: list[FacetMeasure], total: float) -> list[dict[str, object]]:
     return [
         {
             "pitch": f"{rise}/12",
@@ -129,7 +139,7 @@ def pitch_table(facets: list[FacetMeasure], total: float) -> list[dict[str, obje
             "share": round(area / total, 4) if total else 0.0,
             "squares": round(squares(area), 2),
         }
-        for rise, area in sorted(by_rise.items())
+        for rise, area in sorted(area_by_rise(facets).items())
     ]
 
 

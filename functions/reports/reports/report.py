@@ -106,12 +106,11 @@ def summary_line(report: dict[str, Any]) -> str:
 
 
 def _totals(m: Measurements) -> dict[str, Any]:
-    by_pitch = max(m.pitches, key=lambda p: float(str(p["area_sqft"])), default=None)
     return {
         "area_sqft": round(m.total_sqft, 1),
         "squares": round(squares(m.total_sqft), 2),
         "facets": len(m.facets),
-        "predominant_pitch": by_pitch["pitch"] if by_pitch else None,
+        "predominant_pitch": m.predominant_pitch,
     }
 
 
