@@ -22,6 +22,7 @@ BENCHMARKS = (
     "vision_roof",
     "vision_heatmap",
     "metrics",
+    "reports",
 )
 
 
