@@ -96,7 +96,9 @@ def test_hillshade_lights_the_north_west_side() -> None:
 
 def test_empty_report_renders_the_message(gable: tuple[Scene, RoofAnalysis]) -> None:
     scene, _ = gable
-    empty = RoofAnalysis(RoofReport([], np.full(scene.grid.shape, -1, dtype=np.int32), [], [], scene.grid.dx), scene.grid)
+    empty = RoofAnalysis(
+        RoofReport([], np.full(scene.grid.shape, -1, dtype=np.int32), [], [], scene.grid.dx), scene.grid
+    )
     image = decode(render_preview(empty, max_side=600))
     assert max(image.shape[:2]) <= 600
     # white text on the grey hillshade, centred: plenty of pure white pixels in the middle band
