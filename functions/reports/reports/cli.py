@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "report.json").write_text(json.dumps(report, indent=2))
-        for name, body in artifacts(report).items():
+        for name, body in artifacts(report, geometry, given.profile.hits_per_test_square).items():
             (args.out / name).write_bytes(body)
         print(f"wrote {args.out}/report.json and its artifacts", file=sys.stderr)
     print(json.dumps(report, indent=2) if args.json else readable(report))

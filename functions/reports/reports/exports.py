@@ -1,10 +1,14 @@
-"""The report's tabular exports: facets and quantities as CSV (spreadsheets and estimating tools)."""
+"""The report's artifacts: facets and quantities as CSV (spreadsheets and estimating tools), and the
+diagrams (reports.diagrams)."""
 
 from __future__ import annotations
 
 import csv
 import io
 from typing import Any
+
+from reports.diagrams import damage_svg, facets_svg, lengths_svg, pitch_svg, png_of
+from reports.inputs import Geometry
 
 FACET_COLUMNS = (
     "id", "structure", "pitch", "pitch_deg", "facing", "azimuth_deg", "area_sqft", "footprint_sqft", "squares",
@@ -41,6 +45,16 @@ def quantities_csv(report: dict[str, Any]) -> bytes:
     return out.getvalue().encode()
 
 
-def artifacts(report: dict[str, Any]) -> dict[str, bytes]:
-    """The artifacts by their contract names."""
-    return {"facets.csv": facets_csv(report), "quantities.csv": quantities_csv(report)}
+def artifacts(report: dict[str, Any], geometry: Geometry, threshold: float | None) -> dict[str, bytes]:
+    """The artifacts by their contract names; diagrams only when the geometry has outlines to draw."""
+    found = {"facets.csv": facets_csv(report), "quantities.csv": quantities_csv(report)}
+    drawings = {
+        "facets.svg": facets_svg(geometry, report),
+        "pitch.svg": pitch_svg(geometry, report),
+        "lengths.svg": lengths_svg(geometry, report),
+        "damage-map.svg": damage_svg(geometry, report, threshold),
+    }
+    found.update({name: svg for name, svg in drawings.items() if svg is not None})
+    if "damage-map.svg" in found:
+        found["damage-map.png"] = png_of(found["damage-map.svg"])
+    return found

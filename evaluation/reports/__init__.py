@@ -1,0 +1,1 @@
+"""The report function's evaluation: synthetic report inputs at sizes real claims reach."""
