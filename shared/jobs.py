@@ -5,6 +5,10 @@ A job is only ever read under its own org, so another org's job is simply not fo
 job id (uuid4 hex) is looked up, never another kind of item the table holds (an input index item,
 sk `input#<sha256>` -> `target` job id, which lets identical input find its earlier job).
 
+A job tagged with a claim (`tags.claim_id`) is also indexed by it: the item carries `claim_key`
+(`<org_id>#<claim_id>`), the partition key of the sparse index `by_claim` (sorted by `created_at`),
+so an org's jobs for one claim (geometry, vision, report, packet) are one query, never a scan.
+
 `DynamoJobRepository` is the only code that knows the items' DynamoDB shape; `MemoryJobRepository`
 keeps the same semantics (conditions included) in memory, for unit tests. One contract test suite
 holds both to the same behaviour.
@@ -29,10 +33,12 @@ if TYPE_CHECKING:
 JobStatus = Literal["awaiting_upload", "queued", "running", "done", "failed"]
 Scalar = str | int | float | None  # a function's own attribute; None is stored as NULL
 INPUT_PREFIX = "input#"
+CLAIM_INDEX = "by_claim"
+MAX_CLAIM_JOBS = 500  # a claim's listing is bounded: a claim has a roof or two and its photos
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 # What a job was made with: an upsert over an existing job keeps these.
-_KEPT_ON_UPSERT = ("created_at", "name", "tags", "expires_at")
+_KEPT_ON_UPSERT = ("created_at", "name", "tags", "claim_key", "expires_at")
 
 
 def is_job_id(value: str) -> bool:
@@ -93,11 +99,19 @@ class JobRecord:
         if self.tags is not None:
             object.__setattr__(self, "tags", dict(self.tags))
         check_org_id(self.org_id)
+        if self.claim_id is not None and not _CLAIM_ID.fullmatch(self.claim_id):
+            raise ValueError("a claim id is 1-64 letters, digits and . _ : -")
         if not is_job_id(self.job_id):
             raise ValueError(f"not a job id: {self.job_id[:40]!r}")
         clash = set(self.attributes) & _COMMON
         if clash:
             raise ValueError(f"attributes may not be named as the record's own fields: {sorted(clash)}")
+
+    @property
+    def claim_id(self) -> str | None:
+        """The claim the job was tagged with, if any."""
+        value = (self.tags or {}).get("claim_id")
+        return value if isinstance(value, str) and value else None
 
     def text(self, name: str) -> str | None:
         """A string attribute, or None (absent, NULL, or not a string)."""
@@ -105,7 +119,16 @@ class JobRecord:
         return value if isinstance(value, str) else None
 
 
-_COMMON = {"org_id", "job_id", "status", "created_at", "expires_at", "kind", "updated_at", "name", "tags", "reason"}
+_COMMON = {
+    "org_id", "job_id", "status", "created_at", "expires_at", "kind", "updated_at", "name", "tags", "reason", "claim_key",
+}  # fmt: skip
+_CLAIM_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+def claim_key(org_id: str, claim_id: str) -> str:
+    if not _CLAIM_ID.fullmatch(claim_id):
+        raise ValueError("a claim id is 1-64 letters, digits and . _ : -")
+    return f"{check_org_id(org_id)}#{claim_id}"
 
 
 class JobRepository(Protocol):
@@ -132,6 +155,9 @@ class JobRepository(Protocol):
     ) -> None:
         """Set an existing job's status, updated_at and `attributes`; its reason is set when given
         and removed otherwise. JobNotFound when there is no such job."""
+
+    def claim_jobs(self, org_id: str, claim_id: str) -> list[JobRecord]:
+        """This org's jobs tagged with the claim, oldest first (at most MAX_CLAIM_JOBS)."""
 
     def find_input(self, org_id: str, input_sha256: str) -> str | None:
         """The job id indexed for this input in this org, if any."""
@@ -181,6 +207,8 @@ def _item(record: JobRecord) -> dict[str, AttributeValueTypeDef]:
         "tags": json.dumps(record.tags, separators=(",", ":"), ensure_ascii=False) if record.tags is not None else None,
         "reason": record.reason,
     }
+    if record.claim_id is not None:
+        optional["claim_key"] = claim_key(record.org_id, record.claim_id)
     item |= {name: {"S": value} for name, value in optional.items() if value is not None}
     item |= {name: _value(value) for name, value in record.attributes.items()}
     return item
@@ -323,6 +351,22 @@ class DynamoJobRepository:
         except client.exceptions.ConditionalCheckFailedException:
             raise JobNotFound(f"no job {job_id}") from None
 
+    def claim_jobs(self, org_id: str, claim_id: str) -> list[JobRecord]:
+        client, records = self._client(), []
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": CLAIM_INDEX,
+            "KeyConditionExpression": "claim_key = :claim",
+            "ExpressionAttributeValues": {":claim": {"S": claim_key(org_id, claim_id)}},
+        }
+        while len(records) < MAX_CLAIM_JOBS:
+            page = client.query(**query, Limit=MAX_CLAIM_JOBS - len(records))
+            records += [_record(item) for item in page.get("Items", [])]
+            if "LastEvaluatedKey" not in page:
+                break
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return records
+
     def find_input(self, org_id: str, input_sha256: str) -> str | None:
         key = self._key(org_id, INPUT_PREFIX + check_sha256(input_sha256))
         item = self._client().get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item")
@@ -409,6 +453,12 @@ class MemoryJobRepository:
                 reason=reason,
                 attributes={**existing.attributes, **(attributes or {})},
             )
+
+    def claim_jobs(self, org_id: str, claim_id: str) -> list[JobRecord]:
+        claim_key(org_id, claim_id)  # the same checks as the index's key
+        with self._lock:
+            found = [r for (org, _), r in self._jobs.items() if org == org_id and r.claim_id == claim_id]
+        return sorted(found, key=lambda r: (iso_ms(r.created_at), r.job_id))[:MAX_CLAIM_JOBS]
 
     def find_input(self, org_id: str, input_sha256: str) -> str | None:
         with self._lock:

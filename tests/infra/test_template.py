@@ -774,8 +774,19 @@ def test_jobs_table_keys_and_ttl(template: dict[str, Any]) -> None:
     assert props["AttributeDefinitions"] == [
         {"AttributeName": "org_id", "AttributeType": "S"},
         {"AttributeName": "job_id", "AttributeType": "S"},
+        {"AttributeName": "claim_key", "AttributeType": "S"},
+        {"AttributeName": "created_at", "AttributeType": "S"},
     ]
     assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    (index,) = props["GlobalSecondaryIndexes"]
+    assert index == {
+        "IndexName": "by_claim",
+        "KeySchema": [
+            {"AttributeName": "claim_key", "KeyType": "HASH"},
+            {"AttributeName": "created_at", "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "ALL"},
+    }
 
 
 def test_data_bucket_is_private_and_encrypted(template: dict[str, Any]) -> None:

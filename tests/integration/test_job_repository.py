@@ -41,11 +41,13 @@ def test_items_keep_the_attribute_names_and_types_stored_before(aws_env: AwsEnv)
         "created_at": {"S": "2026-03-01T12:30:15.123+00:00"},
         "updated_at": {"S": "2026-03-01T12:30:15.123+00:00"},
         "tags": {"S": '{"claim_id":"c-1","test_square":true}'},
+        "claim_key": {"S": f"{ORG}#c-1"},  # the by_claim index's key, from the claim tag
         "expires_at": {"N": str(EXPIRES)},
         "source_key": {"S": "uploads/acme/x/south.jpg"},
     }
     geometry_item = _item(aws_env, geometry.job_id)
     assert "kind" not in geometry_item
+    assert "claim_key" not in geometry_item  # untagged: not in the sparse index
     assert geometry_item["facets"] == {"N": "2"}
     assert geometry_item["area_sqft"] == {"N": "1234.5"}
     assert geometry_item["predominant_pitch"] == {"NULL": True}

@@ -178,3 +178,38 @@ class JobRepositoryContract:
             repository.put_input(ORG, "ab", job_id(), EXPIRES)
         with pytest.raises(ValueError, match="job id"):
             repository.put_input(ORG, SHA, "input#" + SHA, EXPIRES)
+
+    # --- the claim index --------------------------------------------------------------------------
+
+    def test_a_claims_jobs_of_every_kind_list_oldest_first_in_their_own_org_only(
+        self, repository: JobRepository
+    ) -> None:
+        claim = f"claim-{uuid.uuid4().hex[:8]}"
+        photo = vision_record(tags={"claim_id": claim}, created_at=LATER)
+        roof = replace(geometry_record(), tags={"claim_id": claim, "structure": "1"})
+        report = replace(geometry_record(), kind="report", tags={"claim_id": claim}, created_at=LATER + timedelta(1))
+        other_claim = vision_record(tags={"claim_id": claim + "-b"})
+        untagged = geometry_record()
+        elsewhere = replace(vision_record(tags={"claim_id": claim}), org_id=OTHER_ORG)
+        for record in (photo, roof, report, other_claim, untagged, elsewhere):
+            repository.create(record)
+        listed = repository.claim_jobs(ORG, claim)
+        assert [r.job_id for r in listed] == [roof.job_id, photo.job_id, report.job_id]
+        assert listed[1] == photo
+        assert [r.job_id for r in repository.claim_jobs(OTHER_ORG, claim)] == [elsewhere.job_id]
+        assert repository.claim_jobs(ORG, "no-such-claim") == []
+
+    def test_a_claim_survives_an_upsert_and_an_update(self, repository: JobRepository) -> None:
+        claim = f"claim-{uuid.uuid4().hex[:8]}"
+        record = vision_record(tags={"claim_id": claim})
+        repository.create(record)
+        repository.upsert(replace(record, status="queued", tags={"claim_id": "another"}))
+        repository.update(ORG, record.job_id, status="done", updated_at=LATER, attributes={"detections": 3})
+        (listed,) = repository.claim_jobs(ORG, claim)
+        assert listed.status == "done" and listed.claim_id == claim
+
+    def test_a_claim_id_is_checked(self, repository: JobRepository) -> None:
+        with pytest.raises(ValueError, match="claim id"):
+            repository.claim_jobs(ORG, "a claim with spaces")
+        with pytest.raises(ValueError, match="claim id"):
+            vision_record(tags={"claim_id": "x" * 65})
