@@ -120,7 +120,8 @@ class JobRecord:
 
 
 _COMMON = {
-    "org_id", "job_id", "status", "created_at", "expires_at", "kind", "updated_at", "name", "tags", "reason", "claim_key",
+    "org_id", "job_id", "status", "created_at", "expires_at", "kind", "updated_at", "name", "tags", "reason",
+    "claim_key",
 }  # fmt: skip
 _CLAIM_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
@@ -352,7 +353,7 @@ class DynamoJobRepository:
             raise JobNotFound(f"no job {job_id}") from None
 
     def claim_jobs(self, org_id: str, claim_id: str) -> list[JobRecord]:
-        client, records = self._client(), []
+        client, records = self._client(), list[JobRecord]()
         query: dict[str, Any] = {
             "TableName": self.table,
             "IndexName": CLAIM_INDEX,
