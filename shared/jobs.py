@@ -353,7 +353,8 @@ class DynamoJobRepository:
             raise JobNotFound(f"no job {job_id}") from None
 
     def claim_jobs(self, org_id: str, claim_id: str) -> list[JobRecord]:
-        client, records = self._client(), list[JobRecord]()
+        client = self._client()
+        records: list[JobRecord] = []
         query: dict[str, Any] = {
             "TableName": self.table,
             "IndexName": CLAIM_INDEX,
