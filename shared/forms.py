@@ -10,10 +10,12 @@ import re
 from dataclasses import dataclass
 from email.message import Message
 from email.parser import HeaderParser
+from typing import Any, TypeVar
 
 from fastapi import Request
+from pydantic import BaseModel, ValidationError
 
-from shared.errors import BadRequest, UnsupportedMediaType
+from shared.errors import BadRequest, InvalidInput, UnsupportedMediaType
 from shared.objects import too_large
 
 # Room for the multipart framing (boundaries, part headers, tag fields) around the largest upload.
@@ -86,3 +88,23 @@ def form_field(parts: list[Part], name: str) -> Part | None:
     if len(found) > 1:
         raise BadRequest(f"The form field `{name}` is given {len(found)} times; send it once.")
     return found[0] if found else None
+
+
+T = TypeVar("T", bound=BaseModel)
+_TRUE = ("1", "true", "yes", "on")
+
+
+def form_tags(parts: list[Part], model: type[T]) -> T:
+    """A job's tags from the form fields named as the model's fields (a checkbox's "on" is true);
+    422 naming the tag when one is not valid."""
+    fields: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        part = form_field(parts, name)
+        if part is not None and part.text:
+            fields[name] = part.text.lower() in _TRUE if info.annotation is bool else part.text
+    try:
+        return model.model_validate(fields)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        where = ".".join(str(v) for v in error["loc"])
+        raise InvalidInput(f"Invalid tag `{where}`: {error['msg']}.") from None

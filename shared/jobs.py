@@ -24,6 +24,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from shared.cache_keys import check_org_id
 
 if TYPE_CHECKING:
@@ -65,6 +67,25 @@ def _ms(moment: datetime) -> datetime:
 def iso_ms(moment: datetime) -> str:
     """A record's timestamp as stored and shown: UTC ISO 8601 with milliseconds."""
     return _ms(moment).isoformat(timespec="milliseconds")
+
+
+TAG_PATTERN = r"^[A-Za-z0-9_.:-]+$"
+
+
+class JobTags(BaseModel):
+    """What the CRM sends with any job (geometry, vision, report, packet), stored with it and returned
+    with its result: the claim ties a roof's jobs together (`GET /v1/claims/{claim_id}/jobs`), the
+    structure names which building on the claim a job is about."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lead_id: str | None = Field(None, max_length=64, pattern=TAG_PATTERN)
+    claim_id: str | None = Field(None, max_length=64, pattern=TAG_PATTERN)
+    structure: str | None = Field(None, max_length=8, pattern=TAG_PATTERN, description="the building on the claim")
+
+    def stored(self) -> dict[str, Any]:
+        """As the job record keeps them: the tags that are set."""
+        return self.model_dump(mode="json", exclude_defaults=True)
 
 
 class JobConflict(Exception):

@@ -143,7 +143,7 @@ def test_gable_round_trip_and_tenant_isolation(http: httpx.Client, gable: bytes)
     # The same org reads it back
     again = http.get(f"/v1/geometry/{job_id}", headers={"X-Org-Id": org})
     assert again.status_code == 200
-    assert again.json() == {"job_id": job_id, "report": report}
+    assert again.json() == {"job_id": job_id, "tags": {}, "report": report}
     # Another org does not find it
     other = http.get(f"/v1/geometry/{job_id}", headers={"X-Org-Id": _org()})
     _assert_error(other, 404, "not_found")

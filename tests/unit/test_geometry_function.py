@@ -14,9 +14,9 @@ from geometry.jobs import GeometryJobs, JobIndex
 from geometry.service import S3Input, input_sha256, local_name
 from geometry.work import preview_png
 from shared.errors import Forbidden, InvalidInput
-from shared.forms import Part
+from shared.forms import Part, form_tags
 from shared.http import parse_json_body
-from shared.jobs import MemoryJobRepository
+from shared.jobs import JobTags, MemoryJobRepository
 from shared.objects import check_input_key
 from shared.stores.base import GuardedStore
 from shared.stores.memory import MemoryStore
@@ -98,6 +98,38 @@ def test_the_same_bytes_hash_the_same_whether_uploaded_or_read_from_s3() -> None
     assert uploaded == from_s3
     assert input_sha256(Part("file", "orgs/acme/roof.tif", data), None, 0.25) != uploaded  # another reader
     assert input_sha256(Part("file", "roof.npy", data), None, 0.5) != uploaded
+
+
+def test_tags_come_with_a_json_body_or_form_fields_and_make_another_claims_roof_its_own_job() -> None:
+    body = parse_json_body(
+        S3Input, b'{"s3_key": "orgs/acme/roof.npy", "tags": {"claim_id": "CLM-7", "structure": "2"}}'
+    )
+    assert body.tags == JobTags(claim_id="CLM-7", structure="2")
+    with pytest.raises(InvalidInput, match=r"tags\.claim_id"):
+        parse_json_body(S3Input, b'{"s3_key": "orgs/acme/roof.npy", "tags": {"claim_id": "no spaces"}}')
+    form = [Part("claim_id", None, b"CLM-7"), Part("structure", None, b"2"), Part("file", "roof.npy", b"x")]
+    assert form_tags(form, JobTags) == body.tags
+    with pytest.raises(InvalidInput, match="Invalid tag `structure`"):
+        form_tags([Part("structure", None, b"a b")], JobTags)
+    data = Part("file", "roof.npy", b"\x93NUMPY roof")
+    plain = input_sha256(data, None, 0.25)
+    assert input_sha256(data, None, 0.25, JobTags()) == plain  # untagged jobs keep their earlier hash
+    assert input_sha256(data, None, 0.25, body.tags) != plain
+    assert input_sha256(data, None, 0.25, JobTags(claim_id="CLM-8")) != input_sha256(data, None, 0.25, body.tags)
+
+
+def test_a_tagged_job_is_listed_under_its_claim() -> None:
+    records = MemoryJobRepository()
+    jobs = GeometryJobs(records, cast("Any", _Puts()), "bucket")
+    report = {"totals": {"facets": 2, "area_sqft": 10.0, "squares": 0.1, "predominant_pitch": "6/12"}}
+    job = jobs.create(ORG, input_sha256=SHA, input_name="roof.npy", report=report, tags=JobTags(claim_id="CLM-7"))
+    (listed,) = records.claim_jobs(ORG, "CLM-7")
+    assert listed.job_id == job and listed.kind is None and listed.tags == {"claim_id": "CLM-7"}
+
+
+class _Puts:
+    def put_object(self, **_: Any) -> None:
+        return None
 
 
 # --- the store in front of the job index -----------------------------------------------------------

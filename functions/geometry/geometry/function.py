@@ -124,7 +124,8 @@ def geometry_router(
         except ClientGone:  # its analysis was stopped; nobody is there to read an answer
             return Response(status_code=CLIENT_CLOSED, headers={"X-Request-Id": request_id_of(request)})
         headers = {"X-Request-Id": request_id_of(request), "X-Dominus-Cache": served.cache.value}
-        return JSONResponse({"job_id": served.job_id, "report": served.report}, served.status, headers)
+        body = {"job_id": served.job_id, "tags": source.tags.stored(), "report": served.report}
+        return JSONResponse(body, served.status, headers)
 
     @router.get(
         "/v1/geometry/{job_id}",
@@ -135,10 +136,12 @@ def geometry_router(
     async def job(request: Request, job_id: str) -> JSONResponse:
         org_id = org_id_of(request, env)
         store = await anyio.to_thread.run_sync(jobs)
-        report = await anyio.to_thread.run_sync(store.get, org_id, job_id)
-        if report is None:
+        record = await anyio.to_thread.run_sync(store.record, org_id, job_id)
+        report = await anyio.to_thread.run_sync(store.get, org_id, job_id) if record is not None else None
+        if record is None or report is None:
             raise NotFound(NO_JOB)
-        return JSONResponse({"job_id": job_id, "report": report}, headers={"X-Request-Id": request_id_of(request)})
+        body = {"job_id": job_id, "tags": dict(record.tags or {}), "report": report}
+        return JSONResponse(body, headers={"X-Request-Id": request_id_of(request)})
 
     @router.get(
         "/v1/geometry/{job_id}/preview.png",

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.cache_keys import KeySpace, check_org_id
 from shared.errors import NotFound
-from shared.jobs import JobRecord, JobRepository, Scalar, expiry, is_job_id
+from shared.jobs import JobRecord, JobRepository, JobTags, Scalar, expiry, is_job_id
 from shared.objects import org_prefix, read_input, read_object
 from shared.perf import utc_now
 from shared.singleflight import FollowTimeout, SingleFlight
@@ -104,7 +104,14 @@ class GeometryJobs:
         return read_input(self.s3, self.bucket, org_id, key, limit)
 
     def create(
-        self, org_id: str, *, input_sha256: str, input_name: str, report: dict[str, Any], preview: bytes | None = None
+        self,
+        org_id: str,
+        *,
+        input_sha256: str,
+        input_name: str,
+        report: dict[str, Any],
+        preview: bytes | None = None,
+        tags: JobTags | None = None,
     ) -> str:
         """Store a finished analysis; returns its job id. If a concurrent request stored the same input
         first, its job id wins (the index keeps one answer per input). A preview that cannot be stored
@@ -124,7 +131,9 @@ class GeometryJobs:
             attributes["preview_key"] = stored_preview
         now = self.clock()
         expires_at = expiry(now, self.retention_days)
-        self.records.create(JobRecord(org_id, job_id, "done", now, expires_at, attributes=attributes))
+        stored_tags = tags.stored() if tags is not None else {}
+        record = JobRecord(org_id, job_id, "done", now, expires_at, tags=stored_tags or None, attributes=attributes)
+        self.records.create(record)
         if not self.records.put_input(org_id, input_sha256, job_id, expires_at):
             existing = self.find(org_id, input_sha256)
             if existing is not None:

@@ -12,10 +12,11 @@ leaves.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
@@ -27,8 +28,9 @@ from geometry.jobs import GeometryJobs, JobIndex
 from geometry.limits import SYNC_LIMITS, Limits, admit
 from geometry.work import MODULES, Analysed, InputFiles, analyze_files
 from shared.errors import BadRequest, InvalidInput
-from shared.forms import Part, form_field, parse_multipart
+from shared.forms import Part, form_field, form_tags, parse_multipart
 from shared.http import parse_json_body
+from shared.jobs import JobTags
 from shared.objects import MAX_KEY_LENGTH
 from shared.outcomes import CacheOutcome
 from shared.workers import Disconnected, run_bounded
@@ -39,10 +41,12 @@ MAX_REFERENCE_BYTES = 16_000  # a JSON or url-encoded body names an S3 key; it c
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 _SUFFIX = re.compile(r"^\.[a-z0-9]{1,8}$")
 MEDIA_TYPES = (
-    "Send multipart/form-data with a `file` (or `s3_key`) field and optional `mask` and `resolution`; "
-    'or application/json {"s3_key": ..., "resolution": ...} (or the same as a url-encoded form).'
+    "Send multipart/form-data with a `file` (or `s3_key`) field and optional `mask`, `resolution` and tags "
+    "(`claim_id`, `structure`, `lead_id`); "
+    'or application/json {"s3_key": ..., "resolution": ..., "tags": {...}} (or the same as a url-encoded form).'
 )
 _REFERENCES = ("application/json", "application/x-www-form-urlencoded")
+NO_TAGS = JobTags()
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,7 @@ class AnalysisInput:
     mask: Part | None
     resolution: float | None
     name: str  # for the job record: the upload's file name, or the S3 key
+    tags: JobTags = NO_TAGS
 
 
 class S3Input(BaseModel):
@@ -62,6 +67,7 @@ class S3Input(BaseModel):
 
     s3_key: str = Field(min_length=1, max_length=MAX_KEY_LENGTH, description="an object under orgs/<org_id>/")
     resolution: float | None = Field(None, description="metres per pixel; required for .npy")
+    tags: JobTags = Field(default_factory=JobTags)
 
 
 @dataclass(frozen=True)
@@ -90,12 +96,14 @@ async def analysis_input(content_type: str, body: bytes, jobs: GeometryJobs, org
     kind = media_type(content_type)
     if kind == "application/json":
         reference = parse_json_body(S3Input, body)
-        return await _from_s3(jobs, org_id, reference.s3_key, None, reference.resolution, limit)
+        found = await _from_s3(jobs, org_id, reference.s3_key, None, reference.resolution, limit)
+        return replace(found, tags=reference.tags)
     if kind == "application/x-www-form-urlencoded":
         parts = parse_urlencoded(body)
     else:
         parts = parse_multipart(content_type, body, MEDIA_TYPES)
-    return await _from_form(parts, jobs, org_id, limit)
+    found = await _from_form(parts, jobs, org_id, limit)
+    return replace(found, tags=form_tags(parts, JobTags))
 
 
 def parse_urlencoded(body: bytes) -> list[Part]:
@@ -147,9 +155,9 @@ def _suffix(filename: str | None) -> str:
     return suffix if _SUFFIX.fullmatch(suffix) else ""
 
 
-def input_sha256(file: Part, mask: Part | None, resolution: float | None) -> str:
+def input_sha256(file: Part, mask: Part | None, resolution: float | None, tags: JobTags = NO_TAGS) -> str:
     """One hash for everything that decides the result: the file's bytes and suffix, the mask, the
-    resolution."""
+    resolution; and the tags, so the same roof sent for another claim is that claim's own job."""
     digest = hashlib.sha256()
     for label, part in (("file", file), ("mask", mask)):
         digest.update(label.encode() + b"\0")
@@ -157,6 +165,8 @@ def input_sha256(file: Part, mask: Part | None, resolution: float | None) -> str
             digest.update(_suffix(part.filename).encode() + b"\0")
             digest.update(hashlib.sha256(part.data).digest())
     digest.update(b"resolution\0" + (repr(resolution) if resolution is not None else "-").encode())
+    if tags.stored():
+        digest.update(b"tags\0" + json.dumps(tags.stored(), sort_keys=True).encode())
     return digest.hexdigest()
 
 
@@ -232,7 +242,12 @@ async def _find_or_analyse(jobs: GeometryJobs, org_id: str, source: AnalysisInpu
 
     def create() -> str:
         return jobs.create(
-            org_id, input_sha256=sha, input_name=source.name, report=analysed.report, preview=analysed.preview
+            org_id,
+            input_sha256=sha,
+            input_name=source.name,
+            report=analysed.report,
+            preview=analysed.preview,
+            tags=source.tags,
         )
 
     job_id = await anyio.to_thread.run_sync(create)
@@ -245,7 +260,7 @@ async def serve(jobs: GeometryJobs, index: JobIndex, org_id: str, source: Analys
     Raises ClientGone when the client left while its analysis ran (the analysis is stopped, and an
     identical request waiting on it runs it anew)."""
     # Off the event loop: hashing a 50 MB input takes about a tenth of a second.
-    sha = await anyio.to_thread.run_sync(input_sha256, source.file, source.mask, source.resolution)
+    sha = await anyio.to_thread.run_sync(input_sha256, source.file, source.mask, source.resolution, source.tags)
     cached = await index.lookup(org_id, sha)
     if cached is not None:
         report = await anyio.to_thread.run_sync(jobs.get, org_id, cached)

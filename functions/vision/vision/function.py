@@ -14,17 +14,17 @@ No `from __future__ import annotations`: FastAPI reads the route functions' anno
 
 import asyncio
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.deployment import FunctionSpec, Handler, Uploads
 from shared.docs import form_fields, request_body
 from shared.engine import CallContext, Engine
 from shared.errors import InvalidInput, NotFound, error_responses
-from shared.forms import MULTIPART_SLACK_BYTES, Part, form_field, parse_multipart, read_body
+from shared.forms import MULTIPART_SLACK_BYTES, form_field, form_tags, parse_multipart, read_body
 from shared.http import JSON_BODY_ERRORS, JsonRoute, org_id_of, parse_json_body, request_id_of
 from shared.jobs import DynamoJobRepository
 from shared.modes import Mode
@@ -42,8 +42,9 @@ MAX_REFERENCE_BYTES = 16_000
 MAX_FORM_BYTES = MAX_PHOTO_BYTES + MULTIPART_SLACK_BYTES  # a photo with its form around it
 UPLOAD_TYPES = ("image/jpeg", "image/png", "image/webp", "image/heic", "image/heif")
 _EXPECTED = (
-    "Send multipart/form-data with a `file` field (a JPEG, PNG, WebP or HEIC photo) and optional `lead_id`, "
-    '`claim_id`, `slope`, `test_square` fields; or application/json {"s3_key": ..., "tags": {...}}.'
+    "Send multipart/form-data with a `file` field (a JPEG, PNG, WebP or HEIC photo) and optional tag fields "
+    "(`lead_id`, `claim_id`, `structure`, `facet`, `facing`, `slope`, `test_square`); or application/json "
+    '{"s3_key": ..., "tags": {...}}.'
 )
 MODE_QUERY = Query(None, description="cheap, smart or auto; the org's default applies when absent")
 OFFLINE_QUERY = Query(False, description="the local OpenCV stage only, no model")
@@ -81,18 +82,6 @@ def ai_headers(detected: Detected, request_id: str) -> dict[str, str]:
     if detected.fallback:
         headers["X-Dominus-Fallback"] = detected.fallback[:200]
     return headers
-
-
-def _tags(parts: list[Part]) -> PhotoTags:
-    fields: dict[str, Any] = {}
-    for name in ("lead_id", "claim_id", "slope", "test_square"):
-        part = form_field(parts, name)
-        if part is not None and part.text:
-            fields[name] = part.text.lower() in ("1", "true", "yes", "on") if name == "test_square" else part.text
-    try:
-        return PhotoTags.model_validate(fields)
-    except ValidationError as exc:
-        raise InvalidInput(f"Invalid photo tags: {exc.errors(include_url=False)[0]['msg']}.") from None
 
 
 def vision_router(
@@ -169,7 +158,7 @@ def vision_router(
             file = form_field(parts, "file")
             if file is None:
                 raise InvalidInput("The form has no `file` field: attach the photo as `file`.")
-            data, name, tags = file.data, file.filename or "photo", _tags(parts)
+            data, name, tags = file.data, file.filename or "photo", form_tags(parts, PhotoTags)
         ctx = CallContext(org, request_id, FUNCTION)
         done = await analyze(
             data,

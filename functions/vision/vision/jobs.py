@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from shared.cache_keys import check_org_id
-from shared.jobs import JobRecord, JobRepository, JobStatus, Scalar, expiry, iso_ms
+from shared.jobs import JobRecord, JobRepository, JobStatus, JobTags, Scalar, expiry, iso_ms
 from shared.objects import org_prefix, read_object, upload_prefix
 from shared.perf import utc_now
 
@@ -47,16 +47,15 @@ _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 NO_JOB = "No vision job with that id in this org."
 
 
-class PhotoTags(BaseModel):
-    """What the CRM sends along with a photo; stored with the job and returned with its result."""
+class PhotoTags(JobTags):
+    """What the CRM sends along with a photo (beyond any job's tags): where on the roof it was taken.
+    Stored with the job and returned with its result; the report ties the photo to a facet by them."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    lead_id: str | None = Field(None, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
-    claim_id: str | None = Field(None, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
     slope: str | None = Field(
         None, max_length=8, pattern=r"^([A-Z]|N|NE|E|SE|S|SW|W|NW)$", description="a facet letter or a compass facing"
     )
+    facet: str | None = Field(None, max_length=4, pattern=r"^[A-Z]{1,3}$", description="the facet's letter")
+    facing: str | None = Field(None, max_length=2, pattern=r"^(N|NE|E|SE|S|SW|W|NW)$", description="its compass facing")
     test_square: bool = Field(False, description="the photo is of a 10 x 10 ft test square")
 
     def metadata(self) -> dict[str, str]:
