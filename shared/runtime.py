@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import SecretStr
@@ -17,6 +17,7 @@ from starlette.requests import Request
 
 from shared.catalog import PriceTable
 from shared.engine import Engine, EngineConfig
+from shared.job_events import EventBridgeEvents, JobEvents, MemoryEvents, event_bridge_client
 from shared.llm import ChatModel, OpenAIChatModel, RetryPolicy
 from shared.modes import Billing, ModelPair
 from shared.orgs import CachedOrgSettings, DynamoOrgRepository
@@ -174,13 +175,20 @@ class Clients:
     upload_url: Callable[[Request], str] | None = None
     # Runs an event handler's coroutine to its end; by default on a loop of this sandbox's own.
     run: Callable[[Coroutine[Any, Any, Any]], Any] | None = None
+    # Where job-finished events go: EventBridge deployed, this process's memory locally.
+    events: Callable[[], JobEvents] = field(default_factory=lambda: once(MemoryEvents))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Clients:
         dynamodb, s3 = once(lambda: dynamodb_client()), once(s3_client)
         store = once(lambda: build_store(settings))
         engine = once(lambda: build_engine(settings, dynamodb=dynamodb, store=store()))
-        return cls(settings, dynamodb, s3, store, engine, settings.has_model_credentials)
+        events: Callable[[], JobEvents] = (
+            once(lambda: EventBridgeEvents(once(event_bridge_client), settings.dominus_event_bus))
+            if settings.dominus_env == "aws"
+            else once(MemoryEvents)
+        )
+        return cls(settings, dynamodb, s3, store, engine, settings.has_model_credentials, events=events)
 
     def flush(self, timeout_s: float = 2.0) -> None:
         """Write what the invocation recorded (perf records, balance debits) before it is frozen."""

@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     dominus_rollup_table: str = "RollupTable"  # hourly and daily roll-ups of the perf records
     dominus_bucket: str = "data-bucket"  # uploads and results, under orgs/<org_id>/
     dominus_upload_bucket: str | None = None  # vision's presigned uploads (their events start jobs); else the above
+    dominus_event_bus: str = "default"  # EventBridge bus the job-finished events go to (deployed)
 
     # Engine tuning; defaults fit a 29 s API Gateway budget.
     dominus_auto_threshold: int = Field(200, ge=0, description="AUTO picks the cheap model below this balance")

@@ -18,6 +18,7 @@ from typing import Any
 from dominus_dev.simulated_model import SimulatedModel
 from dominus_dev.template import EmbeddedAws
 from shared.engine import Engine
+from shared.job_events import MemoryEvents
 from shared.llm import ChatModel, OpenAIChatModel
 from shared.perf_writer import WriterProcess
 from shared.runtime import Clients, build_engine, build_store, once, retry_policy
@@ -35,6 +36,7 @@ class LocalRuntime:
     engine: Engine | None = None
     store: GuardedStore | None = None  # the engine's, shared with every function
     perf_writer: WriterProcess | None = None
+    events: MemoryEvents = field(default_factory=MemoryEvents)  # every function's job-finished events
 
     def start(self) -> LocalRuntime:
         self.aws.start()
@@ -78,6 +80,7 @@ class LocalRuntime:
             store=lambda: store,
             engine=once(lambda: engine),
             has_model=True,  # OpenAI, or the simulated model
+            events=lambda: self.events,
             **local,
         )
 

@@ -8,7 +8,8 @@ store. What AWS itself does around the functions is played here by the deployed 
 - a schedule runs through the function's handler as EventBridge would call it: as often as the
   template's rule says (`rate(15 minutes)` for the metrics roll-up), in the background, and at once
   on `POST /dev/<function>/<schedule>` (e.g. `/dev/metrics/rollup`).
-Plus `/healthz` (what runs), the front end's streaming client and its demo page.
+Plus `/healthz` (what runs), `/dev/events` (the caller's org's latest job-finished events, as
+EventBridge would deliver them), the front end's streaming client and its demo page.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from dominus_dev.template import LOCAL_CREDENTIAL, schedule_rates
 from shared.deployment import Deployment, FunctionSpec, build_app
 from shared.errors import error_responses
 from shared.forms import parse_multipart, read_body
+from shared.http import org_id_of
 from shared.objects import object_created_event
 
 # A presigned form: the largest body any function takes (its multipart framing included).
@@ -102,6 +104,12 @@ def create_dev_app(runtime: LocalRuntime, *, schedule_every_s: Rates | None = No
             "models": {"cheap": runtime.settings.dominus_cheap_model, "smart": runtime.settings.dominus_smart_model},
             "simulated_model_url": runtime.model.url if runtime.model is not None else None,
         }
+
+    @app.get("/dev/events", include_in_schema=False)
+    async def dev_events(request: Request, limit: int = 100) -> dict[str, Any]:
+        """The caller's org's latest job-finished events, newest first: what EventBridge would deliver."""
+        org = org_id_of(request, "local")
+        return {"events": [e.detail() for e in runtime.events.recent(org, max(1, min(limit, 500)))]}
 
     _add_uploads(app, runtime, [d for d in deployments if d.spec.uploads is not None])
     rates = {key: rate.total_seconds() for key, rate in schedule_rates(runtime.aws.template).items()}

@@ -833,8 +833,9 @@ def test_geometry_function_routes_dependencies_and_grants(template: dict[str, An
     }
     assert {"numpy", "opencv-python-headless", "tifffile", "laspy"} <= requirements
     # Least privilege: its job records, reading org-prefixed objects (GetObject also allows HEAD),
-    # writing only its results, and the store's token; no OpenAI key, no listing.
-    [policy] = props["Policies"]
+    # writing only its results, the store's token and its finished events; no OpenAI key, no listing.
+    events, policy = props["Policies"]
+    assert events == {"Ref": "JobEventsPolicy"}
     grants = {json.dumps(s["Resource"], sort_keys=True): sorted(s["Action"]) for s in policy["Statement"]}
     assert grants == {
         json.dumps({"Fn::GetAtt": ["JobsTable", "Arn"]}): ["dynamodb:GetItem", "dynamodb:PutItem"],
@@ -844,7 +845,8 @@ def test_geometry_function_routes_dependencies_and_grants(template: dict[str, An
     }
     assert all(s["Effect"] == "Allow" for s in policy["Statement"])
     role = translated["Resources"]["GeometryFunctionRole"]["Properties"]
-    assert set(role["ManagedPolicyArns"]) <= LAMBDA_BASICS
+    managed = [arn for arn in role["ManagedPolicyArns"] if arn != {"Ref": "JobEventsPolicy"}]
+    assert set(managed) <= LAMBDA_BASICS
     # Every route reaches it through the REST API, behind the authorizer (checked for every path above).
     paths = _body(translated)["paths"]
     for path, method in routes:
@@ -852,6 +854,17 @@ def test_geometry_function_routes_dependencies_and_grants(template: dict[str, An
         integration = paths[path][method]["x-amazon-apigateway-integration"]
         assert integration["type"] == "aws_proxy"
         assert "GeometryFunction.Arn" in json.dumps(integration["uri"])
+
+
+def test_finished_jobs_go_to_the_event_bus_with_put_events_only(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    assert resources["JobEventBus"]["Type"] == "AWS::Events::EventBus"
+    assert template["Globals"]["Function"]["Environment"]["Variables"]["DOMINUS_EVENT_BUS"] == {"Ref": "JobEventBus"}
+    [statement] = resources["JobEventsPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Action"] == ["events:PutEvents"]
+    assert statement["Resource"] == {"Fn::GetAtt": ["JobEventBus", "Arn"]}
+    for name in ("GeometryFunction", "VisionFunction"):
+        assert {"Ref": "JobEventsPolicy"} in resources[name]["Properties"]["Policies"], name
 
 
 def test_uploads_start_vision_jobs_without_a_circular_dependency(

@@ -122,9 +122,10 @@ def test_geometry_upload_accepts_a_file_a_key_as_json_or_as_a_form(openapi: dict
     assert set(content) == {"multipart/form-data", "application/json", "application/x-www-form-urlencoded"}
     form = content["multipart/form-data"]["schema"]["properties"]
     assert form["file"]["format"] == "binary" and form["mask"]["format"] == "binary"
-    assert {"s3_key", "resolution"} <= set(form)
+    assert {"s3_key", "resolution", "claim_id", "structure"} <= set(form)
     assert content["application/json"]["schema"]["required"] == ["s3_key"]
-    assert set(content["application/json"]["schema"]["properties"]) == {"s3_key", "resolution"}
+    assert set(content["application/json"]["schema"]["properties"]) == {"s3_key", "resolution", "tags"}
+    assert {"s3_key", "claim_id"} <= set(content["application/x-www-form-urlencoded"]["schema"]["properties"])
     assert {"400", "403", "404", "413", "415", "422"} <= set(operation["responses"])
 
 

@@ -128,6 +128,29 @@ def _assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
 # --- through the dev server ----------------------------------------------------------------------
 
 
+def test_a_tagged_roof_is_its_claims_job_and_its_finish_is_an_event(http: httpx.Client, gable: bytes) -> None:
+    org = _org()
+    files = {"file": ("gable.npy", gable, "application/octet-stream")}
+    data = {"resolution": str(RESOLUTION), "claim_id": "CLM-42", "structure": "1"}
+    created = http.post(ANALYZE, files=files, data=data, headers={"X-Org-Id": org})
+    assert created.status_code == 201, created.text
+    job_id = created.json()["job_id"]
+    assert created.json()["tags"] == {"claim_id": "CLM-42", "structure": "1"}
+    assert http.get(f"/v1/geometry/{job_id}", headers={"X-Org-Id": org}).json()["tags"]["claim_id"] == "CLM-42"
+    (event,) = http.get("/dev/events", headers={"X-Org-Id": org}).json()["events"]
+    assert (event["kind"], event["job_id"], event["status"], event["claim_id"]) == (
+        "geometry",
+        job_id,
+        "done",
+        "CLM-42",
+    )
+    assert http.get("/dev/events", headers={"X-Org-Id": _org()}).json()["events"] == []
+    # The same roof for another claim is that claim's own job
+    data["claim_id"] = "CLM-43"
+    other = http.post(ANALYZE, files=files, data=data, headers={"X-Org-Id": org})
+    assert other.status_code == 201 and other.json()["job_id"] != job_id
+
+
 def test_gable_round_trip_and_tenant_isolation(http: httpx.Client, gable: bytes) -> None:
     org = _org()
     # Given a synthetic 6/12 gable uploaded as .npy with its resolution

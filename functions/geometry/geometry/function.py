@@ -4,7 +4,9 @@
 `POST` takes either multipart/form-data: `file` (a DSM GeoTIFF or `.npy`, or a point cloud: x y z
 text, LAS/LAZ) or `s3_key` (an object under the caller's own `orgs/<org_id>/`), optional `mask` (a
 roof mask on the DSM's grid) and optional `resolution` (metres per pixel; required for `.npy`); or
-JSON `{"s3_key": ..., "resolution": ...}` (or those two fields as a url-encoded form). A key outside
+JSON `{"s3_key": ..., "resolution": ..., "tags": {...}}` (or those fields, tags flat, as a url-encoded
+form). Tags (`claim_id`, `structure`, `lead_id`; form fields of their own) are stored with the job,
+list it under its claim, and are part of what identifies the input. A key outside
 the org's prefix is 403 (decided from the key alone), a missing object 404, one over the limit 413.
 
 The input is parsed, hashed, de-duplicated and analysed by `geometry.service`: in a worker process,
@@ -30,13 +32,23 @@ from fastapi.responses import JSONResponse, Response
 from geometry import work
 from geometry.jobs import NO_JOB, GeometryJobs, JobIndex
 from geometry.limits import SYNC_LIMITS
-from geometry.service import Analyser, Analysis, AnalysisInput, S3Input, analysis_input, body_limit, bounded, serve
+from geometry.service import (
+    Analyser,
+    Analysis,
+    AnalysisInput,
+    S3Fields,
+    S3Input,
+    analysis_input,
+    body_limit,
+    bounded,
+    serve,
+)
 from shared.deployment import FunctionSpec
 from shared.docs import form_fields, request_body
 from shared.errors import NotFound, error_responses
 from shared.forms import MULTIPART_SLACK_BYTES, read_body
 from shared.http import JsonRoute, org_id_of, request_id_of
-from shared.jobs import DynamoJobRepository
+from shared.jobs import DynamoJobRepository, JobTags
 from shared.objects import megabytes
 from shared.runtime import Clients, once
 from shared.workers import ClientGone, preload
@@ -106,12 +118,13 @@ def geometry_router(
         openapi_extra=request_body(
             {
                 "multipart/form-data": form_fields(
-                    S3Input,
+                    S3Fields,
+                    JobTags,
                     file="a DSM (GeoTIFF or .npy), x y z text or LAS/LAZ; or name an object with `s3_key` instead",
                     mask="optional: a roof mask on the DSM's grid",
                 ),
                 "application/json": S3Input,
-                "application/x-www-form-urlencoded": S3Input,
+                "application/x-www-form-urlencoded": form_fields(S3Fields, JobTags),
             }
         ),
     )
@@ -164,7 +177,7 @@ def routers(clients: Clients) -> list[APIRouter]:
     """The routes on the jobs table and data bucket, with the engine's store in front of the index."""
     settings = clients.settings
     records = DynamoJobRepository(clients.dynamodb, settings.dominus_jobs_table)
-    jobs = once(lambda: GeometryJobs(records, clients.s3(), settings.dominus_bucket))
+    jobs = once(lambda: GeometryJobs(records, clients.s3(), settings.dominus_bucket, events=clients.events()))
     index = once(lambda: JobIndex.configured(clients.store(), settings))
     return [geometry_router(jobs, settings.dominus_env, index=index)]
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.cache_keys import KeySpace, check_org_id
 from shared.errors import NotFound
+from shared.job_events import JobEvents, JobFinished
 from shared.jobs import JobRecord, JobRepository, JobTags, Scalar, expiry, is_job_id
 from shared.objects import org_prefix, read_input, read_object
 from shared.perf import utc_now
@@ -87,12 +88,15 @@ class GeometryJobs:
         *,
         retention_days: int = DEFAULT_RETENTION_DAYS,
         clock: Callable[[], datetime] = utc_now,
+        events: JobEvents | None = None,
     ) -> None:
+        """`events`: where a new job's finished event goes (none: not published)."""
         self.records = records
         self.s3 = s3
         self.bucket = bucket
         self.retention_days = retention_days
         self.clock = clock
+        self.events = events
 
     def find(self, org_id: str, input_sha256: str) -> str | None:
         """The job id of an earlier analysis of the same input in this org, if any."""
@@ -138,6 +142,9 @@ class GeometryJobs:
             existing = self.find(org_id, input_sha256)
             if existing is not None:
                 return existing
+        if self.events is not None:
+            url = f"/v1/geometry/{job_id}"
+            self.events.publish(JobFinished("geometry", org_id, job_id, "done", now, url, record.claim_id))
         return job_id
 
     def _put_preview(self, org_id: str, job_id: str, png: bytes) -> str | None:

@@ -60,13 +60,18 @@ class AnalysisInput:
     tags: JobTags = NO_TAGS
 
 
-class S3Input(BaseModel):
-    """The JSON form of `POST /v1/geometry/analyze`. No tenant field: the org comes from the caller."""
+class S3Fields(BaseModel):
+    """The fields naming an object, as a form sends them (its tags are fields of their own)."""
 
     model_config = ConfigDict(extra="forbid")
 
     s3_key: str = Field(min_length=1, max_length=MAX_KEY_LENGTH, description="an object under orgs/<org_id>/")
     resolution: float | None = Field(None, description="metres per pixel; required for .npy")
+
+
+class S3Input(S3Fields):
+    """The JSON form of `POST /v1/geometry/analyze`. No tenant field: the org comes from the caller."""
+
     tags: JobTags = Field(default_factory=JobTags)
 
 

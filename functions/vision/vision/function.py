@@ -218,6 +218,7 @@ def vision_jobs(clients: Clients) -> JobsProvider:
             clients.s3(),
             settings.dominus_bucket,
             upload_bucket=settings.dominus_upload_bucket,
+            events=clients.events(),
         )
     )
 

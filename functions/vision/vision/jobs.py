@@ -24,11 +24,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
 from shared.cache_keys import check_org_id
+from shared.job_events import JobEvents, JobFinished
 from shared.jobs import JobRecord, JobRepository, JobStatus, JobTags, Scalar, expiry, iso_ms
 from shared.objects import org_prefix, read_object, upload_prefix
 from shared.perf import utc_now
@@ -121,15 +122,25 @@ class VisionJobs:
         upload_bucket: str | None = None,
         retention_days: int = DEFAULT_RETENTION_DAYS,
         clock: Callable[[], datetime] = utc_now,
+        events: JobEvents | None = None,
     ) -> None:
         """`upload_bucket`: where presigned uploads land (deployed, its own bucket, whose events start
-        jobs); the data bucket when not given."""
+        jobs); the data bucket when not given. `events`: where finished jobs are announced."""
         self.records = records
         self.s3 = s3
         self.bucket = bucket
         self.upload_bucket = upload_bucket or bucket
         self.retention_days = retention_days
         self.clock = clock
+        self.events = events
+
+    def _announce(self, org_id: str, job_id: str, status: Literal["done", "failed"], reason: str | None = None) -> None:
+        if self.events is None:
+            return
+        record = self.records.get(org_id, job_id)
+        claim = record.claim_id if record is not None else None
+        finished = JobFinished("vision", org_id, job_id, status, self.clock(), f"/v1/vision/{job_id}", claim, reason)
+        self.events.publish(finished)
 
     def bucket_of(self, key: str) -> str:
         """The bucket an org's key lives in: uploads in the upload bucket, the rest in the data bucket."""
@@ -168,6 +179,8 @@ class VisionJobs:
     def mark(self, org_id: str, job_id: str, status: Status, *, reason: str | None = None) -> None:
         reason = reason[:500] if reason is not None else None
         self.records.update(org_id, job_id, status=status, updated_at=self.clock(), reason=reason)
+        if status == "failed":
+            self._announce(org_id, job_id, "failed", reason)
 
     def finish(self, org_id: str, job_id: str, result: dict[str, Any], heatmap: bytes | None) -> bool:
         """Store the result (and heatmap) and mark the job done; whether a heatmap was stored (one that
@@ -189,6 +202,7 @@ class VisionJobs:
         if stored:
             attributes["heatmap_key"] = heatmap_key(org_id, job_id)
         self.records.update(org_id, job_id, status="done", updated_at=self.clock(), attributes=attributes)
+        self._announce(org_id, job_id, "done")
         return stored
 
     def _put_heatmap(self, org_id: str, job_id: str, png: bytes) -> bool:
