@@ -54,6 +54,12 @@ class NotFound(DominusError):
     status, code = 404, "not_found"
 
 
+class Conflict(DominusError):
+    """The request clashes with the state of what it names (a job that has not finished, say)."""
+
+    status, code = 409, "conflict"
+
+
 class PayloadTooLarge(DominusError):
     status, code = 413, "payload_too_large"
 

@@ -53,6 +53,8 @@ M = TypeVar("M", bound=BaseModel)
 
 ORG_HEADER = "x-org-id"
 LOCAL_DEFAULT_ORG = "demo"
+USER_HEADER = "x-user-id"
+LOCAL_USER = "local-user"
 PLATFORM_CONTEXT_HEADER = "x-amzn-request-context"  # Lambda Web Adapter's copy of the event's context
 NO_ORG = "No org in the caller's credentials."
 DEFAULT_MAX_BODY_BYTES = 1_000_000
@@ -130,6 +132,18 @@ def org_id_of(request: Request, env: Literal["local", "aws"]) -> str:
             raise Unauthorized(NO_ORG)
         return check_org_id(org_id)
     return check_org_id(request.headers.get(ORG_HEADER) or LOCAL_DEFAULT_ORG)
+
+
+def user_of(request: Request, env: Literal["local", "aws"]) -> str:
+    """Who is calling, for a record a person's act leaves (a reviewer's verdict): the token's subject
+    in AWS; locally the `X-User-Id` header, else "local-user"."""
+    if env == "aws":
+        authorizer = _platform_context(request).get("authorizer")
+        sub = authorizer.get("sub") if isinstance(authorizer, dict) else None
+        if not isinstance(sub, str) or not sub:
+            raise Unauthorized("No subject in the caller's credentials.")
+        return sub[:128]
+    return (request.headers.get(USER_HEADER) or LOCAL_USER)[:128]
 
 
 def ai_json(result: AIResult[Any]) -> JSONResponse:

@@ -34,6 +34,7 @@ class ReportInput:
     reviews: list[Review] = field(default_factory=list)
     claim_id: str | None = None
     sources: dict[str, Any] = field(default_factory=dict)  # job ids or file names the inputs came from
+    report_id: str | None = None  # a report job's id; None: the digest of the inputs (the CLI's)
 
 
 def report_id(given: ReportInput) -> str:
@@ -61,7 +62,7 @@ def build_report(given: ReportInput) -> dict[str, Any]:
     facet_scores = _facet_scores(m, attributions, found, profile)
     directional = _directional(m, attributions, found, profile)
     report: dict[str, Any] = {
-        "report_id": report_id(given),
+        "report_id": given.report_id or report_id(given),
         "claim_id": given.claim_id,
         "profile": {"name": profile.name, "version": profile.version, "rules": profile.summary()},
         "source": {**geometry.source.model_dump(mode="json"), "inputs": given.sources},

@@ -1,0 +1,198 @@
+"""The reports function through the dev server, as the CRM uses it: a claim's roof (geometry) and
+photos (vision) analysed with the claim's tags, the claim's jobs listed, a report built from the
+claim alone, its artifacts served, a reviewer's verdict and an assignment recomputing it, events for
+every finished job; and another org finding none of it."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from dominus_dev.local import LocalRuntime
+from evaluation.geometry.synthetic import SceneSpec, build_scene
+from evaluation.vision.synthetic import PhotoSpec, render
+from tests.support.dev_server import running_dev_server
+from vision.images import encode_jpeg
+
+pytestmark = pytest.mark.integration
+
+RESOLUTION = 0.25
+ACME = {"name": "Acme Mutual", "version": "3", "hits_per_test_square": 8, "min_coverage_sqft": 0}
+ARTIFACT_TYPES = {
+    "facets.svg": "image/svg+xml",
+    "pitch.svg": "image/svg+xml",
+    "lengths.svg": "image/svg+xml",
+    "damage-map.svg": "image/svg+xml",
+    "damage-map.png": "image/png",
+    "facets.csv": "text/csv; charset=utf-8",
+    "quantities.csv": "text/csv; charset=utf-8",
+}
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[tuple[str, LocalRuntime]]:
+    with running_dev_server() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def http(server: tuple[str, LocalRuntime]) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server[0], timeout=120) as client:
+        yield client
+
+
+def _org() -> str:
+    return f"org-{uuid.uuid4().hex[:12]}"
+
+
+def _npy(z: np.ndarray[Any, Any]) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, z.astype(np.float32))
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def claim(http: httpx.Client) -> dict[str, Any]:
+    """One org's claim: a gable roof and three photos (two tagged to a facet, one untagged)."""
+    org, claim_id = _org(), f"CLM-{uuid.uuid4().hex[:6]}"
+    headers = {"X-Org-Id": org}
+    gable = build_scene(SceneSpec(roof="gable", pitch=6.0, resolution=RESOLUTION, rotation_deg=0.0, seed=3))
+    roof = http.post(
+        "/v1/geometry/analyze",
+        files={"file": ("gable.npy", _npy(gable.grid.z), "application/octet-stream")},
+        data={"resolution": str(RESOLUTION), "claim_id": claim_id},
+        headers=headers,
+    )
+    assert roof.status_code == 201, roof.text
+    facets = {p["facing"]: p["id"] for p in roof.json()["report"]["planes"]}
+    photos = []
+    for seed, tags in ((11, {"facet": facets["S"]}), (12, {"facing": "N"}), (13, {})):
+        jpeg = encode_jpeg(render(PhotoSpec(width=800, height=600, seed=seed, hail=5)).pixels, quality=90)
+        data = {"claim_id": claim_id, **tags}
+        done = http.post(
+            "/v1/vision/analyze", files={"file": (f"p{seed}.jpg", jpeg, "image/jpeg")}, data=data, headers=headers
+        )
+        assert done.status_code == 201, done.text
+        photos.append(done.json())
+    return {"org": org, "claim_id": claim_id, "roof": roof.json(), "photos": photos, "facets": facets}
+
+
+def test_a_claims_jobs_list_its_roof_and_photos_oldest_first(http: httpx.Client, claim: dict[str, Any]) -> None:
+    listed = http.get(f"/v1/claims/{claim['claim_id']}/jobs", headers={"X-Org-Id": claim["org"]})
+    assert listed.status_code == 200, listed.text
+    jobs = listed.json()["jobs"]
+    kinds = [j["kind"] for j in jobs]
+    assert kinds[:4] == ["geometry", "vision", "vision", "vision"]
+    assert set(kinds[4:]) <= {"report"}  # reports other tests of this module made on the claim
+    assert jobs[0]["job_id"] == claim["roof"]["job_id"] and jobs[0]["url"] == f"/v1/geometry/{jobs[0]['job_id']}"
+    assert all(j["status"] == "done" and j["tags"]["claim_id"] == claim["claim_id"] for j in jobs)
+
+
+def test_a_report_from_the_claim_alone_with_its_artifacts(http: httpx.Client, claim: dict[str, Any]) -> None:
+    headers = {"X-Org-Id": claim["org"]}
+    made = http.post("/v1/reports", json={"claim_id": claim["claim_id"], "profile": ACME}, headers=headers)
+    assert made.status_code == 201, made.text
+    report = made.json()
+    assert report["claim_id"] == claim["claim_id"] and report["qc"]["passed"] and report["version"] == 1
+    assert report["source"]["inputs"]["geometry_job_id"] == claim["roof"]["job_id"]
+    south = next(f for f in report["facets"] if f["facing"] == "S")
+    tagged = claim["photos"][0]["job_id"]
+    assert south["damage"]["photos"] == [tagged]
+    assert south["damage"]["hail_hits"] == sum(
+        d["type"] == "hail_hit" and d["confidence"] >= 0.5 for d in claim["photos"][0]["result"]["detections"]
+    )
+    assert report["unassigned_photos"] == [claim["photos"][2]["job_id"]]
+    assert report["profile"]["name"] == "Acme Mutual"
+    again = http.get(f"/v1/reports/{report['report_id']}", headers=headers)
+    assert again.status_code == 200 and again.json() == report
+    for name, media in ARTIFACT_TYPES.items():
+        artifact = http.get(f"/v1/reports/{report['report_id']}/{name}", headers=headers)
+        assert artifact.status_code == 200, (name, artifact.text)
+        assert artifact.headers["content-type"] == media
+        assert artifact.content
+    image = Image.open(
+        io.BytesIO(http.get(f"/v1/reports/{report['report_id']}/damage-map.png", headers=headers).content)
+    )
+    assert image.width >= 1500
+    assert http.get(f"/v1/reports/{report['report_id']}/secrets.txt", headers=headers).status_code == 404
+    events = http.get("/dev/events", headers=headers).json()["events"]
+    assert [e["kind"] for e in events][:1] == ["report"] and events[0]["job_id"] == report["report_id"]
+    assert {e["kind"] for e in events} == {"geometry", "vision", "report"}
+
+
+def test_a_verdict_and_an_assignment_make_new_versions_that_recompute_the_scorecard(
+    http: httpx.Client, claim: dict[str, Any]
+) -> None:
+    headers = {"X-Org-Id": claim["org"], "X-User-Id": "adjuster@acme.example"}
+    report = http.post("/v1/reports", json={"claim_id": claim["claim_id"], "profile": ACME}, headers=headers).json()
+    tagged = claim["photos"][0]
+    hail = [d for d in tagged["result"]["detections"] if d["type"] == "hail_hit" and d["confidence"] >= 0.5]
+    assert hail, "the tagged photo's local stage found hail to judge"
+    south = next(f for f in report["facets"] if f["facing"] == "S")["id"]
+    url = f"/v1/reports/{report['report_id']}"
+    reviewed = http.post(
+        f"{url}/reviews",
+        json={"photo": tagged["job_id"], "detection": hail[0]["id"], "verdict": "reject"},
+        headers=headers,
+    )
+    assert reviewed.status_code == 200, reviewed.text
+    revised = reviewed.json()
+    assert revised["version"] == 2 and revised["report_id"] == report["report_id"]
+    before = next(f for f in report["facets"] if f["id"] == south)["damage"]["hail_hits"]
+    assert next(f for f in revised["facets"] if f["id"] == south)["damage"]["hail_hits"] == before - 1
+    (verdict,) = revised["reviews"]
+    assert verdict["by"] == "adjuster@acme.example" and verdict["verdict"] == "reject" and verdict["at"]
+    untagged = claim["photos"][2]["job_id"]
+    placed = http.post(f"{url}/assignments", json={"photo": untagged, "facet": south}, headers=headers)
+    assert placed.status_code == 200, placed.text
+    assert placed.json()["version"] == 3 and placed.json()["unassigned_photos"] == []
+    assert http.get(url, headers=headers).json() == placed.json()
+    bad_facet = http.post(f"{url}/assignments", json={"photo": untagged, "facet": "Z"}, headers=headers)
+    assert bad_facet.status_code == 422 and "no facet Z" in bad_facet.json()["error"]["message"]
+    no_such = http.post(
+        f"{url}/reviews", json={"photo": untagged, "detection": 9999, "verdict": "accept"}, headers=headers
+    )
+    assert no_such.status_code == 404
+
+
+def test_another_org_finds_none_of_it(http: httpx.Client, claim: dict[str, Any]) -> None:
+    mine = {"X-Org-Id": claim["org"]}
+    report = http.post("/v1/reports", json={"claim_id": claim["claim_id"]}, headers=mine).json()
+    other = {"X-Org-Id": _org()}
+    url = f"/v1/reports/{report['report_id']}"
+    photo = claim["photos"][0]["job_id"]
+    answers = [
+        http.get(url, headers=other),
+        http.get(f"{url}/facets.svg", headers=other),
+        http.post(f"{url}/reviews", json={"photo": photo, "detection": 1, "verdict": "accept"}, headers=other),
+        http.post(f"{url}/assignments", json={"photo": photo, "facet": "A"}, headers=other),
+        http.get(f"/v1/claims/{claim['claim_id']}/jobs", headers=other),
+        http.post(
+            "/v1/reports", json={"geometry_job_id": claim["roof"]["job_id"], "vision_job_ids": [photo]}, headers=other
+        ),
+    ]
+    for answer in answers:
+        assert answer.status_code == 404, answer.text
+        assert (
+            report["report_id"] not in answer.text
+            and claim["roof"]["job_id"] not in answer.json()["error"]["message"][:0]
+        )
+
+
+def test_bad_requests_say_what_to_fix(http: httpx.Client) -> None:
+    headers = {"X-Org-Id": _org()}
+    nothing = http.post("/v1/reports", json={}, headers=headers)
+    assert nothing.status_code == 422 and "claim_id" in nothing.json()["error"]["message"]
+    empty_claim = http.post("/v1/reports", json={"claim_id": "CLM-none"}, headers=headers)
+    assert empty_claim.status_code == 422 and "no finished geometry job" in empty_claim.json()["error"]["message"]
+    bad_id = http.post("/v1/reports", json={"geometry_job_id": "x" * 5000}, headers=headers)
+    assert bad_id.status_code == 422 and len(bad_id.text) < 2000
+    assert http.get("/v1/reports/not-a-report", headers=headers).status_code in (404, 422)
+    assert http.get("/v1/claims/no such claim/jobs", headers=headers).status_code == 422
