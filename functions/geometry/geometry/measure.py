@@ -84,6 +84,7 @@ class Facet:
             "footprint_sqft": round(self.footprint_m2 * SQFT_PER_M2, 1),
             "squares": round(self.area_m2 * SQFT_PER_M2 / 100.0, 2),
             "normal": [round(v, 4) for v in self.plane.normal],
+            "plane": [round(self.plane.a, 6), round(self.plane.b, 6), round(self.plane.c, 4)],
             "rms_m": round(self.plane.rms, 3),
             "count": self.count,
             "structure": self.structure,

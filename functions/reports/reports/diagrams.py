@@ -318,6 +318,10 @@ def damage_svg(geometry: Geometry, report: dict[str, Any], threshold: float | No
         return lines + ([d["decision"].replace("_", " ")] if d["decision"] else [])
 
     body = _facet_layer(frame, geometry.planes, fill, label)
+    # Each placed mark where it is (drone photos): the per-plane heatmap's points.
+    for mark in report.get("placements", []):
+        x, y = frame.at((mark["x_m"], mark["y_m"]))
+        body.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="#111" stroke="white" stroke-width="1"/>')
     steps = [(NOT_SEEN, "not enough seen")] + [
         (c, f"{lo:g}+" if i == len(DAMAGE_STEPS) - 1 else f"{lo:g}-{DAMAGE_STEPS[i + 1]:g}")
         for i, (lo, c) in enumerate(zip(DAMAGE_STEPS, DAMAGE_COLOURS, strict=True))

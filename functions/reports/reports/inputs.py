@@ -43,6 +43,7 @@ class Plane(_Read):
     structure: str = Field("1", max_length=8)
     outline: list[Point2] | None = Field(None, max_length=MAX_POINTS)
     holes: list[list[Point2]] = Field(default_factory=list, max_length=64)
+    plane: tuple[float, float, float] | None = None  # z = a x + b y + c on the geometry's frame
 
 
 class Edge(_Read):
@@ -62,9 +63,14 @@ class Structure(_Read):
 
 
 class Source(_Read):
+    """Where the height data came from. `crs` and `origin` (the grid's top-left corner in that CRS)
+    georeference the geometry's frame: drone photos can then be placed on it."""
+
     resolution_m: float | None = Field(None, gt=0.0)
     capture_date: str | None = Field(None, max_length=32)
     name: str | None = Field(None, max_length=200)
+    crs: str | None = Field(None, max_length=64, pattern=r"^EPSG:\d{4,6}$")
+    origin: tuple[float, float] | None = None
 
 
 class Geometry(_Read):
@@ -119,6 +125,23 @@ class Density(_Read):
     covered_sqft: float | None = Field(None, ge=0.0)
 
 
+class CameraPose(_Read):
+    """Where a photo was taken from and where the camera pointed, as drones write it (EXIF GPS, and
+    XMP gimbal angles): WGS 84 position; altitude above the DSM's vertical datum (`absolute`) or above
+    the take-off point (`relative`, taken as the ground around the roof); yaw clockwise from north,
+    pitch from level (-90 straight down), roll; the focal length in pixels, or its 35 mm equivalent."""
+
+    latitude: float = Field(ge=-90.0, le=90.0)
+    longitude: float = Field(ge=-180.0, le=180.0)
+    altitude_m: float = Field(ge=-500.0, le=10_000.0)
+    altitude_ref: Literal["absolute", "relative"] = "relative"
+    yaw_deg: float = Field(ge=-360.0, le=360.0)
+    pitch_deg: float = Field(ge=-90.0, le=30.0)
+    roll_deg: float = Field(0.0, ge=-90.0, le=90.0)
+    focal_px: float | None = Field(None, gt=0.0)
+    focal_35mm: float | None = Field(None, gt=0.0, le=2_000.0)
+
+
 class Photo(_Read):
     """One photo's vision result. `id` names it in the report: the vision job's id, or the file's name."""
 
@@ -129,6 +152,7 @@ class Photo(_Read):
     scale: Scale | None = None
     roof_mask: RoofMask | None = None
     density: Density | None = None
+    camera: CameraPose | None = None
 
     @property
     def name(self) -> str:

@@ -8,10 +8,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from reports.attribution import Attribution, attribute, compass_of
+from reports.drone_photos import DroneFindings, combined, place_drone_photos
 from reports.inputs import EDGE_KINDS, Geometry, Photo, Review
 from reports.measurement import FacetMeasure, Measurements, measure, pitch_factor, squares, suggested_waste, waste_table
 from reports.profiles import DEFAULT_PROFILE, CarrierProfile
@@ -57,10 +58,11 @@ def build_report(given: ReportInput) -> dict[str, Any]:
     reasons = review_reasons(geometry)
     waste = suggested_waste(m, settings.waste_percents)
     reviews = {(r.photo, r.detection): r for r in given.reviews}
-    attributions = [attribute(p, geometry.planes, given.assignments.get(p.name)) for p in given.photos]
-    found = {p.name: findings(p, profile, reviews) for p in given.photos}
-    facet_scores = _facet_scores(m, attributions, found, profile)
-    directional = _directional(m, attributions, found, profile)
+    drone = place_drone_photos(geometry, given.photos, profile, reviews, set(given.assignments))
+    attributions = [_attribution(p, geometry, given.assignments, drone) for p in given.photos]
+    found = {p.name: findings(p, profile, reviews) for p in given.photos if p.name not in drone.attributions}
+    facet_scores = _facet_scores(m, attributions, found, profile, drone)
+    directional = _directional(m, attributions, found, profile, drone)
     report: dict[str, Any] = {
         "report_id": given.report_id or report_id(given),
         "claim_id": given.claim_id,
@@ -87,6 +89,7 @@ def build_report(given: ReportInput) -> dict[str, Any]:
         "directional": directional,
         "roof_decision": _roof_decision(directional, profile),
         "attributions": [a.to_json() for a in attributions],
+        "placements": drone.placements_json(),
         "unassigned_photos": [a.photo for a in attributions if not a.facets],
         "reviews": [r.model_dump(mode="json") for r in given.reviews],
     }
@@ -164,20 +167,40 @@ def _facet_json(f: FacetMeasure, reasons: list[str], damage: Score) -> dict[str,
     }
 
 
+def _attribution(photo: Photo, geometry: Geometry, assignments: dict[str, str], drone: DroneFindings) -> Attribution:
+    """A placed drone photo's attribution, else its tags' (saying why a drone photo was not placed)."""
+    if photo.name in drone.attributions:
+        return drone.attributions[photo.name]
+    tagged = attribute(photo, geometry.planes, assignments.get(photo.name))
+    why = drone.unplaced.get(photo.name)
+    return replace(tagged, note="; ".join(n for n in (f"not placed: {why}", tagged.note) if n)) if why else tagged
+
+
 def _facet_scores(
-    m: Measurements, attributions: list[Attribution], found: dict[str, PhotoFindings], profile: CarrierProfile
+    m: Measurements,
+    attributions: list[Attribution],
+    found: dict[str, PhotoFindings],
+    profile: CarrierProfile,
+    drone: DroneFindings,
 ) -> dict[str, Score]:
-    """A facet counts the photos attributed to it alone; a photo shared by several facets counts for
-    their direction only."""
+    """A facet counts the photos attributed to it alone (a photo shared by several facets counts for
+    their direction only) and the marks placed drone photos put on it."""
     groups: dict[str, list[PhotoFindings]] = defaultdict(list)
     for a in attributions:
-        if len(a.facets) == 1:
+        if len(a.facets) == 1 and a.photo in found:
             groups[a.facets[0]].append(found[a.photo])
-    return {f.plane.id: score(groups[f.plane.id], f.plane.area_sqft, profile) for f in m.facets}
+    return {
+        f.plane.id: score(groups[f.plane.id], f.plane.area_sqft, profile, drone.shares.get(f.plane.id))
+        for f in m.facets
+    }
 
 
 def _directional(
-    m: Measurements, attributions: list[Attribution], found: dict[str, PhotoFindings], profile: CarrierProfile
+    m: Measurements,
+    attributions: list[Attribution],
+    found: dict[str, PhotoFindings],
+    profile: CarrierProfile,
+    drone: DroneFindings,
 ) -> dict[str, Any]:
     areas: dict[str, float] = defaultdict(float)
     facets: dict[str, list[str]] = defaultdict(list)
@@ -188,12 +211,13 @@ def _directional(
             facets[point].append(f.plane.id)
     groups: dict[str, list[PhotoFindings]] = defaultdict(list)
     for a in attributions:
-        if a.direction is not None:
+        if a.direction is not None and a.photo in found:
             groups[a.direction].append(found[a.photo])
     out = {}
     for point in COMPASS_ORDER:
         if point in areas:
-            scored = score(groups[point], areas[point], profile).to_json()
+            shares = [drone.shares[f] for f in facets[point] if f in drone.shares]
+            scored = score(groups[point], areas[point], profile, combined(shares)).to_json()
             out[point] = {"facets": facets[point], "area_sqft": round(areas[point], 1), **scored}
     return out
 

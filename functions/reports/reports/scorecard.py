@@ -37,8 +37,8 @@ class PhotoFindings:
 
 
 def findings(photo: Photo, profile: CarrierProfile, reviews: dict[tuple[str, int], Review]) -> PhotoFindings:
-    counted = [d for d in photo.detections if _counts(d, photo.name, profile.counted_types, profile, reviews)]
-    wind = Counter(d.type for d in photo.detections if _counts(d, photo.name, WIND_TYPES, profile, reviews))
+    counted = [d for d in photo.detections if counts(d, photo.name, profile.counted_types, profile, reviews)]
+    wind = Counter(d.type for d in photo.detections if counts(d, photo.name, WIND_TYPES, profile, reviews))
     square = photo.density.test_square_max if photo.density is not None else None
     if photo.tags.test_square:
         square = float(len(counted))
@@ -47,7 +47,7 @@ def findings(photo: Photo, profile: CarrierProfile, reviews: dict[tuple[str, int
     return PhotoFindings(photo.name, covered_sqft(photo), len(counted), square, dict(wind))
 
 
-def _counts(
+def counts(
     d: Detection, photo: str, types: Iterable[str], profile: CarrierProfile, reviews: dict[tuple[str, int], Review]
 ) -> bool:
     if d.type not in types:
@@ -132,7 +132,22 @@ class Score:
         }
 
 
-def score(group: list[PhotoFindings], area_sqft: float, profile: CarrierProfile) -> Score:
+@dataclass(frozen=True)
+class DroneShare:
+    """What placed drone photos found on a facet (or a direction's facets): each mark once."""
+
+    photos: list[str]
+    covered_sqft: float
+    hits: int
+    test_square_max: float | None
+    wind: dict[str, int]
+
+
+def score(
+    group: list[PhotoFindings], area_sqft: float, profile: CarrierProfile, drone: DroneShare | None = None
+) -> Score:
+    if drone is not None:
+        group = [*group, PhotoFindings("", drone.covered_sqft, drone.hits, drone.test_square_max, drone.wind)]
     known = [f.covered_sqft for f in group if f.covered_sqft is not None]
     covered = min(sum(known), area_sqft)
     hits = sum(f.hits for f in group)
@@ -146,7 +161,7 @@ def score(group: list[PhotoFindings], area_sqft: float, profile: CarrierProfile)
         wind.update(f.wind)
     decision, rule = decide(covered, hits, rate, max(squares) if squares else None, dict(wind), profile)
     return Score(
-        photos=[f.photo for f in group],
+        photos=[f.photo for f in group if f.photo] + (drone.photos if drone is not None else []),
         covered_sqft=covered,
         coverage=covered / area_sqft if area_sqft else 0.0,
         hits=hits,
@@ -156,7 +171,7 @@ def score(group: list[PhotoFindings], area_sqft: float, profile: CarrierProfile)
         wind=dict(wind),
         decision=decision,
         rule=rule,
-        unknown_coverage=[f.photo for f in group if f.covered_sqft is None],
+        unknown_coverage=[f.photo for f in group if f.covered_sqft is None and f.photo],
     )
 
 
