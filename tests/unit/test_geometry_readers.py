@@ -31,6 +31,7 @@ from shared.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 # --- helpers -------------------------------------------------------------------------------------------
 
 PROJECTED_METRES = (1, 1, 0, 2, 1024, 0, 1, 1, 3076, 0, 1, 9001)
+DATA = Path(__file__).resolve().parents[1] / "data" / "geometry"
 
 
 def write_geotiff(
@@ -737,3 +738,33 @@ def test_a_cloud_wider_than_the_cell_limit_at_the_coarsest_pixel_is_a_413(tmp_pa
     xyz = np.vstack([lattice(0.5, 6, 6), [[9.0e7, 0.0, 5.0]]])  # one stray point 90,000 km east
     with pytest.raises(PayloadTooLarge, match=r"spans 90,000,000 m x 2 m: over the limit of 1,000 cells"):
         points_to_grid(PointCloud(xyz), max_cells=1_000)
+
+
+# --- where the grid lies on the earth -------------------------------------------------------------------
+
+
+def test_a_geotiffs_crs_code_and_corner_are_its_georeference(tmp_path: Path) -> None:
+    keys = (1, 1, 0, 3, 1024, 0, 1, 1, 3072, 0, 1, 32617, 3076, 0, 1, 9001)
+    grid = read_dsm(write_geotiff(tmp_path / "utm.tif", np.ones((4, 6), np.float32), geokeys=keys))
+    assert grid.georeference is not None
+    assert grid.georeference.crs == "EPSG:32617"
+    assert grid.georeference.origin == pytest.approx((419181.85, 612449.0))
+    # A centre-of-pixel tie point is half a pixel in from the corner
+    centred = (1, 1, 0, 4, 1024, 0, 1, 1, 1025, 0, 1, 2, 3072, 0, 1, 32617, 3076, 0, 1, 9001)
+    point = read_dsm(write_geotiff(tmp_path / "point.tif", np.ones((4, 6), np.float32), geokeys=centred))
+    assert point.georeference is not None
+    assert point.georeference.origin == pytest.approx((419181.85 - 0.25, 612449.0 + 0.125))
+
+
+def test_british_national_grid_spelled_out_key_by_key_is_named(tmp_path: Path) -> None:
+    grid = read_dsm(DATA / "thurso_elevation.tif")
+    assert grid.georeference is not None
+    assert grid.georeference.crs == "EPSG:27700"
+    assert grid.georeference.origin == pytest.approx((311062.8496, 968671.0187), abs=1e-3)
+
+
+def test_a_user_defined_crs_keeps_its_corner_without_a_name_and_npy_has_none(tmp_path: Path) -> None:
+    grid = read_dsm(write_geotiff(tmp_path / "plain.tif", np.ones((4, 6), np.float32)))
+    assert grid.georeference is not None and grid.georeference.crs is None
+    np.save(tmp_path / "roof.npy", np.ones((4, 6), np.float32))
+    assert read_dsm(tmp_path / "roof.npy", resolution=0.5).georeference is None

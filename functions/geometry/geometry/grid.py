@@ -17,11 +17,25 @@ BoolGrid = npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True)
+class Georeference:
+    """The grid's top-left corner in a CRS (`EPSG:<code>`), and the CRS's unit in metres: a point at
+    (x east, y north) metres on the grid's frame is at origin + (x, y) / units_m in the CRS."""
+
+    crs: str | None  # None: the file names no CRS we can name (its origin is still known)
+    origin: tuple[float, float]
+    units_m: float = 1.0
+
+    def to_json(self) -> dict[str, object]:
+        return {"crs": self.crs, "origin": [round(v, 3) for v in self.origin], "crs_units_m": self.units_m}
+
+
+@dataclass(frozen=True)
 class HeightGrid:
     z: FloatGrid  # metres; NaN where there is no data
     dx: float  # metres per column (east)
     dy: float  # metres per row (south)
     mask: BoolGrid | None = None  # an optional roof mask on the same grid (True = roof)
+    georeference: Georeference | None = None  # where the grid lies on the earth, when its file says
 
     def __post_init__(self) -> None:
         if self.z.ndim != 2:

@@ -16,7 +16,7 @@ import numpy as np
 
 from geometry.dormers import fit_dormers, host_labels, with_dormers
 from geometry.edges import EDGE_KINDS, FLAT_PITCH_DEG, EdgeKind, RoofEdge, edge_totals_m, roof_edges
-from geometry.grid import HeightGrid
+from geometry.grid import Georeference, HeightGrid
 from geometry.outline import FacetOutline, outline_facets
 from geometry.segment import IntGrid, Plane, Segmentation
 from geometry.structures import Structure, group_structures
@@ -106,6 +106,7 @@ class RoofReport:
     edges: list[RoofEdge]  # facets by their position in `facets`
     structures: list[Structure]
     resolution_m: float  # the grid's cell size
+    georeference: Georeference | None = None
 
     def edge_totals_m(self) -> dict[EdgeKind, float]:
         return edge_totals_m(self.edges)
@@ -123,7 +124,11 @@ class RoofReport:
             "edges": [edge_json(edge, self.facets) for edge in self.edges],
             "edge_totals_ft": {kind: round(metres * FT_PER_M, 1) for kind, metres in self.edge_totals_m().items()},
             "structures": [s.to_json([f.id for f in self.facets]) for s in self.structures],
-            "source": {"resolution_m": round(self.resolution_m, 4), "frame": FRAME},
+            "source": {
+                "resolution_m": round(self.resolution_m, 4),
+                "frame": FRAME,
+                **(self.georeference.to_json() if self.georeference is not None else {}),
+            },
         }
 
 
@@ -182,4 +187,4 @@ def measure(segmentation: Segmentation, grid: HeightGrid) -> RoofReport:
     structures = group_structures(labels, [f.area_m2 for f in facets], edges, grid)
     of_facet = {rank: s.id for s in structures for rank in s.facets}
     facets = [replace(f, structure=of_facet[f.label]) for f in facets]
-    return RoofReport(facets, labels, edges, structures, min(grid.dx, grid.dy))
+    return RoofReport(facets, labels, edges, structures, min(grid.dx, grid.dy), grid.georeference)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from geometry.grid import BoolGrid, FloatGrid, HeightGrid
+from geometry.grid import BoolGrid, FloatGrid, Georeference, HeightGrid
 from geometry.limits import InputSize
 from geometry.points import (
     ALL_FORMATS,
@@ -55,8 +55,16 @@ NODATA = -9999.0  # always nodata, tag or not: the value GDAL and most LiDAR pro
 
 # TIFF and GeoTIFF tags and keys (GeoTIFF 1.1 spec).
 _PIXEL_SCALE = 33550
+_TIEPOINT = 33922
 _TRANSFORMATION = 34264
 _GEOKEYS = 34735
+_GEO_DOUBLES = 34736
+_RASTER_TYPE_KEY = 1025  # 1 pixel is area (the tie point is a corner), 2 pixel is point (a centre)
+_PROJECTED_CRS_KEY = 3072
+_USER_DEFINED = 32767
+# British National Grid spelled out key by key (as UK LiDAR tiles often are) rather than by its code:
+# transverse Mercator, origin 49 N 2 W, scale 0.9996013, false origin 400 km E / -100 km N, Airy 1830.
+_BNG = {3081: 49.0, 3080: -2.0, 3092: 0.9996013, 3082: 400_000.0, 3083: -100_000.0, 2057: 6_377_563.396}
 _GDAL_NODATA = 42113
 _MODEL_TYPE_KEY = 1024  # 1 projected, 2 geographic (degrees)
 _LINEAR_UNITS_KEY = 3076
@@ -75,6 +83,7 @@ class _Raster:
     nodata: float | None  # the GDAL_NODATA tag's value
     z_scale: float  # metres per stored height unit
     geographic: bool = False  # the pixel size is in degrees
+    georeference: Georeference | None = None
 
 
 def read_dsm(path: Path, *, resolution: float | None = None, max_cells: int = MAX_CELLS) -> HeightGrid:
@@ -133,7 +142,7 @@ def read_dsm(path: Path, *, resolution: float | None = None, max_cells: int = MA
     if np.isnan(z).all():
         raise InvalidInput(f"{path.name} has no height data: every cell is nodata (-9999, NaN or the tag's value)")
     check_heights(z, path.name)
-    return HeightGrid(z, float(dx), float(dy))
+    return HeightGrid(z, float(dx), float(dy), georeference=raster.georeference if resolution is None else None)
 
 
 def read_mask(path: Path, shape: tuple[int, int]) -> BoolGrid:
@@ -364,6 +373,8 @@ def _read_tiff(
             pixel, flip_rows, flip_cols = _pixel_size(path.name, tags)
             nodata = _nodata(tags)
             geokeys = _geokeys(tags)
+            doubles = _geo_doubles(tags)
+            corner = _corner(tags, geokeys, rows, cols)
     except DominusError:
         raise
     except Exception as exc:  # tifffile raises many types for a damaged file; none may become a 500
@@ -379,7 +390,40 @@ def _read_tiff(
     geographic = geokeys.get(_MODEL_TYPE_KEY) == _MODEL_GEOGRAPHIC
     if pixel is not None and not geographic:
         pixel = (pixel[0] * xy_scale, pixel[1] * xy_scale)
-    return _Raster(np.ascontiguousarray(values), pixel, nodata, z_scale, geographic)
+    georeference = None
+    if corner is not None and not geographic:
+        georeference = Georeference(_crs_name(geokeys, doubles), corner, xy_scale)
+    return _Raster(np.ascontiguousarray(values), pixel, nodata, z_scale, geographic, georeference)
+
+
+def _corner(tags: Any, geokeys: dict[int, int], rows: int, cols: int) -> tuple[float, float] | None:
+    """The north-west corner of the raster (after it is turned north-up), in the CRS's units: from a
+    ModelTransformation, or a tie point with ModelPixelScale; a pixel-is-point tie point names a
+    centre, half a pixel in."""
+    matrix = _tag(tags, _TRANSFORMATION)
+    if matrix is not None and len(matrix) >= 8:
+        x0, y0, step_x, step_y = float(matrix[3]), float(matrix[7]), float(matrix[0]), float(matrix[5])
+    else:
+        tie, scale = _tag(tags, _TIEPOINT), _tag(tags, _PIXEL_SCALE)
+        if tie is None or len(tie) < 6 or scale is None or len(scale) < 2:
+            return None
+        step_x, step_y = float(scale[0]), -float(scale[1])
+        x0, y0 = float(tie[3]) - float(tie[0]) * step_x, float(tie[4]) - float(tie[1]) * step_y
+    if geokeys.get(_RASTER_TYPE_KEY) == 2:
+        x0, y0 = x0 - step_x / 2.0, y0 - step_y / 2.0
+    corner = (min(x0, x0 + cols * step_x), max(y0, y0 + rows * step_y))
+    return corner if all(math.isfinite(v) for v in corner) else None
+
+
+def _crs_name(geokeys: dict[int, int], doubles: dict[int, float]) -> str | None:
+    """`EPSG:<code>` of a projected CRS: its code, or British National Grid recognised by its
+    parameters when a file spells it out; None for any other user-defined one."""
+    code = geokeys.get(_PROJECTED_CRS_KEY)
+    if code is not None and code != _USER_DEFINED:
+        return f"EPSG:{code}"
+    if all(key in doubles and abs(doubles[key] - value) <= 1e-4 * max(1.0, abs(value)) for key, value in _BNG.items()):
+        return "EPSG:27700"
+    return None
 
 
 def _check_codecs(name: str, page: Any) -> None:
@@ -436,6 +480,20 @@ def _nodata(tags: Any) -> float | None:
         return float(str(value).strip().strip("\x00"))
     except ValueError:
         return None  # an unreadable tag; -9999 and NaN still apply
+
+
+def _geo_doubles(tags: Any) -> dict[int, float]:
+    """The GeoKeyDirectory's keys whose values sit in GeoDoubleParams (projection parameters)."""
+    directory, doubles = _tag(tags, _GEOKEYS), _tag(tags, _GEO_DOUBLES)
+    if directory is None or doubles is None or len(directory) < 4:
+        return {}
+    found: dict[int, float] = {}
+    count = int(directory[3])
+    for i in range(4, min(4 + 4 * count, len(directory) - 3), 4):
+        key, location, _, index = (int(v) for v in directory[i : i + 4])
+        if location == _GEO_DOUBLES and 0 <= index < len(doubles):
+            found[key] = float(doubles[index])
+    return found
 
 
 def _geokeys(tags: Any) -> dict[int, int]:

@@ -95,7 +95,7 @@ def to_frame(geometry: Geometry, latitude: float, longitude: float) -> tuple[flo
     if source.crs is None or source.origin is None:
         raise NotPlaceable("the roof's height data is not georeferenced (no CRS and origin)")
     x, y = _to_crs(source.crs).transform(longitude, latitude)  # type: ignore[attr-defined]
-    return float(x) - source.origin[0], float(y) - source.origin[1]
+    return (float(x) - source.origin[0]) * source.crs_units_m, (float(y) - source.origin[1]) * source.crs_units_m
 
 
 def ground_m(geometry: Geometry) -> float | None:

@@ -71,6 +71,7 @@ class Source(_Read):
     name: str | None = Field(None, max_length=200)
     crs: str | None = Field(None, max_length=64, pattern=r"^EPSG:\d{4,6}$")
     origin: tuple[float, float] | None = None
+    crs_units_m: float = Field(1.0, gt=0.0)
 
 
 class Geometry(_Read):
