@@ -196,3 +196,65 @@ def test_bad_requests_say_what_to_fix(http: httpx.Client) -> None:
     assert bad_id.status_code == 422 and len(bad_id.text) < 2000
     assert http.get("/v1/reports/not-a-report", headers=headers).status_code in (404, 422)
     assert http.get("/v1/claims/no such claim/jobs", headers=headers).status_code == 422
+
+
+def test_a_drone_photo_uploaded_with_its_pose_is_placed_on_a_georeferenced_roof(
+    http: httpx.Client, tmp_path: Any
+) -> None:
+    """The whole path: a GeoTIFF DSM with its CRS, a DJI photo with its XMP pose; the report places
+    the photo by its camera, not by tags (it has none)."""
+    import tifffile
+    from pyproj import Transformer
+
+    from evaluation.reports.drone import CRS, ORIGIN
+
+    org, claim_id = _org(), f"CLM-{uuid.uuid4().hex[:6]}"
+    headers = {"X-Org-Id": org}
+    scene = build_scene(SceneSpec(roof="hip", pitch=7.0, resolution=RESOLUTION, rotation_deg=20.0, seed=5))
+    dsm = tmp_path / "roof.tif"
+    geokeys = (1, 1, 0, 4, 1024, 0, 1, 1, 1025, 0, 1, 1, 3072, 0, 1, int(CRS.split(":")[1]), 3076, 0, 1, 9001)
+    tags = [
+        (33550, 12, 3, (RESOLUTION, RESOLUTION, 0.0), True),
+        (33922, 12, 6, (0.0, 0.0, 0.0, ORIGIN[0], ORIGIN[1], 0.0), True),
+        (34735, 3, len(geokeys), geokeys, True),
+    ]
+    tifffile.imwrite(dsm, np.nan_to_num(scene.grid.z, nan=-9999).astype(np.float32), extratags=tags)
+    roof = http.post(
+        "/v1/geometry/analyze",
+        files={"file": ("roof.tif", dsm.read_bytes(), "image/tiff")},
+        data={"claim_id": claim_id},
+        headers=headers,
+    )
+    assert roof.status_code == 201, roof.text
+    assert roof.json()["report"]["source"]["crs"] == CRS
+    rows, cols = scene.grid.shape
+    lon, lat = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True).transform(
+        ORIGIN[0] + cols * RESOLUTION / 2, ORIGIN[1] - rows * RESOLUTION / 2
+    )
+    xmp = (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        f'<rdf:Description xmlns:drone-dji="http://www.dji.com/drone-dji/1.0/" drone-dji:GpsLatitude="{lat:.8f}" '
+        f'drone-dji:GpsLongitude="{lon:.8f}" drone-dji:RelativeAltitude="+30.0" drone-dji:GimbalYawDegree="0.0" '
+        'drone-dji:GimbalPitchDegree="-90.0" drone-dji:GimbalRollDegree="0.0"/></rdf:RDF></x:xmpmeta>'
+    )
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0xA405] = 24
+    buffer = io.BytesIO()
+    Image.fromarray(render(PhotoSpec(width=800, height=600, seed=21, hail=4)).pixels).save(
+        buffer, "JPEG", exif=exif, xmp=xmp.encode(), quality=90
+    )
+    photo = http.post(
+        "/v1/vision/analyze",
+        files={"file": ("DJI_0042.JPG", buffer.getvalue(), "image/jpeg")},
+        data={"claim_id": claim_id},
+        headers=headers,
+    )
+    assert photo.status_code == 201, photo.text
+    assert "latitude" not in photo.text  # the pose is kept beside the result, never in it
+    report = http.post("/v1/reports", json={"claim_id": claim_id}, headers=headers)
+    assert report.status_code == 201, report.text
+    (attribution,) = report.json()["attributions"]
+    assert attribution["method"] == "drone_pose", attribution
+    assert len(attribution["facets"]) == 4  # a nadir view over a hip roof sees all four slopes
+    assert all(f["damage"]["photos"] == [photo.json()["job_id"]] for f in report.json()["facets"])
+    assert all(f["damage"]["coverage"] > 0.9 for f in report.json()["facets"])

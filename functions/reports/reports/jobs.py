@@ -7,7 +7,8 @@ status "done", created_at, updated_at, tags {claim_id}}` with the attributes `re
 version of the same report). Bucket: `orgs/<org_id>/reports/<job_id>/report.json`, the inputs it was
 built from (`inputs.json`: job ids, profile, settings, assignments, reviews), and its artifacts
 beside them. Geometry jobs are the records without a kind, their report at `report_key`; vision
-jobs are kind `vision`, their result at `result_key`. Every key includes the org.
+jobs are kind `vision`, their result at `result_key` (and a drone photo's pose at `camera_key`).
+Every key includes the org.
 """
 
 from __future__ import annotations
@@ -105,6 +106,8 @@ class ReportJobs:
         record = self._done(org_id, job_id, "vision")
         document = json.loads(self._result(record, "result_key"))
         document["tags"] = dict(record.tags or {})
+        if record.text("camera_key"):  # a drone photo's pose, stored beside its result
+            document["camera"] = json.loads(self._result(record, "camera_key"))
         (photo,) = read_photos(json.dumps({**document, "id": job_id}).encode(), job_id)
         return photo
 

@@ -10,7 +10,8 @@ Status: `awaiting_upload` (a presigned upload was handed out) -> `queued` (the o
 stored straight as `done`.
 Bucket: uploads at `uploads/<org_id>/<job_id>/<name>` (an object created under `uploads/` starts the
 job: the key names the org and the job, so an event carries all the job needs); results at
-`orgs/<org_id>/vision/<job_id>/detections.json` and `heatmap.png`.
+`orgs/<org_id>/vision/<job_id>/detections.json` and `heatmap.png`, and a drone photo's camera pose
+at `camera.json` (attribute `camera_key`), which the report reads to place its detections.
 
 Every key includes the org: another org's job is simply not found.
 """
@@ -105,6 +106,11 @@ def result_key(org_id: str, job_id: str) -> str:
     return f"{org_prefix(org_id)}vision/{job_id}/detections.json"
 
 
+def camera_key(org_id: str, job_id: str) -> str:
+    """A drone photo's camera pose: beside the result, never in it (the report reads it)."""
+    return f"{org_prefix(org_id)}vision/{job_id}/camera.json"
+
+
 def heatmap_key(org_id: str, job_id: str) -> str:
     return f"{org_prefix(org_id)}vision/{job_id}/heatmap.png"
 
@@ -182,9 +188,17 @@ class VisionJobs:
         if status == "failed":
             self._announce(org_id, job_id, "failed", reason)
 
-    def finish(self, org_id: str, job_id: str, result: dict[str, Any], heatmap: bytes | None) -> bool:
-        """Store the result (and heatmap) and mark the job done; whether a heatmap was stored (one that
-        cannot be is logged and left out: the detections stand without it)."""
+    def finish(
+        self,
+        org_id: str,
+        job_id: str,
+        result: dict[str, Any],
+        heatmap: bytes | None,
+        camera: dict[str, Any] | None = None,
+    ) -> bool:
+        """Store the result (and heatmap, and a drone photo's camera pose beside it, for the report)
+        and mark the job done; whether a heatmap was stored (one that cannot be is logged and left
+        out: the detections stand without it)."""
         key = result_key(org_id, job_id)
         self.s3.put_object(
             Bucket=self.bucket,
@@ -198,6 +212,12 @@ class VisionJobs:
             "detections": len(result["detections"]),
             "model": str(result["model"]),
         }
+        if camera is not None:
+            pose_key = camera_key(org_id, job_id)
+            self.s3.put_object(
+                Bucket=self.bucket, Key=pose_key, Body=json.dumps(camera).encode(), ContentType="application/json"
+            )
+            attributes["camera_key"] = pose_key
         stored = heatmap is not None and self._put_heatmap(org_id, job_id, heatmap)
         if stored:
             attributes["heatmap_key"] = heatmap_key(org_id, job_id)

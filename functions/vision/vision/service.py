@@ -27,6 +27,7 @@ from shared.engine import CallContext, Engine
 from shared.errors import DominusError
 from shared.modes import Mode
 from shared.objects import read_object, too_large
+from vision.camera_pose import drone_pose
 from vision.candidates import find_candidates
 from vision.detect import Detected, local_answer, verified_answer
 from vision.heatmap import render_heatmap
@@ -102,13 +103,15 @@ async def analyze(
 ) -> Analysis:
     """A synchronous analysis: decoded, detected, stored as a `done` job."""
     photo = await asyncio.to_thread(load_photo, data, name=name)
+    camera = await asyncio.to_thread(drone_pose, data)
     detected = await detect_photo(photo, engine, ctx, requested, offline=offline, tags=tags)
     png = await asyncio.to_thread(heatmap_png, photo, detected)
     job_id = await asyncio.to_thread(
         jobs.open, ctx.org_id, status="running", name=name, tags=tags, source_key=source_key
     )
     try:
-        stored = await asyncio.to_thread(jobs.finish, ctx.org_id, job_id, detected.result.model_dump(mode="json"), png)
+        result = detected.result.model_dump(mode="json")
+        stored = await asyncio.to_thread(jobs.finish, ctx.org_id, job_id, result, png, camera)
     except Exception:  # the job must not stay `running` when its result could not be stored
         reason = "The result could not be stored; analyse the photo again."
         await asyncio.to_thread(jobs.mark, ctx.org_id, job_id, "failed", reason=reason)
@@ -133,7 +136,7 @@ async def run_upload(
     await asyncio.to_thread(jobs.ensure, ref, tags, key)
     await asyncio.to_thread(jobs.mark, ref.org_id, ref.job_id, "running")
     try:
-        detected, png = await _run(ref, key, size, tags, jobs, engine, request_id)
+        detected, png, camera = await _run(ref, key, size, tags, jobs, engine, request_id)
     except DominusError as exc:
         await asyncio.to_thread(jobs.mark, ref.org_id, ref.job_id, "failed", reason=exc.message)
         return {"status": "failed", "job_id": ref.job_id}
@@ -141,13 +144,14 @@ async def run_upload(
         reason = "An internal error stopped the job; it will be retried."
         await asyncio.to_thread(jobs.mark, ref.org_id, ref.job_id, "failed", reason=reason)
         raise
-    await asyncio.to_thread(jobs.finish, ref.org_id, ref.job_id, detected.result.model_dump(mode="json"), png)
+    result = detected.result.model_dump(mode="json")
+    await asyncio.to_thread(jobs.finish, ref.org_id, ref.job_id, result, png, camera)
     return {"status": "done", "job_id": ref.job_id}
 
 
 async def _run(
     ref: UploadRef, key: str, size: int, tags: PhotoTags, jobs: VisionJobs, engine: Engine | None, request_id: str
-) -> tuple[Detected, bytes | None]:
+) -> tuple[Detected, bytes | None, dict[str, Any] | None]:
     if size > MAX_PHOTO_BYTES:
         raise too_large("The uploaded photo", MAX_PHOTO_BYTES)
     data = await asyncio.to_thread(read_object, jobs.s3, jobs.upload_bucket, key, MAX_PHOTO_BYTES + 1)
@@ -156,7 +160,8 @@ async def _run(
     photo = await asyncio.to_thread(load_photo, data, name=ref.name)
     ctx = CallContext(ref.org_id, request_id, FUNCTION)
     detected = await detect_photo(photo, engine, ctx, None, offline=False, tags=tags)
-    return detected, await asyncio.to_thread(heatmap_png, photo, detected)
+    camera = await asyncio.to_thread(drone_pose, data)
+    return detected, await asyncio.to_thread(heatmap_png, photo, detected), camera
 
 
 EngineProvider = Callable[[], Engine | None]
