@@ -33,6 +33,8 @@ ARTIFACT_TYPES = {
     "damage-map.png": "image/png",
     "facets.csv": "text/csv; charset=utf-8",
     "quantities.csv": "text/csv; charset=utf-8",
+    "facets.geojson": "application/geo+json",
+    "measurements.xml": "application/xml",
 }
 
 

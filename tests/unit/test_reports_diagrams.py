@@ -146,4 +146,50 @@ def test_a_geometry_without_outlines_gets_its_tables_but_no_drawings() -> None:
         }
     )  # fmt: skip
     files = artifacts(build_report(ReportInput(geometry=geometry)), geometry, None)
-    assert set(files) == {"facets.csv", "quantities.csv"}
+    assert set(files) == {"facets.csv", "quantities.csv", "facets.geojson", "measurements.xml"}
+
+
+def test_geojson_is_wgs84_where_the_roof_is_georeferenced_and_says_local_where_not() -> None:
+    import json
+
+    from evaluation.reports.drone import CRS, ORIGIN, georeferenced
+
+    scene = build_scene(SceneSpec(roof="hip", pitch=7, rotation_deg=20, resolution=0.25, seed=2))
+    geometry = georeferenced(scene)
+    report = build_report(ReportInput(geometry=geometry))
+    placed = json.loads(artifacts(report, geometry, None)["facets.geojson"])
+    assert placed["dsm_crs"] == CRS and placed["dsm_origin"] == list(ORIGIN)
+    polygons = [f for f in placed["features"] if f["geometry"]["type"] == "Polygon"]
+    assert {f["properties"]["id"] for f in polygons} == {p.id for p in geometry.planes}
+    lon, lat = polygons[0]["geometry"]["coordinates"][0][0]
+    assert -82 < lon < -80 and 33 < lat < 35  # UTM 17N around the origin's easting and northing
+    ring = polygons[0]["geometry"]["coordinates"][0]
+    assert ring[0] == ring[-1]
+    kinds = {f["properties"]["kind"] for f in placed["features"]}
+    assert {"facet", "ridge", "hip", "eave"} <= kinds
+    local = json.loads(
+        artifacts(
+            report, geometry.model_copy(update={"source": geometry.source.model_copy(update={"crs": None})}), None
+        )["facets.geojson"]
+    )
+    assert local["frame"].startswith("local")
+
+
+def test_the_measurement_xml_lists_each_corner_once_and_every_line_and_face(
+    drawn: tuple[Geometry, dict[str, Any], dict[str, bytes]],
+) -> None:
+    geometry, report, files = drawn
+    root = ET.fromstring(files["measurements.xml"])
+    assert root.tag == "roof-measurement" and root.get("units") == "feet"
+    points = {p.get("id") for p in root.iter("point")}
+    coordinates = [(p.get("x"), p.get("y"), p.get("z")) for p in root.iter("point")]
+    assert len(coordinates) == len(set(coordinates))
+    lines = list(root.iter("line"))
+    assert len(lines) == len(geometry.edges)
+    for line in lines:
+        assert set(line.get("path", "").split(",")) <= points
+    assert {f.get("id") for f in root.iter("face")} == {p.id for p in geometry.planes}
+    summary = root.find("summary")
+    assert summary is not None and float(summary.get("area", "0")) == pytest.approx(
+        report["totals"]["area_sqft"], abs=0.1
+    )

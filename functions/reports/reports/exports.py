@@ -1,5 +1,5 @@
-"""The report's artifacts: facets and quantities as CSV (spreadsheets and estimating tools), and the
-diagrams (reports.diagrams)."""
+"""The report's artifacts: facets and quantities as CSV (spreadsheets and estimating tools), the
+diagrams (reports.diagrams), GeoJSON and the roof-measurement XML (reports.geo_exports)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import io
 from typing import Any
 
 from reports.diagrams import damage_svg, facets_svg, lengths_svg, pitch_svg, png_of
+from reports.geo_exports import facets_geojson, measurement_xml
 from reports.inputs import Geometry
 
 FACET_COLUMNS = (
@@ -47,7 +48,12 @@ def quantities_csv(report: dict[str, Any]) -> bytes:
 
 def artifacts(report: dict[str, Any], geometry: Geometry, threshold: float | None) -> dict[str, bytes]:
     """The artifacts by their contract names; diagrams only when the geometry has outlines to draw."""
-    found = {"facets.csv": facets_csv(report), "quantities.csv": quantities_csv(report)}
+    found = {
+        "facets.csv": facets_csv(report),
+        "quantities.csv": quantities_csv(report),
+        "facets.geojson": facets_geojson(report, geometry),
+        "measurements.xml": measurement_xml(report, geometry),
+    }
     drawings = {
         "facets.svg": facets_svg(geometry, report),
         "pitch.svg": pitch_svg(geometry, report),
