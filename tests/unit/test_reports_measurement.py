@@ -181,3 +181,15 @@ def test_a_report_missing_what_a_gate_reads_fails_that_gate(two_buildings: tuple
     del broken["lengths"]["eave"]
     qc = run_gates(broken)
     assert [c["name"] for c in qc["checks"] if not c["passed"]] == ["lengths_follow_formulas"]
+
+
+def test_penetrations_the_height_data_shows_are_listed_and_flashed() -> None:
+    scene = build_scene(SceneSpec(roof="hip", pitch=8, rotation_deg=40, resolution=0.2, chimney=True, seed=9))
+    geometry = Geometry.model_validate(analyze_grid(scene.grid).to_json())
+    report = build_report(ReportInput(geometry=geometry))
+    penetrations = report["penetrations"]
+    assert penetrations["count"] == 1
+    (chimney,) = penetrations["items"]
+    assert chimney["kind"] == "chimney" and chimney["facet"] in {f["id"] for f in report["facets"]}
+    flashing = next(q for q in report["quantities"] if q["name"] == "penetration_flashing")
+    assert flashing["unit"] == "LF" and flashing["quantity"] == pytest.approx(chimney["perimeter_ft"], abs=0.01)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -18,6 +18,7 @@ from geometry.dormers import fit_dormers, host_labels, with_dormers
 from geometry.edges import EDGE_KINDS, FLAT_PITCH_DEG, EdgeKind, RoofEdge, edge_totals_m, roof_edges
 from geometry.grid import Georeference, HeightGrid
 from geometry.outline import FacetOutline, outline_facets
+from geometry.penetrations import Penetration, find_penetrations
 from geometry.segment import IntGrid, Plane, Segmentation
 from geometry.structures import Structure, group_structures
 
@@ -107,6 +108,7 @@ class RoofReport:
     structures: list[Structure]
     resolution_m: float  # the grid's cell size
     georeference: Georeference | None = None
+    penetrations: list[Penetration] = field(default_factory=list)  # facets by their rank
 
     def edge_totals_m(self) -> dict[EdgeKind, float]:
         return edge_totals_m(self.edges)
@@ -124,6 +126,7 @@ class RoofReport:
             "edges": [edge_json(edge, self.facets) for edge in self.edges],
             "edge_totals_ft": {kind: round(metres * FT_PER_M, 1) for kind, metres in self.edge_totals_m().items()},
             "structures": [s.to_json([f.id for f in self.facets]) for s in self.structures],
+            "penetrations": [p.to_json([f.id for f in self.facets]) for p in self.penetrations],
             "source": {
                 "resolution_m": round(self.resolution_m, 4),
                 "frame": FRAME,
@@ -187,4 +190,6 @@ def measure(segmentation: Segmentation, grid: HeightGrid) -> RoofReport:
     structures = group_structures(labels, [f.area_m2 for f in facets], edges, grid)
     of_facet = {rank: s.id for s in structures for rank in s.facets}
     facets = [replace(f, structure=of_facet[f.label]) for f in facets]
-    return RoofReport(facets, labels, edges, structures, min(grid.dx, grid.dy), grid.georeference)
+    penetrating = find_penetrations(outlines, planes, segmentation.labels, grid)
+    found = [replace(p, facet=int(mapping[p.facet])) for p in penetrating]
+    return RoofReport(facets, labels, edges, structures, min(grid.dx, grid.dy), grid.georeference, found)

@@ -74,6 +74,14 @@ class Source(_Read):
     crs_units_m: float = Field(1.0, gt=0.0)
 
 
+class Penetration(_Read):
+    kind: str = Field(max_length=16)
+    facet: str = Field(max_length=8)
+    area_sqft: float = Field(ge=0.0)
+    perimeter_ft: float = Field(ge=0.0)
+    height_ft: float | None = None
+
+
 class Geometry(_Read):
     """A geometry result: the planes, the roof lines, the structures (older results have none: then
     one structure holds every facet)."""
@@ -82,6 +90,7 @@ class Geometry(_Read):
     edges: list[Edge] = Field(default_factory=list, max_length=MAX_EDGES)
     structures: list[Structure] = Field(default_factory=list, max_length=MAX_FACETS)
     source: Source = Field(default_factory=Source)
+    penetrations: list[Penetration] = Field(default_factory=list, max_length=MAX_FACETS)
 
 
 class ImageInfo(_Read):

@@ -2,7 +2,8 @@
 
 Shingles carry the suggested waste and are rounded up to thirds of a square (bundles); tear-off,
 steep charges, high-roof charge and underlayment are the measured area without waste (what is on
-the roof); starter, ridge cap, drip edge and valley metal are lengths; ice and water an area.
+the roof); starter, ridge cap, drip edge, valley metal and the flashing round penetrations (their
+perimeters) are lengths; ice and water an area.
 The high-roof charge applies to the facets of a structure of two stories or more.
 """
 
@@ -34,6 +35,7 @@ def quantity_sheet(
         ("valley_metal", "LF", m.lines["valley"].ft),
         ("ice_and_water", "SF", m.ice_and_water_sqft),
         ("underlayment", "SQ", squares(m.total_sqft)),
+        ("penetration_flashing", "LF", sum(p.perimeter_ft for p in geometry.penetrations)),
     ]
     return [
         {"name": name, "code": settings.line_codes.get(name), "unit": unit, "quantity": round(value, 2)}

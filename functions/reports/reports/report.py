@@ -80,6 +80,12 @@ def build_report(given: ReportInput) -> dict[str, Any]:
             "ridge_cap_ft": round(m.ridge_cap_ft, 1),
         },
         "ice_and_water_sqft": round(m.ice_and_water_sqft, 1),
+        "penetrations": {
+            "count": len(geometry.penetrations),
+            "area_sqft": round(sum(p.area_sqft for p in geometry.penetrations), 1),
+            "perimeter_ft": round(sum(p.perimeter_ft for p in geometry.penetrations), 1),
+            "items": [p.model_dump(mode="json") for p in geometry.penetrations],
+        },
         "pitches": m.pitches,
         "waste": waste_table(m.total_sqft, settings.waste_percents),
         "suggested_waste_percent": waste.percent,

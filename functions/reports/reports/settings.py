@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 QUANTITY_NAMES = (
     "shingles", "tear_off", "steep_7_9", "steep_10_12", "steep_over_12", "high_roof", "starter",
-    "ridge_cap", "drip_edge", "valley_metal", "ice_and_water", "underlayment",
+    "ridge_cap", "drip_edge", "valley_metal", "ice_and_water", "underlayment", "penetration_flashing",
 )  # fmt: skip
 
 
