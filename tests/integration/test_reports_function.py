@@ -260,3 +260,53 @@ def test_a_drone_photo_uploaded_with_its_pose_is_placed_on_a_georeferenced_roof(
     assert len(attribution["facets"]) == 4  # a nadir view over a hip roof sees all four slopes
     assert all(f["damage"]["photos"] == [photo.json()["job_id"]] for f in report.json()["facets"])
     assert all(f["damage"]["coverage"] > 0.9 for f in report.json()["facets"])
+
+
+def test_named_carrier_profiles_are_versioned_and_reports_name_the_version(
+    http: httpx.Client, claim: dict[str, Any]
+) -> None:
+    headers = {"X-Org-Id": claim["org"]}
+    name = f"Acme Mutual {uuid.uuid4().hex[:4]}"
+    first = http.put(f"/v1/orgs/me/carrier-profiles/{name}", json={"hits_per_test_square": 8}, headers=headers)
+    assert first.status_code == 200, first.text
+    assert first.json()["version"] == "1" and "8+ hits per 10 x 10 ft test square" in first.json()["rules"]
+    second = http.put(
+        f"/v1/orgs/me/carrier-profiles/{name}",
+        json={"hits_per_test_square": 10, "min_coverage_sqft": 0},
+        headers=headers,
+    )
+    assert second.json()["version"] == "2"
+    assert (
+        http.get(f"/v1/orgs/me/carrier-profiles/{name}", params={"version": "1"}, headers=headers).json()[
+            "hits_per_test_square"
+        ]
+        == 8
+    )
+    assert [
+        p["version"]
+        for p in http.get("/v1/orgs/me/carrier-profiles", headers=headers).json()["profiles"]
+        if p["name"] == name
+    ] == ["2"]
+    report = http.post("/v1/reports", json={"claim_id": claim["claim_id"], "profile": name}, headers=headers).json()
+    assert report["profile"]["name"] == name and report["profile"]["version"] == "2"
+    missing = http.post(
+        "/v1/reports", json={"claim_id": claim["claim_id"], "profile": "Nobody Mutual"}, headers=headers
+    )
+    assert missing.status_code == 404 and "no carrier profile named" in missing.json()["error"]["message"]
+    assert http.get(f"/v1/orgs/me/carrier-profiles/{name}", headers={"X-Org-Id": _org()}).status_code == 404
+
+
+def test_the_orgs_report_settings_apply_to_its_reports(http: httpx.Client, claim: dict[str, Any]) -> None:
+    headers = {"X-Org-Id": claim["org"]}
+    saved = http.put(
+        "/v1/orgs/me/report-settings",
+        json={"waste_percents": [0, 8, 14], "line_codes": {"shingles": "RFG 240"}},
+        headers=headers,
+    )
+    assert saved.status_code == 200, saved.text
+    report = http.post("/v1/reports", json={"claim_id": claim["claim_id"]}, headers=headers).json()
+    assert [w["percent"] for w in report["waste"]] == [0, 8, 14]
+    assert next(q for q in report["quantities"] if q["name"] == "shingles")["code"] == "RFG 240"
+    bad = http.put("/v1/orgs/me/report-settings", json={"line_codes": {"gutters": "X"}}, headers=headers)
+    assert bad.status_code == 422 and "no quantity is named gutters" in bad.json()["error"]["message"]
+    assert http.get("/v1/orgs/me/report-settings", headers={"X-Org-Id": _org()}).json()["line_codes"] == {}

@@ -7,6 +7,8 @@
   `POST /v1/reports/{report_id}/assignments` (a person ties a photo to a facet): each makes a new
   version of the report, its scorecard recomputed.
 - `GET /v1/claims/{claim_id}/jobs`: the org's geometry, vision, report and packet jobs of a claim.
+- `PUT /v1/orgs/me/carrier-profiles/{name}` (each save its next version), `GET` one or all of them;
+  `GET` and `PUT /v1/orgs/me/report-settings`: the rules and settings reports are built under.
 
 Everything is the caller's org's only: any other report or claim is 404. Building a report reads
 stored results and takes milliseconds to a second (the PNG), inside the request.
@@ -24,7 +26,10 @@ from fastapi.responses import JSONResponse, Response
 
 from reports import service
 from reports.jobs import ReportJobs, job_view
+from reports.org_rules import DynamoRulesStore, RulesStore, check_name
+from reports.profiles import CarrierProfile, ProfileRules
 from reports.service import AssignmentRequest, ReportRequest, ReviewRequest
+from reports.settings import ReportSettings
 from shared.deployment import FunctionSpec
 from shared.errors import InvalidInput, NotFound, error_responses
 from shared.http import JSON_BODY_ERRORS, JsonRoute, org_id_of, request_id_of, user_of
@@ -33,6 +38,7 @@ from shared.runtime import Clients, once
 
 Env = Literal["local", "aws"]
 JobsProvider = Callable[[], ReportJobs]
+RulesProvider = Callable[[], RulesStore]
 ARTIFACTS = (
     "facets.svg", "pitch.svg", "lengths.svg", "damage-map.svg", "damage-map.png", "facets.csv", "quantities.csv",
     "facets.geojson", "measurements.xml",
@@ -62,12 +68,20 @@ REVIEW_BODY = Body(
         }
     }
 )
+PROFILE_BODY = Body(
+    openapi_examples={
+        "acme": {
+            "summary": "8 functional hail hits per test square replace a slope; 2 slopes replace the roof",
+            "value": {"hits_per_test_square": 8, "min_confidence": 0.6, "roof_replace_slopes": 2},
+        }
+    }
+)
 ASSIGNMENT_BODY = Body(
     openapi_examples={"facet": {"summary": "This photo shows facet B", "value": {"photo": _PHOTO, "facet": "B"}}}
 )
 
 
-def reports_router(jobs: JobsProvider, env: Env) -> APIRouter:
+def reports_router(jobs: JobsProvider, rules: RulesProvider, env: Env) -> APIRouter:
     router = APIRouter(tags=["Reports"], route_class=JsonRoute)
 
     def headers(request: Request) -> dict[str, str]:
@@ -80,7 +94,7 @@ def reports_router(jobs: JobsProvider, env: Env) -> APIRouter:
         responses=error_responses(*JSON_BODY_ERRORS, 404, 409),
     )
     async def create_report(request: Request, body: ReportRequest = REPORT_BODY) -> JSONResponse:
-        report = await asyncio.to_thread(service.create, org_id_of(request, env), body, jobs())
+        report = await asyncio.to_thread(service.create, org_id_of(request, env), body, jobs(), rules())
         return JSONResponse(report, status_code=201, headers=headers(request))
 
     @router.get(
@@ -139,6 +153,47 @@ def reports_router(jobs: JobsProvider, env: Env) -> APIRouter:
             raise NotFound("No jobs of that claim in this org.")
         return JSONResponse({"claim_id": claim_id, "jobs": [job_view(r) for r in records]}, headers=headers(request))
 
+    @router.put(
+        "/v1/orgs/me/carrier-profiles/{name}",
+        summary="Save a carrier profile's rules under a name: its next version (reports name the version)",
+        responses=error_responses(*JSON_BODY_ERRORS, 409),
+    )
+    async def save_profile(request: Request, name: str, body: ProfileRules = PROFILE_BODY) -> JSONResponse:
+        org = org_id_of(request, env)
+        profile = CarrierProfile(name=check_name(name), **body.model_dump())
+        saved = await asyncio.to_thread(rules().save_profile, org, profile)
+        return JSONResponse({**saved.model_dump(mode="json"), "rules": saved.summary()}, headers=headers(request))
+
+    @router.get("/v1/orgs/me/carrier-profiles", summary="The org's carrier profiles, each at its latest version")
+    async def list_profiles(request: Request) -> JSONResponse:
+        found = await asyncio.to_thread(rules().profiles, org_id_of(request, env))
+        listed = [{**p.model_dump(mode="json"), "rules": p.summary()} for p in found]
+        return JSONResponse({"profiles": listed}, headers=headers(request))
+
+    @router.get(
+        "/v1/orgs/me/carrier-profiles/{name}",
+        summary="One carrier profile: its latest version, or `?version=`",
+        responses=error_responses(404, 422),
+    )
+    async def get_profile(request: Request, name: str, version: str | None = None) -> JSONResponse:
+        org = org_id_of(request, env)
+        found = await asyncio.to_thread(rules().profile, org, check_name(name), version)
+        return JSONResponse({**found.model_dump(mode="json"), "rules": found.summary()}, headers=headers(request))
+
+    @router.get("/v1/orgs/me/report-settings", summary="The org's report settings (waste columns, starter, line codes)")
+    async def get_settings(request: Request) -> JSONResponse:
+        found = await asyncio.to_thread(rules().settings, org_id_of(request, env))
+        return JSONResponse(found.model_dump(mode="json"), headers=headers(request))
+
+    @router.put(
+        "/v1/orgs/me/report-settings",
+        summary="Save the org's report settings; reports built from now on use them",
+        responses=error_responses(*JSON_BODY_ERRORS),
+    )
+    async def save_settings(request: Request, body: ReportSettings) -> JSONResponse:
+        await asyncio.to_thread(rules().save_settings, org_id_of(request, env), body)
+        return JSONResponse(body.model_dump(mode="json"), headers=headers(request))
+
     return router
 
 
@@ -146,7 +201,8 @@ def routers(clients: Clients) -> list[APIRouter]:
     settings = clients.settings
     records = DynamoJobRepository(clients.dynamodb, settings.dominus_jobs_table)
     jobs = once(lambda: ReportJobs(records, clients.s3(), settings.dominus_bucket, events=clients.events()))
-    return [reports_router(jobs, settings.dominus_env)]
+    rules = once(lambda: DynamoRulesStore(clients.dynamodb, settings.dominus_org_table))
+    return [reports_router(jobs, rules, settings.dominus_env)]
 
 
 SPEC = FunctionSpec("reports", "Reports", routers)

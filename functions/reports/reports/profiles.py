@@ -17,11 +17,11 @@ HAIL = "hail_hit"
 WIND_TYPES = ("wind_crease", "lifted_tab", "missing_shingle")
 
 
-class CarrierProfile(BaseModel):
+class ProfileRules(BaseModel):
+    """A carrier's rules, as an org saves them under a name (`PUT /v1/orgs/me/carrier-profiles/{name}`)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(min_length=1, max_length=64)
-    version: str = Field("1", min_length=1, max_length=16)
     counted_types: tuple[str, ...] = Field((HAIL,), min_length=1, max_length=16)
     min_confidence: float = Field(0.5, ge=0.0, le=1.0)
     hits_per_test_square: float | None = Field(
@@ -37,6 +37,13 @@ class CarrierProfile(BaseModel):
     roof_replace_slopes: int | None = Field(
         None, ge=1, description="slopes to replace before the whole roof is replaced"
     )
+
+
+class CarrierProfile(ProfileRules):
+    """A carrier's rules with their name and version: what a report is decided under, and prints."""
+
+    name: str = Field(min_length=1, max_length=64)
+    version: str = Field("1", min_length=1, max_length=16)
 
     @property
     def decides(self) -> bool:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from reports.exports import artifacts
 from reports.inputs import Review
 from reports.jobs import ReportJobs
+from reports.org_rules import RulesStore
 from reports.profiles import DEFAULT_PROFILE, CarrierProfile
 from reports.report import ReportInput, build_report
 from reports.settings import ReportSettings
@@ -38,8 +39,10 @@ class ReportRequest(BaseModel):
     structure: str | None = Field(None, max_length=8, pattern=TAG_PATTERN)
     geometry_job_id: str | None = Field(None, pattern=JOB_ID)
     vision_job_ids: list[JobId] | None = Field(None, max_length=MAX_PHOTOS)
-    profile: CarrierProfile | None = None
-    settings: ReportSettings | None = None
+    profile: CarrierProfile | str | None = Field(
+        None, description="a carrier profile's rules, or the name of one the org saved (its latest version)"
+    )
+    settings: ReportSettings | None = Field(None, description="the org's saved report settings when absent")
 
 
 class ReviewRequest(BaseModel):
@@ -57,8 +60,9 @@ class AssignmentRequest(BaseModel):
     facet: str = Field(min_length=1, max_length=4, pattern=r"^[A-Z]{1,3}$")
 
 
-def resolve(request: ReportRequest, org_id: str, jobs: ReportJobs) -> dict[str, Any]:
-    """The report's inputs: the named jobs, or the claim's."""
+def resolve(request: ReportRequest, org_id: str, jobs: ReportJobs, rules: RulesStore) -> dict[str, Any]:
+    """The report's inputs: the named jobs, or the claim's; the profile given, named, or the default;
+    the settings given, or the org's."""
     geometry, photos = request.geometry_job_id, request.vision_job_ids
     if geometry is None or photos is None:
         if request.claim_id is None:
@@ -83,11 +87,17 @@ def resolve(request: ReportRequest, org_id: str, jobs: ReportJobs) -> dict[str, 
         "claim_id": request.claim_id,
         "geometry_job_id": geometry,
         "vision_job_ids": sorted(set(photos)),
-        "profile": (request.profile or DEFAULT_PROFILE).model_dump(mode="json"),
-        "settings": (request.settings or ReportSettings()).model_dump(mode="json"),
+        "profile": _profile(request.profile, org_id, rules).model_dump(mode="json"),
+        "settings": (request.settings or rules.settings(org_id)).model_dump(mode="json"),
         "assignments": {},
         "reviews": [],
     }
+
+
+def _profile(given: CarrierProfile | str | None, org_id: str, rules: RulesStore) -> CarrierProfile:
+    if given is None:
+        return DEFAULT_PROFILE
+    return rules.profile(org_id, given) if isinstance(given, str) else given
 
 
 def build(
@@ -111,8 +121,8 @@ def build(
     return report, artifacts(report, given.geometry, profile.hits_per_test_square)
 
 
-def create(org_id: str, request: ReportRequest, jobs: ReportJobs) -> dict[str, Any]:
-    inputs = resolve(request, org_id, jobs)
+def create(org_id: str, request: ReportRequest, jobs: ReportJobs, rules: RulesStore) -> dict[str, Any]:
+    inputs = resolve(request, org_id, jobs, rules)
     report_id = jobs.new_id()
     report, files = build(org_id, report_id, inputs, jobs)
     jobs.store(
