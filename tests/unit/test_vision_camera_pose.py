@@ -1,5 +1,5 @@
-"""A drone photo's camera pose from the metadata drones write (DJI's XMP, EXIF), for the report to
-place its detections; and a phone photo's GPS never read."""
+"""A photo's pose from its metadata, for the report to tie it to the roof: a drone's camera (DJI's XMP,
+EXIF), or a phone's position and compass heading (EXIF GPS)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import io
 import pytest
 from PIL import Image
 
-from vision.camera_pose import drone_pose
+from vision.camera_pose import drone_pose, photo_pose
 
 DJI_XMP = (
     '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
@@ -20,12 +20,16 @@ DJI_XMP = (
 )
 
 
-def jpeg(xmp: str | None = None, *, focal_35mm: int | None = 24, gps: bool = False) -> bytes:
+def jpeg(
+    xmp: str | None = None, *, focal_35mm: int | None = 24, gps: bool = False, heading: float | None = None
+) -> bytes:
     exif = Image.Exif()
     if focal_35mm is not None:
         exif.get_ifd(0x8769)[0xA405] = focal_35mm
     if gps:
         exif.get_ifd(0x8825).update({1: "N", 2: (51.0, 30.0, 0.0), 3: "W", 4: (0.0, 7.0, 30.0)})
+        if heading is not None:
+            exif.get_ifd(0x8825).update({16: "T", 17: heading})
     buffer = io.BytesIO()
     extra = {"xmp": xmp.encode()} if xmp is not None else {}
     Image.new("RGB", (64, 48), (90, 90, 90)).save(buffer, "JPEG", exif=exif, **extra)
@@ -66,8 +70,12 @@ def test_a_drone_photo_without_xmp_position_takes_the_exif_gps() -> None:
     assert pose["latitude"] == pytest.approx(51.5) and pose["longitude"] == pytest.approx(-0.125)
 
 
-@pytest.mark.parametrize("photo", ["phone", "plain"])
-def test_a_phone_photo_has_no_pose_and_its_gps_is_never_read(photo: str) -> None:
-    data = jpeg(None, gps=photo == "phone")
-    assert drone_pose(data) is None
-    assert drone_pose(b"not an image at all") is None
+def test_a_phone_photo_gives_its_position_and_heading_and_a_plain_one_nothing() -> None:
+    phone = jpeg(None, gps=True, heading=187.5)
+    assert drone_pose(phone) is None
+    assert photo_pose(phone) == {"kind": "handheld", "latitude": 51.5, "longitude": -0.125, "heading_deg": 187.5}
+    assert photo_pose(jpeg(None, gps=True))["heading_deg"] is None  # type: ignore[index]
+    assert photo_pose(jpeg(None)) is None
+    assert photo_pose(b"not an image at all") is None
+    xmp = DJI_XMP.format(lon_name="GpsLongitude", relative='drone-dji:RelativeAltitude="+35.20" ', calibrated="")
+    assert photo_pose(jpeg(xmp))["kind"] == "drone"  # type: ignore[index]

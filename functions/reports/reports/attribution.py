@@ -5,19 +5,26 @@
 3. `facing_tag`: its `facing` tag (or a compass `slope` tag) names a direction: the facets facing
    it (within 22.5 degrees of the compass point, else within 67.5). One such facet takes the photo;
    several share it, and the photo then counts for the direction, not for any one facet;
-4. otherwise the photo is unassigned, listed for a person to assign.
+4. `gps_heading` / `gps_position`: a handheld photo's EXIF position (and compass heading) on a
+   georeferenced roof: the facet that faces the photographer and that the camera points at;
+5. otherwise the photo is unassigned, listed for a person to assign.
 
 A `structure` tag narrows the facets to that structure. When tags conflict (a facet tag and a facing
 tag that facet does not face), the facet tag wins and the attribution says so.
-Drone poses and handheld GPS headings are later tiers (they need the photo's EXIF; issue 15).
+Drone photos with a camera pose are placed detection by detection instead (reports.drone_photos).
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from reports.inputs import Photo, Plane
 
+Locate = Callable[[float, float], tuple[float, float]]
+FACES_DEG = 75.0  # a facet turned further from the photographer shows no shingles
+HEADING_DEG = 40.0  # about half a phone camera's field of view across
 COMPASS = {"N": 0.0, "NE": 45.0, "E": 90.0, "SE": 135.0, "S": 180.0, "SW": 225.0, "W": 270.0, "NW": 315.0}
 NEAR_DEG = 22.5
 WIDE_DEG = 67.5
@@ -48,7 +55,10 @@ def compass_of(azimuth_deg: float) -> str:
     return points[round(azimuth_deg / 45.0) % 8]
 
 
-def attribute(photo: Photo, planes: list[Plane], assigned: str | None = None) -> Attribution:
+def attribute(
+    photo: Photo, planes: list[Plane], assigned: str | None = None, where: Locate | None = None
+) -> Attribution:
+    """`where` carries a WGS 84 position onto the roof's frame (None: the roof is not georeferenced)."""
     by_id = {p.id: p for p in planes}
     if assigned is not None and assigned in by_id:
         return _to_facet(photo.name, by_id[assigned], "assigned", 1.0, "assigned by a reviewer")
@@ -72,7 +82,55 @@ def attribute(photo: Photo, planes: list[Plane], assigned: str | None = None) ->
             return Attribution(photo.name, (), None, "unassigned", 0.0, missing)
     if facing is not None and facing in COMPASS:
         return _by_facing(photo.name, candidates, facing)
+    if photo.handheld is not None:
+        if where is None:
+            return Attribution(
+                photo.name,
+                (),
+                None,
+                "unassigned",
+                0.0,
+                "its GPS position cannot be used: the roof is not georeferenced",
+            )
+        return by_position(
+            photo.name, candidates, where(photo.handheld.latitude, photo.handheld.longitude), photo.handheld.heading_deg
+        )
     return Attribution(photo.name, (), None, "unassigned", 0.0, "no facet or facing tag")
+
+
+def by_position(photo: str, planes: list[Plane], at: tuple[float, float], heading: float | None) -> Attribution:
+    """The facet a handheld photo shows, from where it was taken and where it pointed: of the sloped
+    facets that face the photographer (within `FACES_DEG`) and, when the heading is known, lie within
+    `HEADING_DEG` of it, the one it points at most directly, the nearer on a tie. A heading gives
+    0.7 confidence; a position alone, the facet facing it most squarely, 0.4."""
+    best: tuple[float, Plane, float] | None = None
+    for plane in planes:
+        if plane.facing == "flat" or not plane.outline:
+            continue
+        cx = sum(p[0] for p in plane.outline) / len(plane.outline)
+        cy = sum(p[1] for p in plane.outline) / len(plane.outline)
+        towards = math.degrees(math.atan2(cx - at[0], cy - at[1])) % 360.0  # from the photographer
+        if _apart(plane.azimuth_deg, (towards + 180.0) % 360.0) > FACES_DEG:
+            continue  # it faces away: its shingles are not in the photo
+        off = _apart(heading, towards) if heading is not None else _apart(plane.azimuth_deg, (towards + 180.0) % 360.0)
+        if heading is not None and off > HEADING_DEG:
+            continue
+        distance = math.hypot(cx - at[0], cy - at[1])
+        cost = off + 0.5 * distance  # degrees, and half a degree a metre
+        if best is None or cost < best[0]:
+            best = (cost, plane, distance)
+    if best is None:
+        why = "no facet faces where it was taken" + (
+            "" if heading is None else f" within {HEADING_DEG:g} degrees of its heading"
+        )
+        return Attribution(photo, (), None, "unassigned", 0.0, why)
+    _, plane, distance = best
+    if heading is not None:
+        note = f"taken {distance:.0f} m from the facet, pointing {heading:.0f} degrees"
+        return _to_facet(photo, plane, "gps_heading", 0.7, note)
+    return _to_facet(
+        photo, plane, "gps_position", 0.4, "no compass heading: the facet facing its position most squarely"
+    )
 
 
 def _to_facet(photo: str, plane: Plane, method: str, confidence: float, note: str) -> Attribution:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,6 +97,13 @@ def to_frame(geometry: Geometry, latitude: float, longitude: float) -> tuple[flo
         raise NotPlaceable("the roof's height data is not georeferenced (no CRS and origin)")
     x, y = _to_crs(source.crs).transform(longitude, latitude)  # type: ignore[attr-defined]
     return (float(x) - source.origin[0]) * source.crs_units_m, (float(y) - source.origin[1]) * source.crs_units_m
+
+
+def locator(geometry: Geometry) -> Callable[[float, float], tuple[float, float]] | None:
+    """WGS 84 (latitude, longitude) onto the geometry's frame, when it is georeferenced."""
+    if geometry.source.crs is None or geometry.source.origin is None:
+        return None
+    return lambda latitude, longitude: to_frame(geometry, latitude, longitude)
 
 
 def ground_m(geometry: Geometry) -> float | None:

@@ -152,6 +152,15 @@ class CameraPose(_Read):
     focal_35mm: float | None = Field(None, gt=0.0, le=2_000.0)
 
 
+class HandheldPose(_Read):
+    """Where a phone or camera photo was taken from (EXIF GPS) and, when the phone wrote it, the
+    compass heading it pointed (GPSImgDirection, clockwise from north)."""
+
+    latitude: float = Field(ge=-90.0, le=90.0)
+    longitude: float = Field(ge=-180.0, le=180.0)
+    heading_deg: float | None = Field(None, ge=0.0, le=360.0)
+
+
 class Photo(_Read):
     """One photo's vision result. `id` names it in the report: the vision job's id, or the file's name."""
 
@@ -163,6 +172,7 @@ class Photo(_Read):
     roof_mask: RoofMask | None = None
     density: Density | None = None
     camera: CameraPose | None = None
+    handheld: HandheldPose | None = None
 
     @property
     def name(self) -> str:

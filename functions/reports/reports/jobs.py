@@ -106,8 +106,9 @@ class ReportJobs:
         record = self._done(org_id, job_id, "vision")
         document = json.loads(self._result(record, "result_key"))
         document["tags"] = dict(record.tags or {})
-        if record.text("camera_key"):  # a drone photo's pose, stored beside its result
-            document["camera"] = json.loads(self._result(record, "camera_key"))
+        if record.text("camera_key"):  # the photo's pose, stored beside its result
+            pose = json.loads(self._result(record, "camera_key"))
+            document["handheld" if pose.pop("kind", "drone") == "handheld" else "camera"] = pose
         (photo,) = read_photos(json.dumps({**document, "id": job_id}).encode(), job_id)
         return photo
 

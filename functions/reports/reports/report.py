@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from reports.attribution import Attribution, attribute, compass_of
+from reports.camera import locator
 from reports.drone_photos import DroneFindings, combined, place_drone_photos
 from reports.inputs import EDGE_KINDS, Geometry, Photo, Review
 from reports.measurement import FacetMeasure, Measurements, measure, pitch_factor, squares, suggested_waste, waste_table
@@ -177,7 +178,7 @@ def _attribution(photo: Photo, geometry: Geometry, assignments: dict[str, str], 
     """A placed drone photo's attribution, else its tags' (saying why a drone photo was not placed)."""
     if photo.name in drone.attributions:
         return drone.attributions[photo.name]
-    tagged = attribute(photo, geometry.planes, assignments.get(photo.name))
+    tagged = attribute(photo, geometry.planes, assignments.get(photo.name), locator(geometry))
     why = drone.unplaced.get(photo.name)
     return replace(tagged, note="; ".join(n for n in (f"not placed: {why}", tagged.note) if n)) if why else tagged
 

@@ -7,8 +7,12 @@ GimbalYawDegree, GimbalPitchDegree, GimbalRollDegree, and on mapping models Cali
 (pixels). The 35 mm equivalent focal length comes from EXIF (FocalLengthIn35mmFilm), and the
 position from EXIF GPS when the XMP has none.
 
-Privacy: only a photo with gimbal angles (a drone's) has a pose; a phone photo's GPS is never read.
-The pose is stored beside the job's result (`camera.json`), never in the result the API returns.
+A phone's or camera's photo gives where it was taken (EXIF GPS) and, when the phone wrote it, the
+compass heading it pointed (GPSImgDirection): the report ties such a photo to the facet facing the
+photographer that the camera points at.
+
+Privacy: the position is read only for that, and stored beside the job's result (`camera.json`,
+`kind` drone or handheld), never in the result the API returns; nothing else of the metadata is kept.
 """
 
 from __future__ import annotations
@@ -72,6 +76,22 @@ def drone_pose(data: bytes) -> dict[str, Any] | None:
     return pose
 
 
+def photo_pose(data: bytes) -> dict[str, Any] | None:
+    """A drone photo's pose, else a handheld photo's position and heading, else None."""
+    drone = drone_pose(data)
+    if drone is not None:
+        return {"kind": "drone", **drone}
+    exif = _exif(data)
+    if "latitude" not in exif or "longitude" not in exif:
+        return None
+    return {
+        "kind": "handheld",
+        "latitude": exif["latitude"],
+        "longitude": exif["longitude"],
+        "heading_deg": exif.get("heading_deg"),
+    }
+
+
 def _exif(data: bytes) -> dict[str, float]:
     """The 35 mm focal length and the GPS position from EXIF, where present (Pillow reads the header only)."""
     from PIL import Image, UnidentifiedImageError
@@ -87,6 +107,8 @@ def _exif(data: bytes) -> dict[str, float]:
             if 2 in gps and 4 in gps:
                 found["latitude"] = _degrees(gps[2], gps.get(1, "N"), "S")
                 found["longitude"] = _degrees(gps[4], gps.get(3, "E"), "W")
+            if 17 in gps:  # GPSImgDirection: where the camera pointed (true or magnetic north; a few degrees apart)
+                found["heading_deg"] = float(gps[17]) % 360.0
     except (UnidentifiedImageError, OSError, ValueError, TypeError, ZeroDivisionError):
         return {}
     return found

@@ -10,8 +10,8 @@ Status: `awaiting_upload` (a presigned upload was handed out) -> `queued` (the o
 stored straight as `done`.
 Bucket: uploads at `uploads/<org_id>/<job_id>/<name>` (an object created under `uploads/` starts the
 job: the key names the org and the job, so an event carries all the job needs); results at
-`orgs/<org_id>/vision/<job_id>/detections.json` and `heatmap.png`, and a drone photo's camera pose
-at `camera.json` (attribute `camera_key`), which the report reads to place its detections.
+`orgs/<org_id>/vision/<job_id>/detections.json` and `heatmap.png`, and the photo's pose at
+`camera.json` (attribute `camera_key`), which the report reads to tie the photo to the roof.
 
 Every key includes the org: another org's job is simply not found.
 """
@@ -107,7 +107,8 @@ def result_key(org_id: str, job_id: str) -> str:
 
 
 def camera_key(org_id: str, job_id: str) -> str:
-    """A drone photo's camera pose: beside the result, never in it (the report reads it)."""
+    """A photo's pose (a drone's camera, or a handheld photo's position and heading): beside the
+    result, never in it (the report reads it)."""
     return f"{org_prefix(org_id)}vision/{job_id}/camera.json"
 
 
@@ -196,7 +197,7 @@ class VisionJobs:
         heatmap: bytes | None,
         camera: dict[str, Any] | None = None,
     ) -> bool:
-        """Store the result (and heatmap, and a drone photo's camera pose beside it, for the report)
+        """Store the result (and heatmap, and the photo's pose beside it, for the report)
         and mark the job done; whether a heatmap was stored (one that cannot be is logged and left
         out: the detections stand without it)."""
         key = result_key(org_id, job_id)

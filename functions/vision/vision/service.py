@@ -27,7 +27,7 @@ from shared.engine import CallContext, Engine
 from shared.errors import DominusError
 from shared.modes import Mode
 from shared.objects import read_object, too_large
-from vision.camera_pose import drone_pose
+from vision.camera_pose import photo_pose
 from vision.candidates import find_candidates
 from vision.detect import Detected, local_answer, verified_answer
 from vision.heatmap import render_heatmap
@@ -103,7 +103,7 @@ async def analyze(
 ) -> Analysis:
     """A synchronous analysis: decoded, detected, stored as a `done` job."""
     photo = await asyncio.to_thread(load_photo, data, name=name)
-    camera = await asyncio.to_thread(drone_pose, data)
+    camera = await asyncio.to_thread(photo_pose, data)
     detected = await detect_photo(photo, engine, ctx, requested, offline=offline, tags=tags)
     png = await asyncio.to_thread(heatmap_png, photo, detected)
     job_id = await asyncio.to_thread(
@@ -160,7 +160,7 @@ async def _run(
     photo = await asyncio.to_thread(load_photo, data, name=ref.name)
     ctx = CallContext(ref.org_id, request_id, FUNCTION)
     detected = await detect_photo(photo, engine, ctx, None, offline=False, tags=tags)
-    camera = await asyncio.to_thread(drone_pose, data)
+    camera = await asyncio.to_thread(photo_pose, data)
     return detected, await asyncio.to_thread(heatmap_png, photo, detected), camera
 
 
