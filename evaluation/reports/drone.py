@@ -28,6 +28,7 @@ from geometry.analysis import analyze_grid
 from reports.camera import camera_of
 from reports.inputs import CameraPose, Geometry
 from reports.placement import cast, surfaces
+from reports.polygons import inside
 
 CRS = "EPSG:32617"  # UTM 17N: somewhere in the US south-east, where hail claims are
 ORIGIN = (512_340.0, 3_761_880.0)
@@ -78,10 +79,8 @@ def _inside_points(poly: tuple[tuple[float, float], ...], n: int) -> list[tuple[
         for i in range(n)
         for j in range(n)
     ]
-    from reports.placement import _inside
-
-    inside = _inside(np.array(grid), np.array(poly))
-    return [g for g, keep in zip(grid, inside, strict=True) if keep]
+    held = inside(np.array(grid), np.array(poly))
+    return [g for g, keep in zip(grid, held, strict=True) if keep]
 
 
 def _sample_marks(scene: Scene, letters: dict[int, str], per_100sqft: float, rng: random.Random) -> list[TrueMark]:

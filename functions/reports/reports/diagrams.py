@@ -19,7 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape
 
+import numpy as np
+
 from reports.inputs import Geometry, Plane, Point2
+from reports.polygons import distance_to_sides, inside
 
 WIDTH = 1000.0
 MARGIN = 48.0
@@ -79,43 +82,22 @@ def label_point(outline: Sequence[Point2]) -> tuple[Point2, float]:
 
 @functools.lru_cache(maxsize=1024)
 def _label_point(outline: tuple[Point2, ...]) -> tuple[Point2, float]:
-    xs, ys = [p[0] for p in outline], [p[1] for p in outline]
-    sides = _sides(outline)
-    best: tuple[Point2, float] = ((sum(xs) / len(xs), sum(ys) / len(ys)), 0.0)
-    centre, span, steps = ((min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2), (max(xs) - min(xs), max(ys) - min(ys)), 12
+    polygon = np.array(outline, dtype=np.float64)
+    low, high = polygon.min(axis=0), polygon.max(axis=0)
+    best: tuple[Point2, float] = ((float(polygon[:, 0].mean()), float(polygon[:, 1].mean())), 0.0)
+    centre, span, steps = (low + high) / 2.0, high - low, 12
     for _ in range(3):
-        for i in range(steps):
-            for j in range(steps):
-                point = (
-                    centre[0] + ((i + 0.5) / steps - 0.5) * span[0],
-                    centre[1] + ((j + 0.5) / steps - 0.5) * span[1],
-                )
-                if _inside(point, sides):
-                    clearance = min(_to_segment(point, a, b) for a, b in sides)
-                    if clearance > best[1]:
-                        best = (point, clearance)
-        centre, span, steps = best[0], (span[0] / 3, span[1] / 3), 6
+        offsets = (np.arange(steps) + 0.5) / steps - 0.5
+        gx, gy = np.meshgrid(centre[0] + offsets * span[0], centre[1] + offsets * span[1])
+        points = np.stack([gx.ravel(), gy.ravel()], axis=1)
+        points = points[inside(points, polygon)]
+        if len(points):
+            clearance = distance_to_sides(points, polygon)
+            k = int(np.argmax(clearance))
+            if clearance[k] > best[1]:
+                best = ((float(points[k, 0]), float(points[k, 1])), float(clearance[k]))
+        centre, span, steps = np.array(best[0]), span / 3.0, 6
     return best
-
-
-def _sides(outline: Sequence[Point2]) -> list[tuple[Point2, Point2]]:
-    return list(zip(outline, [*outline[1:], outline[0]], strict=True))
-
-
-def _inside(point: Point2, sides: Sequence[tuple[Point2, Point2]]) -> bool:
-    x, y = point
-    inside = False
-    for (x0, y0), (x1, y1) in sides:
-        if (y0 > y) != (y1 > y) and x < x0 + (y - y0) * (x1 - x0) / (y1 - y0):
-            inside = not inside
-    return inside
-
-
-def _to_segment(p: Point2, a: Point2, b: Point2) -> float:
-    dx, dy = b[0] - a[0], b[1] - a[1]
-    length2 = dx * dx + dy * dy
-    t = 0.0 if length2 == 0 else max(0.0, min(1.0, ((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / length2))
-    return math.hypot(p[0] - a[0] - t * dx, p[1] - a[1] - t * dy)
 
 
 def text(x: float, y: float, content: str, size: float, *, weight: str = "normal", anchor: str = "middle") -> str:
@@ -180,8 +162,13 @@ def _legend(frame: Frame, items: Sequence[tuple[str, str]], note: str = "", mark
 
 
 def _facet_layer(
-    frame: Frame, planes: Sequence[Plane], fill: Callable[[Plane], str], label: Callable[[Plane], list[str]]
+    frame: Frame,
+    planes: Sequence[Plane],
+    fill: Callable[[Plane], str],
+    label: Callable[[Plane], list[str]],
+    between: Sequence[str] = (),
 ) -> list[str]:
+    """The facets filled, then `between` (marks drawn on them), then their labels on top."""
     shapes, labels = [], []
     for plane in planes:
         if not plane.outline:
@@ -204,7 +191,7 @@ def _facet_layer(
                     weight="bold" if i == 0 else "normal",
                 )
             )
-    return shapes + labels
+    return [*shapes, *between, *labels]
 
 
 def facets_svg(geometry: Geometry, report: dict[str, Any]) -> bytes | None:
@@ -317,11 +304,12 @@ def damage_svg(geometry: Geometry, report: dict[str, Any], threshold: float | No
         lines = [plane.id, "not enough seen" if rate is None else f"{rate:.1f} / 100 sq ft", hits]
         return lines + ([d["decision"].replace("_", " ")] if d["decision"] else [])
 
-    body = _facet_layer(frame, geometry.planes, fill, label)
-    # Each placed mark where it is (drone photos): the per-plane heatmap's points.
+    # Each placed mark where it is (drone photos): the per-plane heatmap's points, under the labels.
+    dots = []
     for mark in report.get("placements", []):
         x, y = frame.at((mark["x_m"], mark["y_m"]))
-        body.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="#111" stroke="white" stroke-width="1"/>')
+        dots.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="#111" stroke="white" stroke-width="1"/>')
+    body = _facet_layer(frame, geometry.planes, fill, label, dots)
     steps = [(NOT_SEEN, "not enough seen")] + [
         (c, f"{lo:g}+" if i == len(DAMAGE_STEPS) - 1 else f"{lo:g}-{DAMAGE_STEPS[i + 1]:g}")
         for i, (lo, c) in enumerate(zip(DAMAGE_STEPS, DAMAGE_COLOURS, strict=True))

@@ -27,6 +27,7 @@ import numpy.typing as npt
 
 from reports.camera import Camera
 from reports.inputs import Detection, Geometry
+from reports.polygons import inside
 
 Vec = npt.NDArray[np.float64]
 CELL_M = 0.5
@@ -56,10 +57,10 @@ class Surface:
         return math.sqrt(1.0 + self.a**2 + self.b**2)
 
     def contains(self, xy: Vec) -> npt.NDArray[np.bool_]:
-        inside = _inside(xy, self.outline)
+        found = inside(xy, self.outline)
         for hole in self.holes:
-            inside &= ~_inside(xy, hole)
-        return inside
+            found &= ~inside(xy, hole)
+        return found
 
     def slope_coords(self, xy: Vec) -> Vec:
         """(along, down) metres on the plane: along the level line, and down the fall line (true
@@ -78,18 +79,6 @@ def surfaces(geometry: Geometry) -> list[Surface]:
         for p in geometry.planes
         if p.plane is not None and p.outline
     ]
-
-
-def _inside(xy: Vec, polygon: Vec) -> npt.NDArray[np.bool_]:
-    """Crossing-number test of many points against one polygon."""
-    x, y = xy[:, 0], xy[:, 1]
-    inside = np.zeros(len(xy), dtype=bool)
-    for (x0, y0), (x1, y1) in zip(polygon, np.roll(polygon, -1, axis=0), strict=True):
-        crosses = (y0 > y) != (y1 > y)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            at = x0 + (y - y0) * (x1 - x0) / (y1 - y0)
-        inside ^= crosses & (x < at)
-    return inside
 
 
 def cast(camera: Camera, roof: list[Surface], u: Vec, v: Vec) -> tuple[npt.NDArray[np.int64], Vec]:
