@@ -156,7 +156,7 @@ def reports_router(jobs: JobsProvider, rules: RulesProvider, env: Env) -> APIRou
     @router.put(
         "/v1/orgs/me/carrier-profiles/{name}",
         summary="Save a carrier profile's rules under a name: its next version (reports name the version)",
-        responses=error_responses(*JSON_BODY_ERRORS, 409),
+        responses=error_responses(*JSON_BODY_ERRORS, 404, 409),
     )
     async def save_profile(request: Request, name: str, body: ProfileRules = PROFILE_BODY) -> JSONResponse:
         org = org_id_of(request, env)
