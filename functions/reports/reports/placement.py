@@ -10,7 +10,8 @@ each photo saw, and a mark seen in several photos counted once.
   grazing the view is, so each placement carries its sigma from the detection's centre (`PIXEL_SIGMA`
   px), the gimbal's angles (`ANGLE_SIGMA_DEG`) and the position (`POSITION_SIGMA_M`, RTK grade), over
   the sine of the grazing angle.
-- One mark, one count: placements from different photos closer than three times
+- One mark, one count (each photo's sharp placements matched before its vague, edge-on ones):
+  placements from different photos closer than three times
   their combined sigma (and at least `MERGE_M`) are one mark, placed at their precision-weighted mean;
   two detections of one photo never merge (the photo's own merging already made them distinct).
 - The largest count in a 10 x 10 ft test square is searched on the facet's own plane: squares with
@@ -32,7 +33,8 @@ from reports.polygons import inside
 Vec = npt.NDArray[np.float64]
 CELL_M = 0.5
 MERGE_M = 0.15  # m: the least reach, for placements as good as the geometry's own planes
-REACH_SIGMAS = 4.0
+REACH_SIGMAS = 3.0  # reach: three combined sigmas
+VAGUE_M = 1.0  # a placement known no better than this is matched after its photo's sharp ones
 PIXEL_SIGMA = 2.0  # px: where a detector puts a mark's centre
 ANGLE_SIGMA_DEG = 0.1  # a gimbal's attitude
 POSITION_SIGMA_M = 0.03  # an RTK fix; a plain GNSS fix is metres, and its photos place marks that loosely
@@ -218,22 +220,42 @@ def merge(placed: list[Placed]) -> list[Mark]:
     marks: list[Mark] = []
     for name in order:
         mine = sorted(by_photo[name], key=lambda p: p.detection.id)
-        matched: set[int] = set()
-        if marks:
-            at = np.array([m.point[:2] for m in marks])
-            sigma = np.array([m.sigma_m for m in marks])
-            pairs = []
-            for i, p in enumerate(mine):
-                distance = np.linalg.norm(at - np.array(p.point[:2]), axis=1)
-                reach = np.maximum(MERGE_M, REACH_SIGMAS * np.hypot(sigma, p.sigma_m))
-                pairs += [(float(distance[j] / reach[j]), i, int(j)) for j in np.flatnonzero(distance <= reach)]
-            for i, j in _assign(pairs):
-                marks[j].members.append(mine[i])
-                matched.add(i)
-        marks += [Mark(p.facet, [p]) for i, p in enumerate(mine) if i not in matched]
+        # The photo's well-placed detections claim their marks first: a vague one (seen edge-on,
+        # reaching metres) would otherwise take the slot of the same photo's sharp view of that mark.
+        sharp = [p for p in mine if p.sigma_m <= VAGUE_M]
+        vague = [p for p in mine if p.sigma_m > VAGUE_M]
+        taken: set[int] = set()
+        for group in (sharp, vague):
+            matched = _match(group, marks, taken)
+            for i, p in enumerate(group):
+                if i not in matched:  # a new mark, and one this photo is already in
+                    taken.add(len(marks))
+                    marks.append(Mark(p.facet, [p]))
     for mark in marks:
         mark.facet = min(mark.members, key=lambda p: p.sigma_m).facet
     return marks
+
+
+def _match(group: list[Placed], marks: list[Mark], taken: set[int]) -> set[int]:
+    """Join what it can of `group` (one photo's placements) to marks not `taken` by the photo yet;
+    returns the placements joined, and marks the marks it took."""
+    matched: set[int] = set()
+    if not marks or not group:
+        return matched
+    at = np.array([m.point[:2] for m in marks])
+    sigma = np.array([m.sigma_m for m in marks])
+    pairs = []
+    for i, p in enumerate(group):
+        distance = np.linalg.norm(at - np.array(p.point[:2]), axis=1)
+        reach = np.maximum(MERGE_M, REACH_SIGMAS * np.hypot(sigma, p.sigma_m))
+        pairs += [
+            (float(distance[j] / reach[j]), i, int(j)) for j in np.flatnonzero(distance <= reach) if int(j) not in taken
+        ]
+    for i, j in _assign(pairs):
+        marks[j].members.append(group[i])
+        matched.add(i)
+        taken.add(j)
+    return matched
 
 
 MAX_EXACT = 6  # placements or marks in one tangle: beyond, closest pairs first
