@@ -20,6 +20,7 @@ import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -84,10 +85,11 @@ def focal_px(pose: CameraPose, width: int, height: int) -> float:
 
 
 @functools.lru_cache(maxsize=16)
-def _to_crs(crs: str) -> object:
-    from pyproj import Transformer  # only a drone photo on a georeferenced roof needs it
+def transformer(source: str, target: str) -> Any:
+    """pyproj's transformer between two CRSs (x, y order: longitude first), made once per pair."""
+    from pyproj import Transformer  # only a georeferenced roof needs it
 
-    return Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    return Transformer.from_crs(source, target, always_xy=True)
 
 
 def to_frame(geometry: Geometry, latitude: float, longitude: float) -> tuple[float, float]:
@@ -95,7 +97,7 @@ def to_frame(geometry: Geometry, latitude: float, longitude: float) -> tuple[flo
     source = geometry.source
     if source.crs is None or source.origin is None:
         raise NotPlaceable("the roof's height data is not georeferenced (no CRS and origin)")
-    x, y = _to_crs(source.crs).transform(longitude, latitude)  # type: ignore[attr-defined]
+    x, y = transformer("EPSG:4326", source.crs).transform(longitude, latitude)
     return (float(x) - source.origin[0]) * source.crs_units_m, (float(y) - source.origin[1]) * source.crs_units_m
 
 

@@ -15,11 +15,10 @@ import numpy as np
 
 from reports.attribution import Attribution, compass_of
 from reports.camera import NotPlaceable, camera_of
-from reports.inputs import Geometry, Photo, Review
+from reports.inputs import Geometry, Photo, Plane, Review
 from reports.placement import (
     Mark,
     Placed,
-    Surface,
     coverage,
     covered_sqft,
     merge,
@@ -69,6 +68,7 @@ def place_drone_photos(
     if not with_pose:
         return found
     by_id = {s.id: s for s in roof}
+    planes = {p.id: p for p in geometry.planes}
     cells: dict[str, set[tuple[int, int]]] = {}
     seen_by: dict[str, set[str]] = {}
     hits: list[Placed] = []
@@ -88,7 +88,7 @@ def place_drone_photos(
         windy = [d for d in photo.detections if counts(d, photo.name, WIND_TYPES, profile, reviews)]
         hits += place(photo.name, counted, camera, roof)
         wind += place(photo.name, windy, camera, roof)
-        found.attributions[photo.name] = _attribution(photo, saw, by_id, len(counted))
+        found.attributions[photo.name] = _attribution(photo, saw, planes, len(counted))
     found.marks = merge(hits)
     wind_marks = merge(wind)
     for facet, facet_cells in cells.items():
@@ -105,22 +105,17 @@ def place_drone_photos(
 
 
 def _attribution(
-    photo: Photo, saw: dict[str, set[tuple[int, int]]], by_id: dict[str, Surface], counted: int
+    photo: Photo, saw: dict[str, set[tuple[int, int]]], planes: dict[str, Plane], counted: int
 ) -> Attribution:
     facets = tuple(sorted(saw, key=lambda f: -len(saw[f])))
     if not facets:
         return Attribution(
             photo.name, (), None, "unassigned", 0.0, "placed by its camera, it shows no facet of this roof"
         )
-    main = by_id[facets[0]]
-    direction = None if abs(main.a) + abs(main.b) < 1e-6 else compass_of(_azimuth(main))
+    main = planes[facets[0]]
+    direction = None if main.facing == "flat" else compass_of(main.azimuth_deg)
     note = f"placed by its camera pose: sees {len(facets)} facet(s); {counted} counted detection(s) placed"
     return Attribution(photo.name, facets, direction, "drone_pose", PLACED_CONFIDENCE, note)
-
-
-def _azimuth(surface: Surface) -> float:
-    """The direction the facet faces (its downslope), clockwise from north."""
-    return float(np.degrees(np.arctan2(-surface.a, -surface.b)) % 360.0)
 
 
 def combined(shares: list[DroneShare]) -> DroneShare | None:

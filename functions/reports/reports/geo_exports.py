@@ -13,12 +13,12 @@ a point, every roof line by its two points, every face by its ring of points and
 
 from __future__ import annotations
 
-import functools
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from reports.camera import transformer
 from reports.inputs import Geometry
 
 FT_PER_M = 1 / 0.3048
@@ -26,21 +26,14 @@ Transform = Callable[[float, float], tuple[float, float]]
 LINE_TYPES = {"ridge": "RIDGE", "hip": "HIP", "valley": "VALLEY", "eave": "EAVE", "rake": "RAKE"}
 
 
-@functools.lru_cache(maxsize=16)
-def _from_crs(crs: str) -> Any:
-    from pyproj import Transformer
-
-    return Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-
-
 def to_wgs84(geometry: Geometry) -> Transform | None:
     source = geometry.source
     if source.crs is None or source.origin is None:
         return None
-    transformer, (ox, oy), unit = _from_crs(source.crs), source.origin, source.crs_units_m
+    to_lonlat, (ox, oy), unit = transformer(source.crs, "EPSG:4326"), source.origin, source.crs_units_m
 
     def carry(x: float, y: float) -> tuple[float, float]:
-        lon, lat = transformer.transform(ox + x / unit, oy + y / unit)
+        lon, lat = to_lonlat.transform(ox + x / unit, oy + y / unit)
         return round(float(lon), 8), round(float(lat), 8)
 
     return carry

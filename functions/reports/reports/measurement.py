@@ -21,6 +21,7 @@ from reports.inputs import EDGE_KINDS, Edge, EdgeKind, Geometry, Plane
 from reports.settings import ReportSettings
 
 SQFT_PER_SQUARE = 100.0
+SQFT_PER_M2 = 10.763910416709722
 BANDS = ("0-6/12", "7-9/12", "10-12/12", "13+/12")  # steep bands by whole rise
 
 

@@ -28,6 +28,7 @@ import numpy.typing as npt
 
 from reports.camera import Camera
 from reports.inputs import Detection, Geometry
+from reports.measurement import SQFT_PER_M2
 from reports.polygons import inside
 
 Vec = npt.NDArray[np.float64]
@@ -42,7 +43,6 @@ MIN_GRAZING_SIN = 0.05
 MAX_SIGMA_M = 3.0  # a placement no better than this is a guess: it still counts, but places nothing
 TEST_SQUARE_M = 3.048  # 10 ft
 MAX_SAMPLES = 240_000  # rays per photo for its coverage
-SQFT_PER_M2 = 10.763910416709722
 
 
 @dataclass(frozen=True)
@@ -150,7 +150,7 @@ def coverage(camera: Camera, roof: list[Surface]) -> dict[str, set[tuple[int, in
         return {}
     coarse = _grid(camera, 48)
     which, points = cast(camera, roof, *coarse)
-    spacing = _ground_spacing(points, which, 48, camera)
+    spacing = _ground_spacing(points, which, 48)
     across = int(min(math.sqrt(MAX_SAMPLES * camera.width / camera.height), max(48.0, 48 * spacing / (CELL_M / 2))))
     which, points = cast(camera, roof, *_grid(camera, across))
     seen: dict[str, set[tuple[int, int]]] = {}
@@ -169,7 +169,7 @@ def _grid(camera: Camera, across: int) -> tuple[Vec, Vec]:
     return u.ravel(), v.ravel()
 
 
-def _ground_spacing(points: Vec, which: npt.NDArray[np.int64], across: int, camera: Camera) -> float:
+def _ground_spacing(points: Vec, which: npt.NDArray[np.int64], across: int) -> float:
     """The largest ground distance between horizontally neighbouring samples that hit the roof."""
     down = len(which) // across
     grid = points[:, :2].reshape(down, across, 2)

@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from reports.attribution import Attribution, attribute, compass_of
+from reports.attribution import COMPASS, Attribution, attribute, compass_of
 from reports.camera import locator
 from reports.drone_photos import DroneFindings, combined, place_drone_photos
 from reports.inputs import EDGE_KINDS, Geometry, Photo, Review
@@ -22,8 +22,6 @@ from reports.quantities import quantity_sheet
 from reports.review import review_reasons
 from reports.scorecard import PhotoFindings, Score, findings, score
 from reports.settings import ReportSettings
-
-COMPASS_ORDER = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
 
 
 @dataclass(frozen=True)
@@ -221,7 +219,7 @@ def _directional(
         if a.direction is not None and a.photo in found:
             groups[a.direction].append(found[a.photo])
     out = {}
-    for point in COMPASS_ORDER:
+    for point in COMPASS:  # N, NE, E, ... clockwise
         if point in areas:
             shares = [drone.shares[f] for f in facets[point] if f in drone.shares]
             scored = score(groups[point], areas[point], profile, combined(shares)).to_json()

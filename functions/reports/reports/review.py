@@ -16,6 +16,7 @@ import math
 import statistics
 
 from reports.inputs import Geometry, Plane
+from reports.measurement import SQFT_PER_M2
 
 MIN_CELLS = 40
 RESIDUAL_FLOOR_M = 0.08
@@ -23,7 +24,6 @@ RESIDUAL_TIMES_TYPICAL = 2.5
 MIN_WIDTH_CELLS = 4.0
 MIN_SEEN_SHARE = 0.6
 MAX_RISE = 20.0  # 20/12, 59 degrees: only mansards go steeper, and a wall taken for a roof does
-SQFT_PER_M2 = 10.763910416709722
 
 
 def review_reasons(geometry: Geometry) -> dict[str, list[str]]:
