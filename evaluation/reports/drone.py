@@ -10,7 +10,10 @@ where it is, and count a mark seen from several photos once.
   equivalent) camera at 4000 x 3000; RTK-grade pose noise (2 cm, 3 cm up, 0.1 degree) and 2 px of
   detection jitter. A mark is detected in a photo when it is in frame and not hidden by a nearer
   roof plane.
-- Truth per mark: its true facet's measured letter (the measured facet holding most of its cells).
+- Truth per mark: the measured facet its point lies on (where the geometry split a true facet in two,
+  or merged two, the report can only name measured facets); where measured outlines overlap, the
+  one whose plane passes nearest the point; in a gap between outlines, its true facet's measured
+  letter (the measured facet holding most of the true facet's area).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from evaluation.geometry.synthetic import Scene, SceneSpec, build_scene
 from geometry.analysis import analyze_grid
 from reports.camera import camera_of
 from reports.inputs import CameraPose, Geometry
-from reports.placement import cast, surfaces
+from reports.placement import Surface, cast, surfaces
 from reports.polygons import inside
 
 CRS = "EPSG:32617"  # UTM 17N: somewhere in the US south-east, where hail claims are
@@ -83,7 +86,9 @@ def _inside_points(poly: tuple[tuple[float, float], ...], n: int) -> list[tuple[
     return [g for g, keep in zip(grid, held, strict=True) if keep]
 
 
-def _sample_marks(scene: Scene, letters: dict[int, str], per_100sqft: float, rng: random.Random) -> list[TrueMark]:
+def _sample_marks(
+    scene: Scene, roof: list[Surface], letters: dict[int, str], per_100sqft: float, rng: random.Random
+) -> list[TrueMark]:
     marks: list[TrueMark] = []
     for facet in scene.facets:
         if facet.id not in letters:
@@ -94,8 +99,14 @@ def _sample_marks(scene: Scene, letters: dict[int, str], per_100sqft: float, rng
             poly = rng.choices([p for p, _ in pieces], weights=[a for _, a in pieces])[0]
             x, y = _uniform_in(poly, rng)
             z = float(facet.height_at(x, y))
-            marks.append(TrueMark(len(marks) + 1, letters[facet.id], (x, y, z)))
+            marks.append(TrueMark(len(marks) + 1, _holder(roof, (x, y, z)) or letters[facet.id], (x, y, z)))
     return marks
+
+
+def _holder(roof: list[Surface], point: tuple[float, float, float]) -> str | None:
+    x, y, z = point
+    holding = [s for s in roof if s.contains(np.array([[x, y]]))[0]]
+    return min(holding, key=lambda s: abs(s.a * x + s.b * y + s.c - z)).id if holding else None
 
 
 def _area(poly: tuple[tuple[float, float], ...]) -> float:
@@ -155,8 +166,8 @@ def fly(spec: SceneSpec, *, seed: int = 1, per_100sqft: float = 3.0, ring: int =
     scene = build_scene(spec)
     geometry = georeferenced(scene)
     letters = _letters(scene, geometry)
-    marks = _sample_marks(scene, letters, per_100sqft, rng)
     roof = surfaces(geometry)
+    marks = _sample_marks(scene, roof, letters, per_100sqft, rng)
     to_wgs84 = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True)
     photos: list[dict[str, Any]] = []
     seen: dict[int, list[str]] = {}

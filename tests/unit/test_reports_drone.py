@@ -3,9 +3,10 @@ hail marks at known points of known facets, overlapping nadir and oblique photos
 noise and detector jitter), given their detections. Each mark must land on its facet, within a foot,
 and count once however many photos saw it.
 
-The placement's constants were set on other roofs, rotations and seeds (hip 15, cross gable 40,
-hip with dormers 70, two buildings 5, gable 33, pyramid 62, seeds 1-6); the flights here are
-held out: other rotations, pitches and seeds.
+The placement's constants were set on other roofs, rotations and seeds (hip 15 and 95, cross gable
+40 and 170, hip with dormers 70 and 250, two buildings 5 and 160, gable 33 and 280, pyramid 62,
+shed 45; seeds 1-6 and 31-36); the flights here are held out: other rotations, pitches and seeds.
+`HELD_OUT` was looked at while the per-photo pose correction was built; `FRESH` was run once, after.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from evaluation.geometry.synthetic import SceneSpec
 from evaluation.reports.drone import Flight, Noise, fly
 from reports.camera import axes, camera_of
 from reports.inputs import CameraPose, Geometry, Photo
-from reports.placement import Placed, cast, merge, surfaces
+from reports.placement import MIN_TIES, Placed, Surface, cast, merge, pose_shifts, settle_facets, surfaces
 from reports.report import ReportInput, build_report
 
 HELD_OUT = [
@@ -34,6 +35,16 @@ HELD_OUT = [
     ("pyramid", 7, 200, 16),
     ("shed", 9, 300, 17),
     ("hip", 9, 140, 18),
+]
+FRESH = [
+    ("gable", 6, 75, 41),
+    ("hip", 7, 310, 42),
+    ("cross_gable", 9, 130, 43),
+    ("hip_dormers", 6, 185, 44),
+    ("pyramid", 9, 20, 45),
+    ("two_buildings", 9, 260, 46),
+    ("shed", 5, 150, 47),
+    ("hip_dormers", 10, 330, 48),
 ]
 
 
@@ -66,27 +77,30 @@ def scored(flight: Flight, report: dict[str, Any]) -> Counter[str]:
     return found
 
 
-def test_held_out_flights_put_marks_on_their_facets_within_a_foot_each_once() -> None:
+@pytest.mark.parametrize("flights", [HELD_OUT, FRESH], ids=["held_out", "fresh"])
+def test_held_out_flights_put_marks_on_their_facets_within_a_foot_each_once(flights: list[Any]) -> None:
+    """Under RTK-grade pose noise. What is left is marks within a few centimetres of a facet's edge,
+    put on the facet across it, and each makes two facets' counts one off."""
     total: Counter[str] = Counter()
-    for case in HELD_OUT:
+    for case in flights:
         flight, report = flown(*case)
         assert all(a["method"] == "drone_pose" for a in report["attributions"]), case
         total.update(scored(flight, report))
     print("held-out drone flights:", dict(total))
-    assert total["right_facet"] >= 0.95 * total["marks"]
-    assert total["within_1ft"] >= 0.95 * total["marks"]
-    assert total["duplicates"] <= 0.02 * total["seen"]
-    assert total["missing"] <= 0.02 * total["seen"]
-    assert total["exact_facets"] >= 0.6 * total["facets"]
+    assert total["right_facet"] >= 0.98 * total["marks"]
+    assert total["within_1ft"] >= 0.98 * total["marks"]
+    assert total["duplicates"] <= 0.005 * total["seen"]
+    assert total["missing"] <= 0.005 * total["seen"]
+    assert total["exact_facets"] >= 0.75 * total["facets"]
 
 
-def test_without_pose_noise_every_mark_is_placed_within_5_cm_and_counted_once() -> None:
-    for case in HELD_OUT[:4]:
-        flight, report = flown(*case, noisy=False)
-        found = scored(flight, report)
-        assert found["duplicates"] == 0 and found["missing"] == 0, (case, dict(found))
-        assert found["within_5cm"] >= 0.97 * found["marks"], (case, dict(found))
-        assert found["right_facet"] >= 0.95 * found["marks"], (case, dict(found))
+@pytest.mark.parametrize("case", HELD_OUT)
+def test_with_exact_poses_every_facet_count_is_exact_and_each_mark_within_5_cm(case: tuple[Any, ...]) -> None:
+    flight, report = flown(*case, noisy=False)
+    found = scored(flight, report)
+    assert found["duplicates"] == 0 and found["missing"] == 0, dict(found)
+    assert found["within_5cm"] == found["marks"] == found["right_facet"], dict(found)
+    assert found["exact_facets"] == found["facets"], dict(found)
 
 
 def test_the_scorecard_counts_the_placed_marks_and_each_traces_to_its_photos() -> None:
@@ -141,7 +155,46 @@ def test_two_views_of_one_mark_merge_and_two_close_marks_of_one_photo_do_not() -
     marks = merge(placed)
     assert len(marks) == 2
     assert sorted(sorted((p.photo, p.detection.id) for p in m.members) for m in marks)[0][:2] == [("a", 1), ("b", 1)]
-    assert all(m.facet == "A" for m in marks)
+
+
+def _ridge() -> list[Surface]:
+    """Two facets meeting at a ridge along y = 5: A falls to the south, B to the north."""
+    a = Surface("A", 0.0, 0.5, 5.0, np.array([[0, 0], [10, 0], [10, 5], [0, 5]], float), ())
+    b = Surface("B", 0.0, -0.5, 10.0, np.array([[0, 5], [10, 5], [10, 10], [0, 10]], float), ())
+    return [a, b]
+
+
+def _placed(photo: str, n: int, facet: str, xy: tuple[float, float], sigma: float = 0.05) -> Placed:
+    from reports.inputs import Detection
+
+    box = (0, 0, 4, 4)
+    z = 5.0 + 0.5 * xy[1] if xy[1] <= 5 else 10.0 - 0.5 * xy[1]
+    return Placed(photo, Detection(id=n, type="hail_hit", severity=2, confidence=0.9, box=box), facet, (*xy, z), sigma)
+
+
+def test_a_mark_at_a_ridge_takes_the_side_its_merged_point_is_on_not_its_sharpest_view() -> None:
+    marks = merge(
+        [
+            _placed("a", 1, "B", (4.0, 5.01), 0.04),  # the sharpest view, just across the ridge
+            _placed("b", 1, "A", (4.0, 4.96), 0.05),
+            _placed("c", 1, "A", (4.0, 4.95), 0.05),
+        ]
+    )
+    assert len(marks) == 1
+    settle_facets(marks, _ridge())
+    assert marks[0].facet == "A"
+
+
+def test_a_photo_whose_pose_is_off_is_moved_back_by_the_marks_it_shares() -> None:
+    truth = [(1.0 + k, 2.0 + (k % 3)) for k in range(6)]
+    off = np.array([0.06, -0.04])
+    placed = [_placed(p, n, "A", xy) for p in ("a", "b", "c", "d") for n, xy in enumerate(truth)]
+    placed += [_placed("e", n, "A", (xy[0] + off[0], xy[1] + off[1])) for n, xy in enumerate(truth)]
+    shifts = pose_shifts(merge(placed))
+    assert np.allclose(shifts["e"][:2], -off, atol=0.005)
+    assert all(np.linalg.norm(shifts[p]) < 0.02 for p in "abcd")
+    few = [p for p in placed if p.detection.id < MIN_TIES - 1]  # too few ties to judge a photo by
+    assert pose_shifts(merge(few)) == {}
 
 
 def test_a_drone_photo_on_a_roof_without_georeference_falls_back_to_its_tags_and_says_why() -> None:

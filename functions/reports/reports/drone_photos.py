@@ -8,22 +8,24 @@ its attribution says why.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from reports.attribution import Attribution, compass_of
-from reports.camera import NotPlaceable, camera_of
-from reports.inputs import Geometry, Photo, Plane, Review
+from reports.camera import Camera, NotPlaceable, camera_of
+from reports.inputs import Detection, Geometry, Photo, Plane, Review
 from reports.placement import (
     Mark,
-    Placed,
+    Surface,
     coverage,
     covered_sqft,
     merge,
     most_in_a_test_square,
     place,
+    pose_shifts,
+    settle_facets,
     surfaces,
 )
 from reports.profiles import WIND_TYPES, CarrierProfile
@@ -71,8 +73,9 @@ def place_drone_photos(
     planes = {p.id: p for p in geometry.planes}
     cells: dict[str, set[tuple[int, int]]] = {}
     seen_by: dict[str, set[str]] = {}
-    hits: list[Placed] = []
-    wind: list[Placed] = []
+    cameras: dict[str, Camera] = {}
+    counted: dict[str, list[Detection]] = {}
+    windy: dict[str, list[Detection]] = {}
     for photo in with_pose:
         assert photo.camera is not None
         try:
@@ -84,13 +87,18 @@ def place_drone_photos(
         for facet, mine in saw.items():
             cells.setdefault(facet, set()).update(mine)
             seen_by.setdefault(facet, set()).add(photo.name)
-        counted = [d for d in photo.detections if counts(d, photo.name, profile.counted_types, profile, reviews)]
-        windy = [d for d in photo.detections if counts(d, photo.name, WIND_TYPES, profile, reviews)]
-        hits += place(photo.name, counted, camera, roof)
-        wind += place(photo.name, windy, camera, roof)
-        found.attributions[photo.name] = _attribution(photo, saw, planes, len(counted))
-    found.marks = merge(hits)
-    wind_marks = merge(wind)
+        cameras[photo.name] = camera
+        counted[photo.name] = [
+            d for d in photo.detections if counts(d, photo.name, profile.counted_types, profile, reviews)
+        ]
+        windy[photo.name] = [d for d in photo.detections if counts(d, photo.name, WIND_TYPES, profile, reviews)]
+        found.attributions[photo.name] = _attribution(photo, saw, planes, len(counted[photo.name]))
+    found.marks = _marks(cameras, counted, roof)
+    shifts = pose_shifts(found.marks)
+    if shifts:  # placed again from the corrected poses: the same marks, closer together
+        cameras = {name: replace(c, centre=c.centre + shifts.get(name, 0.0)) for name, c in cameras.items()}
+        found.marks = _marks(cameras, counted, roof)
+    wind_marks = _marks(cameras, windy, roof)
     for facet, facet_cells in cells.items():
         on_facet = [m for m in found.marks if m.facet == facet]
         points = np.array([m.point[:2] for m in on_facet]).reshape(-1, 2)
@@ -102,6 +110,12 @@ def place_drone_photos(
             wind=dict(Counter(m.members[0].detection.type for m in wind_marks if m.facet == facet)),
         )
     return found
+
+
+def _marks(cameras: dict[str, Camera], detections: dict[str, list[Detection]], roof: list[Surface]) -> list[Mark]:
+    marks = merge([p for name, camera in cameras.items() for p in place(name, detections[name], camera, roof)])
+    settle_facets(marks, roof)
+    return marks
 
 
 def _attribution(

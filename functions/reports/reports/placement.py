@@ -10,6 +10,9 @@ each photo saw, and a mark seen in several photos counted once.
   grazing the view is, so each placement carries its sigma from the detection's centre (`PIXEL_SIGMA`
   px), the gimbal's angles (`ANGLE_SIGMA_DEG`) and the position (`POSITION_SIGMA_M`, RTK grade), over
   the sine of the grazing angle.
+- Each photo's pose error moves all its placements alike: the marks it shares with other photos
+  measure that offset, and its detections are placed again from the corrected pose.
+- A mark at a facet's edge takes the side its merged point is on.
 - One mark, one count (each photo's sharp placements matched before its vague, edge-on ones):
   placements from different photos closer than three times
   their combined sigma (and at least `MERGE_M`) are one mark, placed at their precision-weighted mean;
@@ -122,11 +125,14 @@ def place(photo: str, detections: list[Detection], camera: Camera, roof: list[Su
     which, points = cast(camera, roof, u, v)
     rays = camera.rays(u, v)
     # The same detection two sigmas of pixel and gimbal error away, four ways: near an edge seen at a
-    # grazing angle they land far apart (or on another facet), and the placement is only as good as
-    # that spread.
+    # grazing angle they land far apart (or on a facet behind), and the placement is only as good as
+    # that spread. A probe off the roof down the slope (past an eave, onto the ground) says nothing:
+    # the mark is on the roof near its lower edge, placed as well as its own ray. One off the roof up
+    # the slope passed over its top: the mark may be on the far side, and is placed no better than
+    # a guess.
     probe = 2.0 * math.hypot(PIXEL_SIGMA, math.radians(ANGLE_SIGMA_DEG) * camera.focal_px)
     offsets = [(probe, 0.0), (-probe, 0.0), (0.0, probe), (0.0, -probe)]
-    shifted = [cast(camera, roof, u + du, v + dv) for du, dv in offsets]
+    shifted = [(*cast(camera, roof, u + du, v + dv), camera.rays(u + du, v + dv)) for du, dv in offsets]
     found = []
     for k, (d, i, p, ray) in enumerate(zip(detections, which, points, rays, strict=True)):
         if i < 0:
@@ -137,11 +143,23 @@ def place(photo: str, detections: list[Detection], camera: Camera, roof: list[Su
         distance = float(np.linalg.norm(p - camera.centre))
         spread = math.hypot(PIXEL_SIGMA * distance / camera.focal_px, math.radians(ANGLE_SIGMA_DEG) * distance)
         sigma = math.hypot(spread, POSITION_SIGMA_M) / grazing
-        for other_which, other_points in shifted:
-            jump = math.inf if other_which[k] < 0 else float(np.linalg.norm(other_points[k] - p))
-            sigma = max(sigma, min(jump, MAX_SIGMA_M))
+        for other_which, other_points, other_rays in shifted:
+            if other_which[k] >= 0:
+                sigma = max(sigma, min(float(np.linalg.norm(other_points[k] - p)), MAX_SIGMA_M))
+            elif _over_the_top(camera.centre, other_rays[k], s, float(p[2])):
+                sigma = MAX_SIGMA_M
         found.append(Placed(photo, d, s.id, (float(p[0]), float(p[1]), float(p[2])), sigma))
     return found
+
+
+def _over_the_top(centre: Vec, ray: Vec, surface: Surface, z: float) -> bool:
+    """Whether a ray that missed the roof passed above the point at height `z` on `surface`: it meets
+    the facet's plane, extended, higher up (or never, ahead of the camera)."""
+    denominator = ray[2] - surface.a * ray[0] - surface.b * ray[1]
+    if abs(denominator) < 1e-12:
+        return True
+    t = (surface.a * centre[0] + surface.b * centre[1] + surface.c - centre[2]) / denominator
+    return bool(t <= 0 or centre[2] + t * ray[2] > z)
 
 
 def coverage(camera: Camera, roof: list[Surface]) -> dict[str, set[tuple[int, int]]]:
@@ -231,9 +249,50 @@ def merge(placed: list[Placed]) -> list[Mark]:
                 if i not in matched:  # a new mark, and one this photo is already in
                     taken.add(len(marks))
                     marks.append(Mark(p.facet, [p]))
-    for mark in marks:
-        mark.facet = min(mark.members, key=lambda p: p.sigma_m).facet
     return marks
+
+
+def settle_facets(marks: list[Mark], roof: list[Surface]) -> None:
+    """Each mark's facet: of the facets its placements landed on, the one whose outline holds the
+    mark's merged point and whose plane passes nearest it; else its best-placed placement's. Near a
+    ridge or a valley, views from either side land on either facet, and the merged point, which
+    averages them, is the best evidence of the side it is on."""
+    by_id = {s.id: s for s in roof}
+    for mark in marks:
+        x, y, z = mark.point
+        holding = [
+            by_id[f] for f in {m.facet for m in mark.members} if f in by_id and by_id[f].contains(np.array([[x, y]]))[0]
+        ]
+        if holding:
+            mark.facet = min(holding, key=lambda s: abs(s.a * x + s.b * y + s.c - z)).id
+        else:
+            mark.facet = min(mark.members, key=lambda p: p.sigma_m).facet
+
+
+MIN_TIES = 5  # marks a photo shares with others before its own offset is estimated
+MAX_SHIFT_M = 0.5  # an RTK pose is off by centimetres; more than this is not a pose error to correct
+
+
+def pose_shifts(marks: list[Mark]) -> dict[str, Vec]:
+    """Each photo's systematic offset: a pose error (a gimbal's tenth of a degree is several
+    centimetres on the roof) moves all of a photo's placements alike, so the median gap between its
+    placements and where the other photos put the same marks estimates it. Only marks seen by two
+    other photos or more are ties, and a photo needs `MIN_TIES` of them. The consensus weighs each
+    placement by its precision, so the sharp (near-nadir) views anchor where the marks are; taking
+    out the corrections' plain mean instead, or further passes, placed marks worse on the tuning
+    flights, or moved more marks at a facet's edge across it."""
+    gaps: dict[str, list[Vec]] = {}
+    for mark in marks:
+        if len(mark.members) < 3:
+            continue
+        points = np.array([p.point for p in mark.members])
+        weights = np.array([1.0 / p.sigma_m**2 for p in mark.members])
+        for k, member in enumerate(mark.members):
+            others = np.arange(len(points)) != k
+            consensus = np.average(points[others], axis=0, weights=weights[others])
+            gaps.setdefault(member.photo, []).append(consensus - points[k])
+    shifts = {photo: np.median(np.array(found), axis=0) for photo, found in gaps.items() if len(found) >= MIN_TIES}
+    return {photo: shift for photo, shift in shifts.items() if np.linalg.norm(shift) <= MAX_SHIFT_M}
 
 
 def _match(group: list[Placed], marks: list[Mark], taken: set[int]) -> set[int]:
