@@ -7,9 +7,12 @@ where it is, and count a mark seen from several photos once.
   would be), georeferenced at a UTM origin so photos carry WGS 84 positions as drones write them.
 - Marks: uniform over each true facet's area (edges and corners included), at the facet's height.
 - Photos: a ring of oblique views at 25-45 m and one or two near-nadir ones, a 24 mm (35 mm
-  equivalent) camera at 4000 x 3000; RTK-grade pose noise (2 cm, 3 cm up, 0.1 degree) and 2 px of
-  detection jitter. A mark is detected in a photo when it is in frame and not hidden by a nearer
-  roof plane.
+  equivalent) camera at 4000 x 3000; RTK-grade pose noise (2 cm, 3 cm up, 0.1 degree) in what
+  each photo's metadata says.
+- Detections, two ways: where each mark in frame and not hidden by a nearer roof plane projects,
+  with 2 px of detector jitter (fast); or, `rendered`, the dark spots found in the photo rendered
+  from the true roof planes (`evaluation.reports.render`): spots seen edge-on, half hidden or
+  touching come out as an image shows them.
 - Truth per mark: the measured facet its point lies on (where the geometry split a true facet in two,
   or merged two, the report can only name measured facets); where measured outlines overlap, the
   one whose plane passes nearest the point; in a gap between outlines, its true facet's measured
@@ -24,11 +27,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from pyproj import Transformer
 
 from evaluation.geometry.synthetic import Scene, SceneSpec, build_scene
+from evaluation.reports.render import dark_spots, render, true_surfaces
 from geometry.analysis import analyze_grid
-from reports.camera import camera_of
+from reports.camera import Camera, camera_of
 from reports.inputs import CameraPose, Geometry
 from reports.placement import Surface, cast, surfaces
 from reports.polygons import inside
@@ -38,6 +43,7 @@ ORIGIN = (512_340.0, 3_761_880.0)
 WIDTH, HEIGHT = 4000, 3000
 FOCAL_35MM = 24.0
 BOX_PX = 14
+Vec = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -161,12 +167,58 @@ class Noise:
     pixel: float = 2.0
 
 
-def fly(spec: SceneSpec, *, seed: int = 1, per_100sqft: float = 3.0, ring: int = 5, noise: Noise = Noise()) -> Flight:
+def _visible(camera: Camera, roof: list[Surface], points: Vec) -> tuple[Vec, Vec, npt.NDArray[np.int64]]:
+    """The marks in frame and not hidden by a nearer roof plane: their pixels, and which they are."""
+    u, v, depth = camera.pixels(points)
+    framed = np.flatnonzero((depth > 0) & (u >= BOX_PX) & (u < WIDTH - BOX_PX) & (v >= BOX_PX) & (v < HEIGHT - BOX_PX))
+    which, hits = cast(camera, roof, u[framed], v[framed])
+    visible = framed[(which >= 0) & (np.linalg.norm(hits - points[framed], axis=1) < 0.05)]
+    return u[visible], v[visible], visible
+
+
+def _projected(
+    camera: Camera, roof: list[Surface], points: Vec, jitter_px: float, rng: random.Random
+) -> list[tuple[float, float, int]]:
+    """Detections where the visible marks project, with a detector's jitter."""
+    u, v, visible = _visible(camera, roof, points)
+    return [
+        (float(x) + rng.gauss(0, jitter_px), float(y) + rng.gauss(0, jitter_px), int(i))
+        for x, y, i in zip(u, v, visible, strict=True)
+    ]
+
+
+def _rendered(camera: Camera, truth_roof: list[Surface], points: Vec, seed: int) -> list[tuple[float, float, int]]:
+    """Detections of the dark spots in the rendered photo, each the mark projecting nearest it (a
+    spot of two marks that touch in the image is one detection, of one of them)."""
+    spots = dark_spots(render(camera, truth_roof, points, seed))
+    u, v, visible = _visible(camera, truth_roof, points)
+    found = []
+    for x, y in spots:
+        if len(visible):
+            nearest = int(np.argmin(np.hypot(u - x, v - y)))
+            if math.hypot(u[nearest] - x, v[nearest] - y) <= BOX_PX / 2:
+                found.append((x, y, int(visible[nearest])))
+    return found
+
+
+def fly(
+    spec: SceneSpec,
+    *,
+    seed: int = 1,
+    per_100sqft: float = 3.0,
+    ring: int = 5,
+    noise: Noise = Noise(),
+    rendered: bool = False,
+) -> Flight:
+    """A flight over the roof. `rendered`: each photo is rendered from the true roof and its
+    detections are the dark spots found in it (`noise.pixel` is then unused: the spots' centres
+    carry their own error); else the detections are where the visible marks project, jittered."""
     rng = random.Random(seed)
     scene = build_scene(spec)
     geometry = georeferenced(scene)
     letters = _letters(scene, geometry)
     roof = surfaces(geometry)
+    truth_roof = true_surfaces(scene) if rendered else None
     marks = _sample_marks(scene, roof, letters, per_100sqft, rng)
     to_wgs84 = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True)
     photos: list[dict[str, Any]] = []
@@ -180,15 +232,12 @@ def fly(spec: SceneSpec, *, seed: int = 1, per_100sqft: float = 3.0, ring: int =
             latitude=lat, longitude=lon, altitude_m=height, yaw_deg=yaw, pitch_deg=pitch, focal_35mm=FOCAL_35MM
         )
         camera = camera_of(true_pose, geometry, WIDTH, HEIGHT)
-        u, v, depth = camera.pixels(points)
-        framed = np.flatnonzero(
-            (depth > 0) & (u >= BOX_PX) & (u < WIDTH - BOX_PX) & (v >= BOX_PX) & (v < HEIGHT - BOX_PX)
-        )
-        which, hits = cast(camera, roof, u[framed], v[framed])
-        visible = framed[(which >= 0) & (np.linalg.norm(hits - points[framed], axis=1) < 0.05)]
+        if truth_roof is None:
+            found = _projected(camera, roof, points, noise.pixel, rng)
+        else:
+            found = _rendered(camera, truth_roof, points, seed * 100 + number)
         detections = []
-        for k, index in enumerate(visible, start=1):
-            cu, cv = u[index] + rng.gauss(0, noise.pixel), v[index] + rng.gauss(0, noise.pixel)
+        for k, (cu, cv, index) in enumerate(found, start=1):
             box = [round(cu - BOX_PX / 2), round(cv - BOX_PX / 2), round(cu + BOX_PX / 2), round(cv + BOX_PX / 2)]
             detections.append({"id": k, "type": "hail_hit", "severity": 2, "confidence": 0.9, "box": box})
             seen.setdefault(marks[index].number, []).append(name)

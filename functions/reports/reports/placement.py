@@ -96,7 +96,7 @@ def cast(camera: Camera, roof: list[Surface], u: Vec, v: Vec) -> tuple[npt.NDArr
         denominator = rays[:, 2] - s.a * rays[:, 0] - s.b * rays[:, 1]
         with np.errstate(divide="ignore", invalid="ignore"):
             t = (s.a * c[0] + s.b * c[1] + s.c - c[2]) / denominator
-        candidate = np.isfinite(t) & (t > 0) & (t < best_t)
+        candidate = np.isfinite(t) & (t > 0) & (t < best_t) & _in_image_box(camera, s, u, v)
         if not candidate.any():
             continue
         points = c[None, :2] + t[candidate, None] * rays[candidate, :2]
@@ -105,6 +105,17 @@ def cast(camera: Camera, roof: list[Surface], u: Vec, v: Vec) -> tuple[npt.NDArr
         best_t[hit] = t[hit]
         which[hit] = index
     return which, c[None, :] + np.where(np.isfinite(best_t), best_t, 0.0)[:, None] * rays
+
+
+def _in_image_box(camera: Camera, surface: Surface, u: Vec, v: Vec) -> npt.NDArray[np.bool_]:
+    """The pixels within the box of the facet's image (a facet wholly in front of the camera images
+    inside its corners' box), so the outline test runs on those alone; all of them otherwise."""
+    corners = np.column_stack([surface.outline, surface.outline @ np.array([surface.a, surface.b]) + surface.c])
+    cu, cv, depth = camera.pixels(corners)
+    if not (depth > 0).all():
+        return np.ones(len(u), dtype=bool)
+    found: npt.NDArray[np.bool_] = (u >= cu.min() - 1) & (u <= cu.max() + 1) & (v >= cv.min() - 1) & (v <= cv.max() + 1)
+    return found
 
 
 @dataclass(frozen=True)
