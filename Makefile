@@ -10,7 +10,7 @@ PORT   ?= 8000
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,bench,geometry,vision,reports,ransac]'
+	$(BIN)/pip install --quiet -e '.[dev,bench,geometry,vision,reports,packets,ransac]'
 	touch $(STAMP)
 
 run: $(STAMP)

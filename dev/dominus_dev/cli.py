@@ -68,6 +68,7 @@ def parser() -> argparse.ArgumentParser:
     add_geometry(commands)
     add_vision(commands)
     add_report(commands)
+    add_packet(commands)
     return root
 
 
@@ -100,6 +101,14 @@ def add_vision(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def add_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from reports.cli import add_parser
 
+    add_parser(commands)
+
+
+def add_packet(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    try:
+        from packets.cli import add_parser
+    except ImportError:  # the packets extra (Typst, python-docx, Pillow) is not installed
+        return
     add_parser(commands)
 
 

@@ -16,11 +16,12 @@ from PIL import Image
 from evaluation.geometry.synthetic import SceneSpec, build_scene
 from evaluation.reports.synthetic import photos, roof
 from geometry.analysis import analyze_grid
-from reports.diagrams import DAMAGE_COLOURS, NOT_SEEN, damage_colour, facets_svg, feet_inches, label_point, png_of
+from reports.diagrams import DAMAGE_COLOURS, NOT_SEEN, damage_colour, facets_svg, feet_inches, label_point
 from reports.exports import artifacts
 from reports.inputs import Geometry, Photo
 from reports.profiles import CarrierProfile
 from reports.report import ReportInput, build_report
+from shared.typeset import png_of
 
 SVG = "{http://www.w3.org/2000/svg}"
 ACME = CarrierProfile(name="Acme", version="1", hits_per_test_square=8)

@@ -197,6 +197,22 @@ def test_a_reviewer_verdict_recomputes_the_scorecard() -> None:
     assert after_report["report_id"] != build_report(base)["report_id"]
 
 
+def test_each_photo_lists_its_detections_with_whether_they_counted_and_the_reviewers_verdict() -> None:
+    """What a packet draws on a photo's copy and counts in its caption."""
+    rejected = [Review(photo="south-1", detection=1, verdict="reject", by="adjuster@acme", at="2026-12-03T12:00:00Z")]
+    report = build_report(ReportInput(geometry=GEOMETRY, photos=CLAIM, profile=ACME, reviews=rejected))
+    listed = {p["id"]: p for p in report["photos"]}
+    assert set(listed) == {p.name for p in CLAIM}
+    south = listed["south-1"]
+    first = next(d for d in south["detections"] if d["id"] == 1)
+    assert first["counted"] is False and first["review"] == "reject"
+    given = next(p for p in CLAIM if p.name == "south-1")
+    assert [d["box"] for d in south["detections"]] == [list(d.box) for d in given.detections]
+    assert sum(d["counted"] for d in south["detections"]) == sum(
+        1 for d in given.detections[1:] if d.type == "hail_hit" and d.confidence >= ACME.min_confidence
+    )
+
+
 def test_enough_slopes_to_replace_replace_the_roof() -> None:
     photos = [photo("s", 9, square=9.0, facet="A"), photo("n", 8, square=8.0, facet="B")]
     report = build_report(ReportInput(geometry=GEOMETRY, photos=photos, profile=ACME))

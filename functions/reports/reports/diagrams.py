@@ -265,25 +265,6 @@ def damage_colour(rate: float) -> str:
     return DAMAGE_COLOURS[max(0, bisect.bisect_right(DAMAGE_STEPS, rate) - 1)]
 
 
-def png_of(svg: bytes, ppi: float = 150.0) -> bytes:
-    """An SVG as PNG, rasterised by Typst (the packet's typesetter: one renderer for both)."""
-    import typst  # only the PNG needs it: SVG diagrams and the JSON report do not
-
-    width, height = _size(svg)  # SVG px are 0.75 pt
-    page = (
-        f"#set page(width: {width * 0.75:.1f}pt, height: {height * 0.75:.1f}pt, margin: 0pt)\n"
-        '#image(bytes(sys.inputs.svg), format: "svg", width: 100%)'
-    )
-    return typst.compile(page.encode(), format="png", ppi=ppi, sys_inputs={"svg": svg.decode()})
-
-
-def _size(svg: bytes) -> tuple[float, float]:
-    head = svg[:300].decode()
-    width = float(head.split('width="', 1)[1].split('"', 1)[0])
-    height = float(head.split('height="', 1)[1].split('"', 1)[0])
-    return width, height
-
-
 def damage_svg(geometry: Geometry, report: dict[str, Any], threshold: float | None) -> bytes | None:
     frame = frame_of(geometry)
     if frame is None:

@@ -7,9 +7,10 @@ import csv
 import io
 from typing import Any
 
-from reports.diagrams import damage_svg, facets_svg, lengths_svg, pitch_svg, png_of
+from reports.diagrams import damage_svg, facets_svg, lengths_svg, pitch_svg
 from reports.geo_exports import facets_geojson, measurement_xml
 from reports.inputs import Geometry
+from shared.typeset import png_of
 
 FACET_COLUMNS = (
     "id", "structure", "pitch", "pitch_deg", "facing", "azimuth_deg", "area_sqft", "footprint_sqft", "squares",

@@ -20,7 +20,7 @@ from reports.profiles import DEFAULT_PROFILE, CarrierProfile
 from reports.qc import run_gates
 from reports.quantities import quantity_sheet
 from reports.review import review_reasons
-from reports.scorecard import PhotoFindings, Score, findings, score
+from reports.scorecard import PhotoFindings, Score, counts, findings, score
 from reports.settings import ReportSettings
 
 
@@ -96,6 +96,7 @@ def build_report(given: ReportInput) -> dict[str, Any]:
         "attributions": [a.to_json() for a in attributions],
         "placements": drone.placements_json(),
         "unassigned_photos": [a.photo for a in attributions if not a.facets],
+        "photos": [_photo_json(p, profile, reviews) for p in given.photos],
         "reviews": [r.model_dump(mode="json") for r in given.reviews],
     }
     report["qc"] = run_gates(report)
@@ -169,6 +170,30 @@ def _facet_json(f: FacetMeasure, reasons: list[str], damage: Score) -> dict[str,
         "review_reasons": reasons,
         "edges": {f"{kind}_ft": round(f.edges_ft[kind], 1) for kind in EDGE_KINDS},
         "damage": damage.to_json(),
+    }
+
+
+def _photo_json(photo: Photo, profile: CarrierProfile, reviews: dict[tuple[str, int], Review]) -> dict[str, Any]:
+    """A photo's evidence as a packet shows it: its image, tags and scale, and every detection with
+    whether it counted under the profile (and the reviewer's verdict, when there is one)."""
+    tags = photo.tags.model_dump(mode="json", exclude_defaults=True)
+    return {
+        "id": photo.name,
+        "image": photo.image.model_dump(mode="json"),
+        "tags": tags,
+        "pixels_per_foot": photo.scale.pixels_per_foot if photo.scale else None,
+        "placed": photo.camera is not None,
+        "detections": [
+            {
+                "id": d.id,
+                "type": d.type,
+                "confidence": round(d.confidence, 3),
+                "box": list(d.box),
+                "counted": counts(d, photo.name, profile.counted_types, profile, reviews),
+                "review": review.verdict if (review := reviews.get((photo.name, d.id))) else None,
+            }
+            for d in photo.detections
+        ],
     }
 
 

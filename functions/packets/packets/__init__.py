@@ -1,0 +1,1 @@
+"""The claim packet: one PDF a desk reviewer acts on, an editable DOCX, and the evidence behind them."""
