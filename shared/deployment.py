@@ -1,10 +1,11 @@
 """What a function is, declared once, and the one builder that makes its app and its Lambda handler.
 
 A `FunctionSpec` says what a function is: its name, its routers (built on `Clients`), its body limit,
-whether a streaming deployment serves it too, and the events it takes (S3 uploads, schedules). From
+whether a streaming deployment serves it too, and the events it takes (S3 uploads, work it hands
+itself, schedules). From
 it `deploy` makes what the template deploys: the FastAPI app (error handling, request ids, the body
 limit, `/healthz`, `/docs` served offline) and one handler for every event the function receives (API Gateway through
-Mangum, S3 records, schedules), which writes the invocation's perf records and balance debits once
+Mangum, S3 records, work, schedules), which writes the invocation's perf records and balance debits once
 the response has gone. The dev server serves the same specs through `build_app`, with local clients:
 the local product is the deployed one.
 """
@@ -52,6 +53,13 @@ class Uploads:
 
 
 @dataclass(frozen=True)
+class Work:
+    """Work the function hands to itself (`{"work": task}` events, shared.work)."""
+
+    handler: HandlerFactory
+
+
+@dataclass(frozen=True)
 class Schedule:
     """An EventBridge schedule; the template's rule sends `{"schedule": name}`."""
 
@@ -68,6 +76,7 @@ class FunctionSpec:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     streaming: bool = False  # a second deployment serves the app under Lambda Web Adapter (run.sh)
     uploads: Uploads | None = None
+    work: Work | None = None
     schedules: tuple[Schedule, ...] = field(default=())
 
     def schedule(self, name: str) -> Schedule | None:
@@ -133,7 +142,10 @@ def function_app(spec: FunctionSpec, clients: Clients) -> FastAPI:
 
 
 def event_kind(event: dict[str, Any]) -> str:
-    """`http` (API Gateway), `uploads` (S3 records) or `schedule` (EventBridge)."""
+    """`http` (API Gateway), `uploads` (S3 records), `work` (its own asynchronous invocation) or
+    `schedule` (EventBridge)."""
+    if isinstance(event.get("work"), dict):
+        return "work"
     records = event.get("Records")
     if isinstance(records, list) and records and all(r.get("eventSource") == "aws:s3" for r in records):
         return "uploads"
@@ -170,6 +182,9 @@ class Deployment:
         uploads = self.spec.uploads
         if kind == "uploads" and uploads is not None:
             return self._handler("uploads", lambda: uploads.handler(self.clients))(event, context)
+        work = self.spec.work
+        if kind == "work" and work is not None:
+            return self._handler("work", lambda: work.handler(self.clients))(event, context)
         if kind == "schedule":
             schedule = self._schedule_for(event)
             return self._handler(f"schedule:{schedule.name}", lambda: schedule.handler(self.clients))(event, context)

@@ -25,6 +25,7 @@ from shared.perf import DynamoPerfSink, EmfObserver, Observer, PerfRecorder, Per
 from shared.secrets import LazySecret
 from shared.settings import Settings
 from shared.stores.base import GuardedStore, Store
+from shared.work import LambdaWork, LocalWork, WorkQueue, lambda_client
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -177,6 +178,8 @@ class Clients:
     run: Callable[[Coroutine[Any, Any, Any]], Any] | None = None
     # Where job-finished events go: EventBridge deployed, this process's memory locally.
     events: Callable[[], JobEvents] = field(default_factory=lambda: once(MemoryEvents))
+    # Where a request hands work to run after it (a packet): its own Lambda deployed, threads locally.
+    work: Callable[[], WorkQueue] = field(default_factory=lambda: once(LocalWork))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Clients:
@@ -188,7 +191,10 @@ class Clients:
             if settings.dominus_env == "aws"
             else once(MemoryEvents)
         )
-        return cls(settings, dynamodb, s3, store, engine, settings.has_model_credentials, events=events)
+        work: Callable[[], WorkQueue] = (
+            once(lambda: LambdaWork(once(lambda_client))) if settings.dominus_env == "aws" else once(LocalWork)
+        )
+        return cls(settings, dynamodb, s3, store, engine, settings.has_model_credentials, events=events, work=work)
 
     def flush(self, timeout_s: float = 2.0) -> None:
         """Write what the invocation recorded (perf records, balance debits) before it is frozen."""

@@ -10,10 +10,11 @@ from __future__ import annotations
 from analyze.function import SPEC as ANALYZE
 from geometry.function import SPEC as GEOMETRY
 from metrics.function import SPEC as METRICS
+from packets.function import SPEC as PACKETS
 from reports.function import SPEC as REPORTS
 from shared.deployment import FunctionSpec
 from smart_actions.function import SPEC as SMART_ACTIONS
 from video.function import SPEC as VIDEO
 from vision.function import SPEC as VISION
 
-SPECS: list[FunctionSpec] = [ANALYZE, VIDEO, SMART_ACTIONS, VISION, GEOMETRY, REPORTS, METRICS]
+SPECS: list[FunctionSpec] = [ANALYZE, VIDEO, SMART_ACTIONS, VISION, GEOMETRY, REPORTS, PACKETS, METRICS]

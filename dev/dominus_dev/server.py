@@ -39,6 +39,7 @@ from shared.errors import error_responses
 from shared.forms import parse_multipart, read_body
 from shared.http import org_id_of
 from shared.objects import object_created_event
+from shared.work import LocalWork
 
 # A presigned form: the largest body any function takes (its multipart framing included).
 MAX_FORM_BYTES = max(spec.max_body_bytes for spec in SPECS)
@@ -74,6 +75,7 @@ def create_dev_app(runtime: LocalRuntime, *, schedule_every_s: Rates | None = No
         yield
         for every in scheduled:
             await asyncio.to_thread(every.stop)
+        await asyncio.to_thread(work.shutdown)  # work handed out finishes while AWS is still up
         # Here and not only in LocalRuntime.stop: uvicorn re-raises a SIGTERM once the app is down.
         await asyncio.to_thread(engine.flush_records, 5.0)
         await engine.aclose()
@@ -82,7 +84,10 @@ def create_dev_app(runtime: LocalRuntime, *, schedule_every_s: Rates | None = No
         """Event handlers' coroutines run where the engine's HTTP clients live."""
         return asyncio.run_coroutine_threadsafe(coroutine, loop[0]).result()
 
-    clients = runtime.clients(upload_url=lambda request: str(request.url_for("dev_upload")), run=on_server_loop)
+    work = LocalWork()
+    clients = runtime.clients(
+        upload_url=lambda request: str(request.url_for("dev_upload")), run=on_server_loop, work=lambda: work
+    )
     app = build_app(
         SPECS,
         clients,
@@ -91,6 +96,9 @@ def create_dev_app(runtime: LocalRuntime, *, schedule_every_s: Rates | None = No
         lifespan=lifespan,
     )
     deployments = [Deployment(spec, clients, after_response=clients.flush) for spec in SPECS]
+    for deployment in deployments:  # what Lambda's asynchronous invocation of the function does
+        if deployment.spec.work is not None:
+            work.register(deployment.spec.name, partial(_run_work, deployment))
 
     @app.get("/healthz", tags=["ops"], responses=error_responses(413))  # the body limit holds for any request
     async def healthz() -> dict[str, Any]:
@@ -161,6 +169,10 @@ def _add_uploads(app: FastAPI, runtime: LocalRuntime, takers: list[Deployment]) 
 
     upload_route = next(r for r in app.routes if getattr(r, "name", None) == "dev_upload")
     app.state.body_limits.add([upload_route], MAX_FORM_BYTES)
+
+
+def _run_work(deployment: Deployment, task: dict[str, Any]) -> dict[str, Any]:
+    return deployment.handler({"work": task}, InvocationContext())
 
 
 def run_schedule(deployment: Deployment, name: str) -> dict[str, Any]:

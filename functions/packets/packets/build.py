@@ -50,6 +50,7 @@ class PacketOptions:
     org: str = ""
     title: str = "Roof claim packet"
     letter_by_ai: bool = False  # the cover letter was drafted through the engine (the disclosure says so)
+    date: str = ""  # the packet's date (YYYY-MM-DD); the report's when empty
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def build_packet(
         title=options.title,
         subtitle=subtitle,
         org=options.org,
-        date=_report_date(report),
+        date=options.date or _report_date(report),
         sections=sections,
         left_out=tuple(left_out),
         cover_letter=tuple(Paragraph(p) for p in cover_letter),

@@ -4,14 +4,15 @@ starts one.
 Records (JobsTable, shared with geometry, through shared.jobs' repository; `kind` tells them apart):
 `{org_id, job_id, kind "vision", status, reason (failed), created_at, updated_at, name, tags,
 expires_at}` and the attributes `source_key, image_sha256, detections, model, result_key,
-heatmap_key`.
+heatmap_key, camera_key, original_key`.
 Status: `awaiting_upload` (a presigned upload was handed out) -> `queued` (the object arrived) ->
 `running` -> `done` | `failed` (with a reason a person can act on). A synchronous analysis is
 stored straight as `done`.
 Bucket: uploads at `uploads/<org_id>/<job_id>/<name>` (an object created under `uploads/` starts the
 job: the key names the org and the job, so an event carries all the job needs); results at
 `orgs/<org_id>/vision/<job_id>/detections.json` and `heatmap.png`, and the photo's pose at
-`camera.json` (attribute `camera_key`), which the report reads to tie the photo to the roof.
+`camera.json` (attribute `camera_key`), which the report reads to tie the photo to the roof, and the
+photo as uploaded at `original` (attribute `original_key`), which the claim packet reads.
 
 Every key includes the org: another org's job is simply not found.
 """
@@ -112,6 +113,11 @@ def camera_key(org_id: str, job_id: str) -> str:
     return f"{org_prefix(org_id)}vision/{job_id}/camera.json"
 
 
+def original_key(org_id: str, job_id: str) -> str:
+    """The photo byte for byte as uploaded (its metadata intact): the claim packet's evidence."""
+    return f"{org_prefix(org_id)}vision/{job_id}/original"
+
+
 def heatmap_key(org_id: str, job_id: str) -> str:
     return f"{org_prefix(org_id)}vision/{job_id}/heatmap.png"
 
@@ -196,8 +202,10 @@ class VisionJobs:
         result: dict[str, Any],
         heatmap: bytes | None,
         camera: dict[str, Any] | None = None,
+        original: bytes | None = None,
     ) -> bool:
-        """Store the result (and heatmap, and the photo's pose beside it, for the report)
+        """Store the result (and heatmap, and the photo's pose beside it, for the report, and the
+        photo as uploaded, for the claim packet: uploads expire, evidence is kept as long as the job)
         and mark the job done; whether a heatmap was stored (one that cannot be is logged and left
         out: the detections stand without it)."""
         key = result_key(org_id, job_id)
@@ -219,6 +227,10 @@ class VisionJobs:
                 Bucket=self.bucket, Key=pose_key, Body=json.dumps(camera).encode(), ContentType="application/json"
             )
             attributes["camera_key"] = pose_key
+        if original is not None:
+            kept = original_key(org_id, job_id)
+            self.s3.put_object(Bucket=self.bucket, Key=kept, Body=original, ContentType="application/octet-stream")
+            attributes["original_key"] = kept
         stored = heatmap is not None and self._put_heatmap(org_id, job_id, heatmap)
         if stored:
             attributes["heatmap_key"] = heatmap_key(org_id, job_id)

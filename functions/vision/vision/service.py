@@ -111,7 +111,7 @@ async def analyze(
     )
     try:
         result = detected.result.model_dump(mode="json")
-        stored = await asyncio.to_thread(jobs.finish, ctx.org_id, job_id, result, png, camera)
+        stored = await asyncio.to_thread(jobs.finish, ctx.org_id, job_id, result, png, camera, data)
     except Exception:  # the job must not stay `running` when its result could not be stored
         reason = "The result could not be stored; analyse the photo again."
         await asyncio.to_thread(jobs.mark, ctx.org_id, job_id, "failed", reason=reason)
@@ -136,7 +136,7 @@ async def run_upload(
     await asyncio.to_thread(jobs.ensure, ref, tags, key)
     await asyncio.to_thread(jobs.mark, ref.org_id, ref.job_id, "running")
     try:
-        detected, png, camera = await _run(ref, key, size, tags, jobs, engine, request_id)
+        detected, png, camera, data = await _run(ref, key, size, tags, jobs, engine, request_id)
     except DominusError as exc:
         await asyncio.to_thread(jobs.mark, ref.org_id, ref.job_id, "failed", reason=exc.message)
         return {"status": "failed", "job_id": ref.job_id}
@@ -145,13 +145,13 @@ async def run_upload(
         await asyncio.to_thread(jobs.mark, ref.org_id, ref.job_id, "failed", reason=reason)
         raise
     result = detected.result.model_dump(mode="json")
-    await asyncio.to_thread(jobs.finish, ref.org_id, ref.job_id, result, png, camera)
+    await asyncio.to_thread(jobs.finish, ref.org_id, ref.job_id, result, png, camera, data)
     return {"status": "done", "job_id": ref.job_id}
 
 
 async def _run(
     ref: UploadRef, key: str, size: int, tags: PhotoTags, jobs: VisionJobs, engine: Engine | None, request_id: str
-) -> tuple[Detected, bytes | None, dict[str, Any] | None]:
+) -> tuple[Detected, bytes | None, dict[str, Any] | None, bytes]:
     if size > MAX_PHOTO_BYTES:
         raise too_large("The uploaded photo", MAX_PHOTO_BYTES)
     data = await asyncio.to_thread(read_object, jobs.s3, jobs.upload_bucket, key, MAX_PHOTO_BYTES + 1)
@@ -161,7 +161,7 @@ async def _run(
     ctx = CallContext(ref.org_id, request_id, FUNCTION)
     detected = await detect_photo(photo, engine, ctx, None, offline=False, tags=tags)
     camera = await asyncio.to_thread(photo_pose, data)
-    return detected, await asyncio.to_thread(heatmap_png, photo, detected), camera
+    return detected, await asyncio.to_thread(heatmap_png, photo, detected), camera, data
 
 
 EngineProvider = Callable[[], Engine | None]
