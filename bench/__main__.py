@@ -23,6 +23,7 @@ BENCHMARKS = (
     "vision_heatmap",
     "metrics",
     "reports",
+    "packets",
 )
 
 

@@ -41,8 +41,10 @@ def geometry() -> Geometry:
     return Geometry.model_validate(analyze_grid(scene.grid).to_json())
 
 
-def jpeg(rng: np.random.Generator, spots: list[tuple[int, int]], when: str, gps: bool) -> bytes:
-    w, h = PHOTO_PX
+def jpeg(
+    rng: np.random.Generator, spots: list[tuple[int, int]], when: str, gps: bool, size: tuple[int, int] = PHOTO_PX
+) -> bytes:
+    w, h = size
     shade = rng.normal(120, 14, (h // 6, w // 6)).clip(0, 255).astype(np.uint8)
     image = Image.fromarray(shade).resize((w, h), Image.Resampling.BICUBIC).convert("RGB")
     pixels = np.asarray(image).copy()
@@ -60,7 +62,8 @@ def jpeg(rng: np.random.Generator, spots: list[tuple[int, int]], when: str, gps:
     return out.getvalue()
 
 
-def claim(count: int = 40, seed: int = 7) -> Claim:
+def claim(count: int = 40, seed: int = 7, size: tuple[int, int] = PHOTO_PX) -> Claim:
+    """`count` photos of `size` pixels (a phone's 4000 x 3000 for the benchmark; smaller for tests)."""
     rng = random.Random(seed)
     pixels = np.random.default_rng(seed)
     roof = geometry()
@@ -79,9 +82,9 @@ def claim(count: int = 40, seed: int = 7) -> Claim:
             else {}
         )
         hits = rng.randrange(0, 16) if tier == 2 else rng.randrange(0, 8)
-        spots = [(rng.randrange(40, PHOTO_PX[0] - 40), rng.randrange(40, PHOTO_PX[1] - 40)) for _ in range(hits)]
-        when = f"2026:05:28 {9 + n // 6:02d}:{(n * 7) % 60:02d}:00"
-        data = jpeg(pixels, spots, when, gps=True)
+        spots = [(rng.randrange(40, size[0] - 40), rng.randrange(40, size[1] - 40)) for _ in range(hits)]
+        when = f"2026:05:28 {9 + (n // 6) % 10:02d}:{(n * 7) % 60:02d}:00"
+        data = jpeg(pixels, spots, when, gps=True, size=size)
         detections = [
             {"id": k + 1, "type": "hail_hit", "severity": 2, "confidence": round(rng.uniform(0.45, 0.99), 2),
              "box": [x - 9, y - 9, x + 9, y + 9]}
@@ -92,7 +95,7 @@ def claim(count: int = 40, seed: int = 7) -> Claim:
                                "box": [100, 100, 300, 140]})  # fmt: skip
         document = {
             "id": f"photo{n:02d}",
-            "image": {"width": PHOTO_PX[0], "height": PHOTO_PX[1], "sha256": hashlib.sha256(data).hexdigest()},
+            "image": {"width": size[0], "height": size[1], "sha256": hashlib.sha256(data).hexdigest()},
             "detections": detections,
             "tags": {"claim_id": "CLM-1042", **tags},
             "density": {"covered_sqft": 100.0} if tier != 2 else None,

@@ -187,3 +187,49 @@ def test_bad_requests_say_what_to_fix(http: httpx.Client, claim: dict[str, Any])
     )
     assert long_letter.status_code == 422 and "20000 characters" in long_letter.json()["error"]["message"]
     assert http.get(f"/v1/packets/{uuid.uuid4().hex}", headers=headers).status_code == 404
+
+
+def test_a_saved_template_and_its_word_document_shape_the_packet(http: httpx.Client, claim: dict[str, Any]) -> None:
+    import docx
+
+    headers = {"X-Org-Id": claim["org"]}
+    layout = {
+        "sections": ["summary", "quantities"],
+        "photos_per_page": 2,
+        "org_name": "Summit Roofing",
+        "keep_gps": False,
+    }
+    saved = http.put("/v1/orgs/me/packet-templates/Desk review", json=layout, headers=headers)
+    assert saved.status_code == 200, saved.text
+    branded = docx.Document()
+    branded.sections[0].header.paragraphs[0].text = "SUMMIT ROOFING · licensed and insured"
+    word = io.BytesIO()
+    branded.save(word)
+    kind = {"Content-Type": "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}
+    uploaded = http.put(
+        "/v1/orgs/me/packet-templates/Desk review/docx", content=word.getvalue(), headers=headers | kind
+    )
+    assert uploaded.status_code == 200, uploaded.text
+    not_word = http.put(
+        "/v1/orgs/me/packet-templates/Desk review/docx", content=b"PK not a docx", headers=headers | kind
+    )
+    assert not_word.status_code == 422 and ".docx" in not_word.json()["error"]["message"]
+    assert http.get("/v1/orgs/me/packet-templates", headers=headers).json()["templates"] == ["Desk review"]
+    assert http.get("/v1/orgs/me/packet-templates/Desk review", headers=headers).json()["docx"] is True
+    queued = http.post(
+        "/v1/packets", json={"report_id": claim["report"]["report_id"], "template": "Desk review"}, headers=headers
+    )
+    assert queued.status_code == 202, queued.text
+    with http.stream("GET", f"/v1/packets/{queued.json()['packet_id']}/stream", headers=headers) as streamed:
+        result = sse(streamed)[-2][1]["result"]
+    files = {name: httpx.get(url, timeout=60).content for name, url in result["files"].items()}
+    manifest = json.loads(files["manifest.json"])
+    assert manifest["sections"] == ["summary", "quantities"] and manifest["gps"] == "removed"
+    made = docx.Document(io.BytesIO(files["packet.docx"]))
+    assert made.sections[0].header.paragraphs[0].text == "SUMMIT ROOFING · licensed and insured"
+    other = {"X-Org-Id": _org()}
+    assert http.get("/v1/orgs/me/packet-templates/Desk review", headers=other).status_code == 404
+    missing = http.post(
+        "/v1/packets", json={"report_id": claim["report"]["report_id"], "template": "Nope"}, headers=headers
+    )
+    assert missing.status_code == 404

@@ -18,6 +18,7 @@ import re
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from packets.build import Diagrams, PacketOptions, build_packet
@@ -49,19 +50,24 @@ class PacketRequest:
     pdfa: bool = False
     paper: str = "us-letter"
     template: bytes | None = None  # the org's Word template
+    workdir: Path | None = None  # where photos.zip is written (a job's hundreds of MB stay on disk)
 
 
 @dataclass(frozen=True)
 class PacketFiles:
-    files: dict[str, bytes]  # name -> bytes, manifest.json included
+    files: dict[str, bytes]  # name -> bytes, manifest.json included (photos.zip too, unless spooled)
     packet: Packet
     pages: int
+    spooled: dict[str, Path] = field(default_factory=dict)  # name -> a file in the request's workdir
+
+    def names(self) -> list[str]:
+        return sorted({*self.files, *self.spooled})
 
 
 def make_packet(request: PacketRequest, progress: Progress | None = None) -> PacketFiles:
     say = progress or (lambda stage, fraction: None)
     say("photos", 0.05)
-    photos, left_out = packet_photos(request.report, request.originals, MAX_PHOTOS)
+    photos, left_out = packet_photos(request.report, request.originals, MAX_PHOTOS, request.options.photos_per_page)
     say("diagrams", 0.35)
     diagrams = _diagrams(request.artifacts)
     packet = build_packet(request.report, photos, left_out, diagrams, request.cover_letter, request.options)
@@ -80,12 +86,15 @@ def make_packet(request: PacketRequest, progress: Progress | None = None) -> Pac
         "cover-letter.docx": render_letter_docx(packet, request.template),
     }
     say("photos.zip", 0.85)
-    archive, reencoded = photos_zip(request.report, request.originals, photos, request.keep_gps, packet)
-    files["photos.zip"] = archive
+    target: Path | io.BytesIO = request.workdir / "photos.zip" if request.workdir else io.BytesIO()
+    reencoded = photos_zip(target, request.report, request.originals, photos, request.keep_gps, packet)
+    spooled = {"photos.zip": target} if isinstance(target, Path) else {}
+    if isinstance(target, io.BytesIO):
+        files["photos.zip"] = target.getvalue()
     files.update({name: request.artifacts[name] for name in EXPORTS if name in request.artifacts})
-    files["manifest.json"] = manifest(request, packet, files, left_out, reencoded, pages)
+    files["manifest.json"] = manifest(request, packet, {**files, **spooled}, left_out, reencoded, pages)
     say("done", 1.0)
-    return PacketFiles(files, packet, pages)
+    return PacketFiles(files, packet, pages, spooled)
 
 
 def _diagrams(artifacts: dict[str, bytes]) -> Diagrams:
@@ -103,10 +112,21 @@ def count_pages(pdf: bytes) -> int:
     return len(_PAGE.findall(pdf))
 
 
+def _digest(data: bytes | Path) -> tuple[int, str]:
+    if isinstance(data, bytes):
+        return len(data), hashlib.sha256(data).hexdigest()
+    digest, size = hashlib.sha256(), 0
+    with data.open("rb") as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
+
+
 def manifest(
     request: PacketRequest,
     packet: Packet,
-    files: dict[str, bytes],
+    files: dict[str, bytes | Path],
     left_out: list[LeftOut],
     reencoded: list[str],
     pages: int,
@@ -122,28 +142,34 @@ def manifest(
         "photos_reencoded_to_remove_gps": reencoded,
         "left_out": [{"what": x.what, "why": x.why} for x in left_out],
         "files": [
-            {"name": name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-            for name, data in sorted(files.items())
+            {"name": name, "bytes": size, "sha256": digest}
+            for name, (size, digest) in sorted((name, _digest(data)) for name, data in files.items())
         ],
     }
     return json.dumps(document, indent=2, sort_keys=True).encode() + b"\n"
 
 
 def photos_zip(
-    report: dict[str, Any], originals: dict[str, Original], shown: list[PacketPhoto], keep_gps: bool, packet: Packet
-) -> tuple[bytes, list[str]]:
-    """The originals of the report's photos, named by their number in the packet where they have one."""
+    target: Path | io.BytesIO,
+    report: dict[str, Any],
+    originals: dict[str, Original],
+    shown: list[PacketPhoto],
+    keep_gps: bool,
+    packet: Packet,
+) -> list[str]:
+    """The originals of the report's photos into `target`, named by their number in the packet where
+    they have one; returns the photos re-encoded to lose their GPS."""
     numbers = {p.id: p.number for p in shown}
     when = moment(packet)
     stamp = (max(1980, when.year), when.month, when.day, 0, 0, 0)
     reencoded: list[str] = []
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:  # photos do not compress
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_STORED) as archive:  # photos do not compress
         for photo in sorted(report.get("photos", []), key=lambda p: (numbers.get(p["id"], 10**6), p["id"])):
             original = originals.get(photo["id"])
-            if original is None or original.data is None:
+            data = original.read() if original is not None else None
+            if data is None:
                 continue
-            data, extension = original.data, extension_of(original.data)
+            extension = extension_of(data)
             if not keep_gps:
                 data, changed = without_gps(data)
                 if changed:
@@ -157,7 +183,7 @@ def photos_zip(
             entry = zipfile.ZipInfo(name, date_time=stamp)
             entry.external_attr = 0o644 << 16
             archive.writestr(entry, data)
-    return out.getvalue(), reencoded
+    return reencoded
 
 
 def extension_of(data: bytes) -> str:

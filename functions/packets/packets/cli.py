@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     for name, data in made.files.items():
         (args.out / name).write_bytes(data)
-    print(f"wrote {len(made.files)} files ({made.pages} pages) to {args.out}")
+    print(f"wrote {len(made.names())} files ({made.pages} pages) to {args.out}")
     for left in made.packet.left_out:
         print(f"left out {left.what}: {left.why}")
     return 0

@@ -9,6 +9,8 @@
   stream's budget ends: follow it again).
 - `POST /v1/packets/cover-letter` (and `/stream`): the cover letter drafted through the engine from
   the report, for a person to edit and send back with the packet's request.
+- `PUT`/`GET /v1/orgs/me/packet-templates/{name}` (and the list): the org's named layouts, which a
+  packet's request may name; `PUT .../{name}/docx`: the org's Word document its DOCX files start from.
 
 Everything is the caller's org's only: another org's packet or report is 404.
 
@@ -26,12 +28,14 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from packets import service
 from packets.jobs import PacketJobs
 from packets.letter import CoverLetter, CoverLetterRequest, cover_letter_request
-from packets.requests import PacketCreate
+from packets.requests import PacketCreate, PacketTemplate
+from packets.templates import MAX_DOCX_BYTES, S3TemplateStore, TemplateStore, check_name
 from shared.api import AI_ERRORS, MODE_QUERY, sse_response
 from shared.deployment import FunctionSpec, Work
 from shared.engine import CallContext, Engine
 from shared.errors import error_responses
 from shared.events import DoneEvent, ErrorEvent, MetaEvent, ProgressEvent, ResultEvent, StreamEvent
+from shared.forms import read_body
 from shared.http import JSON_BODY_ERRORS, JsonRoute, ai_json, org_id_of, request_id_of
 from shared.jobs import DynamoJobRepository
 from shared.modes import Mode
@@ -43,7 +47,8 @@ JobsProvider = Callable[[], PacketJobs]
 FUNCTION = service.FUNCTION
 POLL_S = 0.5
 STREAM_BUDGET_S = 110.0  # the streaming deployment's 120 s, less a margin to say so in an event
-MAX_BODY_BYTES = 200_000  # a request with a long cover letter
+MAX_BODY_BYTES = 2_100_000  # an org's Word template (2 MB); a packet's request with its letter is far less
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 _REPORT = "4b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e"
 PACKET_BODY = Body(
     openapi_examples={
@@ -62,7 +67,11 @@ PACKET_BODY = Body(
 
 
 def packets_router(
-    jobs: JobsProvider, work: Callable[[], WorkQueue], engine: Callable[[], Engine], env: Env
+    jobs: JobsProvider,
+    templates: Callable[[], TemplateStore],
+    work: Callable[[], WorkQueue],
+    engine: Callable[[], Engine],
+    env: Env,
 ) -> APIRouter:
     router = APIRouter(tags=["Packets"], route_class=JsonRoute)
 
@@ -76,7 +85,8 @@ def packets_router(
         responses=error_responses(*JSON_BODY_ERRORS, 404, 503),
     )
     async def create_packet(request: Request, body: PacketCreate = PACKET_BODY) -> JSONResponse:
-        view = await asyncio.to_thread(service.create, org_id_of(request, env), body, jobs(), work())
+        org = org_id_of(request, env)
+        view = await asyncio.to_thread(service.create, org, body, jobs(), work(), templates())
         return JSONResponse(view, status_code=202, headers=headers(request))
 
     @router.get(
@@ -124,6 +134,42 @@ def packets_router(
         call, ask = await _letter(request, body, mode)
         after = (lambda: engine().flush_records()) if env == "aws" else None
         return sse_response(await engine().start_stream(call, ask), call.request_id, after)
+
+    @router.put(
+        "/v1/orgs/me/packet-templates/{name}",
+        summary="Save a packet template: its sections in order, photos per page, paper, PDF/A, GPS",
+        responses=error_responses(*JSON_BODY_ERRORS),
+    )
+    async def save_template(request: Request, name: str, body: PacketTemplate) -> JSONResponse:
+        await asyncio.to_thread(templates().save, org_id_of(request, env), check_name(name), body)
+        return JSONResponse({"name": name, **body.model_dump(mode="json")}, headers=headers(request))
+
+    @router.get("/v1/orgs/me/packet-templates", summary="The org's packet templates, by name")
+    async def list_templates(request: Request) -> JSONResponse:
+        names = await asyncio.to_thread(templates().names, org_id_of(request, env))
+        return JSONResponse({"templates": names}, headers=headers(request))
+
+    @router.get(
+        "/v1/orgs/me/packet-templates/{name}", summary="One packet template", responses=error_responses(404, 422)
+    )
+    async def get_template(request: Request, name: str) -> JSONResponse:
+        org = org_id_of(request, env)
+        found = await asyncio.to_thread(templates().template, org, check_name(name))
+        has_docx = await asyncio.to_thread(templates().docx, org, name) is not None
+        body = {"name": name, **found.model_dump(mode="json"), "docx": has_docx}
+        return JSONResponse(body, headers=headers(request))
+
+    @router.put(
+        "/v1/orgs/me/packet-templates/{name}/docx",
+        summary="The org's Word document (.docx) the template's DOCX files start from: styles, header, logo",
+        responses=error_responses(404, 413, 422),
+        openapi_extra={"requestBody": {"content": {DOCX: {"schema": {"type": "string", "format": "binary"}}}}},
+    )
+    async def save_template_docx(request: Request, name: str) -> JSONResponse:
+        org = org_id_of(request, env)
+        data = await read_body(request, MAX_DOCX_BYTES)
+        await asyncio.to_thread(templates().save_docx, org, check_name(name), data)
+        return JSONResponse({"name": name, "docx": True, "bytes": len(data)}, headers=headers(request))
 
     async def _letter(request: Request, body: CoverLetterRequest, mode: Mode | None) -> tuple[CallContext, Any]:
         call = CallContext(org_id_of(request, env), request_id_of(request), FUNCTION)
@@ -173,17 +219,22 @@ def _jobs(clients: Clients) -> JobsProvider:
     )
 
 
+def _templates(clients: Clients) -> Callable[[], TemplateStore]:
+    return once(lambda: S3TemplateStore(clients.s3(), clients.settings.dominus_bucket))
+
+
 def routers(clients: Clients) -> list[APIRouter]:
-    return [packets_router(_jobs(clients), clients.work, clients.engine, clients.settings.dominus_env)]
+    env = clients.settings.dominus_env
+    return [packets_router(_jobs(clients), _templates(clients), clients.work, clients.engine, env)]
 
 
 def work_handler(clients: Clients) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     """The packet a `POST /v1/packets` handed to this function's own invocation."""
-    jobs = _jobs(clients)
+    jobs, templates = _jobs(clients), _templates(clients)
 
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         task = event["work"]
-        status = service.render(str(task["org_id"]), str(task["packet_id"]), jobs())
+        status = service.render(str(task["org_id"]), str(task["packet_id"]), jobs(), templates())
         return {"status": status, "packet_id": task["packet_id"]}
 
     return handler

@@ -12,17 +12,20 @@ expires). Every key includes the org.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from packets.bundle import PacketFiles
 from packets.photos import Original
 from shared.errors import Conflict, NotFound
 from shared.job_events import JobEvents, JobFinished
 from shared.jobs import JobRecord, JobRepository, JobTags, Scalar, expiry, iso_ms
-from shared.objects import org_prefix, read_object
+from shared.objects import is_missing, org_prefix, read_object
 from shared.perf import utc_now
 
 if TYPE_CHECKING:
@@ -96,16 +99,40 @@ class PacketJobs:
                 files[name] = body
         return record, json.loads(raw), files
 
-    def original(self, org_id: str, photo_id: str) -> Original:
-        """A report's photo as uploaded: kept beside its result, else its upload while it lasts."""
+    def original(self, org_id: str, photo_id: str, folder: Path) -> Original:
+        """A report's photo as uploaded, spooled into `folder`: kept beside its result, else its
+        upload while it lasts; neither (a photo of no vision job of this org's, or expired): none."""
         record = self.records.get(org_id, photo_id)
         if record is None or record.kind != "vision":
-            return Original(photo_id, None)
-        kept, upload = record.text("original_key"), record.text("source_key")
-        data = read_object(self.s3, self.bucket, kept, MAX_PHOTO_BYTES) if kept else None
-        if data is None and upload:
-            data = read_object(self.s3, self.upload_bucket, upload, MAX_PHOTO_BYTES)
-        return Original(photo_id, data)
+            return Original(photo_id)
+        path = folder / f"{record.job_id}.original"
+        for bucket, key in (
+            (self.bucket, record.text("original_key")),
+            (self.upload_bucket, record.text("source_key")),
+        ):
+            if key and self._spool(bucket, key, path):
+                return Original(photo_id, path=path)
+        return Original(photo_id)
+
+    def _spool(self, bucket: str, key: str, path: Path) -> bool:
+        """The object streamed into `path` (at most MAX_PHOTO_BYTES); False when it is missing or larger."""
+        try:
+            body = self.s3.get_object(Bucket=bucket, Key=key)["Body"]
+        except Exception as exc:
+            if is_missing(exc, self.s3.exceptions):
+                return False
+            raise
+        written = 0
+        with contextlib.closing(body), path.open("wb") as out:
+            while chunk := body.read(1 << 20):
+                written += len(chunk)
+                if written > MAX_PHOTO_BYTES:
+                    break
+                out.write(chunk)
+        if written > MAX_PHOTO_BYTES:
+            path.unlink()
+            return False
+        return True
 
     # ---- packets ------------------------------------------------------------------------------
 
@@ -151,16 +178,19 @@ class PacketJobs:
         attributes: dict[str, Scalar] = {"stage": stage, "fraction": round(fraction, 3)}
         self.records.update(org_id, job_id, status="running", updated_at=self.clock(), attributes=attributes)
 
-    def finish(self, record: JobRecord, files: dict[str, bytes], pages: int) -> None:
+    def finish(self, record: JobRecord, made: PacketFiles) -> None:
         prefix = packet_prefix(record.org_id, record.job_id)
-        for name, body in files.items():
+        for name, body in made.files.items():
             content_type = CONTENT_TYPES.get(name, "application/octet-stream")
             self.s3.put_object(Bucket=self.bucket, Key=prefix + name, Body=body, ContentType=content_type)
+        for name, path in made.spooled.items():  # streamed from disk, in parts when large
+            extra = {"ContentType": CONTENT_TYPES.get(name, "application/octet-stream")}
+            self.s3.upload_file(str(path), self.bucket, prefix + name, ExtraArgs=extra)
         attributes: dict[str, Scalar] = {
             "stage": "done",
             "fraction": 1,
-            "files": ",".join(sorted(files)),
-            "pages": pages,
+            "files": ",".join(made.names()),
+            "pages": made.pages,
         }
         now = self.clock()
         self.records.update(record.org_id, record.job_id, status="done", updated_at=now, attributes=attributes)

@@ -46,7 +46,10 @@ class PacketCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     report_id: str = Field(pattern=JOB_ID, description="a report of the caller's org")
-    template: PacketTemplate = Field(default_factory=PacketTemplate)
+    template: PacketTemplate | Annotated[str, Field(min_length=1, max_length=64)] = Field(
+        default_factory=PacketTemplate,
+        description="the layout, or the name of one the org saved (PUT /v1/orgs/me/packet-templates/{name})",
+    )
     sections: list[SectionKey] | None = Field(
         None, max_length=9, description="this packet's sections in order, over the template's"
     )
@@ -54,6 +57,7 @@ class PacketCreate(BaseModel):
         default_factory=list, description="the letter's paragraphs as a person edited them (a draft: /cover-letter)"
     )
     letter_by_ai: bool = Field(False, description="the letter was drafted by /v1/packets/cover-letter")
+    template_name: str | None = Field(None, description="set by the service: the saved template used, for its DOCX")
 
     @field_validator("cover_letter")
     @classmethod
@@ -69,5 +73,11 @@ class PacketCreate(BaseModel):
             raise ValueError("name at least one section, each once")
         return sections
 
+    def layout(self) -> PacketTemplate:
+        """The template itself (a named one is resolved into the request when it is queued)."""
+        if isinstance(self.template, str):
+            raise ValueError("the template's name is resolved before the packet is queued")
+        return self.template
+
     def chosen_sections(self) -> list[SectionKey]:
-        return self.sections if self.sections is not None else self.template.sections
+        return self.sections if self.sections is not None else self.layout().sections
