@@ -22,8 +22,15 @@ def test_a_request_names_each_section_once_and_keeps_its_letter_short() -> None:
         "quantities",
         "summary",
     ]
-    for bad in ({"sections": ["summary", "summary"]}, {"sections": []}, {"sections": ["nope"]},
-                {"cover_letter": ["x" * 3000] * 10}, {"report_id": "x"}, {"template": {"photos_per_page": 3}}):  # fmt: skip
+    refused: list[dict[str, object]] = [
+        {"sections": ["summary", "summary"]},
+        {"sections": []},
+        {"sections": ["nope"]},
+        {"cover_letter": ["x" * 3000] * 10},
+        {"report_id": "x"},
+        {"template": {"photos_per_page": 3}},
+    ]
+    for bad in refused:
         with pytest.raises(ValidationError):
             PacketCreate.model_validate({"report_id": REPORT, **bad})
 
