@@ -27,10 +27,14 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.cache_keys import check_org_id
+from shared.perf import utc_now
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+    from mypy_boto3_s3 import S3Client
+
+    from shared.job_events import JobEvents
 
 JobStatus = Literal["awaiting_upload", "queued", "running", "done", "failed"]
 Scalar = str | int | float | None  # a function's own attribute; None is stored as NULL
@@ -496,3 +500,32 @@ class MemoryJobRepository:
                 return False
             self._inputs[key] = job_id
             return True
+
+
+DEFAULT_RETENTION_DAYS = 365
+
+
+class JobStore:
+    """What each function's jobs live in: their records (through the repository), the data bucket
+    (every key under the org's prefix), the upload bucket where presigned uploads land (the data
+    bucket when there is none), how long a job is kept, the clock, and where finished jobs are
+    announced (none: not published). Thread-safe as boto3 clients are."""
+
+    def __init__(
+        self,
+        records: JobRepository,
+        s3: S3Client,
+        bucket: str,
+        *,
+        upload_bucket: str | None = None,
+        retention_days: int = DEFAULT_RETENTION_DAYS,
+        clock: Callable[[], datetime] = utc_now,
+        events: JobEvents | None = None,
+    ) -> None:
+        self.records = records
+        self.s3 = s3
+        self.bucket = bucket
+        self.upload_bucket = upload_bucket or bucket
+        self.retention_days = retention_days
+        self.clock = clock
+        self.events = events

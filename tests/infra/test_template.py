@@ -377,6 +377,7 @@ def test_api_body_binary_types_healthz_and_error_shape(translated: dict[str, Any
         "image/*",
         "multipart/form-data",
         "application/octet-stream",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",  # an org's Word template
     ]
     integration = body["paths"]["/healthz"]["get"]["x-amazon-apigateway-integration"]
     assert integration["type"] == "mock"

@@ -6,7 +6,9 @@ recorded (its perf record, the org's debit) is already written: a frozen sandbox
 from __future__ import annotations
 
 import io
+import json
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -18,6 +20,7 @@ from dominus_dev.server import InvocationContext
 from dominus_dev.simulated_model import SimulatedModel
 from shared.api import AIRoute
 from shared.deployment import Deployment, FunctionSpec, deploy
+from shared.jobs import DynamoJobRepository, JobRecord, expiry
 from shared.objects import object_created_event
 from shared.runtime import Clients
 from shared.settings import Settings
@@ -71,13 +74,30 @@ def _balance(aws_env: AwsEnv, org: str) -> int:
     return int(item["token_balance"]["N"])
 
 
-def _first_example(spec: FunctionSpec) -> tuple[str, dict[str, Any]]:
+def _first_example(spec: FunctionSpec, org: str = "", aws_env: AwsEnv | None = None) -> tuple[str, dict[str, Any]]:
     from analyze.function import FUNCTION as ANALYZE
     from smart_actions.function import FUNCTION as SMART_ACTIONS
     from video.function import FUNCTION as VIDEO
 
+    if spec.name == "packets":  # its AI call drafts a cover letter from a report of the org's
+        assert aws_env is not None
+        return "/v1/packets/cover-letter", {"report_id": _stored_report(org, aws_env), "carrier": "Acme Mutual"}
     route: AIRoute[Any] = {f.name: f for f in (ANALYZE, VIDEO, SMART_ACTIONS)}[spec.name].routes[0]
     return route.path, next(iter(route.examples.values()))["value"]
+
+
+def _stored_report(org: str, aws_env: AwsEnv) -> str:
+    """A report of the org's as the reports function stores it: its record and its JSON."""
+    report_id = uuid.uuid4().hex
+    key = f"orgs/{org}/reports/{report_id}/report.json"
+    report = {"report_id": report_id, "claim_id": "CLM-1", "totals": {"area_sqft": 2000.0, "squares": 20.0},
+              "profile": {"name": "Acme Mutual", "version": "3", "rules": "counts only"},
+              "directional": {}, "photos": [], "structures": [], "qc": {"passed": True}}  # fmt: skip
+    aws_env.client("s3").put_object(Bucket=aws_env.buckets["DataBucket"], Key=key, Body=json.dumps(report).encode())
+    now = datetime.now(UTC)
+    record = JobRecord(org, report_id, "done", now, expiry(now, 1), kind="report", attributes={"report_key": key})
+    DynamoJobRepository(aws_env.client("dynamodb"), aws_env.tables["JobsTable"]).create(record)
+    return report_id
 
 
 @pytest.mark.parametrize("spec", AI_SPECS, ids=[spec.name for spec in AI_SPECS])
@@ -86,7 +106,7 @@ def test_an_ai_call_is_recorded_and_debited_when_the_handler_returns(
 ) -> None:
     # Given an API Gateway event for the function's first route, from an org the authorizer named
     org = _org()
-    path, body = _first_example(spec)
+    path, body = _first_example(spec, org, aws_env)
     event = api_gateway_event("POST", path, org, json_body=body)
     # When Lambda invokes the deployed handler
     response = deployed[spec.name].handler(event, InvocationContext())

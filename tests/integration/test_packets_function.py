@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
 
 from dominus_dev.local import LocalRuntime
 from evaluation.geometry.synthetic import SceneSpec, build_scene
 from evaluation.vision.synthetic import PhotoSpec, render
-from tests.support.dev_server import running_dev_server
+from tests.support.dev_server import new_org, npy_bytes, running_dev_server
 from vision.images import encode_jpeg
 
 pytestmark = pytest.mark.integration
@@ -42,25 +41,15 @@ def http(server: tuple[str, LocalRuntime]) -> Iterator[httpx.Client]:
         yield client
 
 
-def _org() -> str:
-    return f"org-{uuid.uuid4().hex[:12]}"
-
-
-def _npy(z: np.ndarray[Any, Any]) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, z.astype(np.float32))
-    return buffer.getvalue()
-
-
 @pytest.fixture(scope="module")
 def claim(http: httpx.Client) -> dict[str, Any]:
     """One org's claim: a hip roof, three photos (two tagged, one test square), and its report."""
-    org, claim_id = _org(), f"CLM-{uuid.uuid4().hex[:6]}"
+    org, claim_id = new_org(), f"CLM-{uuid.uuid4().hex[:6]}"
     headers = {"X-Org-Id": org}
     hip = build_scene(SceneSpec(roof="hip", pitch=7.0, resolution=0.25, rotation_deg=10.0, seed=4))
     roof = http.post(
         "/v1/geometry/analyze",
-        files={"file": ("hip.npy", _npy(hip.grid.z), "application/octet-stream")},
+        files={"file": ("hip.npy", npy_bytes(hip.grid.z), "application/octet-stream")},
         data={"resolution": "0.25", "claim_id": claim_id},
         headers=headers,
     )
@@ -160,7 +149,7 @@ def test_another_org_gets_404_on_every_packet_route(http: httpx.Client, claim: d
     mine = {"X-Org-Id": claim["org"]}
     report_id = claim["report"]["report_id"]
     packet_id = http.post("/v1/packets", json={"report_id": report_id}, headers=mine).json()["packet_id"]
-    other = {"X-Org-Id": _org()}
+    other = {"X-Org-Id": new_org()}
     answers = [
         http.get(f"/v1/packets/{packet_id}", headers=other),
         http.get(f"/v1/packets/{packet_id}/stream", headers=other),
@@ -227,7 +216,7 @@ def test_a_saved_template_and_its_word_document_shape_the_packet(http: httpx.Cli
     assert manifest["sections"] == ["summary", "quantities"] and manifest["gps"] == "removed"
     made = docx.Document(io.BytesIO(files["packet.docx"]))
     assert made.sections[0].header.paragraphs[0].text == "SUMMIT ROOFING · licensed and insured"
-    other = {"X-Org-Id": _org()}
+    other = {"X-Org-Id": new_org()}
     assert http.get("/v1/orgs/me/packet-templates/Desk review", headers=other).status_code == 404
     missing = http.post(
         "/v1/packets", json={"report_id": claim["report"]["report_id"], "template": "Nope"}, headers=headers

@@ -18,7 +18,7 @@ from PIL import Image
 from dominus_dev.local import LocalRuntime
 from evaluation.geometry.synthetic import SceneSpec, build_scene
 from evaluation.vision.synthetic import PhotoSpec, render
-from tests.support.dev_server import running_dev_server
+from tests.support.dev_server import new_org, npy_bytes, running_dev_server
 from vision.images import encode_jpeg
 
 pytestmark = pytest.mark.integration
@@ -50,25 +50,15 @@ def http(server: tuple[str, LocalRuntime]) -> Iterator[httpx.Client]:
         yield client
 
 
-def _org() -> str:
-    return f"org-{uuid.uuid4().hex[:12]}"
-
-
-def _npy(z: np.ndarray[Any, Any]) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, z.astype(np.float32))
-    return buffer.getvalue()
-
-
 @pytest.fixture(scope="module")
 def claim(http: httpx.Client) -> dict[str, Any]:
     """One org's claim: a gable roof and three photos (two tagged to a facet, one untagged)."""
-    org, claim_id = _org(), f"CLM-{uuid.uuid4().hex[:6]}"
+    org, claim_id = new_org(), f"CLM-{uuid.uuid4().hex[:6]}"
     headers = {"X-Org-Id": org}
     gable = build_scene(SceneSpec(roof="gable", pitch=6.0, resolution=RESOLUTION, rotation_deg=0.0, seed=3))
     roof = http.post(
         "/v1/geometry/analyze",
-        files={"file": ("gable.npy", _npy(gable.grid.z), "application/octet-stream")},
+        files={"file": ("gable.npy", npy_bytes(gable.grid.z), "application/octet-stream")},
         data={"resolution": str(RESOLUTION), "claim_id": claim_id},
         headers=headers,
     )
@@ -167,7 +157,7 @@ def test_a_verdict_and_an_assignment_make_new_versions_that_recompute_the_scorec
 def test_another_org_finds_none_of_it(http: httpx.Client, claim: dict[str, Any]) -> None:
     mine = {"X-Org-Id": claim["org"]}
     report = http.post("/v1/reports", json={"claim_id": claim["claim_id"]}, headers=mine).json()
-    other = {"X-Org-Id": _org()}
+    other = {"X-Org-Id": new_org()}
     url = f"/v1/reports/{report['report_id']}"
     photo = claim["photos"][0]["job_id"]
     answers = [
@@ -189,7 +179,7 @@ def test_another_org_finds_none_of_it(http: httpx.Client, claim: dict[str, Any])
 
 
 def test_bad_requests_say_what_to_fix(http: httpx.Client) -> None:
-    headers = {"X-Org-Id": _org()}
+    headers = {"X-Org-Id": new_org()}
     nothing = http.post("/v1/reports", json={}, headers=headers)
     assert nothing.status_code == 422 and "claim_id" in nothing.json()["error"]["message"]
     empty_claim = http.post("/v1/reports", json={"claim_id": "CLM-none"}, headers=headers)
@@ -210,7 +200,7 @@ def test_a_drone_photo_uploaded_with_its_pose_is_placed_on_a_georeferenced_roof(
 
     from evaluation.reports.drone import CRS, ORIGIN
 
-    org, claim_id = _org(), f"CLM-{uuid.uuid4().hex[:6]}"
+    org, claim_id = new_org(), f"CLM-{uuid.uuid4().hex[:6]}"
     headers = {"X-Org-Id": org}
     scene = build_scene(SceneSpec(roof="hip", pitch=7.0, resolution=RESOLUTION, rotation_deg=20.0, seed=5))
     dsm = tmp_path / "roof.tif"
@@ -293,7 +283,7 @@ def test_named_carrier_profiles_are_versioned_and_reports_name_the_version(
         "/v1/reports", json={"claim_id": claim["claim_id"], "profile": "Nobody Mutual"}, headers=headers
     )
     assert missing.status_code == 404 and "no carrier profile named" in missing.json()["error"]["message"]
-    assert http.get(f"/v1/orgs/me/carrier-profiles/{name}", headers={"X-Org-Id": _org()}).status_code == 404
+    assert http.get(f"/v1/orgs/me/carrier-profiles/{name}", headers={"X-Org-Id": new_org()}).status_code == 404
 
 
 def test_the_orgs_report_settings_apply_to_its_reports(http: httpx.Client, claim: dict[str, Any]) -> None:
@@ -309,4 +299,4 @@ def test_the_orgs_report_settings_apply_to_its_reports(http: httpx.Client, claim
     assert next(q for q in report["quantities"] if q["name"] == "shingles")["code"] == "RFG 240"
     bad = http.put("/v1/orgs/me/report-settings", json={"line_codes": {"gutters": "X"}}, headers=headers)
     assert bad.status_code == 422 and "no quantity is named gutters" in bad.json()["error"]["message"]
-    assert http.get("/v1/orgs/me/report-settings", headers={"X-Org-Id": _org()}).json()["line_codes"] == {}
+    assert http.get("/v1/orgs/me/report-settings", headers={"X-Org-Id": new_org()}).json()["line_codes"] == {}

@@ -48,3 +48,14 @@ def lead_with_notes(note: str) -> dict[str, Any]:
     lead = copy.deepcopy(EXAMPLE_LEAD)
     lead["notes"] = note
     return lead
+
+
+def npy_bytes(z: Any) -> bytes:
+    """A height grid as the `.npy` file a DSM upload sends."""
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(z, dtype=np.float32))
+    return buffer.getvalue()

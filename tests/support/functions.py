@@ -72,7 +72,9 @@ def strict_violations(node: Any, path: str = "$") -> list[str]:
 
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-FUNCTION_PACKAGES = {"analyze", "video", "smart_actions", "authorizer", "geometry", "vision", "metrics", "reports"}
+FUNCTION_PACKAGES = {
+    "analyze", "video", "smart_actions", "authorizer", "geometry", "vision", "metrics", "reports", "packets",
+}  # fmt: skip
 # Code that no function's code root, image or the layer holds: the dev runtime, evaluation tooling
 # (synthetic data and scoring), benchmarks and tests.
 NEVER_DEPLOYED = {"dominus_dev", "evaluation", "bench", "tests"}

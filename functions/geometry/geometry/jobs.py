@@ -23,27 +23,22 @@ import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from shared.cache_keys import KeySpace, check_org_id
 from shared.errors import NotFound
-from shared.job_events import JobEvents, JobFinished
-from shared.jobs import JobRecord, JobRepository, JobTags, Scalar, expiry, is_job_id
+from shared.job_events import JobFinished
+from shared.jobs import JobRecord, JobStore, JobTags, Scalar, expiry, is_job_id
 from shared.objects import org_prefix, read_input, read_object
-from shared.perf import utc_now
 from shared.singleflight import FollowTimeout, SingleFlight
 from shared.stores.base import GuardedStore, StoreUnavailable
 from shared.stores.nothing import NothingShared
 
 if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
-
     from shared.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_RETENTION_DAYS = 365
 STORE_OPERATION = "geometry"
 STORE_TTL_MS = 7 * 86_400_000  # the store is a fast path; DynamoDB keeps the index for the job's life
 NO_JOB = "No geometry job with that id in this org."
@@ -76,27 +71,9 @@ def job_attributes(input_sha256: str, input_name: str, report: dict[str, Any], r
     }
 
 
-class GeometryJobs:
+class GeometryJobs(JobStore):
     """Job records (through the repository), reports, previews and inputs of one deployment
     (thread-safe: boto3 clients are)."""
-
-    def __init__(
-        self,
-        records: JobRepository,
-        s3: S3Client,
-        bucket: str,
-        *,
-        retention_days: int = DEFAULT_RETENTION_DAYS,
-        clock: Callable[[], datetime] = utc_now,
-        events: JobEvents | None = None,
-    ) -> None:
-        """`events`: where a new job's finished event goes (none: not published)."""
-        self.records = records
-        self.s3 = s3
-        self.bucket = bucket
-        self.retention_days = retention_days
-        self.clock = clock
-        self.events = events
 
     def find(self, org_id: str, input_sha256: str) -> str | None:
         """The job id of an earlier analysis of the same input in this org, if any."""

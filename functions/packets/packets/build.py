@@ -228,26 +228,12 @@ def _scorecard(report: dict[str, Any], diagrams: Diagrams, numbers: dict[str, li
                 0.9,
             )
         )
-    rows = []
-    for point in COMPASS:
-        d = report.get("directional", {}).get(point)
-        if d is None:
-            continue
-        rate, ci = _rate(d)
-        rows.append(
-            (
-                point,
-                ", ".join(d["facets"]),
-                _sqft(d["area_sqft"]),
-                f"{d.get('coverage', 0.0):.0%}",
-                str(d["hail_hits"]),
-                rate,
-                ci,
-                "-" if d.get("test_square_max") is None else f"{d['test_square_max']:.0f}",
-                DECISIONS.get(d.get("decision"), str(d.get("decision"))),
-                _numbers(numbers.get(point, [])) or "-",
-            )
-        )
+    directional = report.get("directional", {})
+    rows = [
+        _damage_row(p, ", ".join(directional[p]["facets"]), directional[p], numbers)
+        for p in COMPASS
+        if p in directional
+    ]
     blocks.append(
         Table(
             ("Slope", "Facets", "Sq ft", "Seen", "Hits", "Per 100 sq ft", "95% CI", "Test sq.", "Result", "Photos"),
@@ -256,24 +242,10 @@ def _scorecard(report: dict[str, Any], diagrams: Diagrams, numbers: dict[str, li
             numeric=(2, 3, 4, 5, 7),
         )
     )
-    facet_rows = []
-    for f in report["facets"]:
-        d = f["damage"]
-        rate, ci = _rate(d)
-        facet_rows.append(
-            (
-                f["id"],
-                f"{f['facing']} {f['pitch']}",
-                _sqft(f["area_sqft"]),
-                f"{d.get('coverage', 0.0):.0%}",
-                str(d["hail_hits"]),
-                rate,
-                ci,
-                "-" if d.get("test_square_max") is None else f"{d['test_square_max']:.0f}",
-                DECISIONS.get(d.get("decision"), str(d.get("decision"))),
-                _numbers(numbers.get(f["id"], [])) or "-",
-            )
-        )
+    facet_rows = [
+        _damage_row(f["id"], f"{f['facing']} {f['pitch']}", {**f["damage"], "area_sqft": f["area_sqft"]}, numbers)
+        for f in report["facets"]
+    ]
     blocks.append(
         Table(
             ("Facet", "Facing", "Sq ft", "Seen", "Hits", "Per 100 sq ft", "95% CI", "Test sq.", "Result", "Photos"),
@@ -286,6 +258,24 @@ def _scorecard(report: dict[str, Any], diagrams: Diagrams, numbers: dict[str, li
     blocks.append(Paragraph(f"Profile: {report['profile'].get('rules') or report['profile']['name']}", "note"))
     blocks += [Paragraph(f"Rule applied: {rule}", "note") for rule in rules[:8]]
     return tuple(blocks)
+
+
+def _damage_row(name: str, what: str, d: dict[str, Any], numbers: dict[str, list[int]]) -> tuple[str, ...]:
+    """A slope's or a facet's scorecard line: its area, coverage, hits, rate and interval, test
+    square, the profile's result and the photos behind it."""
+    rate, ci = _rate(d)
+    return (
+        name,
+        what,
+        _sqft(d["area_sqft"]),
+        f"{d.get('coverage', 0.0):.0%}",
+        str(d["hail_hits"]),
+        rate,
+        ci,
+        "-" if d.get("test_square_max") is None else f"{d['test_square_max']:.0f}",
+        DECISIONS.get(d.get("decision"), str(d.get("decision"))),
+        _numbers(numbers.get(name, [])) or "-",
+    )
 
 
 def _measurements(report: dict[str, Any], diagrams: Diagrams) -> tuple[Block, ...]:

@@ -33,7 +33,7 @@ from packets.templates import MAX_DOCX_BYTES, S3TemplateStore, TemplateStore, ch
 from shared.api import AI_ERRORS, MODE_QUERY, sse_response
 from shared.deployment import FunctionSpec, Work
 from shared.engine import CallContext, Engine
-from shared.errors import error_responses
+from shared.errors import UnsupportedMediaType, error_responses
 from shared.events import DoneEvent, ErrorEvent, MetaEvent, ProgressEvent, ResultEvent, StreamEvent
 from shared.forms import read_body
 from shared.http import JSON_BODY_ERRORS, JsonRoute, ai_json, org_id_of, request_id_of
@@ -62,6 +62,22 @@ PACKET_BODY = Body(
                 "cover_letter": ["Dear Claims Reviewer,", "Please find the roof packet for claim CLM-1042."],
             },
         },
+    }
+)
+
+LETTER_BODY = Body(
+    openapi_examples={
+        "to the desk": {
+            "summary": "A cover letter to the carrier's desk reviewer",
+            "value": {
+                "report_id": _REPORT,
+                "carrier": "Acme Mutual",
+                "claim_number": "AM-2026-48817",
+                "policy_holder": "Dana Whitfield",
+                "loss_date": "2026-05-27",
+                "sender": {"company": "Summit Roofing", "name": "Marcus Reyes", "title": "Claims Manager"},
+            },
+        }
     }
 )
 
@@ -104,7 +120,10 @@ def packets_router(
         "/v1/packets/{packet_id}/stream",
         summary="A packet's progress as Server-Sent Events, then its files",
         response_class=StreamingResponse,
-        responses={200: {"content": {"text/event-stream": {}}, "description": "SSE events"}, **error_responses(404)},
+        responses={
+            200: {"content": {"text/event-stream": {}}, "description": "SSE events"},
+            **error_responses(404, 422),
+        },
     )
     async def follow_packet(request: Request, packet_id: str) -> StreamingResponse:
         org, request_id = org_id_of(request, env), request_id_of(request)
@@ -118,7 +137,9 @@ def packets_router(
         summary="Draft the packet's cover letter from the report (edit it, then send it with the packet)",
         responses=AI_ERRORS | error_responses(404),
     )
-    async def draft_letter(request: Request, body: CoverLetterRequest, mode: Mode | None = MODE_QUERY) -> JSONResponse:
+    async def draft_letter(
+        request: Request, body: CoverLetterRequest = LETTER_BODY, mode: Mode | None = MODE_QUERY
+    ) -> JSONResponse:
         call, ask = await _letter(request, body, mode)
         return ai_json(await engine().generate(call, ask))
 
@@ -126,10 +147,14 @@ def packets_router(
         "/v1/packets/cover-letter/stream",
         summary="Draft the packet's cover letter (stream)",
         response_class=StreamingResponse,
-        responses={200: {"content": {"text/event-stream": {}}, "description": "SSE events"}, **AI_ERRORS},
+        responses={
+            200: {"content": {"text/event-stream": {}}, "description": "SSE events"},
+            **AI_ERRORS,
+            **error_responses(404),
+        },
     )
     async def draft_letter_stream(
-        request: Request, body: CoverLetterRequest, mode: Mode | None = MODE_QUERY
+        request: Request, body: CoverLetterRequest = LETTER_BODY, mode: Mode | None = MODE_QUERY
     ) -> StreamingResponse:
         call, ask = await _letter(request, body, mode)
         after = (lambda: engine().flush_records()) if env == "aws" else None
@@ -138,7 +163,7 @@ def packets_router(
     @router.put(
         "/v1/orgs/me/packet-templates/{name}",
         summary="Save a packet template: its sections in order, photos per page, paper, PDF/A, GPS",
-        responses=error_responses(*JSON_BODY_ERRORS),
+        responses=error_responses(*JSON_BODY_ERRORS, 404),
     )
     async def save_template(request: Request, name: str, body: PacketTemplate) -> JSONResponse:
         await asyncio.to_thread(templates().save, org_id_of(request, env), check_name(name), body)
@@ -162,11 +187,14 @@ def packets_router(
     @router.put(
         "/v1/orgs/me/packet-templates/{name}/docx",
         summary="The org's Word document (.docx) the template's DOCX files start from: styles, header, logo",
-        responses=error_responses(404, 413, 422),
+        responses=error_responses(404, 413, 415, 422),
         openapi_extra={"requestBody": {"content": {DOCX: {"schema": {"type": "string", "format": "binary"}}}}},
     )
     async def save_template_docx(request: Request, name: str) -> JSONResponse:
         org = org_id_of(request, env)
+        sent = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if sent not in (DOCX, "application/octet-stream"):
+            raise UnsupportedMediaType(f"Send the Word document's bytes as {DOCX}.")
         data = await read_body(request, MAX_DOCX_BYTES)
         await asyncio.to_thread(templates().save_docx, org, check_name(name), data)
         return JSONResponse({"name": name, "docx": True, "bytes": len(data)}, headers=headers(request))

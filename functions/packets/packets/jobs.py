@@ -15,24 +15,18 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from packets.bundle import PacketFiles
 from packets.photos import Original
 from shared.errors import Conflict, NotFound
-from shared.job_events import JobEvents, JobFinished
-from shared.jobs import JobRecord, JobRepository, JobTags, Scalar, expiry, iso_ms
+from shared.job_events import JobFinished
+from shared.jobs import JobRecord, JobStore, JobTags, Scalar, expiry, iso_ms
 from shared.objects import is_missing, org_prefix, read_object
-from shared.perf import utc_now
-
-if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
 
 KIND = "packet"
-DEFAULT_RETENTION_DAYS = 365
 URL_EXPIRES_S = 3600
 MAX_REPORT_BYTES = 20 * 1024 * 1024
 MAX_PHOTO_BYTES = 60 * 1024 * 1024
@@ -57,28 +51,9 @@ def packet_prefix(org_id: str, job_id: str) -> str:
     return f"{org_prefix(org_id)}packets/{job_id}/"
 
 
-class PacketJobs:
+class PacketJobs(JobStore):
     """Packet records and objects, and the reports and photos packets read (thread-safe: boto3
     clients are)."""
-
-    def __init__(
-        self,
-        records: JobRepository,
-        s3: S3Client,
-        bucket: str,
-        *,
-        upload_bucket: str | None = None,
-        events: JobEvents | None = None,
-        retention_days: int = DEFAULT_RETENTION_DAYS,
-        clock: Callable[[], datetime] = utc_now,
-    ) -> None:
-        self.records = records
-        self.s3 = s3
-        self.bucket = bucket
-        self.upload_bucket = upload_bucket or bucket
-        self.events = events
-        self.retention_days = retention_days
-        self.clock = clock
 
     # ---- what packets read --------------------------------------------------------------------
 

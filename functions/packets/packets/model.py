@@ -7,7 +7,7 @@ documents cannot disagree.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 SectionKey = Literal[
     "cover_letter",
@@ -20,17 +20,7 @@ SectionKey = Literal[
     "quantities",
     "methodology",
 ]
-SECTION_KEYS: tuple[SectionKey, ...] = (
-    "cover_letter",
-    "evidence_index",
-    "summary",
-    "scorecard",
-    "measurements",
-    "photos",
-    "damage_summary",
-    "quantities",
-    "methodology",
-)
+SECTION_KEYS: tuple[SectionKey, ...] = get_args(SectionKey)  # every section, in the default order
 
 
 @dataclass(frozen=True)

@@ -15,22 +15,15 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from reports.inputs import Geometry, Photo, read_geometry, read_photos
 from shared.errors import Conflict, NotFound
-from shared.job_events import JobEvents, JobFinished
-from shared.jobs import JobRecord, JobRepository, JobTags, Scalar, expiry, iso_ms
+from shared.job_events import JobFinished
+from shared.jobs import JobRecord, JobStore, JobTags, Scalar, expiry, iso_ms
 from shared.objects import org_prefix, read_object
-from shared.perf import utc_now
-
-if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
 
 KIND = "report"
-DEFAULT_RETENTION_DAYS = 365
 MAX_RESULT_BYTES = 20 * 1024 * 1024  # a geometry report or a photo's detections
 NO_REPORT = "No report with that id in this org."
 CONTENT_TYPES = {
@@ -59,26 +52,9 @@ def job_url(record: JobRecord) -> str:
     return _ROUTES.get(kind_of(record), "/v1/jobs/") + record.job_id
 
 
-class ReportJobs:
+class ReportJobs(JobStore):
     """Report records and objects, and the geometry and vision results reports read (thread-safe:
     boto3 clients are)."""
-
-    def __init__(
-        self,
-        records: JobRepository,
-        s3: S3Client,
-        bucket: str,
-        *,
-        events: JobEvents | None = None,
-        retention_days: int = DEFAULT_RETENTION_DAYS,
-        clock: Callable[[], datetime] = utc_now,
-    ) -> None:
-        self.records = records
-        self.s3 = s3
-        self.bucket = bucket
-        self.events = events
-        self.retention_days = retention_days
-        self.clock = clock
 
     # ---- what reports read --------------------------------------------------------------------
 

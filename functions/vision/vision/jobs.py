@@ -23,27 +23,20 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
 from shared.cache_keys import check_org_id
-from shared.job_events import JobEvents, JobFinished
-from shared.jobs import JobRecord, JobRepository, JobStatus, JobTags, Scalar, expiry, iso_ms
+from shared.job_events import JobFinished
+from shared.jobs import JobRecord, JobStatus, JobStore, JobTags, Scalar, expiry, iso_ms
 from shared.objects import org_prefix, read_object, upload_prefix
-from shared.perf import utc_now
-
-if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
 
 logger = logging.getLogger(__name__)
 
 Status = JobStatus
 KIND = "vision"
-DEFAULT_RETENTION_DAYS = 365
 UPLOAD_EXPIRES_S = 900
 _UPLOAD_KEY = re.compile(r"^uploads/(?P<org>[^/]+)/(?P<job>[0-9a-f]{32})/(?P<name>[^/]+)$")
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -122,30 +115,9 @@ def heatmap_key(org_id: str, job_id: str) -> str:
     return f"{org_prefix(org_id)}vision/{job_id}/heatmap.png"
 
 
-class VisionJobs:
+class VisionJobs(JobStore):
     """Job records (through the repository), results and uploads of one deployment (thread-safe:
     boto3 clients are)."""
-
-    def __init__(
-        self,
-        records: JobRepository,
-        s3: S3Client,
-        bucket: str,
-        *,
-        upload_bucket: str | None = None,
-        retention_days: int = DEFAULT_RETENTION_DAYS,
-        clock: Callable[[], datetime] = utc_now,
-        events: JobEvents | None = None,
-    ) -> None:
-        """`upload_bucket`: where presigned uploads land (deployed, its own bucket, whose events start
-        jobs); the data bucket when not given. `events`: where finished jobs are announced."""
-        self.records = records
-        self.s3 = s3
-        self.bucket = bucket
-        self.upload_bucket = upload_bucket or bucket
-        self.retention_days = retention_days
-        self.clock = clock
-        self.events = events
 
     def _announce(self, org_id: str, job_id: str, status: Literal["done", "failed"], reason: str | None = None) -> None:
         if self.events is None:
