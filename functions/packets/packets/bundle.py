@@ -28,7 +28,7 @@ from packets.photos import Original, packet_photos
 from packets.word import render_docx, render_letter_docx
 from shared.typeset import png_of
 
-MAX_PHOTOS = 200  # shown in one packet; the rest are listed as left out (and stay in photos.zip)
+MAX_PHOTOS = 200  # shown in one packet; the rest are listed as left out
 MAX_PAGES = 150  # a packet past this is refused: split the claim's photos into several packets
 EXPORTS = ("report.json", "facets.geojson", "facets.csv", "quantities.csv", "measurements.xml")
 DIAGRAMS = ("facets.svg", "pitch.svg", "lengths.svg")
@@ -77,7 +77,7 @@ def make_packet(request: PacketRequest, progress: Progress | None = None) -> Pac
     if pages > MAX_PAGES:
         raise TooManyPages(
             f"The packet would have {pages} pages, over the limit of {MAX_PAGES}: choose fewer sections or photos, "
-            "or two photos a page less often."
+            "or four photos a page instead of two."
         )
     say("docx", 0.7)
     files = {

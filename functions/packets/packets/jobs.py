@@ -57,11 +57,16 @@ class PacketJobs(JobStore):
 
     # ---- what packets read --------------------------------------------------------------------
 
-    def report(self, org_id: str, report_id: str) -> tuple[JobRecord, dict[str, Any], dict[str, bytes]]:
-        """This org's report: its record, its JSON, and its files (report.json included)."""
+    def report_record(self, org_id: str, report_id: str) -> JobRecord:
+        """This org's report's record; NotFound for any other."""
         record = self.records.get(org_id, report_id)
         if record is None or record.kind != "report":
             raise NotFound("No report with that id in this org.")
+        return record
+
+    def report(self, org_id: str, report_id: str) -> tuple[JobRecord, dict[str, Any], dict[str, bytes]]:
+        """This org's report: its record, its JSON, and its files (report.json included)."""
+        record = self.report_record(org_id, report_id)
         key = record.text("report_key")
         raw = read_object(self.s3, self.bucket, key, MAX_REPORT_BYTES) if key else None
         if raw is None:

@@ -30,7 +30,7 @@ def create(
     """A queued packet of this org's report (404 for any other), its rendering handed to the
     function's own invocation. A saved template is resolved now: the packet is what was asked for,
     whatever the template becomes."""
-    record, _, _ = jobs.report(org_id, body.report_id)
+    record = jobs.report_record(org_id, body.report_id)
     if isinstance(body.template, str):
         body = body.model_copy(
             update={"template": templates.template(org_id, body.template), "template_name": body.template}
