@@ -116,8 +116,8 @@ class PacketJobs(JobStore):
 
     # ---- packets ------------------------------------------------------------------------------
 
-    def open(self, org_id: str, report_id: str, request: dict[str, Any], tags: JobTags) -> str:
-        """A queued packet job, its request stored beside it; returns its id."""
+    def open(self, org_id: str, report_id: str, request: dict[str, Any], tags: JobTags) -> JobRecord:
+        """A queued packet job, its request stored beside it; returns its record."""
         job_id = uuid.uuid4().hex
         key = packet_prefix(org_id, job_id) + "request.json"
         self.s3.put_object(
@@ -138,7 +138,7 @@ class PacketJobs(JobStore):
             attributes=attributes,
         )
         self.records.create(record)
-        return job_id
+        return record
 
     def record(self, org_id: str, job_id: str) -> JobRecord:
         record = self.records.get(org_id, job_id)

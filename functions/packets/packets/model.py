@@ -52,9 +52,15 @@ class PacketPhoto:
     id: str
     name: str  # the file it is stored under in the document
     jpeg: bytes  # the document's copy: downscaled, detection boxes drawn
+    size: tuple[int, int]  # the copy's width and height, pixels
     caption: str
     role: str  # overview, slope, test square, close-up, unassigned
     shows: str  # the facet(s) it is tied to, as the caption says
+
+    @property
+    def ratio(self) -> float:
+        """Height over width."""
+        return self.size[1] / max(1, self.size[0])
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ request, for archiving.
 from __future__ import annotations
 
 import datetime
-import io
 import json
 import tempfile
 from importlib import resources
@@ -51,17 +50,13 @@ def _block(b: Paragraph | Table | Figure | PhotoGrid) -> dict[str, Any]:
     return {
         "kind": "photos",
         "per_page": b.per_page,
-        "photos": [{"name": p.name, "caption": p.caption, "tall": _tall(p.jpeg, b.per_page)} for p in b.photos],
+        "photos": [{"name": p.name, "caption": p.caption, "tall": _tall(p.ratio, b.per_page)} for p in b.photos],
     }
 
 
-def _tall(jpeg: bytes, per_page: int) -> bool:
-    """Whether the photo, as wide as its column, would be taller than its share of the page (the
-    template's heights over its columns' widths, on a 7 in wide text block)."""
-    from PIL import Image
-
-    with Image.open(io.BytesIO(jpeg)) as image:
-        ratio = image.height / image.width
+def _tall(ratio: float, per_page: int) -> bool:
+    """Whether a photo of this height over width, as wide as its column, would be taller than its
+    share of the page (the template's heights over its columns' widths, on a 7 in text block)."""
     column_in, share_in = (7.0, 4.1) if per_page == 2 else (3.4, 3.4)
     return ratio * column_in > share_in
 

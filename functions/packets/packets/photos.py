@@ -98,10 +98,12 @@ def ordered(report: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]
     return [(photo, attribution, role) for _, _, _, photo, attribution, role in rows]
 
 
-def document_copy(data: bytes, photo: dict[str, Any], long_side: int = DOCUMENT_PX[4]) -> tuple[bytes, str | None]:
+def document_copy(
+    data: bytes, photo: dict[str, Any], long_side: int = DOCUMENT_PX[4]
+) -> tuple[bytes, tuple[int, int], str | None]:
     """The photo upright (as the detector saw it: its boxes are on those pixels), downscaled, its
     detections boxed (red: counted; amber: not counted; grey: rejected by a reviewer) and numbered,
-    as a JPEG without metadata; and its capture time."""
+    as a JPEG without metadata; its size; and its capture time."""
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     with Image.open(io.BytesIO(data)) as opened:
         when = taken_at(opened)
@@ -111,7 +113,7 @@ def document_copy(data: bytes, photo: dict[str, Any], long_side: int = DOCUMENT_
     boxed = _boxed(upright, photo["detections"], upright.width / max(1, photo["image"]["width"]))
     out = io.BytesIO()
     boxed.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True)
-    return out.getvalue(), when
+    return out.getvalue(), boxed.size, when
 
 
 def _boxed(image: Image.Image, detections: list[dict[str, Any]], scale: float) -> Image.Image:
@@ -146,12 +148,12 @@ def packet_photos(
             left.append(LeftOut(photo["id"], "the file is not the photo the report analysed (its SHA-256 differs)"))
             continue
         try:
-            jpeg, when = document_copy(data, photo, DOCUMENT_PX.get(per_page, DOCUMENT_PX[4]))
+            jpeg, size, when = document_copy(data, photo, DOCUMENT_PX.get(per_page, DOCUMENT_PX[4]))
         except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError, SyntaxError) as why:
             left.append(LeftOut(photo["id"], f"the image could not be read ({type(why).__name__})"))
             continue
         number = len(shown) + 1
         where = shows(facets, attribution)
         text = caption(number, photo, where, role, when)
-        shown.append(PacketPhoto(number, photo["id"], f"photo-{number:03d}.jpg", jpeg, text, role, where))
+        shown.append(PacketPhoto(number, photo["id"], f"photo-{number:03d}.jpg", jpeg, size, text, role, where))
     return shown, left

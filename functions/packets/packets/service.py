@@ -36,8 +36,8 @@ def create(
             update={"template": templates.template(org_id, body.template), "template_name": body.template}
         )
     tags = JobTags(claim_id=record.claim_id)
-    packet_id = jobs.open(org_id, body.report_id, body.model_dump(mode="json"), tags)
-    queued = jobs.record(org_id, packet_id)
+    queued = jobs.open(org_id, body.report_id, body.model_dump(mode="json"), tags)
+    packet_id = queued.job_id
     try:
         work.submit(FUNCTION, {"kind": "packet", "org_id": org_id, "packet_id": packet_id})
     except Exception as exc:  # NoWork here; a refused or failed invocation deployed

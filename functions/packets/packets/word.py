@@ -134,7 +134,7 @@ def _photos(document: DocumentObject, block: PhotoGrid) -> None:
         for k, photo in enumerate(page):
             cell = table.rows[k // across].cells[k % across]
             run = cell.paragraphs[0].add_run()
-            w, h = _fit(photo.jpeg, width, height)
+            w, h = _fit(photo.ratio, width, height)
             run.add_picture(io.BytesIO(photo.jpeg), width=w, height=h)
             caption = cell.add_paragraph(photo.caption)
             for r in caption.runs:
@@ -145,13 +145,9 @@ def _page_break(document: DocumentObject) -> None:
     document.add_paragraph().add_run().add_break(WD_BREAK.PAGE)
 
 
-def _fit(jpeg: bytes, width_in: float, height_in: float) -> tuple[int, int]:
-    """The picture's size (EMU) within `width_in` x `height_in`, its aspect ratio kept: a tall photo
-    cannot run off the page."""
-    from PIL import Image
-
-    with Image.open(io.BytesIO(jpeg)) as image:
-        ratio = image.height / image.width
+def _fit(ratio: float, width_in: float, height_in: float) -> tuple[int, int]:
+    """The picture's size (EMU) within `width_in` x `height_in`, its aspect ratio (height over
+    width) kept: a tall photo cannot run off the page."""
     width = min(width_in, height_in / ratio)
     return int(Inches(width)), int(Inches(width * ratio))
 
