@@ -67,7 +67,13 @@ class PacketFiles:
 def make_packet(request: PacketRequest, progress: Progress | None = None) -> PacketFiles:
     say = progress or (lambda stage, fraction: None)
     say("photos", 0.05)
-    photos, left_out = packet_photos(request.report, request.originals, MAX_PHOTOS, request.options.photos_per_page)
+    photos, left_out = packet_photos(
+        request.report,
+        request.originals,
+        MAX_PHOTOS,
+        request.options.photos_per_page,
+        lambda through, total: say("photos", 0.05 + 0.3 * through / total),
+    )
     say("diagrams", 0.35)
     diagrams = _diagrams(request.artifacts)
     packet = build_packet(request.report, photos, left_out, diagrams, request.cover_letter, request.options)

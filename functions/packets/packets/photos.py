@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ DOCUMENT_PX = {2: 1400, 4: 1000}
 JPEG_QUALITY = 78
 MAX_PIXELS = 80_000_000  # a photo larger than this is not decoded (a decompression bomb)
 ROLES = ("overview", "slope", "test square", "close-up", "unassigned")
+PROGRESS_EVERY = 10  # photos between progress reports (each is a job record's update)
 CLOSE_UP_PX_PER_FT = 40.0  # a frame under about 100 ft across at 4000 px: a close-up
 COUNTED = (200, 30, 30)
 NOT_COUNTED = (230, 160, 20)
@@ -128,13 +130,21 @@ def _boxed(image: Image.Image, detections: list[dict[str, Any]], scale: float) -
 
 
 def packet_photos(
-    report: dict[str, Any], originals: dict[str, Original], limit: int, per_page: int = 4
+    report: dict[str, Any],
+    originals: dict[str, Original],
+    limit: int,
+    per_page: int = 4,
+    done: Callable[[int, int], None] | None = None,
 ) -> tuple[list[PacketPhoto], list[LeftOut]]:
-    """The report's photos as the packet shows them, and those it cannot show, with why."""
+    """The report's photos as the packet shows them, and those it cannot show, with why; `done` hears
+    how many of how many are through, every `PROGRESS_EVERY`."""
     facets = {f["id"]: f for f in report.get("facets", [])}
     shown: list[PacketPhoto] = []
     left: list[LeftOut] = []
-    for photo, attribution, role in ordered(report):
+    reading = ordered(report)
+    for index, (photo, attribution, role) in enumerate(reading):
+        if done is not None and index and index % PROGRESS_EVERY == 0:
+            done(index, len(reading))
         if len(shown) >= limit:
             left.append(LeftOut(photo["id"], f"the packet shows at most {limit} photos"))
             continue
