@@ -17,7 +17,8 @@ import numpy as np
 
 from evaluation.geometry.synthetic import Scene
 from geometry.edges import EdgeKind
-from geometry.measure import SQFT_PER_M2, RoofReport
+from geometry.measure import RoofReport
+from geometry.units import SQFT_PER_M2
 
 SCORED_EDGES: tuple[EdgeKind, ...] = ("ridge", "hip", "valley")
 

@@ -201,6 +201,14 @@ def test_all_nodata_is_invalid(http: httpx.Client) -> None:
     assert "nodata" in error["message"]
 
 
+def test_a_flat_dsm_is_a_result_that_says_why_it_has_no_planes(http: httpx.Client) -> None:
+    lawn = np.random.default_rng(4).normal(100.0, 0.02, (80, 80))
+    response = _upload(http, _org(), ("lawn.npy", _npy(lawn)), resolution=RESOLUTION)
+    assert response.status_code == 201, response.text
+    report = response.json()["report"]
+    assert report["planes"] == [] and [w["code"] for w in report["warnings"]] == ["flat"]
+
+
 def test_npy_without_resolution_is_invalid(http: httpx.Client, gable: bytes) -> None:
     error = _assert_error(_upload(http, _org(), ("gable.npy", gable)), 422, "invalid_input")
     assert "resolution" in error["message"]

@@ -83,4 +83,5 @@ def test_no_roof_is_a_clear_result_not_an_error(tmp_path: Path, capsys: pytest.C
     ground = tmp_path / "lawn.npy"
     np.save(ground, np.random.default_rng(1).normal(0, 0.02, (60, 60)))
     assert main(["geometry", str(ground), "--resolution", "0.25"]) == 0
-    assert "No roof planes found." in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert out.startswith("No roof planes: nothing stands 1.8 m above the ground") and "roof mask" in out

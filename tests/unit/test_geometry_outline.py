@@ -12,9 +12,10 @@ import pytest
 from evaluation.geometry.accuracy import SCORED_EDGES
 from evaluation.geometry.synthetic import Scene, SceneSpec, TruthFacet, build_scene
 from geometry.edges import EDGE_KINDS
-from geometry.measure import FT_PER_M, RoofReport, measure
+from geometry.measure import RoofReport, measure
 from geometry.outline import douglas_peucker, self_intersecting
 from geometry.segment import segment
+from geometry.units import FT_PER_M
 
 
 def analyse(spec: SceneSpec) -> tuple[Scene, RoofReport]:

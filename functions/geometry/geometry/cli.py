@@ -10,6 +10,7 @@ from typing import Any
 from geometry.analysis import analyze_file, write_labels
 from geometry.measure import RoofReport
 from geometry.preview import write_preview
+from geometry.units import SQFT_PER_M2
 
 
 def add_parser(commands: Any) -> None:
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
 
 def table(report: RoofReport) -> str:
     if not report.facets:
-        return "No roof planes found."
+        return "\n".join(w.message for w in report.warnings) or "No roof planes found."
     rows = [("Facet", "Pitch", "Angle", "Facing", "Azimuth", "Area sq ft", "Squares")]
     for facet in report.facets:
         rows.append(
@@ -54,8 +55,8 @@ def table(report: RoofReport) -> str:
                 f"{facet.pitch_deg:.1f}°",
                 facet.facing,
                 f"{facet.azimuth_deg:.0f}°",
-                f"{facet.area_m2 * 10.763910416709722:,.0f}",
-                f"{facet.area_m2 * 0.10763910416709722:.2f}",
+                f"{facet.area_m2 * SQFT_PER_M2:,.0f}",
+                f"{facet.area_m2 * SQFT_PER_M2 / 100:.2f}",
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]

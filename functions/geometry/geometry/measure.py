@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from geometry.diagnosis import ResultWarning, why_no_planes
 from geometry.dormers import fit_dormers, host_labels, with_dormers
 from geometry.edges import EDGE_KINDS, FLAT_PITCH_DEG, EdgeKind, RoofEdge, edge_totals_m, roof_edges
 from geometry.grid import Georeference, HeightGrid
@@ -21,9 +22,8 @@ from geometry.outline import FacetOutline, outline_facets
 from geometry.penetrations import Penetration, find_penetrations
 from geometry.segment import IntGrid, Plane, Segmentation
 from geometry.structures import Structure, group_structures
+from geometry.units import FT_PER_M, SQFT_PER_M2
 
-SQFT_PER_M2 = 10.763910416709722
-FT_PER_M = 1 / 0.3048
 FRAME = "metres; x east, y north from the grid's top-left corner; z as the heights"
 COMPASS = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
 
@@ -109,6 +109,7 @@ class RoofReport:
     resolution_m: float  # the grid's cell size
     georeference: Georeference | None = None
     penetrations: list[Penetration] = field(default_factory=list)  # facets by their rank
+    warnings: list[ResultWarning] = field(default_factory=list)  # what a reader must know about the result
 
     def edge_totals_m(self) -> dict[EdgeKind, float]:
         return edge_totals_m(self.edges)
@@ -127,6 +128,7 @@ class RoofReport:
             "edge_totals_ft": {kind: round(metres * FT_PER_M, 1) for kind, metres in self.edge_totals_m().items()},
             "structures": [s.to_json([f.id for f in self.facets]) for s in self.structures],
             "penetrations": [p.to_json([f.id for f in self.facets]) for p in self.penetrations],
+            "warnings": [w.to_json() for w in self.warnings],
             "source": {
                 "resolution_m": round(self.resolution_m, 4),
                 "frame": FRAME,
@@ -192,4 +194,5 @@ def measure(segmentation: Segmentation, grid: HeightGrid) -> RoofReport:
     facets = [replace(f, structure=of_facet[f.label]) for f in facets]
     penetrating = find_penetrations(outlines, planes, segmentation.labels, grid)
     found = [replace(p, facet=int(mapping[p.facet])) for p in penetrating]
-    return RoofReport(facets, labels, edges, structures, min(grid.dx, grid.dy), grid.georeference, found)
+    warnings = [] if facets else [why_no_planes(grid, segmentation)]
+    return RoofReport(facets, labels, edges, structures, min(grid.dx, grid.dy), grid.georeference, found, warnings)

@@ -23,6 +23,7 @@ import numpy as np
 from geometry.grid import HeightGrid
 from geometry.outline import FacetOutline
 from geometry.segment import IntGrid, Plane
+from geometry.units import FT_PER_M, SQFT_PER_M2
 
 MIN_RISE_M = 0.4
 MIN_AREA_M2 = 0.15
@@ -30,8 +31,6 @@ MAX_AREA_M2 = 8.0
 MIN_FILL = 0.6  # of its rotated bounding box
 TOP_BAND_M = 0.2
 MIN_LEVEL_SHARE = 0.7  # of its cells within TOP_BAND_M of its top's median: a box, not a dome
-SQFT_PER_M2 = 10.763910416709722
-FT_PER_M = 1 / 0.3048
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ import numpy.typing as npt
 from geometry.analysis import RoofAnalysis
 from geometry.edges import EDGE_KINDS, EdgeKind
 from geometry.grid import HeightGrid
-from geometry.measure import FT_PER_M, SQFT_PER_M2, Facet, RoofReport
+from geometry.measure import Facet, RoofReport
+from geometry.units import FT_PER_M, SQFT_PER_M2
 from shared.drawing import FONT, Box, Image, overlaps, png_bytes
 
 # Tableau 10, as BGR for OpenCV
