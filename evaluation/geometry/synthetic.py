@@ -119,6 +119,7 @@ class SceneSpec:
         return f"{self.roof}-{pitch}-rot{self.rotation_deg:.0f}-{self.resolution:g}m-{noise}{extras}"
 
 
+DORMER_WIDTH_M = 1.6  # a dormer's width between its cheeks: the narrowest feature a scene holds
 RoofSpec = SceneSpec  # the same thing under the other name people reach for
 
 
@@ -154,6 +155,11 @@ class TruthFacet:
     @property
     def squares(self) -> float:
         return self.area_sqft / 100.0
+
+    @property
+    def feature_width_m(self) -> float | None:
+        """The width of the narrow feature the facet belongs to (a dormer), if it is one."""
+        return DORMER_WIDTH_M if self.name.startswith("dormer") else None
 
     def height_at(self, x: npt.ArrayLike, y: npt.ArrayLike) -> FloatArray:
         nx, ny, nz = self.normal
@@ -421,7 +427,7 @@ def _hip_dormers(spec: SceneSpec) -> list[_Part]:
     house = _house(spec, "SNWE")
     slope = spec.pitch / 12
     half_w = spec.width / 2
-    half_dormer, dormer_o, setback, cheek = 0.8, 0.2, 0.5, 0.6
+    half_dormer, dormer_o, setback, cheek = DORMER_WIDTH_M / 2, 0.2, 0.5, 0.6
     front = -half_w + setback
     eave = spec.eave_height + slope * setback + cheek
     back = front + cheek / slope + half_dormer  # where the dormer ridge meets the facet
