@@ -14,6 +14,7 @@ from evaluation.geometry.synthetic import SceneSpec, build_scene
 PLANE_KEYS = {
     "id", "label", "pitch_deg", "pitch_rise", "pitch", "azimuth_deg", "facing", "area_sqft",
     "footprint_sqft", "squares", "normal", "rms_m", "count", "structure", "outline", "holes", "plane",
+    "support_per_sqft", "needs_review", "review_reasons",
 }  # fmt: skip
 
 

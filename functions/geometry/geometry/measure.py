@@ -20,6 +20,7 @@ from geometry.edges import EDGE_KINDS, FLAT_PITCH_DEG, EdgeKind, RoofEdge, edge_
 from geometry.grid import Georeference, HeightGrid
 from geometry.outline import FacetOutline, outline_facets
 from geometry.penetrations import Penetration, find_penetrations
+from geometry.quality import review_reasons, roof_warnings, support_per_sqft
 from geometry.segment import IntGrid, Plane, Segmentation
 from geometry.structures import Structure, group_structures
 from geometry.units import FT_PER_M, SQFT_PER_M2
@@ -36,6 +37,7 @@ class Facet:
     outline: FacetOutline
     count: int  # cells
     structure: str = "1"
+    review_reasons: tuple[str, ...] = ()  # why a person should look at it (geometry.quality); none: trusted
 
     @property
     def footprint_m2(self) -> float:
@@ -88,6 +90,9 @@ class Facet:
             "plane": [round(self.plane.a, 6), round(self.plane.b, 6), round(self.plane.c, 4)],
             "rms_m": round(self.plane.rms, 3),
             "count": self.count,
+            "support_per_sqft": round(support_per_sqft(self), 2),
+            "needs_review": bool(self.review_reasons),
+            "review_reasons": list(self.review_reasons),
             "structure": self.structure,
             "outline": ring_json(self.outline.outer.vertices) if self.outline.outer is not None else None,
             "holes": [ring_json(hole.vertices) for hole in self.outline.holes],
@@ -194,5 +199,8 @@ def measure(segmentation: Segmentation, grid: HeightGrid) -> RoofReport:
     facets = [replace(f, structure=of_facet[f.label]) for f in facets]
     penetrating = find_penetrations(outlines, planes, segmentation.labels, grid)
     found = [replace(p, facet=int(mapping[p.facet])) for p in penetrating]
-    warnings = [] if facets else [why_no_planes(grid, segmentation)]
-    return RoofReport(facets, labels, edges, structures, min(grid.dx, grid.dy), grid.georeference, found, warnings)
+    resolution = min(grid.dx, grid.dy)
+    reasons = review_reasons(facets, resolution)
+    facets = [replace(f, review_reasons=tuple(r)) for f, r in zip(facets, reasons, strict=True)]
+    warnings = roof_warnings(facets, reasons, resolution) if facets else [why_no_planes(grid, segmentation)]
+    return RoofReport(facets, labels, edges, structures, resolution, grid.georeference, found, warnings)

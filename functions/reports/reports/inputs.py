@@ -8,7 +8,7 @@ document that lacks it is 422 with the field to fix. Sizes are bounded so a repo
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -44,6 +44,7 @@ class Plane(_Read):
     outline: list[Point2] | None = Field(None, max_length=MAX_POINTS)
     holes: list[list[Point2]] = Field(default_factory=list, max_length=64)
     plane: tuple[float, float, float] | None = None  # z = a x + b y + c on the geometry's frame
+    review_reasons: list[Annotated[str, Field(max_length=300)]] = Field(default_factory=list, max_length=12)
 
 
 class Edge(_Read):

@@ -19,7 +19,6 @@ from reports.measurement import FacetMeasure, Measurements, measure, pitch_facto
 from reports.profiles import DEFAULT_PROFILE, CarrierProfile
 from reports.qc import run_gates
 from reports.quantities import quantity_sheet
-from reports.review import review_reasons
 from reports.scorecard import PhotoFindings, Score, counts, findings, score
 from reports.settings import ReportSettings
 
@@ -54,7 +53,7 @@ def report_id(given: ReportInput) -> str:
 def build_report(given: ReportInput) -> dict[str, Any]:
     geometry, settings, profile = given.geometry, given.settings, given.profile
     m = measure(geometry, settings)
-    reasons = review_reasons(geometry)
+    reasons = {p.id: list(p.review_reasons) for p in geometry.planes}  # the geometry's own (geometry.quality)
     waste = suggested_waste(m, settings.waste_percents)
     reviews = {(r.photo, r.detection): r for r in given.reviews}
     drone = place_drone_photos(geometry, given.photos, profile, reviews, set(given.assignments))
