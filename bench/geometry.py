@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import math
 import multiprocessing
 import random
 import statistics
@@ -560,8 +561,54 @@ def bench_points() -> None:
     note(f"the admission estimates {SYNC_LIMITS.seconds_per_point * 1e6:g} µs per point (geometry/limits.py)")
 
 
+def _houses_on_a_tile(side: int, where: list[tuple[int, int]]) -> HeightGrid:
+    house = dsm_scene().grid
+    tile = np.random.default_rng(1).normal(float(np.nanmin(house.z)), 0.02, (side, side))
+    for row, col in where:
+        tile[row : row + house.shape[0], col : col + house.shape[1]] = house.z
+    return HeightGrid(tile, house.dx, house.dy)
+
+
+def _seconds(work: Callable[[HeightGrid], object], grid: HeightGrid) -> float:
+    return median(time_runs(lambda: work(grid), runs=1))
+
+
+def _whole(grid: HeightGrid) -> object:
+    from geometry.measure import measure
+    from geometry.segment import segment
+
+    return measure(segment(grid), grid)
+
+
+def bench_tiles() -> None:
+    """Tiles of many buildings, measured building by building (geometry.tiles), against one house."""
+    house = dsm_scene().grid
+    alone = median(time_runs(lambda: analyze_grid(house), runs=3))
+    four = _houses_on_a_tile(2000, [(100, 100), (100, 1200), (1200, 300), (1300, 1400)])
+    dense = HeightGrid(_tiled(1000), house.dx, house.dy)
+    rows = []
+    for label, grid, whole in (("4 houses, 2000 x 2000", four, False), ("dense houses, 1000 x 1000", dense, True)):
+        split = _seconds(analyze_grid, grid)
+        once = _seconds(_whole, grid) if whole else math.nan
+        rows.append(
+            (
+                label,
+                fmt(grid.z.size / 1e6, 2),
+                fmt(split, 2),
+                fmt(split / alone, 1),
+                "-" if math.isnan(once) else fmt(once, 2),
+            )
+        )
+    print_table(
+        f"Tiles of buildings, one by one (a 400 x 370 house alone: {alone:.2f} s)",
+        ("tile", "M cells", "split s", "x a house", "whole-grid s"),
+        rows,
+    )
+
+
 def run() -> None:
     bench_speed()
+    bench_tiles()
     bench_bounded()
     bench_accuracy()
     bench_resampled()

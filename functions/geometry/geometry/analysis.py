@@ -13,10 +13,10 @@ import numpy as np
 import numpy.typing as npt
 
 from geometry.grid import HeightGrid
-from geometry.measure import RoofReport, measure
+from geometry.measure import RoofReport
 from geometry.points import MAX_CELLS, PointCloud, points_to_grid
 from geometry.readers import open_input, read_mask
-from geometry.segment import segment
+from geometry.tiles import analyze_tile
 from shared.errors import InvalidInput
 
 
@@ -28,7 +28,7 @@ class RoofAnalysis:
 
 
 def analyze_grid(grid: HeightGrid) -> RoofReport:
-    return measure(segment(grid), grid)
+    return analyze_tile(grid)  # building by building on a large tile of several
 
 
 def analyze_file(

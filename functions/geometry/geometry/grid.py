@@ -36,6 +36,8 @@ class HeightGrid:
     dy: float  # metres per row (south)
     mask: BoolGrid | None = None  # an optional roof mask on the same grid (True = roof)
     georeference: Georeference | None = None  # where the grid lies on the earth, when its file says
+    # The frame's x, y of the grid's top-left corner: (0, 0) for an input, a crop's place in it otherwise.
+    origin: tuple[float, float] = (0.0, 0.0)
 
     def __post_init__(self) -> None:
         if self.z.ndim != 2:
@@ -55,7 +57,24 @@ class HeightGrid:
     def xy(self) -> tuple[FloatGrid, FloatGrid]:
         """World x (east) and y (north) of every cell centre, in metres."""
         rows, cols = self.shape
-        x = (np.arange(cols, dtype=np.float64) + 0.5) * self.dx
-        y = -(np.arange(rows, dtype=np.float64) + 0.5) * self.dy
-        xx, yy = np.meshgrid(x, y)
+        xx, yy = np.meshgrid(self.x_of(np.arange(cols, dtype=np.float64)), self.y_of(np.arange(rows, dtype=np.float64)))
         return xx, yy
+
+    # Cells and the frame: cell (row, col) has its centre at x_of(col), y_of(row); between cells, fractions.
+    def x_of(self, col: npt.ArrayLike) -> FloatGrid:
+        return self.origin[0] + (np.asarray(col, dtype=np.float64) + 0.5) * self.dx
+
+    def y_of(self, row: npt.ArrayLike) -> FloatGrid:
+        return self.origin[1] - (np.asarray(row, dtype=np.float64) + 0.5) * self.dy
+
+    def col_of(self, x: npt.ArrayLike) -> FloatGrid:
+        return (np.asarray(x, dtype=np.float64) - self.origin[0]) / self.dx - 0.5
+
+    def row_of(self, y: npt.ArrayLike) -> FloatGrid:
+        return (self.origin[1] - np.asarray(y, dtype=np.float64)) / self.dy - 0.5
+
+    def crop(self, rows: slice, cols: slice, mask: BoolGrid | None = None) -> HeightGrid:
+        """A window of the grid on the same frame (its coordinates are the whole grid's)."""
+        top, left = rows.start or 0, cols.start or 0
+        origin = (self.origin[0] + left * self.dx, self.origin[1] - top * self.dy)
+        return HeightGrid(self.z[rows, cols], self.dx, self.dy, mask, self.georeference, origin)

@@ -204,7 +204,7 @@ def cracks(
             if (inside and region[r, c]) or key in seen:
                 continue
             seen.add(key)
-            points.append(((col + 0.5 + dc / 2) * grid.dx, -(row + 0.5 + dr / 2) * grid.dy))
+            points.append((float(grid.x_of(col + dc / 2)), float(grid.y_of(row + dr / 2))))
             classes.append(int(across[r, c]) if inside else BORDER)
     return np.array(points, dtype=np.float64).reshape(-1, 2), np.array(classes, dtype=np.int64)
 
@@ -503,8 +503,7 @@ def rasterize(rings: list[Ring], shape: tuple[int, int], grid: HeightGrid) -> Bo
     bits = 4  # cv2.fillPoly's fixed-point fraction bits: sub-cell vertices
     image = np.zeros(shape, dtype=np.uint8)
     for value, ring in zip([1] + [0] * (len(rings) - 1), rings, strict=True):
-        cols = ring.vertices[:, 0] / grid.dx - 0.5
-        rows = -ring.vertices[:, 1] / grid.dy - 0.5
+        cols, rows = grid.col_of(ring.vertices[:, 0]), grid.row_of(ring.vertices[:, 1])
         pts = np.round(np.column_stack([cols, rows]) * (1 << bits)).astype(np.int32)
         cv2.fillPoly(image, [pts], value, lineType=cv2.LINE_8, shift=bits)
     return image.astype(bool)

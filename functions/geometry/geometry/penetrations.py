@@ -80,8 +80,7 @@ def find_penetrations(
 def _filled(vertices: np.ndarray, grid: HeightGrid) -> np.ndarray:
     """The cells whose centres the polygon holds (on the grid's frame: x east, y north)."""
     mask = np.zeros(grid.shape, dtype=np.uint8)
-    cols = vertices[:, 0] / grid.dx - 0.5
-    rows = -vertices[:, 1] / grid.dy - 0.5
+    cols, rows = grid.col_of(vertices[:, 0]), grid.row_of(vertices[:, 1])
     points = np.round(np.stack([cols, rows], axis=1) * 16).astype(np.int32)  # 4 fractional bits
     cv2.fillPoly(mask, [points], 1, lineType=cv2.LINE_8, shift=4)
     return mask.astype(bool)
@@ -92,7 +91,7 @@ def _penetration(cells: np.ndarray, rise: np.ndarray, grid: HeightGrid, facet: i
     if not MIN_AREA_M2 <= area <= MAX_AREA_M2:
         return None
     rows, cols = np.nonzero(cells)
-    points = np.stack([(cols + 0.5) * grid.dx, -(rows + 0.5) * grid.dy], axis=1).astype(np.float32)
+    points = np.stack([grid.x_of(cols), grid.y_of(rows)], axis=1).astype(np.float32)
     (cx, cy), (w, h), _ = cv2.minAreaRect(points)
     # the cells' centres span one cell less than the box they cover
     box_area = (w + grid.dx) * (h + grid.dy)
