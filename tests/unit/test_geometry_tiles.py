@@ -70,3 +70,11 @@ def test_letters_structures_and_cells_are_numbered_over_the_tile() -> None:
         assert facet.structure == next(s.id for s in split.structures if facet.label in s.facets)
     document = split.to_json()
     assert {p["structure"] for p in document["planes"]} == {"1", "2", "3", "4"}
+
+
+def test_a_large_tile_of_garden_walls_still_says_why_it_has_no_roof() -> None:
+    z = np.random.default_rng(2).normal(50.0, 0.02, (SIDE, SIDE))
+    z[100:200, 100:105] += 3.0  # two walls, 10 m long, far apart
+    z[700:800, 700:705] += 3.0
+    result = analyze_grid(HeightGrid(z, 0.1, 0.1)).to_json()
+    assert result["planes"] == [] and result["warnings"][0]["code"] == "no_plane"

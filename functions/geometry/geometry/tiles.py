@@ -44,7 +44,10 @@ def analyze_tile(grid: HeightGrid) -> RoofReport:
     for rows, cols, mask in windows:
         window = grid.crop(rows, cols, mask)
         parts.append((rows, cols, measure(segment(window), window)))
-    return joined(parts, grid)
+    report = joined(parts, grid)
+    if not report.facets:  # rare (trees, walls): the whole grid's result says why there is no roof
+        return measure(segment(grid), grid)
+    return report
 
 
 def building_windows(grid: HeightGrid) -> list[tuple[slice, slice, np.ndarray]]:
