@@ -190,6 +190,7 @@ def test_a_saved_template_and_its_word_document_shape_the_packet(http: httpx.Cli
     }
     saved = http.put("/v1/orgs/me/packet-templates/Desk review", json=layout, headers=headers)
     assert saved.status_code == 200, saved.text
+    assert http.get("/v1/orgs/me/packet-templates/Desk review", headers=headers).json()["docx"] is False
     branded = docx.Document()
     branded.sections[0].header.paragraphs[0].text = "SUMMIT ROOFING · licensed and insured"
     word = io.BytesIO()

@@ -52,8 +52,9 @@ def test_an_orgs_templates_are_its_own_and_a_word_document_is_checked() -> None:
 
     word = io.BytesIO()
     docx.Document().save(word)
+    assert not store.has_docx("acme", "Desk review")
     store.save_docx("acme", "Desk review", word.getvalue())
-    assert store.docx("acme", "Desk review") == word.getvalue()
+    assert store.docx("acme", "Desk review") == word.getvalue() and store.has_docx("acme", "Desk review")
 
 
 def _photo(pid: str, **extra: object) -> dict[str, object]:

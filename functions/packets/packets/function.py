@@ -180,7 +180,7 @@ def packets_router(
     async def get_template(request: Request, name: str) -> JSONResponse:
         org = org_id_of(request, env)
         found = await asyncio.to_thread(templates().template, org, check_name(name))
-        has_docx = await asyncio.to_thread(templates().docx, org, name) is not None
+        has_docx = await asyncio.to_thread(templates().has_docx, org, name)
         body = {"name": name, **found.model_dump(mode="json"), "docx": has_docx}
         return JSONResponse(body, headers=headers(request))
 

@@ -18,6 +18,9 @@ from typing import Any
 from packets.model import Figure, Packet, Paragraph, PhotoGrid, Table
 
 PAPERS = ("us-letter", "a4")
+# A photo's column width and its share of the page's height (in), by photos a page, on the
+# template's 7 in text block: the template lays the photos out by these.
+PHOTO_BOX_IN = {2: (7.0, 4.1), 4: (3.4, 3.4)}
 
 
 def packet_json(packet: Packet, paper: str) -> dict[str, Any]:
@@ -47,18 +50,14 @@ def _block(b: Paragraph | Table | Figure | PhotoGrid) -> dict[str, Any]:
         }
     if isinstance(b, Figure):
         return {"kind": "figure", "name": b.name, "caption": b.caption, "width": b.width}
+    column_in, height_in = PHOTO_BOX_IN[b.per_page]
     return {
         "kind": "photos",
         "per_page": b.per_page,
-        "photos": [{"name": p.name, "caption": p.caption, "tall": _tall(p.ratio, b.per_page)} for p in b.photos],
+        "height_in": height_in,
+        # As wide as its column, unless that would make it taller than its share of the page.
+        "photos": [{"name": p.name, "caption": p.caption, "tall": p.ratio * column_in > height_in} for p in b.photos],
     }
-
-
-def _tall(ratio: float, per_page: int) -> bool:
-    """Whether a photo of this height over width, as wide as its column, would be taller than its
-    share of the page (the template's heights over its columns' widths, on a 7 in text block)."""
-    column_in, share_in = (7.0, 4.1) if per_page == 2 else (3.4, 3.4)
-    return ratio * column_in > share_in
 
 
 def moment(packet: Packet) -> datetime.datetime:

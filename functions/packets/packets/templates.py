@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from packets.requests import PacketTemplate
 from shared.errors import InvalidInput, NotFound
-from shared.objects import org_prefix, read_object
+from shared.objects import is_missing, org_prefix, read_object
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -58,6 +58,7 @@ class TemplateStore(Protocol):
     def names(self, org_id: str) -> list[str]: ...
     def save_docx(self, org_id: str, name: str, data: bytes) -> None: ...
     def docx(self, org_id: str, name: str) -> bytes | None: ...
+    def has_docx(self, org_id: str, name: str) -> bool: ...
 
 
 class S3TemplateStore:
@@ -89,12 +90,25 @@ class S3TemplateStore:
 
     def save_docx(self, org_id: str, name: str, data: bytes) -> None:
         self.template(org_id, name)  # a template's Word document belongs to a saved template
-        key = self._prefix(org_id) + check_name(name) + ".docx"
+        key = self._docx_key(org_id, name)
         content_type = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=check_docx(data), ContentType=content_type)
 
     def docx(self, org_id: str, name: str) -> bytes | None:
-        return read_object(self.s3, self.bucket, self._prefix(org_id) + check_name(name) + ".docx", MAX_DOCX_BYTES)
+        return read_object(self.s3, self.bucket, self._docx_key(org_id, name), MAX_DOCX_BYTES)
+
+    def has_docx(self, org_id: str, name: str) -> bool:
+        """Whether the template has a Word document, without reading it."""
+        try:
+            self.s3.head_object(Bucket=self.bucket, Key=self._docx_key(org_id, name))
+        except Exception as exc:
+            if is_missing(exc, self.s3.exceptions):
+                return False
+            raise
+        return True
+
+    def _docx_key(self, org_id: str, name: str) -> str:
+        return self._prefix(org_id) + check_name(name) + ".docx"
 
 
 class MemoryTemplateStore:
@@ -120,3 +134,6 @@ class MemoryTemplateStore:
 
     def docx(self, org_id: str, name: str) -> bytes | None:
         return self._docx.get((org_id, check_name(name)))
+
+    def has_docx(self, org_id: str, name: str) -> bool:
+        return (org_id, check_name(name)) in self._docx
