@@ -147,8 +147,9 @@ class Summary:
         ]
 
 
-def summarize(scores: list[FacetScore], edges: list[EdgeScore]) -> Summary:
-    big = [s for s in scores if s.truth_sqft >= MUST_FIND_SQFT]
+def summarize(scores: list[FacetScore], edges: list[EdgeScore], *, min_sqft: float = MUST_FIND_SQFT) -> Summary:
+    """Figures over the truth facets of `min_sqft` or more (100 sq ft: issue 4's bar)."""
+    big = [s for s in scores if s.truth_sqft >= min_sqft]
     found = [s for s in big if s.found]
     pitch = [s.pitch_error_deg for s in found if s.pitch_error_deg is not None]
     area = [s.area_error for s in found if s.area_error is not None]

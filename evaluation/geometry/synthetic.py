@@ -35,6 +35,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import Literal, get_args
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -944,18 +945,52 @@ def standard_set(seed: int = 0) -> list[SceneSpec]:
     return specs
 
 
-def resampled_scene(spec: SceneSpec, source: float, fine: float) -> Scene:
-    """The scene as a DSM of `source` metre cells resampled (nearest neighbour) onto a `fine` grid: a
-    staircase of flat blocks, as published DSMs cut finer than their LiDAR are. The noise is the
-    source's (one draw per source cell); the truth is the scene's at the fine grid."""
+def resampled_scene(
+    spec: SceneSpec,
+    source: float,
+    fine: float,
+    *,
+    kind: str = "nearest",
+    turn_deg: float = 0.0,
+    shift: tuple[float, float] = (0.0, 0.0),
+    seed: int = 0,
+) -> Scene:
+    """The scene as a DSM of `source` metre samples resampled onto a `fine` grid, as published DSMs
+    cut finer than their LiDAR are: `nearest` makes a staircase of flat blocks, `bilinear` facets
+    between the samples. The source lattice may be turned by `turn_deg` against the fine grid (a
+    reprojected file) and shifted by `shift` source cells. Each source sample is the true surface
+    at its point plus the spec's noise (one draw per sample); the truth is the scene's at the fine grid."""
     truth = build_scene(replace(spec, resolution=fine, noise_sigma=0.0))
-    coarse = build_scene(replace(spec, resolution=source)).grid.z
     rows, cols = truth.grid.shape
-    at_row = ((np.arange(rows) + 0.5) * fine / source).astype(np.int64).clip(0, coarse.shape[0] - 1)
-    at_col = ((np.arange(cols) + 0.5) * fine / source).astype(np.int64).clip(0, coarse.shape[1] - 1)
-    return replace(
-        truth, spec=replace(spec, resolution=fine), grid=HeightGrid(coarse[np.ix_(at_row, at_col)], fine, fine)
-    )
+    step = source / fine  # fine cells per source cell
+    turn = math.radians(turn_deg)
+    along = np.array([math.cos(turn), math.sin(turn)]) * step  # (col, row) of one source column on
+    down = np.array([-math.sin(turn), math.cos(turn)]) * step
+    origin = np.array([cols / 2, rows / 2]) + shift[0] * along + shift[1] * down
+    matrix = np.column_stack([along, down])
+    corners = np.array([[0, 0], [cols, 0], [0, rows], [cols, rows]], dtype=np.float64) - origin
+    uv = np.linalg.solve(matrix, corners.T).T
+    lo, hi = np.floor(uv.min(axis=0)) - 2, np.ceil(uv.max(axis=0)) + 2
+    nodes_u, nodes_v = np.meshgrid(np.arange(lo[0], hi[0] + 1), np.arange(lo[1], hi[1] + 1))
+    at = origin[:, None, None] + np.tensordot(matrix, np.stack([nodes_u, nodes_v]), axes=1)
+    z_true = np.nan_to_num(truth.grid.z, nan=float(np.nanmin(truth.grid.z)))
+    samples = cv2.remap(
+        z_true.astype(np.float32),
+        at[0].astype(np.float32),
+        at[1].astype(np.float32),
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    ).astype(np.float64)
+    if spec.noise_sigma > 0:
+        samples += np.random.default_rng(seed).normal(0.0, spec.noise_sigma, samples.shape)
+    cc, rr = np.meshgrid(np.arange(cols, dtype=np.float64), np.arange(rows, dtype=np.float64))
+    u, v = np.linalg.solve(matrix, np.stack([cc.ravel() - origin[0], rr.ravel() - origin[1]]))
+    u, v = (u - lo[0]).reshape(rows, cols), (v - lo[1]).reshape(rows, cols)
+    how = cv2.INTER_NEAREST if kind == "nearest" else cv2.INTER_LINEAR
+    if kind == "nearest":  # the sample whose cell holds the centre (a tie goes up, never half to even)
+        u, v = np.floor(u + 0.5), np.floor(v + 0.5)
+    z = cv2.remap(samples.astype(np.float32), u.astype(np.float32), v.astype(np.float32), how)
+    return replace(truth, spec=replace(spec, resolution=fine), grid=HeightGrid(z.astype(np.float64), fine, fine))
 
 
 def build_standard_set(seed: int = 0) -> list[Scene]:

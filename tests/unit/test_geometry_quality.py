@@ -4,6 +4,7 @@ area rests on doubtful facets: nothing the data cannot support is reported as me
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from evaluation.geometry.synthetic import SceneSpec, build_scene
 from geometry.analysis import analyze_grid
@@ -34,18 +35,26 @@ def test_a_tree_canopy_is_flagged_on_every_plane_the_segmentation_takes_from_it(
 
 
 def test_a_grid_too_coarse_for_the_roof_says_so() -> None:
-    scene = build_scene(SceneSpec(roof="gable", pitch=7.0, resolution=1.0, seed=2))
+    scene = build_scene(SceneSpec(roof="gable", pitch=7.0, resolution=1.5, seed=2))
     result = analyze_grid(scene.grid).to_json()
     assert "too_coarse" in [w["code"] for w in result["warnings"]]
-    assert all(any(r.startswith("resolution too coarse") for r in p["review_reasons"]) for p in result["planes"])
+    assert all(p["needs_review"] for p in result["planes"])  # 4-6 cells across each facet
+    assert any(any(r.startswith("resolution too coarse") for r in p["review_reasons"]) for p in result["planes"])
 
 
 def test_the_mean_width_of_a_long_thin_facet_is_its_short_side() -> None:
     assert abs(mean_width_m(np.array([[0.0, 0.0], [100.0, 0.0], [100.0, 2.0], [0.0, 2.0]])) - 2.0) < 0.05
 
 
+def test_the_width_of_a_stout_facet_or_a_square_is_its_short_side_not_half_of_it() -> None:
+    assert mean_width_m(np.array([[0.0, 0.0], [17.0, 0.0], [17.0, 5.0], [0.0, 5.0]])) == pytest.approx(5.0)
+    assert mean_width_m(np.array([[0.0, 0.0], [4.0, 0.0], [4.0, 4.0], [0.0, 4.0]])) == pytest.approx(4.0)
+    hip_end = np.array([[0.0, 0.0], [8.0, 0.0], [4.0, 4.0]])  # a hip's triangle, 8 m at the eave
+    assert 2.0 < mean_width_m(hip_end) < 4.0
+
+
 def test_the_report_prints_the_geometrys_reasons() -> None:
-    scene = build_scene(SceneSpec(roof="gable", pitch=7.0, resolution=1.0, seed=2))
+    scene = build_scene(SceneSpec(roof="gable", pitch=7.0, resolution=1.5, seed=2))
     geometry = Geometry.model_validate(analyze_grid(scene.grid).to_json())
     report = build_report(ReportInput(geometry=geometry))
     for facet, plane in zip(report["facets"], geometry.planes, strict=True):

@@ -356,18 +356,28 @@ def test_every_scene_of_the_standard_set_builds_consistently() -> None:
         assert sum(f.footprint_area_m2 for f in scene.facets) == pytest.approx(scene.outline_area_m2, rel=1e-9)
 
 
-def test_a_resampled_dsm_is_the_coarse_dsm_in_blocks_over_the_fine_truth() -> None:
+def test_a_resampled_dsm_is_the_source_samples_in_blocks_over_the_fine_truth() -> None:
     spec = SceneSpec(roof="hip", pitch=8, rotation_deg=23, noise_sigma=0.03, seed=5)
     scene = resampled_scene(spec, 1.0, 0.0862)
-    coarse = build_scene(replace(spec, resolution=1.0)).grid.z
     fine = build_scene(replace(spec, resolution=0.0862))
 
     assert scene.grid.dx == scene.grid.dy == 0.0862
     assert np.array_equal(scene.truth_labels, fine.truth_labels)
     assert scene.facets == fine.facets
-    # each fine cell holds the coarse cell its centre lies in: blocks of 11-12 identical cells
-    assert scene.grid.z[0, 0] == coarse[0, 0]
-    assert scene.grid.z[5, 17] == coarse[0, 1]  # centre at x = 17.5 * 0.0862 = 1.51 m
-    assert scene.grid.z[12, 0] == coarse[1, 0]  # centre at y = 12.5 * 0.0862 = 1.08 m south
+    # nearest: blocks of 11-12 identical cells along a row, the source's noise on the truth
     runs = np.diff(np.flatnonzero(np.diff(scene.grid.z[40]) != 0))
     assert set(runs.tolist()) <= {11, 12}
+    roof = np.isfinite(fine.grid.z) & (fine.truth_labels >= 0)
+    error = (scene.grid.z - fine.grid.z)[roof]
+    assert 0.02 < float(np.median(np.abs(error))) < 0.5  # the noise, and the step within a block
+
+
+def test_a_bilinear_turned_resampling_bends_between_samples_and_keeps_the_truth() -> None:
+    spec = SceneSpec(roof="gable", pitch=6, noise_sigma=0.0, seed=2)
+    flat = resampled_scene(spec, 1.0, 0.25, kind="bilinear")
+    # bilinear: along a row the heights change linearly between samples, so most second differences vanish
+    second = np.abs(np.diff(flat.grid.z[30], 2))
+    assert (second < 1e-4).mean() > 0.6
+    turned = resampled_scene(spec, 1.0, 0.1, turn_deg=3.0)
+    rows = [np.flatnonzero(np.diff(turned.grid.z[r]) != 0)[:3] for r in (20, 120)]
+    assert not np.array_equal(rows[0], rows[1])  # the blocks' edges drift down a turned source

@@ -12,10 +12,12 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from geometry.diagnosis import ResultWarning
 from geometry.grid import HeightGrid
 from geometry.measure import RoofReport
 from geometry.points import MAX_CELLS, PointCloud, points_to_grid
 from geometry.readers import open_input, read_mask
+from geometry.resampled import described, find_lattice, fine_labels, source_grid
 from geometry.tiles import analyze_tile
 from shared.errors import InvalidInput
 
@@ -28,7 +30,17 @@ class RoofAnalysis:
 
 
 def analyze_grid(grid: HeightGrid) -> RoofReport:
-    return analyze_tile(grid)  # building by building on a large tile of several
+    """The roof report of a grid, measured at the resolution its heights hold: a DSM resampled from a
+    coarser one on its source cells (geometry.resampled), with its labels on the grid as given."""
+    lattice = find_lattice(grid)
+    if lattice is None:
+        return analyze_tile(grid)
+    source = source_grid(grid, lattice)
+    report = analyze_tile(source)
+    planes = [(f.plane.a, f.plane.b, f.plane.c) for f in report.facets]
+    labels = fine_labels(report.labels, planes, source, grid)
+    note = ResultWarning("resampled", described(lattice, grid))
+    return replace(report, labels=labels, warnings=[note, *report.warnings])
 
 
 def analyze_file(

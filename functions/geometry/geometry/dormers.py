@@ -40,6 +40,7 @@ from geometry.segment import FACET_AREA_M2, IntGrid, Plane, Segmentation, relabe
 ABOVE_SIGMAS = 3.0  # a cell this far above the host's plane stands on it
 MIN_AREA_M2 = 1.0  # blob sizes a dormer can have (its cells well above the host)
 MAX_AREA_M2 = 20.0
+MAX_CELL_M = 0.6  # coarser grids (1 m LiDAR) see a dormer in a few cells, too few to pin its model
 MAX_HEIGHT_M = 3.0  # above the host: more is a storey, not a dormer
 ON_HOST = 0.5  # of the roof cells around a blob, at least this many are the host's (or a small plane's)
 FIT_SIGMAS = 2.0  # the model's RMS may exceed the noise by this factor, no more
@@ -144,7 +145,7 @@ def fit_dormers(segmentation: Segmentation, grid: HeightGrid) -> tuple[Segmentat
     planes, labels, noise = segmentation.planes, segmentation.labels, segmentation.noise_m
     big = np.array([p.count * grid.cell_area >= FACET_AREA_M2 for p in planes] + [False])
     hosts = [i for i in np.flatnonzero(big[:-1]).tolist() if math.hypot(planes[i].a, planes[i].b) >= MIN_HOST_SLOPE]
-    if not hosts:
+    if not hosts or max(grid.dx, grid.dy) > MAX_CELL_M:
         return segmentation, []
     valid = np.isfinite(grid.z)
     z = np.where(valid, grid.z, 0.0)

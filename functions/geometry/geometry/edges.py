@@ -27,7 +27,10 @@ EDGE_KINDS: tuple[EdgeKind, ...] = get_args(EdgeKind)
 Point3 = tuple[float, float, float]
 
 LEVEL_SLOPE = 0.07  # rise per run along a crease: under this (4 degrees) it is a ridge, not a hip
-EAVE_SIN = math.sin(math.radians(12.0))  # an outline side this close to level is an eave
+# An outline side on a facet's low side closer to level than to the fall line is an eave: a clean
+# polygon's eaves are level and its rakes run down the fall line, and a side traced along a coarse
+# grid's staircase (1 m LiDAR) goes to whichever it follows more.
+EAVE_SIN = math.sin(math.radians(45.0))
 FLAT_PITCH_DEG = 1.5  # below this a facet is flat: it faces nowhere, and water leaves it on every side
 PROBE_M = 0.5  # how far into a facet the convexity test looks
 

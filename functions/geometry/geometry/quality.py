@@ -19,6 +19,7 @@ narrower than a few cells), and when most of its area rests on facets that need 
 
 from __future__ import annotations
 
+import math
 import statistics
 from typing import TYPE_CHECKING
 
@@ -77,13 +78,16 @@ def support_per_sqft(facet: Facet) -> float:
 
 
 def mean_width_m(vertices: np.ndarray) -> float:
-    """Twice the area over the perimeter: a rectangle's short side when it is long and thin."""
+    """The short side of the rectangle with the polygon's area and perimeter (a 17 m x 5 m facet is
+    5 m wide, a square its side); a compact shape whose perimeter is too short for any rectangle
+    (nearly round) counts as a square."""
     if len(vertices) < 3:
         return 0.0
     x, y = vertices[:, 0], vertices[:, 1]
     area = 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y)))
-    perimeter = float(np.hypot(np.diff(x, append=x[:1]), np.diff(y, append=y[:1])).sum())
-    return 2.0 * area / perimeter if perimeter else 0.0
+    half = 0.5 * float(np.hypot(np.diff(x, append=x[:1]), np.diff(y, append=y[:1])).sum())  # L + W
+    spread = half * half - 4.0 * area  # (L - W)²
+    return (half - math.sqrt(spread)) / 2.0 if spread > 0 else math.sqrt(area)
 
 
 def roof_warnings(facets: list[Facet], reasons: list[list[str]], resolution_m: float) -> list[ResultWarning]:

@@ -1,7 +1,8 @@
 """Roof plane segmentation on a height grid.
 
-1. Roof cells: the roof mask when one is given; else cells well above a ground estimate (a grey
-   opening wider than a house), so ground, lawns and low sheds' surroundings drop out.
+1. Roof cells: cells well above a ground estimate (a grey opening wider than a house), so ground,
+   lawns and low sheds' surroundings drop out; within the roof mask when one is given (a mask on a
+   crop with no ground around it is taken as it is).
 2. Local planes: a least-squares plane in a window of about a metre around every roof cell (window
    sums by box filters; only roof cells count), giving a slope vector and the fit's residual. The
    window widens with the noise, so a per-cell slope is steady enough to group cells by.
@@ -23,14 +24,17 @@
    dormer meets its roof in valleys; a canopy hovers above it), the surface does not carry on past
    the roof's edge beside it (a canopy cut off by a roof mask does), and such planes make up half of
    their piece or more (a dormer is its planes; a canopy is mostly not planar). Step 5 then runs
-   again with them. A surface resampled from a coarser grid (1 m LiDAR on a finer one) skips this:
-   it holds nothing finer than its steps, which step 2's window already spans.
+   again with them.
+
+A DSM resampled from a coarser one (1 m LiDAR on a 10 cm grid) comes here at its source resolution
+(geometry.resampled). On such a coarse grid the roof's edge cells mix in the wall below, so planes
+are fitted on the cells inside it.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -42,11 +46,13 @@ IntGrid = npt.NDArray[np.int32]
 
 MIN_BUILDING_HEIGHT_M = 1.8  # above the ground estimate: a roof, not a car or a hedge
 GROUND_WINDOW_M = 40.0  # wider than a house, so the opening sees past any roof to the ground
+GROUND_SEEN_SHARE = 0.05  # of the cells: ground outside a mask, enough to judge its cells against
 MAX_ROOF_PITCH_DEG = 75.0  # steeper than any roof (a 24/12 is 63°): a wall
 MIN_FACET_AREA_M2 = 0.9  # smaller planes (a chimney top) are not facets; 100 sq ft is 9.3 m²
 FACET_AREA_M2 = 9.29  # 100 sq ft: a plane this big is a facet however rough (real roofs sag)
 PLANAR_SIGMAS = 1.5  # a smaller plane's fit RMS may exceed the noise by this factor, no more
 INLIER_SIGMAS = 2.5  # a cell within this many noise sigmas of a small plane agrees with it
+COARSE_CELL_M = 0.75  # cells this big or bigger mix the roof's edge with what is below it
 ATTACH_CELLS = 3  # cells along a small plane's edge that make a crease or a run-on, not a coincidence
 
 
@@ -88,42 +94,60 @@ def segment(grid: HeightGrid) -> Segmentation:
     z = np.where(valid, grid.z, 0.0)
     pixel = min(grid.dx, grid.dy)
 
-    block = step_size_cells(grid.z, roof)
-    if block > 1:
-        z = smooth(z, roof, block)
     noise = estimate_noise(z, roof, x, y, pixel)
-    half = max(window_half_width(noise, pixel), block)
+    half = window_half_width(noise, pixel)
     a, b, rms, full = local_planes(z, roof, x, y, half)
-    if block > 1:  # the steps' residue, not sensor noise, is what the planes must tolerate here
-        residue = rms[roof & full & np.isfinite(rms)]
-        noise = max(noise, float(np.median(residue)) if residue.size else noise)
 
     steep = np.hypot(a, b) > math.tan(math.radians(MAX_ROOF_PITCH_DEG))
     planar = roof & full & ~steep & (rms < max(2.5 * noise, 0.01))
     regions = grow_regions(a, b, planar, rms, slope_tolerance(noise, half, pixel))
     min_cells = max(4, int(MIN_FACET_AREA_M2 / grid.cell_area))
 
-    planes, labels = settle(regions, roof, x, y, z, noise, half, min_cells)
+    planes, labels = settle(regions, roof, x, y, z, noise, half, min_cells, pixel)
     planes, labels = keep_roof_planes(planes, labels, noise, grid.cell_area)
-    if block == 1:  # step 6; a resampled surface holds nothing finer than its steps
-        surface = Surface(x, y, z, roof, valid, noise, pixel)
-        planes, labels = add_small_planes(surface, planes, labels, roof & ~steep, half, min_cells, grid.cell_area)
+    surface = Surface(x, y, z, roof, valid, noise, pixel)
+    planes, labels = add_small_planes(surface, planes, labels, roof & ~steep, half, min_cells, grid.cell_area)
     return Segmentation(labels, planes, noise, roof)
 
 
 def settle(
-    regions: IntGrid, roof: BoolGrid, x: FloatGrid, y: FloatGrid, z: FloatGrid, noise: float, half: int, min_cells: int
+    regions: IntGrid,
+    roof: BoolGrid,
+    x: FloatGrid,
+    y: FloatGrid,
+    z: FloatGrid,
+    noise: float,
+    half: int,
+    min_cells: int,
+    pixel: float,
 ) -> tuple[list[Plane], IntGrid]:
     """Planes fitted on the regions, then refined: cells reassigned, planes refitted, coplanar merged."""
-    planes, regions = refit(regions, x, y, z, min_cells)  # a plane's index is its region's label
+    inner = inner_cells(roof, pixel)
+    planes, regions = refit(regions, x, y, z, min_cells, inner)  # a plane's index is its region's label
     labels = regions
     for _ in range(3):
         labels = assign(planes, labels, regions, roof, x, y, z, noise, half)
-        planes, labels = refit(labels, x, y, z, min_cells)
+        planes, labels = refit(labels, x, y, z, min_cells, inner)
         regions = labels
-    planes, labels = merge_coplanar(planes, labels, x, y, z, noise, min_cells)
+    planes, labels = merge_coplanar(planes, labels, x, y, z, noise, min_cells, inner)
     labels = assign(planes, labels, labels, roof, x, y, z, noise, half)
-    return refit(labels, x, y, z, min_cells)
+    return refit(labels, x, y, z, min_cells, inner)
+
+
+def inner_cells(roof: BoolGrid, pixel: float) -> BoolGrid:
+    """The roof cells planes are fitted on: on a coarse grid (1 m LiDAR) those not on the roof's
+    outer edge, where a cell averages a metre of wall, gutter or ground into the roof's height (on a
+    finer grid that share is small, and every cell counts)."""
+    if pixel < COARSE_CELL_M:
+        return roof
+    inner: BoolGrid = cv2.erode(roof.astype(np.uint8), np.ones((3, 3), np.uint8), borderValue=1).astype(bool)
+    return inner
+
+
+def fit_cells(cells: BoolGrid, inner: BoolGrid) -> BoolGrid:
+    """The cells to fit a facet's plane on: its inner cells when they are at least half of them."""
+    core = cells & inner
+    return core if 2 * int(core.sum()) >= int(cells.sum()) and core.sum() >= 3 else cells
 
 
 def keep_roof_planes(
@@ -140,42 +164,29 @@ def keep_roof_planes(
     return relabel(planes, labels, keep)
 
 
-def step_size_cells(z: FloatGrid, roof: BoolGrid) -> int:
-    """The side, in cells, of the flat steps of a DSM resampled from a coarser one (1 m LiDAR on a
-    10 cm grid is a staircase of 10-cell squares); 1 for a surface sampled at its own resolution."""
-    inside_h, inside_v = roof[:, 1:] & roof[:, :-1], roof[1:, :] & roof[:-1, :]
-    pairs = int(inside_h.sum() + inside_v.sum())
-    if pairs < 100:
-        return 1
-    equal = int(((z[:, 1:] == z[:, :-1]) & inside_h).sum() + ((z[1:, :] == z[:-1, :]) & inside_v).sum())
-    if equal < 0.6 * pairs:
-        return 1
-    runs: list[int] = []
-    for row, keep in zip(z, roof, strict=True):
-        values = row[keep]
-        changes = np.flatnonzero(np.diff(values) != 0)
-        runs += np.diff(changes).tolist()
-    return max(2, int(np.median(runs))) if runs else 1
-
-
-def smooth(z: FloatGrid, roof: BoolGrid, block: int) -> FloatGrid:
-    """The mean over a block-sized window of roof cells only: the plane through a staircase's steps."""
-    weight = roof.astype(np.float64)
-    half = max(1, block // 2)
-    total, count = box(z * weight, half), box(weight, half)
-    return np.where(roof & (count > 0), total / np.maximum(count, 1.0), z)
-
-
 def roof_cells(grid: HeightGrid, valid: BoolGrid) -> BoolGrid:
-    """The mask when given; else what stands well above the ground."""
-    if grid.mask is not None:
-        return grid.mask & valid
+    """What stands well above the ground; within the mask when one is given.
+
+    A mask drawn from a building's outline takes in ground and walls along its edges (the UK tiles'
+    masks do, by a metre or two); where the grid shows ground outside the mask, the mask's cells at
+    ground level are dropped. A mask on a crop with no ground around it is taken as it is."""
+    raised = valid & (grid.z - ground_estimate(grid, valid) > MIN_BUILDING_HEIGHT_M)
+    if grid.mask is None:
+        return raised
+    mask = grid.mask & valid
+    ground_outside = valid & ~grid.mask & ~raised
+    if ground_outside.sum() >= GROUND_SEEN_SHARE * valid.sum() and (mask & raised).any():
+        return mask & raised
+    return mask
+
+
+def ground_estimate(grid: HeightGrid, valid: BoolGrid) -> FloatGrid:
+    """A grey opening wider than a house: it sees past any roof to the ground."""
     z = np.where(valid, grid.z, np.nanmax(grid.z) if valid.any() else 0.0).astype(np.float32)
     size = max(3, int(GROUND_WINDOW_M / min(grid.dx, grid.dy)) | 1)
     size = min(size, (max(grid.shape) * 2) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
-    ground = cv2.dilate(cv2.erode(z, kernel), kernel).astype(np.float64)
-    return valid & (grid.z - ground > MIN_BUILDING_HEIGHT_M)
+    return np.asarray(cv2.dilate(cv2.erode(z, kernel), kernel), dtype=np.float64)
 
 
 def box(values: FloatGrid, half: int) -> FloatGrid:
@@ -323,7 +334,9 @@ def assign(
     return labels
 
 
-def refit(labels: IntGrid, x: FloatGrid, y: FloatGrid, z: FloatGrid, min_cells: int) -> tuple[list[Plane], IntGrid]:
+def refit(
+    labels: IntGrid, x: FloatGrid, y: FloatGrid, z: FloatGrid, min_cells: int, inner: BoolGrid
+) -> tuple[list[Plane], IntGrid]:
     """Split every label into its connected pieces, drop pieces too small for a facet, refit."""
     out = np.full(labels.shape, -1, dtype=np.int32)
     planes: list[Plane] = []
@@ -334,12 +347,20 @@ def refit(labels: IntGrid, x: FloatGrid, y: FloatGrid, z: FloatGrid, min_cells: 
             if cells.sum() < min_cells:
                 continue
             out[cells] = len(planes)
-            planes.append(fit_plane(x[cells], y[cells], z[cells]))
+            fitted = fit_cells(cells, inner)
+            planes.append(replace(fit_plane(x[fitted], y[fitted], z[fitted]), count=int(cells.sum())))
     return planes, out
 
 
 def merge_coplanar(
-    planes: list[Plane], labels: IntGrid, x: FloatGrid, y: FloatGrid, z: FloatGrid, noise: float, min_cells: int
+    planes: list[Plane],
+    labels: IntGrid,
+    x: FloatGrid,
+    y: FloatGrid,
+    z: FloatGrid,
+    noise: float,
+    min_cells: int,
+    inner: BoolGrid,
 ) -> tuple[list[Plane], IntGrid]:
     """Merge touching planes that are one plane (an over-split facet): passes of union-find over the
     touching pairs, most alike first, with one refit per pass."""
@@ -355,7 +376,7 @@ def merge_coplanar(
                 continue
             # Judge the groups as they stand, so two facets cannot chain through a sliver between them.
             members = groups.members(ri) + groups.members(rj)
-            both = np.isin(labels, members)
+            both = fit_cells(np.isin(labels, members), inner)
             joint = fit_plane(x[both], y[both], z[both])
             worst = max(planes[m].rms for m in members)
             if joint.rms <= max(1.25 * worst, 1.5 * noise):
@@ -364,7 +385,7 @@ def merge_coplanar(
         if not merged:
             break
         roots = np.array([root(i) for i in range(len(planes))] + [-1], dtype=np.int32)
-        planes, labels = refit(roots[labels], x, y, z, min_cells)
+        planes, labels = refit(roots[labels], x, y, z, min_cells, inner)
     return planes, labels
 
 
@@ -423,7 +444,9 @@ def add_small_planes(
     if small.max() < 0:
         return planes, labels
     labels = np.where(small >= 0, small + len(planes), labels)
-    planes, labels = settle(labels, surface.roof, surface.x, surface.y, surface.z, surface.noise, half, min_cells)
+    planes, labels = settle(
+        labels, surface.roof, surface.x, surface.y, surface.z, surface.noise, half, min_cells, surface.pixel
+    )
     return keep_roof_planes(planes, labels, surface.noise, cell_area)
 
 
