@@ -1,24 +1,27 @@
 """From an input file to a roof report: read, rasterise a point cloud, segment, measure.
 
 Labels come back on the input's own terms: a grid of the DSM's shape for a raster, one integer per
-input point for a point cloud (a point takes its cell's facet; -1 for no roof plane).
+input point for a point cloud (the facet whose plane is nearest to the point among those of its cell and
+the cells around; -1 when it is on none: ground, a wall, a tree, a stray point).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
+from geometry.cloud_planes import labels_of_points, planes_on_points
 from geometry.diagnosis import ResultWarning
 from geometry.grid import HeightGrid
 from geometry.measure import RoofReport
 from geometry.points import MAX_CELLS, PointCloud, points_to_grid
 from geometry.readers import open_input, read_mask
 from geometry.resampled import described, find_lattice, fine_labels, source_grid
-from geometry.tiles import analyze_tile
+from geometry.tiles import Refine, analyze_tile
 from shared.errors import InvalidInput
 
 
@@ -29,12 +32,12 @@ class RoofAnalysis:
     point_labels: npt.NDArray[np.int32] | None = None  # one per input point, for a point cloud
 
 
-def analyze_grid(grid: HeightGrid) -> RoofReport:
+def analyze_grid(grid: HeightGrid, refine: Refine | None = None) -> RoofReport:
     """The roof report of a grid, measured at the resolution its heights hold: a DSM resampled from a
     coarser one on its source cells (geometry.resampled), with its labels on the grid as given."""
     lattice = find_lattice(grid)
     if lattice is None:
-        return analyze_tile(grid)
+        return analyze_tile(grid, refine)
     source = source_grid(grid, lattice)
     report = analyze_tile(source)
     planes = [(f.plane.a, f.plane.b, f.plane.c) for f in report.facets]
@@ -51,12 +54,20 @@ def analyze_file(
     if isinstance(data, PointCloud):
         if mask is not None:
             raise InvalidInput("--mask applies to a DSM raster; a point cloud has no grid to align it with")
-        grid, cells = points_to_grid(data, resolution, max_cells=max_cells)
-        report = analyze_grid(grid)
-        per_point = report.labels.reshape(-1)[cells].astype(np.int32)
-        return RoofAnalysis(report, grid, data.to_input_order(per_point))
+        return analyze_cloud(data, resolution, max_cells=max_cells)
     grid = data if mask is None else replace(data, mask=read_mask(mask, data.shape))
     return RoofAnalysis(analyze_grid(grid), grid)
+
+
+def analyze_cloud(cloud: PointCloud, resolution: float | None = None, *, max_cells: int = MAX_CELLS) -> RoofAnalysis:
+    """A point cloud's roof: rasterised to a DSM and segmented there, each facet's plane then fitted on
+    its own points; a facet label per input point, the nearest plane around it (geometry.cloud_planes)."""
+    grid, _ = points_to_grid(cloud, resolution, max_cells=max_cells)
+    corner = np.array([cloud.xyz[:, 0].min(), cloud.xyz[:, 1].max(), 0.0])  # the grid's frame starts here
+    xyz = cloud.xyz - corner
+    report = analyze_grid(grid, partial(planes_on_points, xyz))
+    per_point = labels_of_points(xyz, report.labels, [f.plane for f in report.facets], grid)
+    return RoofAnalysis(report, grid, cloud.to_input_order(per_point))
 
 
 def write_labels(analysis: RoofAnalysis, out: Path) -> None:

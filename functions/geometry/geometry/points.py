@@ -586,7 +586,7 @@ def points_to_grid(
     top = np.full(rows * cols, -np.inf)
     np.maximum.at(top, index, z)
     top[np.isneginf(top)] = np.nan
-    return HeightGrid(_fill_holes(top.reshape(rows, cols)), res, res), index
+    return HeightGrid(_fill_holes(_despike(top.reshape(rows, cols))), res, res), index
 
 
 def _check_extent(cloud: PointCloud, max_cells: int) -> None:
@@ -605,6 +605,33 @@ def _check_extent(cloud: PointCloud, max_cells: int) -> None:
 # Ordered so that neighbour i faces neighbour 7 - i across the cell.
 _NEIGHBOURS = [(dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1) if (dr, dc) != (0, 0)]
 _MIN_NEIGHBOURS = 6  # outside a straight edge, a corner or a one-cell notch a cell has at most 5
+
+
+_SPIKE_M = 1.0  # a cell this far above (or below) nearly all its neighbours holds a stray point
+
+
+def _despike(z: FloatGrid) -> FloatGrid:
+    """Empty the cells that stand alone, more than `_SPIKE_M` above or below every neighbour with data:
+    a bird or a multipath return (the cell keeps its highest point, so one stray point is the cell),
+    or a lone low return, which would sink the ground estimate of the whole tile. `_fill_holes` then
+    fills them from around. An eave, a ridge or a chimney has a neighbour at its own height, and stays."""
+    rows, cols = z.shape
+    if rows < 3 or cols < 3:
+        return z
+    centre = z[1:-1, 1:-1]
+    above = np.zeros(centre.shape, dtype=np.int32)
+    below = np.zeros(centre.shape, dtype=np.int32)
+    seen = np.zeros(centre.shape, dtype=np.int32)
+    for dr, dc in _NEIGHBOURS:
+        other = z[1 + dr : rows - 1 + dr, 1 + dc : cols - 1 + dc]
+        known = np.isfinite(other)
+        seen += known
+        above += known & (centre - other > _SPIKE_M)
+        below += known & (other - centre > _SPIKE_M)
+    stray = np.isfinite(centre) & (seen >= 4) & ((above >= seen) | (below >= seen))
+    out = z.copy()
+    out[1:-1, 1:-1][stray] = np.nan
+    return out
 
 
 def _fill_holes(z: FloatGrid) -> FloatGrid:

@@ -16,6 +16,7 @@ lettered, and structures numbered, by area over the whole tile, as for a single 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import replace
 
 import cv2
@@ -25,7 +26,7 @@ from geometry.edges import EDGE_KINDS, RoofEdge
 from geometry.grid import HeightGrid
 from geometry.measure import Facet, RoofReport, letters, measure
 from geometry.quality import roof_warnings
-from geometry.segment import roof_cells, segment
+from geometry.segment import Segmentation, roof_cells, segment
 from geometry.structures import Structure
 
 SPLIT_CELLS = 1_000_000  # below this a tile is measured whole (the split would save little)
@@ -33,20 +34,26 @@ JOIN_M = 1.5
 MARGIN_M = 3.0
 
 
-def analyze_tile(grid: HeightGrid) -> RoofReport:
-    """The roof report of a grid: building by building when it is large and holds several."""
+Refine = Callable[[Segmentation, HeightGrid], Segmentation]  # e.g. planes refitted on a cloud's points
+
+
+def analyze_tile(grid: HeightGrid, refine: Refine | None = None) -> RoofReport:
+    """The roof report of a grid: building by building when it is large and holds several.
+    `refine` may change a segmentation's planes before it is measured (given the grid or window)."""
+
+    def measured(window: HeightGrid) -> RoofReport:
+        segmentation = segment(window)
+        return measure(segmentation if refine is None else refine(segmentation, window), window)
+
     if grid.mask is not None or grid.z.size < SPLIT_CELLS:
-        return measure(segment(grid), grid)
+        return measured(grid)
     windows = building_windows(grid)
     if len(windows) <= 1:
-        return measure(segment(grid), grid)
-    parts = []
-    for rows, cols, mask in windows:
-        window = grid.crop(rows, cols, mask)
-        parts.append((rows, cols, measure(segment(window), window)))
+        return measured(grid)
+    parts = [(rows, cols, measured(grid.crop(rows, cols, mask))) for rows, cols, mask in windows]
     report = joined(parts, grid)
     if not report.facets:  # rare (trees, walls): the whole grid's result says why there is no roof
-        return measure(segment(grid), grid)
+        return measured(grid)
     return report
 
 
