@@ -713,41 +713,74 @@ def _houses_on_a_tile(side: int, where: list[tuple[int, int]]) -> HeightGrid:
     return HeightGrid(tile, house.dx, house.dy)
 
 
-def _seconds(work: Callable[[HeightGrid], object], grid: HeightGrid) -> float:
-    return median(time_runs(lambda: work(grid), runs=1))
+TILES: tuple[tuple[str, int, str], ...] = (
+    ("one house", 400, "house"),
+    ("4 houses", 2000, "sparse"),
+    ("dense houses", 1000, "dense"),
+    ("dense houses", 2000, "dense"),
+    ("16 houses", 4000, "sparse"),
+    ("dense houses", 4000, "dense"),
+    ("16 houses, 1 m LiDAR cut to 0.1 m", 4000, "resampled"),
+)
 
 
-def _whole(grid: HeightGrid) -> object:
-    from geometry.measure import measure
-    from geometry.segment import segment
+def _tile(side: int, layout: str) -> HeightGrid:
+    house = dsm_scene().grid
+    if layout == "house":
+        return house
+    if layout == "dense":
+        return HeightGrid(_tiled(side), house.dx, house.dy)
+    if layout == "resampled":  # the sparse tile sampled every metre, each sample a 10 x 10 block
+        samples = _tile(side, "sparse").z[5::10, 5::10]
+        return HeightGrid(np.repeat(np.repeat(samples, 10, axis=0), 10, axis=1), house.dx, house.dy)
+    step = 900  # a house every 90 m: 4 on a 2000 x 2000 tile, 16 on a 4000 x 4000 one
+    return _houses_on_a_tile(side, [(r, c) for r in range(100, side - 450, step) for c in range(100, side - 450, step)])
 
-    return measure(segment(grid), grid)
+
+def _measured_tile(conn: Connection, side: int, layout: str) -> None:
+    """In a child process of its own, so its peak memory is the tile's: (seconds, peak RSS MB, cells,
+    facets, structures)."""
+    import resource
+
+    grid = _tile(side, layout)
+    began = time.perf_counter()
+    report = analyze_grid(grid)
+    seconds = time.perf_counter() - began
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    conn.send((seconds, peak, grid.z.size, len(report.facets), len(report.structures)))
 
 
 def bench_tiles() -> None:
-    """Tiles of many buildings, measured building by building (geometry.tiles), against one house."""
-    house = dsm_scene().grid
-    alone = median(time_runs(lambda: analyze_grid(house), runs=3))
-    four = _houses_on_a_tile(2000, [(100, 100), (100, 1200), (1200, 300), (1300, 1400)])
-    dense = HeightGrid(_tiled(1000), house.dx, house.dy)
+    """Time and peak memory against cells (0.16 M to 16 M) and buildings per tile: a tile is measured
+    building by building (geometry.tiles), each in a child process of its own."""
+    context = multiprocessing.get_context("fork")
     rows = []
-    for label, grid, whole in (("4 houses, 2000 x 2000", four, False), ("dense houses, 1000 x 1000", dense, True)):
-        split = _seconds(analyze_grid, grid)
-        once = _seconds(_whole, grid) if whole else math.nan
+    alone = math.nan
+    for label, side, layout in TILES:
+        receive, send = context.Pipe(duplex=False)
+        child = context.Process(target=_measured_tile, args=(send, side, layout))
+        child.start()
+        seconds, peak, cells, facets, structures = receive.recv()
+        child.join()
+        if layout == "house":
+            alone = seconds
         rows.append(
             (
-                label,
-                fmt(grid.z.size / 1e6, 2),
-                fmt(split, 2),
-                fmt(split / alone, 1),
-                "-" if math.isnan(once) else fmt(once, 2),
+                f"{label}, {side} x {side}" if layout != "house" else f"{label}, 400 x 370",
+                fmt(cells / 1e6, 2),
+                str(structures),
+                str(facets),
+                fmt(seconds, 2),
+                fmt(seconds / alone, 1),
+                f"{peak:.0f}",
             )
         )
     print_table(
-        f"Tiles of buildings, one by one (a 400 x 370 house alone: {alone:.2f} s)",
-        ("tile", "M cells", "split s", "x a house", "whole-grid s"),
+        "Geometry: tiles of buildings, one by one (geometry.tiles), each in its own process",
+        ("tile", "M cells", "buildings", "facets", "s", "x one house", "peak MB"),
         rows,
     )
+    note("target (issue 17): a 2000 x 2000 tile of 4 or more buildings within 12 x one house, in the same run")
 
 
 def run() -> None:

@@ -40,6 +40,7 @@ Kind = Literal["nearest", "bilinear"]
 Vector = tuple[float, float]  # (col, row) in fine cells
 
 WINDOW = 1024  # cells a side read to find the lattice
+BAND_ROWS = 512  # fine rows labelled at a time
 MIN_STEP = 1.5  # fine cells per source cell: below this the file is at its own resolution
 MIN_SAMPLES = 16  # source samples of typical size needed to fit the lattice
 EQUAL_SHARE = 0.5  # neighbouring heights equal this often: a staircase of flat blocks
@@ -309,33 +310,37 @@ def fine_labels(
 ) -> IntGrid:
     """The source grid's facet labels on the fine grid: a fine cell in a facet's source cell takes,
     of the facets there and around, the one whose plane (a, b, c: z = a x + b y + c) is nearest to
-    the source surface at it; cells without a height, or off the fine mask, take none."""
+    the source surface at it; cells without a height, or off the fine mask, take none. In bands of
+    rows, so a large tile costs its cells once, whatever its facets, in bounded memory."""
     out = np.full(grid.shape, -1, dtype=np.int32)
     if not planes:
         return out
+    coef = np.array([*planes, (0.0, 0.0, np.inf)], dtype=np.float64)  # the last: no facet, never nearest
     col = source.col_of(grid.x_of(np.arange(grid.shape[1])))
-    row = source.row_of(grid.y_of(np.arange(grid.shape[0])))
     at_col = np.clip(np.rint(col), 0, source.shape[1] - 1).astype(np.intp)
-    at_row = np.clip(np.rint(row), 0, source.shape[0] - 1).astype(np.intp)
-    home = labels[np.ix_(at_row, at_col)]
-    cols, rows = np.meshgrid(col, row)
     z = np.where(np.isfinite(source.z), source.z, np.nanmedian(source.z) if np.isfinite(source.z).any() else 0.0)
-    surface = remap(z, cols, rows, cv2.INTER_LINEAR, beyond=None)
-    x, y = grid.xy()
-    best = np.full(grid.shape, np.inf)
     padded = np.pad(labels, 1, constant_values=-1)
-    for dr in (-1, 0, 1):
-        for dc in (-1, 0, 1):
-            near = padded[np.ix_(at_row + 1 + dr, at_col + 1 + dc)]
-            for index in np.unique(near[near >= 0]).tolist():
-                a, b, c = planes[index]
-                gap = np.where(near == index, np.abs(surface - (a * x + b * y + c)), np.inf)
+    x = grid.x_of(np.arange(grid.shape[1]))[None, :]
+    for top in range(0, grid.shape[0], BAND_ROWS):
+        rows = np.arange(top, min(top + BAND_ROWS, grid.shape[0]))
+        row = source.row_of(grid.y_of(rows))
+        at_row = np.clip(np.rint(row), 0, source.shape[0] - 1).astype(np.intp)
+        surface = remap(z, *np.meshgrid(col, row), cv2.INTER_LINEAR, beyond=None)
+        y = grid.y_of(rows)[:, None]
+        best = np.full(surface.shape, np.inf)
+        band = np.full(surface.shape, -1, dtype=np.int32)
+        for dr in (-1, 0, 1):
+            for dc in (-1, 0, 1):
+                near = padded[np.ix_(at_row + 1 + dr, at_col + 1 + dc)]
+                a, b, c = (coef[near, k] for k in range(3))  # -1 picks the last row
+                gap = np.abs(surface - (a * x + b * y + c))
                 better = gap < best
-                best[better], out[better] = gap[better], index
-    keep: BoolGrid = np.isfinite(grid.z) & (home >= 0)
-    if grid.mask is not None:
-        keep &= grid.mask
-    return np.where(keep, out, -1).astype(np.int32)
+                best[better], band[better] = gap[better], near[better]
+        keep = np.isfinite(grid.z[rows]) & (labels[np.ix_(at_row, at_col)] >= 0)
+        if grid.mask is not None:
+            keep &= grid.mask[rows]
+        out[rows] = np.where(keep, band, -1)
+    return out
 
 
 def described(lattice: Lattice, grid: HeightGrid) -> str:
