@@ -49,7 +49,7 @@ PROFILES = 256  # rows (columns) read to find where the grid steps or bends
 FLAT = 1e-6  # metres: a smaller change along a row is float32 rounding, not a step
 BEND = 2e-4  # metres: a second difference this large is a bend, not float32 rounding
 MIN_BENDS = 6  # steps or bends along an axis needed to see its period
-MARKED_SHARE = 0.7  # of the lattice's lines between the first and the last mark: most are seen
+MARKED_SHARE = 0.7  # of a bilinear lattice's lines between the first and the last bend: most are seen
 REGULAR_CELLS = 0.75  # every bend lies within this many fine cells of the fitted period
 
 
@@ -233,8 +233,8 @@ def axis_marks(z: FloatGrid, kind: Kind) -> tuple[float, float] | None:
     if unit < MIN_STEP:
         return None
     ordinal = np.concatenate([[0.0], np.cumsum(np.maximum(1.0, np.rint(gaps / unit)))])
-    if positions.size < MARKED_SHARE * (ordinal[-1] + 1):
-        return None  # a few creases that happen to fall on a period, not a lattice
+    if kind == "bilinear" and positions.size < MARKED_SHARE * (ordinal[-1] + 1):
+        return None  # a noiseless roof's creases that happen to fall on a period, not a lattice
     step, first = np.polyfit(ordinal, positions, 1)
     if step < MIN_STEP or np.abs(positions - (first + step * ordinal)).max() > REGULAR_CELLS:
         return None
