@@ -945,6 +945,9 @@ def standard_set(seed: int = 0) -> list[SceneSpec]:
     return specs
 
 
+SAMPLED_SURFACE_M = 0.025  # the render a resampled scene's source samples read
+
+
 def resampled_scene(
     spec: SceneSpec,
     source: float,
@@ -973,7 +976,11 @@ def resampled_scene(
     lo, hi = np.floor(uv.min(axis=0)) - 2, np.ceil(uv.max(axis=0)) + 2
     nodes_u, nodes_v = np.meshgrid(np.arange(lo[0], hi[0] + 1), np.arange(lo[1], hi[1] + 1))
     at = origin[:, None, None] + np.tensordot(matrix, np.stack([nodes_u, nodes_v]), axes=1)
-    z_true = np.nan_to_num(truth.grid.z, nan=float(np.nanmin(truth.grid.z)))
+    # The samples read a render far finer than either grid, so an eave's sample is the roof or the
+    # ground, as a LiDAR return is, not a blend the fine grid's own cells would make.
+    exact = build_scene(replace(spec, resolution=SAMPLED_SURFACE_M, noise_sigma=0.0)).grid.z
+    z_true = np.nan_to_num(exact, nan=float(np.nanmin(exact)))
+    at = (at + 0.5) * fine / SAMPLED_SURFACE_M - 0.5  # fine cells to the render's
     samples = cv2.remap(
         z_true.astype(np.float32),
         at[0].astype(np.float32),

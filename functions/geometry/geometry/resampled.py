@@ -216,16 +216,22 @@ def axis_marks(z: FloatGrid, kind: Kind) -> tuple[float, float] | None:
         return None
     rows = z[usable[np.linspace(0, usable.size - 1, min(PROFILES, usable.size)).astype(np.intp)]]
     if kind == "nearest":
-        change, offset = np.abs(np.diff(rows, axis=1)) > FLAT, 0.5
+        size, offset = np.abs(np.diff(rows, axis=1)), 0.5
+        change = size > FLAT
     else:
-        change, offset = np.abs(rows[:, 2:] - 2 * rows[:, 1:-1] + rows[:, :-2]) > BEND, 1.0
+        size, offset = np.abs(rows[:, 2:] - 2 * rows[:, 1:-1] + rows[:, :-2]), 1.0
+        change = size > BEND
+    strength = np.nansum(np.where(change, size, 0.0), axis=0)
     seen = np.isfinite(rows[:, : change.shape[1]]).sum(axis=0)
     share = np.where(seen > 0, change.sum(axis=0) / np.maximum(seen, 1), 0.0)
     if share.max() == 0 or share.mean() >= 0.6 * share.max() or share.mean() >= 0.6:
         return None  # changes everywhere: the grid's own resolution
-    marked = np.flatnonzero(share > 0.2 * share.max()) + offset
-    runs = np.split(marked, np.flatnonzero(np.diff(marked) > 1.5) + 1)  # a bend between cells marks both
-    positions = np.array([run.mean() for run in runs])
+    marked = np.flatnonzero(share > 0.2 * share.max())
+    runs = np.split(marked, np.flatnonzero(np.diff(marked) > 1.5) + 1)
+    runs = [run for run in runs if run[0] > 0 and run[-1] < share.size - 1]  # cut off by the grid's edge
+    # A bend a fraction f past cell j marks j and j + 1 with second differences in the ratio (1 - f) : f,
+    # so the marks' centroid, weighted by their size, is where it lies.
+    positions = np.array([float(np.average(run, weights=strength[run] + 1e-12)) for run in runs]) + offset
     if positions.size < MIN_BENDS:
         return None
     gaps = np.diff(positions)
