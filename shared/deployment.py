@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import urllib.parse
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -47,9 +48,28 @@ ERRORS = (
 
 @dataclass(frozen=True)
 class Uploads:
-    """S3 ObjectCreated events from the upload bucket (objects under `uploads/`)."""
+    """S3 ObjectCreated events from the upload bucket, for the objects under `prefix` (shared.uploads):
+    each function that takes uploads owns its prefix. The template filters the function's S3 event by
+    it, the dev server hands an upload only to the functions whose prefix its key starts with, and a
+    record that reaches a function anyway is dropped before its handler sees it. `max_bytes`: the
+    largest object its presigned POSTs allow (the dev server reads a form up to it)."""
 
     handler: HandlerFactory
+    prefix: str
+    max_bytes: int
+
+    def takes(self, key: str) -> bool:
+        return key.startswith(self.prefix)
+
+    def own(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The event with only the records of objects under this prefix (keys arrive URL-encoded)."""
+        records = [r for r in event.get("Records", []) if self.takes(_record_key(r))]
+        return {**event, "Records": records}
+
+
+def _record_key(record: dict[str, Any]) -> str:
+    key = record.get("s3", {}).get("object", {}).get("key", "")
+    return urllib.parse.unquote_plus(key) if isinstance(key, str) else ""
 
 
 @dataclass(frozen=True)
@@ -181,7 +201,10 @@ class Deployment:
         kind = event_kind(event)
         uploads = self.spec.uploads
         if kind == "uploads" and uploads is not None:
-            return self._handler("uploads", lambda: uploads.handler(self.clients))(event, context)
+            own = uploads.own(event)
+            if not own["Records"]:  # another function's objects: nothing of this one's to run
+                return {"jobs": []}
+            return self._handler("uploads", lambda: uploads.handler(self.clients))(own, context)
         work = self.spec.work
         if kind == "work" and work is not None:
             return self._handler("work", lambda: work.handler(self.clients))(event, context)

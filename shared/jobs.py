@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -90,6 +90,17 @@ class JobTags(BaseModel):
     def stored(self) -> dict[str, Any]:
         """As the job record keeps them: the tags that are set."""
         return self.model_dump(mode="json", exclude_defaults=True)
+
+    def metadata(self) -> dict[str, str]:
+        """As S3 user metadata (x-amz-meta-*), the way a presigned upload carries them to its job."""
+        return {k.replace("_", "-"): str(v).lower() if isinstance(v, bool) else str(v) for k, v in self if v}
+
+    @classmethod
+    def from_metadata(cls, metadata: Mapping[str, str]) -> Self:
+        """The tags an uploaded object carries (other metadata ignored); ValueError when they do not
+        validate. Text as S3 keeps it: a flag's `true` is True."""
+        fields = {k.replace("-", "_"): v for k, v in metadata.items() if k.replace("-", "_") in cls.model_fields}
+        return cls.model_validate(fields)
 
 
 class JobConflict(Exception):

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.client import Exceptions as S3Exceptions
 
 MAX_KEY_LENGTH = 1024  # S3's own limit
+UPLOADS_PREFIX = "uploads/"  # vision's direct uploads, in the upload bucket (shared.uploads)
 _UNSAFE_KEY_CHARS = re.compile(r"[\x00-\x1f\x7f\\]")
 # Without s3:ListBucket (not granted: it would list every org's keys) S3 answers a missing key with
 # 403, not 404. The key is already known to be in the caller's own prefix, so both mean "missing".
@@ -33,7 +34,7 @@ def org_prefix(org_id: str) -> str:
 
 def upload_prefix(org_id: str) -> str:
     """Where an org's direct uploads land; an object created here starts a vision job."""
-    return f"uploads/{check_org_id(org_id)}/"
+    return f"{UPLOADS_PREFIX}{check_org_id(org_id)}/"
 
 
 def megabytes(n: int) -> str:

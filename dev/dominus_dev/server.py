@@ -3,8 +3,9 @@
 Only the clients differ: the embedded moto server, the simulated model (or OpenAI), the configured
 store. What AWS itself does around the functions is played here by the deployed handlers:
 - a presigned upload is posted to `/dev/uploads`, checked against its policy as S3 would, stored in
-  the embedded S3, and its ObjectCreated event handed to the handler of the function that takes
-  uploads (in the background, as S3 notifies);
+  the embedded S3, and its ObjectCreated event handed to the handler of the function whose upload
+  prefix its key starts with (in the background, as S3 notifies through the template's prefix
+  filters);
 - a schedule runs through the function's handler as EventBridge would call it: as often as the
   template's rule says (`rate(15 minutes)` for the metrics roll-up), in the background, and at once
   on `POST /dev/<function>/<schedule>` (e.g. `/dev/metrics/rollup`).
@@ -36,13 +37,13 @@ from dominus_dev.schedules import Every
 from dominus_dev.template import LOCAL_CREDENTIAL, schedule_rates
 from shared.deployment import Deployment, FunctionSpec, build_app
 from shared.errors import error_responses
-from shared.forms import parse_multipart, read_body
+from shared.forms import MULTIPART_SLACK_BYTES, parse_multipart, read_body
 from shared.http import org_id_of
 from shared.objects import object_created_event
 from shared.work import LocalWork
 
-# A presigned form: the largest body any function takes (its multipart framing included).
-MAX_FORM_BYTES = max(spec.max_body_bytes for spec in SPECS)
+# A presigned form: the largest object any function's uploads take, with its form around it.
+MAX_FORM_BYTES = max(spec.uploads.max_bytes for spec in SPECS if spec.uploads is not None) + MULTIPART_SLACK_BYTES
 
 
 class InvocationContext:
@@ -161,7 +162,7 @@ def _add_uploads(app: FastAPI, runtime: LocalRuntime, takers: list[Deployment]) 
             key = next(value for name, value in fields.items() if name.lower() == "key")
             head = await asyncio.to_thread(s3.head_object, Bucket=bucket, Key=key)
             event = object_created_event(bucket, key, head["ETag"], head["ContentLength"])
-            for deployment in takers:
+            for deployment in (d for d in takers if d.spec.uploads is not None and d.spec.uploads.takes(key)):
                 task = asyncio.create_task(asyncio.to_thread(deployment.handler, event, InvocationContext()))
                 running.add(task)
                 task.add_done_callback(running.discard)

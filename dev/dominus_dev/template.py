@@ -61,6 +61,7 @@ __all__ = [
     "load_template",
     "parse_rate",
     "schedule_rates",
+    "upload_prefixes",
 ]
 
 DEFAULT_TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
@@ -450,6 +451,22 @@ def schedule_rates(template: Mapping[str, Any]) -> dict[tuple[str, str], timedel
                 name, rate = _schedule(event.get("Properties", {}), f"{logical_id}.Events.{event_id}")
                 rates[(function, name)] = rate
     return rates
+
+
+def upload_prefixes(template: Mapping[str, Any]) -> dict[str, set[str]]:
+    """Function -> the key prefixes whose S3 ObjectCreated events its deployments take (their S3
+    events' prefix filters; "" for an event without one: every key)."""
+    prefixes: dict[str, set[str]] = {}
+    for resource in _resources(template).values():
+        if resource.get("Type") != "AWS::Serverless::Function" or (function := _function_name(resource)) is None:
+            continue
+        for event in (resource.get("Properties", {}).get("Events") or {}).values():
+            if event.get("Type") != "S3":
+                continue
+            rules = event.get("Properties", {}).get("Filter", {}).get("S3Key", {}).get("Rules", [])
+            found = [rule.get("Value", "") for rule in rules if str(rule.get("Name", "")).lower() == "prefix"]
+            prefixes.setdefault(function, set()).update(found or [""])
+    return prefixes
 
 
 def _schedule(props: Mapping[str, Any], where: str) -> tuple[str, timedelta]:

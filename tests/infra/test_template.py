@@ -35,8 +35,16 @@ from dominus_dev.template import (
     load_template,
     parse_rate,
     schedule_rates,
+    upload_prefixes,
 )
-from geometry.limits import API_GATEWAY_S, FUNCTION_MEMORY_MB
+from geometry.limits import (
+    API_GATEWAY_S,
+    FUNCTION_MEMORY_MB,
+    JOB_BUDGET,
+    JOB_FUNCTION_MEMORY_MB,
+    JOB_FUNCTION_TIMEOUT_S,
+    MAX_JOB_UPLOAD_BYTES,
+)
 from shared.deployment import FunctionSpec
 from shared.runtime import Clients
 from shared.settings import Settings
@@ -269,7 +277,7 @@ def test_every_zip_function_names_the_runtime_and_the_shared_layer(
     functions = _serverless_functions(template)
     zips = {lid: p for lid, p in functions.items() if p.get("PackageType", "Zip") == "Zip"}
     images = {lid: p for lid, p in functions.items() if p.get("PackageType") == "Image"}
-    assert set(images) == {"GeometryFunction", "VisionFunction"}
+    assert set(images) == {"GeometryFunction", "GeometryJobsFunction", "VisionFunction"}
     assert len(zips) >= 7  # authorizer + 3 buffered + 3 streaming
     for logical_id, props in zips.items():
         assert props["Runtime"] == "python3.12", logical_id
@@ -823,6 +831,7 @@ def test_geometry_function_routes_dependencies_and_grants(template: dict[str, An
     assert "Timeout" not in props and template["Globals"]["Function"]["Timeout"] == API_GATEWAY_S
     routes = [
         ("/v1/geometry/analyze", "post"),
+        ("/v1/geometry/uploads", "post"),
         ("/v1/geometry/{job_id}", "get"),
         ("/v1/geometry/{job_id}/preview.png", "get"),
     ]
@@ -834,7 +843,8 @@ def test_geometry_function_routes_dependencies_and_grants(template: dict[str, An
     }
     assert {"numpy", "opencv-python-headless", "tifffile", "laspy"} <= requirements
     # Least privilege: its job records, reading org-prefixed objects (GetObject also allows HEAD),
-    # writing only its results, the store's token and its finished events; no OpenAI key, no listing.
+    # writing only its results, presigning uploads under geometry-uploads/ only (a presigned POST is
+    # signed with its role), the store's token and its finished events; no OpenAI key, no listing.
     events, policy = props["Policies"]
     assert events == {"Ref": "JobEventsPolicy"}
     grants = {json.dumps(s["Resource"], sort_keys=True): sorted(s["Action"]) for s in policy["Statement"]}
@@ -842,8 +852,11 @@ def test_geometry_function_routes_dependencies_and_grants(template: dict[str, An
         json.dumps({"Fn::GetAtt": ["JobsTable", "Arn"]}): ["dynamodb:GetItem", "dynamodb:PutItem"],
         json.dumps({"Fn::Sub": "${DataBucket.Arn}/orgs/*"}): ["s3:GetObject"],
         json.dumps({"Fn::Sub": "${DataBucket.Arn}/orgs/*/geometry/*"}): ["s3:PutObject"],
+        json.dumps({"Fn::Sub": f"{UPLOADS_ARN}/geometry-uploads/*"}): ["s3:PutObject"],
         json.dumps({"Ref": "UpstashTokenSecretArn"}): ["secretsmanager:GetSecretValue"],
     }
+    upload_bucket = template["Resources"]["UploadsBucket"]["Properties"]["BucketName"]
+    assert props["Environment"]["Variables"] == {"DOMINUS_UPLOAD_BUCKET": upload_bucket}
     assert all(s["Effect"] == "Allow" for s in policy["Statement"])
     role = translated["Resources"]["GeometryFunctionRole"]["Properties"]
     managed = [arn for arn in role["ManagedPolicyArns"] if arn != {"Ref": "JobEventsPolicy"}]
@@ -857,6 +870,69 @@ def test_geometry_function_routes_dependencies_and_grants(template: dict[str, An
         assert "GeometryFunction.Arn" in json.dumps(integration["uri"])
 
 
+UPLOADS_ARN = "arn:${AWS::Partition}:s3:::dominus-uploads-${Stage}-${AWS::AccountId}-${AWS::Region}"
+
+
+def test_geometry_jobs_run_on_a_second_deployment_of_the_image_sized_for_the_job_budget(
+    template: dict[str, Any], translated: dict[str, Any]
+) -> None:
+    resource = template["Resources"]["GeometryJobsFunction"]
+    props = resource["Properties"]
+    # The same image and handler as GeometryFunction: one code base, two sizes.
+    assert props["PackageType"] == "Image"
+    assert resource["Metadata"] == template["Resources"]["GeometryFunction"]["Metadata"]
+    assert not {"CodeUri", "Handler", "Runtime", "Layers", "ImageUri"} & set(props)
+    # Sized for the job's budget (geometry.limits), with time and memory left around the worker.
+    assert props["MemorySize"] == JOB_FUNCTION_MEMORY_MB <= 10240
+    assert props["Timeout"] == JOB_FUNCTION_TIMEOUT_S <= 900
+    assert JOB_BUDGET.seconds + 120 <= JOB_FUNCTION_TIMEOUT_S
+    assert JOB_BUDGET.memory_bytes + 1024 * 1024 * 1024 <= JOB_FUNCTION_MEMORY_MB * 1024 * 1024
+    # /tmp holds the whole upload, with room to spare
+    assert props["EphemeralStorage"]["Size"] * 1024 * 1024 >= 2 * MAX_JOB_UPLOAD_BYTES
+    assert props["EventInvokeConfig"] == {"MaximumRetryAttempts": 1}
+    # Only S3 events under geometry-uploads/, never a route: nothing reaches it but the jobs.
+    (event,) = props["Events"].values()
+    assert event["Type"] == "S3"
+    assert event["Properties"]["Bucket"] == {"Ref": "UploadsBucket"}
+    assert event["Properties"]["Events"] == "s3:ObjectCreated:*"
+    assert event["Properties"]["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "geometry-uploads/"}]
+    # The bucket named by its formula (a reference would be a cycle through its notification).
+    without_events = {k: v for k, v in props.items() if k != "Events"}
+    assert "UploadsBucket" not in json.dumps(without_events)
+    assert props["Environment"]["Variables"] == {
+        "DOMINUS_UPLOAD_BUCKET": template["Resources"]["UploadsBucket"]["Properties"]["BucketName"],
+        "DOMINUS_IDEMPOTENCY_TABLE": {"Ref": "IdempotencyTable"},
+    }
+    # Least privilege: its records (updated as the job runs), the idempotency records, reading its own
+    # uploads and org-prefixed objects (an earlier job of the same input), writing only its results.
+    events, policy = props["Policies"]
+    assert events == {"Ref": "JobEventsPolicy"}
+    assert all(s["Effect"] == "Allow" for s in policy["Statement"])
+    grants = {json.dumps(s["Resource"], sort_keys=True): sorted(s["Action"]) for s in policy["Statement"]}
+    assert grants == {
+        json.dumps({"Fn::GetAtt": ["JobsTable", "Arn"]}): [
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+        ],
+        json.dumps({"Fn::GetAtt": ["IdempotencyTable", "Arn"]}): [
+            "dynamodb:DeleteItem",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+        ],
+        json.dumps({"Fn::Sub": "${DataBucket.Arn}/orgs/*"}): ["s3:GetObject"],
+        json.dumps({"Fn::Sub": "${DataBucket.Arn}/orgs/*/geometry/*"}): ["s3:PutObject"],
+        json.dumps({"Fn::Sub": f"{UPLOADS_ARN}/geometry-uploads/*"}): ["s3:GetObject"],
+    }
+    role = translated["Resources"]["GeometryJobsFunctionRole"]["Properties"]
+    managed = [arn for arn in role["ManagedPolicyArns"] if arn != {"Ref": "JobEventsPolicy"}]
+    assert set(managed) <= LAMBDA_BASICS
+    function = translated["Resources"]["GeometryJobsFunction"]["Properties"]
+    assert (function["MemorySize"], function["Timeout"]) == (JOB_FUNCTION_MEMORY_MB, JOB_FUNCTION_TIMEOUT_S)
+    assert function["EphemeralStorage"] == props["EphemeralStorage"]
+
+
 def test_finished_jobs_go_to_the_event_bus_with_put_events_only(template: dict[str, Any]) -> None:
     resources = template["Resources"]
     assert resources["JobEventBus"]["Type"] == "AWS::Events::EventBus"
@@ -864,7 +940,7 @@ def test_finished_jobs_go_to_the_event_bus_with_put_events_only(template: dict[s
     [statement] = resources["JobEventsPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert statement["Action"] == ["events:PutEvents"]
     assert statement["Resource"] == {"Fn::GetAtt": ["JobEventBus", "Arn"]}
-    for name in ("GeometryFunction", "VisionFunction"):
+    for name in ("GeometryFunction", "GeometryJobsFunction", "VisionFunction"):
         assert {"Ref": "JobEventsPolicy"} in resources[name]["Properties"]["Policies"], name
 
 
@@ -882,9 +958,33 @@ def test_uploads_start_vision_jobs_without_a_circular_dependency(
     assert "UploadsBucket" not in json.dumps(without_events)
     name = template["Resources"]["UploadsBucket"]["Properties"]["BucketName"]
     assert vision["Environment"]["Variables"]["DOMINUS_UPLOAD_BUCKET"] == name
+    notified = [
+        (logical_id, props)
+        for logical_id, props in _serverless_functions(template).items()
+        if any(event["Type"] == "S3" for event in props.get("Events", {}).values())
+    ]
+    assert {logical_id for logical_id, _ in notified} == {"VisionFunction", "GeometryJobsFunction"}
+    for logical_id, props in notified:
+        assert "UploadsBucket" not in json.dumps({k: v for k, v in props.items() if k != "Events"}), logical_id
+
+
+def test_each_upload_prefix_notifies_its_own_function_only(translated: dict[str, Any]) -> None:
+    """One bucket, two notifications: S3 refuses two on one event type whose prefixes overlap, and an
+    object must start one job, of the function whose prefix it is under."""
     bucket = translated["Resources"]["UploadsBucket"]["Properties"]
-    [config] = bucket["NotificationConfiguration"]["LambdaConfigurations"]
-    assert config["Event"] == "s3:ObjectCreated:*"
+    configs = bucket["NotificationConfiguration"]["LambdaConfigurations"]
+    targets = {}
+    for config in configs:
+        assert config["Event"] == "s3:ObjectCreated:*"
+        [rule] = config["Filter"]["S3Key"]["Rules"]
+        assert rule["Name"].lower() == "prefix"
+        targets[rule["Value"]] = config["Function"]
+    assert targets == {
+        "uploads/": {"Fn::GetAtt": ["VisionFunction", "Arn"]},
+        "geometry-uploads/": {"Fn::GetAtt": ["GeometryJobsFunction", "Arn"]},
+    }
+    for one in targets:
+        assert not any(other != one and other.startswith(one) for other in targets), "overlapping prefixes"
 
 
 # --- the deployment specs and the template agree -------------------------------------------------
@@ -935,6 +1035,14 @@ def test_each_spec_is_deployed_with_its_routes_events_and_handler(template: dict
     assert schedules == {schedule.name for schedule in spec.schedules}
     for props in deployed.values():
         assert props.get("Handler") in (None, "run.sh", f"{spec.name}.app.handler")
+
+
+def test_each_spec_takes_the_uploads_the_template_sends_it(template: dict[str, Any]) -> None:
+    """The dev server hands an upload to the specs whose prefix its key starts with (shared.deployment
+    .Uploads); deployed, the template's S3 filters decide: the two must agree."""
+    taken = {spec.name: {spec.uploads.prefix} for spec in SPECS if spec.uploads is not None}
+    assert upload_prefixes(template) == taken
+    assert taken == {"vision": {"uploads/"}, "geometry": {"geometry-uploads/"}}
 
 
 def test_the_dev_server_runs_every_schedule_of_every_spec_at_the_templates_rate(template: dict[str, Any]) -> None:

@@ -104,6 +104,7 @@ def test_every_post_and_put_describes_its_body(openapi: dict[str, Any]) -> None:
         "POST /v1/vision/analyze",
         "PUT /v1/orgs/me/ai-settings",
         "POST /v1/vision/uploads",
+        "POST /v1/geometry/uploads",
         "POST /v1/analyze",
         "POST /v1/analyze/stream",
     } <= checked

@@ -34,6 +34,7 @@ BASES: dict[str, Any] = {
     "/v1/vision/uploads": {"name": "roof.jpg", "content_type": "image/jpeg", "tags": {"lead_id": "lead-1"}},
     "/v1/vision/analyze": {"s3_key": "uploads/fuzz/none.jpg", "tags": {"claim_id": "c-1"}},
     "/v1/geometry/analyze": {"s3_key": "orgs/fuzz/none.npy", "resolution": 0.1},
+    "/v1/geometry/uploads": {"name": "site.tif", "resolution": 0.1, "tags": {"claim_id": "c-1"}},
     "/v1/orgs/me/ai-settings": {"mode_default": "auto", "cache_ttl_s": 86_400},
 }
 UNFAITHFUL_NUMBERS = ["NaN", "-Infinity", "1e999", "1" + "0" * 30, "9" * 5_000]

@@ -11,8 +11,9 @@ import pytest
 from geometry.jobs import GeometryJobs
 from shared.errors import BadRequest
 from shared.jobs import JobRecord, JobRepository, MemoryJobRepository
+from shared.uploads import UploadRef
 from tests.support.job_contract import CREATED, EXPIRES, ORG, JobRepositoryContract, geometry_record, vision_record
-from vision.jobs import PhotoTags, UploadRef, VisionJobs
+from vision.jobs import PhotoTags, VisionJobs
 
 
 class TestMemoryJobRepository(JobRepositoryContract):

@@ -1,5 +1,5 @@
-"""What one synchronous analysis may cost, and the admission that refuses, before any work starts,
-an input that would cost more.
+"""What one analysis may cost, synchronous or as a job, and the admission that refuses, before any work
+starts, an input that would cost more.
 
 Sized to where the route is deployed (template.yaml): GeometryFunction has 2048 MB (1.16 vCPU) and
 29 s, and API Gateway gives up on a REST integration at 29 s. The work (reading, segmenting,
@@ -22,6 +22,16 @@ it ran on was shared, and gave the work about half a core):
 A point cloud's cost is its raster's (checked again once it is rasterised) plus reading the points:
 2 µs each as x y z text, 0.15 µs as LAS; reading may take a quarter of the budget, 3M points of text
 (a 50 MB upload holds about 2.5M).
+
+A job (an upload's S3 event, `geometry.service.run_upload`) runs on GeometryJobsFunction: the same
+image with 10240 MB (6 vCPUs; the analysis uses about one) and Lambda's longest timeout, 900 s, and
+no client waiting. `JOB_BUDGET` is 600 s and 8 GB: at the costs above a 4000 x 4000 DSM (16M cells,
+the most the readers take: `geometry.points.MAX_CELLS`) is estimated at 384 s and 4-6.4 GB, with a
+third to spare. The 300 s left around the work pay for downloading and hashing up to 500 MB (about
+10 s), the forkserver's cold start, storing the report, and a slower core; the 2 GB left beside the
+worker hold the job's own process (~300 MB, the upload streamed to disk, never held) and the
+forkserver. Past the readers' own bounds (16M cells, 5M points) nothing is admitted, whatever the
+budget would buy.
 """
 
 from __future__ import annotations
@@ -32,6 +42,13 @@ from shared.workers import MB, Budget
 
 API_GATEWAY_S = 29  # REST integrations answer within this, whatever the function's timeout
 FUNCTION_MEMORY_MB = 2048  # GeometryFunction's MemorySize (tests/infra checks the template says so)
+JOB_FUNCTION_MEMORY_MB = 10240  # GeometryJobsFunction's MemorySize, Lambda's largest (checked as above)
+JOB_FUNCTION_TIMEOUT_S = 900  # its Timeout, Lambda's longest
+MAX_JOB_UPLOAD_BYTES = 500 * MB  # an upload's presigned POST allows at most this (and a job reads no more)
+# What the readers take at most (geometry.points.MAX_CELLS and MAX_POINTS: a unit test holds them equal),
+# as plain numbers so the request path never imports numpy to read them.
+READER_MAX_CELLS = 16_000_000
+READER_MAX_POINTS = 5_000_000
 
 SYNC_BUDGET = Budget(
     seconds=24.0,
@@ -42,6 +59,17 @@ SYNC_BUDGET = Budget(
     advice=(
         f"a synchronous analysis answers within API Gateway's {API_GATEWAY_S} s, so crop the input to the "
         "building or resample it to a coarser pixel (10 cm is plenty for a roof) and send it again"
+    ),
+)
+JOB_BUDGET = Budget(
+    seconds=600.0,
+    # Beside the job's process and the forkserver, within the job function's 10240 MB.
+    memory_bytes=8192 * MB,
+    what="The roof analysis",
+    advice=(
+        f"a job analyses at most {READER_MAX_CELLS:,} cells (a 4000 x 4000 DSM) within its budget, so crop the "
+        "input to the buildings you need or resample it to a coarser pixel (10 cm is plenty for a roof) and "
+        "upload it again"
     ),
 )
 SECONDS_PER_CELL = 24e-6  # measured, with a margin: see the module's docstring
@@ -69,24 +97,33 @@ class Limits:
     seconds_per_cell: float = SECONDS_PER_CELL
     bytes_per_cell: int = BYTES_PER_CELL
     seconds_per_point: float = SECONDS_PER_POINT
+    reader_cells: int = READER_MAX_CELLS
+    reader_points: int = READER_MAX_POINTS
 
     @property
-    def max_cells(self) -> int:
+    def budget_cells(self) -> int:
         """The most cells whose estimated time and memory fit the budget."""
         by_time = self.budget.seconds / self.seconds_per_cell
         by_memory = self.budget.memory_bytes / self.bytes_per_cell
         return int(min(by_time, by_memory))
 
     @property
+    def max_cells(self) -> int:
+        """The most cells admitted: what the budget buys, and never more than the readers take."""
+        return min(self.budget_cells, self.reader_cells)
+
+    @property
     def max_points(self) -> int:
-        """The most points that can be read in a quarter of the budget (the rest is for their raster)."""
-        return int(self.budget.seconds / 4 / self.seconds_per_point)
+        """The most points that can be read in a quarter of the budget (the rest is for their raster),
+        and never more than the readers take."""
+        return min(int(self.budget.seconds / 4 / self.seconds_per_point), self.reader_points)
 
     def estimate_s(self, size: InputSize) -> float:
         return (size.cells or 0) * self.seconds_per_cell + (size.points or 0) * self.seconds_per_point
 
 
 SYNC_LIMITS = Limits()
+JOB_LIMITS = Limits(budget=JOB_BUDGET)
 
 
 def admit(name: str, size: InputSize, limits: Limits = SYNC_LIMITS) -> None:
@@ -95,12 +132,20 @@ def admit(name: str, size: InputSize, limits: Limits = SYNC_LIMITS) -> None:
     cells, budget = size.cells, limits.budget
     if size.shape is not None and cells is not None and cells > limits.max_cells:
         rows, cols = size.shape
+        within = (
+            f"that fit the {budget.seconds:g} s budget"
+            if limits.max_cells == limits.budget_cells
+            else "an analysis reads at most"
+        )
         raise budget.refuse(
             f"{name} is {rows:,} x {cols:,} = {cells:,} cells, about {limits.estimate_s(size):.0f} s of analysis: "
-            f"over the {limits.max_cells:,} cells that fit the {budget.seconds:g} s budget"
+            f"over the {limits.max_cells:,} cells {within}"
         )
     if size.points is not None and size.points > limits.max_points:
-        raise budget.refuse(
-            f"{name} holds up to {size.points:,} points: over the {limits.max_points:,} points that fit the "
-            f"{budget.seconds:g} s budget"
+        within = (
+            f"that fit the {budget.seconds:g} s budget"
+            if limits.max_points < limits.reader_points
+            else "an analysis reads at most"
         )
+        points = f"{name} holds up to {size.points:,} points"
+        raise budget.refuse(f"{points}: over the {limits.max_points:,} points {within}")

@@ -1,7 +1,8 @@
 """The geometry jobs' work, apart from HTTP: the input (a multipart upload, or an S3 key named by a
 form or a JSON body) made into one `AnalysisInput`, its content hash, the analysis, and the
 de-duplication that answers identical input with its existing job (the engine's store first, then
-the DynamoDB index; identical concurrent requests share one analysis).
+the DynamoDB index; identical concurrent requests share one analysis). And the job an upload starts
+(`run_upload`, on its S3 event): the same analysis under the job's budget, its progress recorded.
 
 Collaborators come in as parameters (`GeometryJobs` for records and objects, `JobIndex` for the
 store, an `Analyser` for the analysis); blocking I/O (hashing, S3 and DynamoDB) runs in worker
@@ -11,29 +12,37 @@ leaves.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import logging
+import math
 import re
 import tempfile
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qsl
 
 import anyio
 from pydantic import BaseModel, ConfigDict, Field
 
-from geometry.jobs import GeometryJobs, JobIndex
-from geometry.limits import SYNC_LIMITS, Limits, admit
+from geometry.jobs import GONE, RESOLUTION_METADATA, UPLOADS, GeometryJobs, JobIndex, Progress, Stage
+from geometry.limits import JOB_LIMITS, MAX_JOB_UPLOAD_BYTES, SYNC_LIMITS, InputSize, Limits, admit
 from geometry.work import MODULES, Analysed, InputFiles, analyze_files
-from shared.errors import BadRequest, InvalidInput
+from shared.errors import BadRequest, DominusError, InvalidInput
 from shared.forms import Part, form_field, form_tags, parse_multipart
 from shared.http import parse_json_body
-from shared.jobs import JobTags
-from shared.objects import MAX_KEY_LENGTH
+from shared.jobs import JobNotFound, JobTags
+from shared.objects import MAX_KEY_LENGTH, too_large
 from shared.outcomes import CacheOutcome
-from shared.workers import Disconnected, run_bounded
+from shared.uploads import UploadRef
+from shared.workers import Disconnected, WorkerFailed, run_bounded
+
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -160,15 +169,33 @@ def _suffix(filename: str | None) -> str:
     return suffix if _SUFFIX.fullmatch(suffix) else ""
 
 
+@dataclass(frozen=True)
+class Hashed:
+    """A file as the input's hash sees it: its name (for the suffix) and its bytes' SHA-256 digest."""
+
+    filename: str | None
+    sha256: bytes
+
+    @classmethod
+    def of(cls, part: Part) -> Hashed:
+        return cls(part.filename, hashlib.sha256(part.data).digest())
+
+
 def input_sha256(file: Part, mask: Part | None, resolution: float | None, tags: JobTags = NO_TAGS) -> str:
     """One hash for everything that decides the result: the file's bytes and suffix, the mask, the
     resolution; and the tags, so the same roof sent for another claim is that claim's own job."""
+    return hashed_input_sha256(Hashed.of(file), Hashed.of(mask) if mask is not None else None, resolution, tags)
+
+
+def hashed_input_sha256(file: Hashed, mask: Hashed | None, resolution: float | None, tags: JobTags = NO_TAGS) -> str:
+    """`input_sha256` of files already hashed (an upload hashed as it streamed to disk): the same value
+    for the same input, however it arrived."""
     digest = hashlib.sha256()
     for label, part in (("file", file), ("mask", mask)):
         digest.update(label.encode() + b"\0")
         if part is not None:
             digest.update(_suffix(part.filename).encode() + b"\0")
-            digest.update(hashlib.sha256(part.data).digest())
+            digest.update(part.sha256)
     digest.update(b"resolution\0" + (repr(resolution) if resolution is not None else "-").encode())
     if tags.stored():
         digest.update(b"tags\0" + json.dumps(tags.stored(), sort_keys=True).encode())
@@ -209,18 +236,30 @@ class Analyser(Protocol):
     async def __call__(self, source: AnalysisInput, gone: Disconnected) -> Analysed: ...
 
 
+async def admit_files(files: InputFiles, limits: Limits) -> InputSize:
+    """The input's size, read from its header; 413 (`work_budget_exceeded`) when it says the input would
+    not fit `limits`, before any worker starts."""
+    from geometry.readers import input_size  # numpy: loaded with the first analysis
+
+    size = await anyio.to_thread.run_sync(input_size, files.file)
+    admit(files.file.name, size, limits)
+    return size
+
+
+async def run_analysis(files: InputFiles, limits: Limits, gone: Disconnected | None = None) -> Analysed:
+    """The analysis in a worker process under `limits.budget` (stopped when `gone()` says so)."""
+    return await run_bounded(analyze_files, (files, limits.max_cells), limits.budget, gone=gone, modules=MODULES)
+
+
 def bounded(limits: Limits = SYNC_LIMITS) -> Analyser:
     """The analysis in a worker process under `limits.budget`; an input whose size (read from its
     header) says it would not fit is refused with 413 before any worker starts."""
 
     async def analyse(source: AnalysisInput, gone: Disconnected) -> Analysed:
-        from geometry.readers import input_size  # numpy: loaded with the first analysis
-
         with tempfile.TemporaryDirectory(prefix="dominus-geometry-") as folder:
             files = await anyio.to_thread.run_sync(write_input, source, Path(folder))
-            admit(files.file.name, await anyio.to_thread.run_sync(input_size, files.file), limits)
-            work = (files, limits.max_cells)
-            return await run_bounded(analyze_files, work, limits.budget, gone=gone, modules=MODULES)
+            await admit_files(files, limits)
+            return await run_analysis(files, limits, gone)
 
     return analyse
 
@@ -286,3 +325,177 @@ async def serve(jobs: GeometryJobs, index: JobIndex, org_id: str, source: Analys
     if report is None:  # the shared job vanished (expired) in between: find or make it here
         return await _find_or_analyse(jobs, org_id, source, sha, how)
     return Served(job_id, report, 200, CacheOutcome.SHARED)
+
+
+# ---- the job an upload starts ---------------------------------------------------------------------
+
+HEARTBEAT_S = 10.0  # while it analyses, a job's progress (and updated_at) moves at least this often
+INTERNAL = "An internal error stopped the job; it will be retried."
+FileAnalyser = Callable[[InputFiles, Limits], Awaitable[Analysed]]
+
+
+def upload_resolution(name: str, metadata: Mapping[str, str]) -> float | None:
+    """The resolution the upload's offer carried (its object's metadata), if any."""
+    text = metadata.get(RESOLUTION_METADATA, "").strip()
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise InvalidInput(f"{name}: its `resolution` ({text[:40]!r}) is not a number of metres per pixel.") from None
+
+
+def worker_failed(name: str) -> str:
+    """The reason of a job whose analysis died on something no domain check names (a corrupt file a
+    reader did not foresee, say): what to check and do, never the trace (that is in the log)."""
+    return (
+        f"{name} could not be analysed: the analysis stopped on an unexpected error. Check that it is a DSM "
+        "(GeoTIFF or .npy) or a point cloud (x y z text, LAS/LAZ) that opens elsewhere, and upload it again; "
+        "if it does, send us the job id."
+    )
+
+
+class _Tracker:
+    """One job's progress: each stage written as it begins, the analysis's share as it goes."""
+
+    def __init__(self, jobs: GeometryJobs, ref: UploadRef, progress: Progress) -> None:
+        self.jobs, self.ref, self.progress = jobs, ref, progress
+
+    async def enter(self, stage: Stage) -> None:
+        self.progress = self.progress.enter(stage, self.jobs.clock())
+        await anyio.to_thread.run_sync(self.jobs.progress, self.ref.org_id, self.ref.job_id, self.progress)
+
+    async def analysing(self, elapsed_s: float, estimate_s: float) -> None:
+        """Within `analysing` by the share of its estimated time gone (an estimate from the input's size
+        at measured costs, which overshoot most roofs: the bar then jumps at the end, never back)."""
+        share = min(1.0, elapsed_s / estimate_s) if estimate_s > 0 else 0.0
+        self.progress = self.progress.advanced(30 + math.floor(60 * share))
+        try:
+            await anyio.to_thread.run_sync(self.jobs.progress, self.ref.org_id, self.ref.job_id, self.progress)
+        except Exception:  # progress is a courtesy: the analysis goes on without it
+            logger.warning("geometry job %s: its progress could not be written", self.ref.job_id, exc_info=True)
+
+
+async def with_heartbeat(work: Awaitable[T], beat: Callable[[float], Awaitable[None]], every_s: float) -> T:
+    """`work`'s result; meanwhile `beat(seconds elapsed)` every `every_s`. A beat under way when the
+    work ends is let finish, never cut off, so it cannot land after what the caller writes next."""
+    stop, began = asyncio.Event(), time.monotonic()
+
+    async def beating() -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every_s)
+                return
+            await beat(time.monotonic() - began)
+
+    beats = asyncio.create_task(beating())
+    try:
+        return await work
+    finally:
+        stop.set()
+        await beats
+
+
+async def run_upload(
+    bucket: str,
+    key: str,
+    *,
+    jobs: GeometryJobs,
+    limits: Limits = JOB_LIMITS,
+    analyse: FileAnalyser = run_analysis,
+    heartbeat_s: float = HEARTBEAT_S,
+) -> dict[str, Any]:
+    """The job an object uploaded under `geometry-uploads/` starts (its S3 event): `queued`, then
+    `running` through its stages (reading, analysing, storing) to `done`, its report and preview stored
+    as a synchronous analysis's are. Input that cannot be analysed (corrupt, too large for `limits`)
+    fails the job with a reason a person can act on; no retry could fix it. Anything else marks it
+    failed and raises, so Lambda retries the event."""
+    ref = UPLOADS.parse(key)
+    if ref is None or bucket != jobs.upload_bucket:
+        logger.warning("geometry: an object outside the upload layout was ignored")
+        return {"status": "ignored"}
+    head = await anyio.to_thread.run_sync(jobs.upload_metadata, key)
+    if head is None:  # deleted before its event was handled
+        with contextlib.suppress(JobNotFound):
+            await anyio.to_thread.run_sync(jobs.fail, ref.org_id, ref.job_id, GONE)
+        return {"status": "failed", "job_id": ref.job_id}
+    size, metadata = head
+    try:
+        tags = JobTags.from_metadata(metadata)
+    except ValueError:
+        tags = NO_TAGS  # tags that do not validate are dropped; the roof is still analysed
+    progress = await anyio.to_thread.run_sync(jobs.queue, ref, tags)
+    if progress is None:
+        logger.warning("geometry job %s: the id holds another kind of job; its upload was ignored", ref.job_id)
+        return {"status": "ignored", "job_id": ref.job_id}
+    tracker = _Tracker(jobs, ref, progress)
+    try:
+        upload = _Upload(ref, key, size, metadata, tags)
+        sha, analysed = await _analyse_upload(upload, jobs, tracker, limits, analyse, heartbeat_s)
+        await tracker.enter("storing")
+        done = tracker.progress.enter("done", jobs.clock())
+
+        def finish() -> None:
+            jobs.finish(
+                ref.org_id,
+                ref.job_id,
+                input_sha256=sha,
+                input_name=ref.name,
+                report=analysed.report,
+                preview=analysed.preview,
+                progress=done,
+            )
+
+        await anyio.to_thread.run_sync(finish)
+    except DominusError as exc:
+        await anyio.to_thread.run_sync(jobs.fail, ref.org_id, ref.job_id, exc.message)
+        return {"status": "failed", "job_id": ref.job_id}
+    except WorkerFailed:  # logged by the worker; the same input would fail the same way again
+        await anyio.to_thread.run_sync(jobs.fail, ref.org_id, ref.job_id, worker_failed(ref.name))
+        return {"status": "failed", "job_id": ref.job_id}
+    except Exception:
+        await anyio.to_thread.run_sync(jobs.fail, ref.org_id, ref.job_id, INTERNAL)
+        raise
+    logger.info("geometry job %s: %s facets", ref.job_id, analysed.report.get("totals", {}).get("facets"))
+    return {"status": "done", "job_id": ref.job_id}
+
+
+@dataclass(frozen=True)
+class _Upload:
+    """An uploaded object as its event and its HEAD say."""
+
+    ref: UploadRef
+    key: str
+    size: int
+    metadata: Mapping[str, str]
+    tags: JobTags
+
+
+async def _analyse_upload(
+    upload: _Upload, jobs: GeometryJobs, tracker: _Tracker, limits: Limits, analyse: FileAnalyser, heartbeat_s: float
+) -> tuple[str, Analysed]:
+    """The upload's input hash and its analysis: an earlier job's, for the same input in the same org,
+    or a new one in a worker under `limits`."""
+    ref, key, size, metadata, tags = upload.ref, upload.key, upload.size, upload.metadata, upload.tags
+    await tracker.enter("reading")
+    if size > MAX_JOB_UPLOAD_BYTES:  # an object put there by other means than the offer's form
+        raise too_large(f"The uploaded file {ref.name}", MAX_JOB_UPLOAD_BYTES)
+    if size == 0:
+        raise InvalidInput(f"The uploaded file {ref.name} is empty.")
+    resolution = upload_resolution(ref.name, metadata)
+    with tempfile.TemporaryDirectory(prefix="dominus-geometry-job-") as folder:
+        path = _place(Path(folder) / "input", local_name(ref.name, "input"))
+        digest = await anyio.to_thread.run_sync(jobs.download_upload, key, path, MAX_JOB_UPLOAD_BYTES)
+        sha = hashed_input_sha256(Hashed(ref.name, digest), None, resolution, tags)
+        earlier = await anyio.to_thread.run_sync(jobs.earlier, ref.org_id, sha)
+        if earlier is not None:
+            logger.info("geometry job %s: the same input as job %s; its report is reused", ref.job_id, earlier[0])
+            return sha, Analysed(earlier[1], earlier[2])
+        files = InputFiles(path, None, resolution)
+        estimate_s = limits.estimate_s(await admit_files(files, limits)) or limits.budget.seconds
+        await tracker.enter("analysing")
+
+        async def beat(elapsed_s: float) -> None:
+            await tracker.analysing(elapsed_s, estimate_s)
+
+        return sha, await with_heartbeat(analyse(files, limits), beat, heartbeat_s)

@@ -13,8 +13,8 @@ No `from __future__ import annotations`: FastAPI reads the route functions' anno
 """
 
 import asyncio
-from collections.abc import Callable
-from typing import Literal
+from collections.abc import Callable, Coroutine
+from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -30,9 +30,10 @@ from shared.jobs import DynamoJobRepository
 from shared.modes import Mode
 from shared.objects import MAX_KEY_LENGTH, megabytes, read_input
 from shared.runtime import Clients, once
+from shared.uploads import UPLOAD_EXPIRES_S
 from vision.detect import Detected, combined_outcome
-from vision.jobs import NO_JOB, UPLOAD_EXPIRES_S, PhotoTags, VisionJobs
-from vision.service import FUNCTION, MAX_PHOTO_BYTES, analyze
+from vision.jobs import NO_JOB, UPLOADS, PhotoTags, VisionJobs
+from vision.service import FUNCTION, MAX_PHOTO_BYTES, analyze, run_upload
 
 Env = Literal["local", "aws"]
 JobsProvider = Callable[[], VisionJobs]
@@ -234,10 +235,16 @@ def routers(clients: Clients) -> list[APIRouter]:
 
 
 def upload_handler(clients: Clients) -> Handler:
-    from vision.uploads import UploadHandler  # Powertools: loaded with the first upload event
+    """S3 ObjectCreated records under `uploads/`: each photo's job, once (shared.uploads)."""
+    from shared.uploads import UploadHandler  # Powertools: loaded with the first upload event
+
+    jobs, engine = vision_jobs(clients), _engine(clients)
+
+    def job(bucket: str, key: str, request_id: str) -> Coroutine[Any, Any, dict[str, Any]]:
+        return run_upload(bucket, key, jobs=jobs(), engine=engine(), request_id=request_id)
 
     table = clients.settings.dominus_idempotency_table
-    return UploadHandler(vision_jobs(clients), _engine(clients), table, clients.dynamodb, run=clients.run)
+    return UploadHandler(job, table, clients.dynamodb, run=clients.run)
 
 
 SPEC = FunctionSpec(
@@ -245,5 +252,5 @@ SPEC = FunctionSpec(
     "Vision",
     routers,
     max_body_bytes=MAX_FORM_BYTES,
-    uploads=Uploads(upload_handler),
+    uploads=Uploads(upload_handler, UPLOADS.prefix, max_bytes=MAX_PHOTO_BYTES),
 )

@@ -21,25 +21,23 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import uuid
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import Field
 
+from shared import uploads
 from shared.cache_keys import check_org_id
 from shared.job_events import JobFinished
 from shared.jobs import JobRecord, JobStatus, JobStore, JobTags, Scalar, expiry, iso_ms
-from shared.objects import org_prefix, read_object, upload_prefix
+from shared.objects import UPLOADS_PREFIX, org_prefix, read_object
+from shared.uploads import UploadKeys, UploadRef, presigned_post
 
 logger = logging.getLogger(__name__)
 
 Status = JobStatus
 KIND = "vision"
-UPLOAD_EXPIRES_S = 900
-_UPLOAD_KEY = re.compile(r"^uploads/(?P<org>[^/]+)/(?P<job>[0-9a-f]{32})/(?P<name>[^/]+)$")
-_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+UPLOADS = UploadKeys(UPLOADS_PREFIX, fallback="photo")
 NO_JOB = "No vision job with that id in this org."
 
 
@@ -54,46 +52,19 @@ class PhotoTags(JobTags):
     facing: str | None = Field(None, max_length=2, pattern=r"^(N|NE|E|SE|S|SW|W|NW)$", description="its compass facing")
     test_square: bool = Field(False, description="the photo is of a 10 x 10 ft test square")
 
-    def metadata(self) -> dict[str, str]:
-        """As S3 user metadata (x-amz-meta-*), the way the upload carries them to the job."""
-        return {k.replace("_", "-"): str(v).lower() if isinstance(v, bool) else str(v) for k, v in self if v}
-
-    @classmethod
-    def from_metadata(cls, metadata: dict[str, str]) -> PhotoTags:
-        fields = {k.replace("-", "_"): v for k, v in metadata.items() if k.replace("-", "_") in cls.model_fields}
-        if "test_square" in fields:
-            fields["test_square"] = fields["test_square"] == "true"  # type: ignore[assignment]
-        return cls.model_validate(fields)
-
-
-@dataclass(frozen=True)
-class UploadRef:
-    org_id: str
-    job_id: str
-    name: str
-
 
 def safe_name(name: str) -> str:
-    """A file name fit for a key: its last path segment, unsafe characters replaced, bounded."""
-    base = name.replace("\\", "/").rsplit("/", 1)[-1]
-    cleaned = _UNSAFE_NAME.sub("-", base).strip(".-")[:100]
-    return cleaned or "photo"
+    """A photo's file name fit for a key."""
+    return uploads.safe_name(name, UPLOADS.fallback)
 
 
 def upload_key(org_id: str, job_id: str, name: str) -> str:
-    return f"{upload_prefix(org_id)}{job_id}/{safe_name(name)}"
+    return UPLOADS.key(org_id, job_id, name)
 
 
 def parse_upload_key(key: str) -> UploadRef | None:
-    """The org and job an uploaded object belongs to, or None for a key that is not an upload's."""
-    match = _UPLOAD_KEY.fullmatch(key)
-    if match is None:
-        return None
-    try:
-        org_id = check_org_id(match["org"])
-    except ValueError:
-        return None
-    return UploadRef(org_id, match["job"], match["name"])
+    """The org and job an uploaded photo belongs to, or None for a key that is not a photo upload's."""
+    return UPLOADS.parse(key)
 
 
 def result_key(org_id: str, job_id: str) -> str:
@@ -129,7 +100,7 @@ class VisionJobs(JobStore):
 
     def bucket_of(self, key: str) -> str:
         """The bucket an org's key lives in: uploads in the upload bucket, the rest in the data bucket."""
-        return self.upload_bucket if key.startswith("uploads/") else self.bucket
+        return self.upload_bucket if key.startswith(UPLOADS.prefix) else self.bucket
 
     # ---- records ------------------------------------------------------------------------------
 
@@ -257,20 +228,15 @@ class VisionJobs(JobStore):
         """A presigned POST for exactly this job's key, an image content type, at most `max_bytes`,
         and the tags as metadata (the form must send them unchanged)."""
         key = upload_key(org_id, job_id, name)
-        fields: dict[str, Any] = {"Content-Type": content_type}
-        conditions: list[Any] = [
-            {"bucket": self.upload_bucket},
-            ["eq", "$key", key],
-            ["starts-with", "$Content-Type", "image/"],
-            ["content-length-range", 1, max_bytes],
-        ]
-        for meta, value in tags.metadata().items():
-            fields[f"x-amz-meta-{meta}"] = value
-            conditions.append({f"x-amz-meta-{meta}": value})
-        post = self.s3.generate_presigned_post(
-            Bucket=self.upload_bucket, Key=key, Fields=fields, Conditions=conditions, ExpiresIn=UPLOAD_EXPIRES_S
+        return presigned_post(
+            self.s3,
+            self.upload_bucket,
+            key,
+            max_bytes=max_bytes,
+            content_type=content_type,
+            content_type_prefix="image/",
+            metadata=tags.metadata(),
         )
-        return {"url": post["url"], "fields": post["fields"], "key": key}
 
     def upload_metadata(self, key: str) -> tuple[int, dict[str, str]]:
         """An uploaded object's size and user metadata (the tags)."""

@@ -27,12 +27,13 @@ from shared.engine import CallContext, Engine
 from shared.errors import DominusError
 from shared.modes import Mode
 from shared.objects import read_object, too_large
+from shared.uploads import UploadRef
 from vision.camera_pose import photo_pose
 from vision.candidates import find_candidates
 from vision.detect import Detected, local_answer, verified_answer
 from vision.heatmap import render_heatmap
 from vision.images import Photo, load_photo
-from vision.jobs import PhotoTags, UploadRef, VisionJobs, parse_upload_key
+from vision.jobs import PhotoTags, VisionJobs, parse_upload_key
 from vision.photo_scale import PhotoScale
 
 logger = logging.getLogger(__name__)
