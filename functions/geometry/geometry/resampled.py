@@ -40,6 +40,7 @@ Kind = Literal["nearest", "bilinear"]
 Vector = tuple[float, float]  # (col, row) in fine cells
 
 WINDOW = 1024  # cells a side read to find the lattice
+WALL_M = 1.8  # samples this far apart in height have a wall between them (a building's least height)
 BAND_ROWS = 512  # fine rows labelled at a time
 MIN_STEP = 1.5  # fine cells per source cell: below this the file is at its own resolution
 MIN_SAMPLES = 16  # source samples of typical size needed to fit the lattice
@@ -285,8 +286,10 @@ def sample_lattice(grid: HeightGrid, lattice: Lattice, col: FloatGrid, row: Floa
         np.arange(u_lo, u_hi + 1, dtype=np.float64), np.arange(v_lo, v_hi + 1, dtype=np.float64)
     )
     at_col, at_row = lattice.at(nodes_u, nodes_v)
-    how = cv2.INTER_NEAREST if lattice.kind == "nearest" else cv2.INTER_LINEAR
-    samples = remap(grid.z, at_col, at_row, how)
+    if lattice.kind == "nearest":
+        samples = remap(grid.z, at_col, at_row, cv2.INTER_NEAREST)
+    else:
+        samples = bilinear_nodes(grid.z, at_col, at_row)
     inside = (at_col > -0.5) & (at_row > -0.5) & (at_col < grid.shape[1] - 0.5) & (at_row < grid.shape[0] - 0.5)
     known = inside & np.isfinite(samples)
     # NaN-aware: a sample without a height only spoils the positions it weighs on (float32 rounding
@@ -294,7 +297,33 @@ def sample_lattice(grid: HeightGrid, lattice: Lattice, col: FloatGrid, row: Floa
     total = remap(np.where(known, samples, 0.0), u - u_lo, v - v_lo, cv2.INTER_LINEAR, beyond=0.0)
     weight = remap(known.astype(np.float64), u - u_lo, v - v_lo, cv2.INTER_LINEAR, beyond=0.0)
     heights: FloatGrid = np.where(weight > 0.999, total / np.maximum(weight, 1e-9), np.nan)
-    return heights
+    # Between samples either side of a wall (an eave over the ground) a blend is neither: there the
+    # nearest sample is taken, as a return is the roof or the ground (only a turned lattice has cells
+    # between samples; on the frame's axes each cell is a sample)
+    known_z = np.where(known, samples, np.nan)
+    quads = np.stack([known_z[:-1, :-1], known_z[:-1, 1:], known_z[1:, :-1], known_z[1:, 1:]])
+    spread = np.fmax.reduce(quads, axis=0) - np.fmin.reduce(quads, axis=0)  # NaN only where all four are
+    iu = np.clip(np.floor(u - u_lo).astype(np.intp), 0, spread.shape[1] - 1)
+    iv = np.clip(np.floor(v - v_lo).astype(np.intp), 0, spread.shape[0] - 1)
+    nearest = remap(known_z, u - u_lo, v - v_lo, cv2.INTER_NEAREST)
+    across = (spread[iv, iu] > WALL_M) & np.isfinite(nearest)
+    return np.where(across, nearest, heights)
+
+
+def bilinear_nodes(z: FloatGrid, at_col: FloatGrid, at_row: FloatGrid) -> FloatGrid:
+    """A bilinear file's samples: each from the 2 x 2 cells just before it, inside the one patch that
+    ends at it, extended to it. Interpolating the cells around it instead would cut the corner a
+    ridge or an eave makes there (the sample lies between cells, and the patches meet at a kink)."""
+    rows, cols = z.shape
+    c0, r0 = np.floor(at_col).astype(np.intp), np.floor(at_row).astype(np.intp)
+    inside = (c0 >= 1) & (r0 >= 1) & (c0 < cols) & (r0 < rows)
+    c, r = np.where(inside, c0, 1), np.where(inside, r0, 1)
+    s, t = 1.0 + at_col - c0, 1.0 + at_row - r0  # the sample in the 2 x 2's own coordinates (0..1 its cells)
+    value = (
+        z[r - 1, c - 1] * (1 - s) * (1 - t) + z[r - 1, c] * s * (1 - t) + z[r, c - 1] * (1 - s) * t + z[r, c] * s * t
+    )
+    nearby: FloatGrid = np.where(inside, value, remap(z, at_col, at_row, cv2.INTER_LINEAR))
+    return nearby
 
 
 def remap(image: FloatGrid, col: FloatGrid, row: FloatGrid, how: int, *, beyond: float | None = np.nan) -> FloatGrid:
