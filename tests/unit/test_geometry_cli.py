@@ -86,3 +86,17 @@ def test_no_roof_is_a_clear_result_not_an_error(tmp_path: Path, capsys: pytest.C
     assert main(["geometry", str(ground), "--resolution", "0.25"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("No roof planes: nothing stands 1.8 m above the ground") and "roof mask" in out
+
+
+def test_the_table_says_which_facets_need_review_and_why(capsys: pytest.CaptureFixture[str]) -> None:
+    data = Path(__file__).resolve().parents[1] / "data" / "geometry"
+    code = main(["geometry", str(data / "thurso_elevation.tif"), "--mask", str(data / "thurso_roof_mask.tif")])
+    out = capsys.readouterr().out
+    assert code == 0
+    header = out.splitlines()[0]
+    assert header.split()[-1] == "Review"
+    rows = [line.split() for line in out.splitlines() if line[:1].isupper() and line.split()[1].endswith("/12")]
+    steep = [" ".join(row) for row in rows if int(row[1].split("/")[0]) > 14]
+    assert steep and all("implausible pitch" in line for line in steep)  # never passed as measured
+    assert "resampled: The DSM is resampled" in out  # what the figures rest on
+    assert not any(line != line.rstrip() for line in out.splitlines())

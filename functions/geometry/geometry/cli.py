@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
 def table(report: RoofReport) -> str:
     if not report.facets:
         return "\n".join(w.message for w in report.warnings) or "No roof planes found."
-    rows = [("Facet", "Pitch", "Angle", "Facing", "Azimuth", "Area sq ft", "Squares")]
+    rows = [("Facet", "Pitch", "Angle", "Facing", "Azimuth", "Area sq ft", "Squares", "Review")]
     for facet in report.facets:
         rows.append(
             (
@@ -57,13 +57,15 @@ def table(report: RoofReport) -> str:
                 f"{facet.azimuth_deg:.0f}°",
                 f"{facet.area_m2 * SQFT_PER_M2:,.0f}",
                 f"{facet.area_m2 * SQFT_PER_M2 / 100:.2f}",
+                "; ".join(facet.review_reasons) if facet.review_reasons else "-",
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
     totals = report.to_json()["totals"]
     lines.append(
         f"\n{totals['facets']} facets, {totals['area_sqft']:,.0f} sq ft, {totals['squares']:.2f} squares, "
         f"predominant pitch {totals['predominant_pitch']}"
     )
+    lines += [f"{w.code}: {w.message}" for w in report.warnings]  # what the figures rest on
     return "\n".join(lines)
