@@ -47,6 +47,9 @@ def test_a_grid_at_its_own_resolution_has_no_source_lattice() -> None:
     rng = np.random.default_rng(0)
     assert find_lattice(HeightGrid(rng.normal(0, 1, (200, 200)), 0.1, 0.1)) is None
     assert find_lattice(HeightGrid(np.full((200, 200), 12.0), 0.1, 0.1)) is None  # one flat block
+    # a noiseless turned gable bends only along its edges and ridge, which can fall on a period in one axis
+    turned = SceneSpec(roof="gable", pitch=6.0, resolution=0.25, rotation_deg=20.0, seed=3)
+    assert find_lattice(build_scene(turned).grid) is None
 
 
 def test_non_square_pixels_give_each_axis_its_own_step() -> None:

@@ -49,6 +49,7 @@ FIT_CELLS = 0.35  # the median block centre lies this close to its fitted node, 
 PROFILES = 256  # rows (columns) read to find where the grid steps or bends
 FLAT = 1e-6  # metres: a smaller change along a row is float32 rounding, not a step
 BEND = 2e-4  # metres: a second difference this large is a bend, not float32 rounding
+MIN_MARK_SHARE = 0.25  # of the rows: a source's line is marked in most rows crossing data, an edge in few
 MIN_BENDS = 6  # steps or bends along an axis needed to see its period
 MARKED_SHARE = 0.7  # of a bilinear lattice's lines between the first and the last bend: most are seen
 REGULAR_CELLS = 0.75  # every bend lies within this many fine cells of the fitted period
@@ -103,11 +104,17 @@ def find_lattice(grid: HeightGrid) -> Lattice | None:
 # ---- nearest: flat blocks ------------------------------------------------------------------------
 
 
+def staircase(z: FloatGrid) -> bool:
+    """Whether neighbouring heights are equal as often as a staircase of flat blocks makes them."""
+    equal = int((z[:, 1:] == z[:, :-1]).sum() + (z[1:, :] == z[:-1, :]).sum())
+    pairs = int(np.isfinite(z[:, 1:]).sum() + np.isfinite(z[1:, :]).sum())
+    return pairs > 0 and equal >= EQUAL_SHARE * pairs
+
+
 def block_lattice(z: FloatGrid) -> Lattice | None:
-    equal_h, equal_v = z[:, 1:] == z[:, :-1], z[1:, :] == z[:-1, :]
-    pairs = np.isfinite(z[:, 1:]).sum() + np.isfinite(z[1:, :]).sum()
-    if pairs == 0 or (equal_h.sum() + equal_v.sum()) < EQUAL_SHARE * pairs:
+    if not staircase(z):
         return None
+    equal_h, equal_v = z[:, 1:] == z[:, :-1], z[1:, :] == z[:-1, :]
     blocks = flat_blocks(equal_h, equal_v)
     count = int(blocks.max()) + 1
     size = np.bincount(blocks.ravel(), minlength=count).astype(np.float64)
@@ -198,13 +205,13 @@ def axis_lattice(z: FloatGrid, kind: Kind) -> Lattice | None:
     """A lattice on the grid's axes, from where rows (and columns) step (nearest) or bend (bilinear).
 
     For nearest it backs up the blocks: a noiseless roof along the axes has runs of equal samples
-    that merge its blocks, but its steps still fall on the source's edges. An axis along which the
-    surface never changes takes the other's step (its phase cannot matter there)."""
+    that merge its blocks, but its steps still fall on the source's edges."""
     cols, rows = axis_marks(z, kind), axis_marks(z.T, kind)
-    if cols is None and rows is None:
-        return None
-    cols = cols or (rows[0], 0.0)  # type: ignore[index]
-    rows = rows or (cols[0], 0.0)
+    if kind == "nearest" and staircase(z) and (cols is None) != (rows is None):
+        # a noiseless staircase steps only across its roof's slope: the other axis takes this one's step
+        cols, rows = cols or (rows[0], 0.0), rows or (cols[0], 0.0)  # type: ignore[index]
+    if cols is None or rows is None:
+        return None  # a resampled file shows its source on both axes (a native roof's edges can fake one)
     half = 0.5 if kind == "nearest" else 0.0  # a step lies between two samples, a bend on one
     return Lattice(kind, (cols[1] + half * cols[0], rows[1] + half * rows[0]), (cols[0], 0.0), (0.0, rows[0]))
 
@@ -225,8 +232,8 @@ def axis_marks(z: FloatGrid, kind: Kind) -> tuple[float, float] | None:
     strength = np.nansum(np.where(change, size, 0.0), axis=0)
     seen = np.isfinite(rows[:, : change.shape[1]]).sum(axis=0)
     share = np.where(seen > 0, change.sum(axis=0) / np.maximum(seen, 1), 0.0)
-    if share.max() == 0 or share.mean() >= 0.6 * share.max() or share.mean() >= 0.6:
-        return None  # changes everywhere: the grid's own resolution
+    if share.max() < MIN_MARK_SHARE or share.mean() >= 0.6 * share.max() or share.mean() >= 0.6:
+        return None  # changes nowhere much (a native surface's edges), or everywhere: its own resolution
     marked = np.flatnonzero(share > 0.2 * share.max())
     runs = np.split(marked, np.flatnonzero(np.diff(marked) > 1.5) + 1)
     runs = [run for run in runs if run[0] > 0 and run[-1] < share.size - 1]  # cut off by the grid's edge
