@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from geometry.grid import HeightGrid
-from geometry.segment import Plane, Segmentation, fit_plane
+from geometry.segment import Plane, Segmentation, fit_cells, fit_plane
 
 MIN_POINTS = 6  # a plane's points to refit it on; fewer keep the DSM's plane
 GROSS_SIGMAS = 5.0  # points farther than this from the DSM's plane (in robust sigmas) are not on it
@@ -41,8 +41,7 @@ def planes_on_points(xyz: npt.NDArray[np.float64], segmentation: Segmentation, g
     planes = list(segmentation.planes)
     for index, plane in enumerate(planes):
         cells = (labels == index).astype(np.uint8)
-        inner = cv2.erode(cells, kernel).astype(bool)
-        core = inner if 2 * int(inner.sum()) >= int(cells.sum()) else cells.astype(bool)
+        core = fit_cells(cells.astype(bool), cv2.erode(cells, kernel).astype(bool))
         mine = core[row, col]
         if mine.sum() < MIN_POINTS:
             continue
