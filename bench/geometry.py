@@ -217,27 +217,33 @@ def least_squares_plane(x: FloatArray, y: FloatArray, z: FloatArray) -> Plane:
     return Plane(float(coef[0]), float(coef[1]), float(coef[2]), rms, int(z.size))
 
 
+def ransac_planes(points: FloatArray, noise_m: float, min_points: int, fit: PlaneFit) -> list[IndexArray]:
+    """Iterative RANSAC: extract the best plane, drop its inliers, repeat; each plane's inliers."""
+    threshold = max(PEER_MIN_THRESHOLD_M, 2.5 * noise_m)
+    found: list[IndexArray] = []
+    remaining = np.arange(len(points))
+    while len(remaining) >= min_points and len(found) < PEER_MAX_PLANES:
+        inliers = remaining[fit(points[remaining], threshold, PEER_ITERATIONS)]
+        if inliers.size < min_points:
+            break
+        found.append(inliers)
+        remaining = np.setdiff1d(remaining, inliers, assume_unique=True)
+    return found
+
+
 def ransac_segment(grid: HeightGrid, noise_sigma: float, fit: PlaneFit) -> Segmentation:
-    """Iterative RANSAC on the roof cells: extract the best plane, drop its inliers, repeat."""
+    """The peer on a DSM: iterative RANSAC on the roof cells' 3-D points."""
     valid = np.isfinite(grid.z)
     roof = roof_cells(grid, valid)  # the same roof cells our segmentation starts from
     x, y = grid.xy()
     cells = np.flatnonzero(roof.reshape(-1))
     points = np.column_stack([x.reshape(-1)[cells], y.reshape(-1)[cells], grid.z.reshape(-1)[cells]])
-    threshold = max(PEER_MIN_THRESHOLD_M, 2.5 * noise_sigma)
     min_cells = max(4, int(MIN_FACET_AREA_M2 / grid.cell_area))
     labels = np.full(grid.shape, -1, dtype=np.int32)
-    flat_labels = labels.reshape(-1)
     planes: list[Plane] = []
-    remaining = np.arange(len(points))
-    while len(remaining) >= min_cells and len(planes) < PEER_MAX_PLANES:
-        inliers = remaining[fit(points[remaining], threshold, PEER_ITERATIONS)]
-        if inliers.size < min_cells:
-            break
-        flat_labels[cells[inliers]] = len(planes)
-        px, py, pz = points[inliers].T
-        planes.append(least_squares_plane(px, py, pz))
-        remaining = np.setdiff1d(remaining, inliers, assume_unique=True)
+    for inliers in ransac_planes(points, noise_sigma, min_cells, fit):
+        labels.reshape(-1)[cells[inliers]] = len(planes)
+        planes.append(least_squares_plane(*points[inliers].T))
     return Segmentation(labels, planes, noise_sigma, roof)
 
 
@@ -481,21 +487,14 @@ def ransac_cloud(cloud: PointCloud, noise_m: float, fit: PlaneFit) -> tuple[npt.
     """The peer on a cloud: iterative RANSAC on its roof points (those in the cells standing above the
     ground on the cloud's DSM, as ours start from); a plane label per point and each plane's pitch."""
     grid, cells = points_to_grid(cloud)
-    roof = roof_cells(grid, np.isfinite(grid.z)).reshape(-1)[cells]
-    points = cloud.xyz[roof]
-    threshold = max(PEER_MIN_THRESHOLD_M, 2.5 * noise_m)
+    roof_index = np.flatnonzero(roof_cells(grid, np.isfinite(grid.z)).reshape(-1)[cells])
+    points = cloud.xyz[roof_index]
     min_points = max(6, int(MIN_FACET_AREA_M2 * len(cloud) / max(grid.z.size * grid.cell_area, 1.0)))
     labels = np.full(len(cloud), -1, dtype=np.int32)
-    roof_index = np.flatnonzero(roof)
     pitches: list[float] = []
-    remaining = np.arange(len(points))
-    while len(remaining) >= min_points and len(pitches) < PEER_MAX_PLANES:
-        inliers = remaining[fit(points[remaining], threshold, PEER_ITERATIONS)]
-        if inliers.size < min_points:
-            break
+    for inliers in ransac_planes(points, noise_m, min_points, fit):
         labels[roof_index[inliers]] = len(pitches)
         pitches.append(least_squares_plane(*points[inliers].T).pitch_deg)
-        remaining = np.setdiff1d(remaining, inliers, assume_unique=True)
     return labels, pitches
 
 
