@@ -18,6 +18,7 @@ from starlette.requests import Request
 from shared.catalog import PriceTable
 from shared.engine import Engine, EngineConfig
 from shared.job_events import EventBridgeEvents, JobEvents, MemoryEvents, event_bridge_client
+from shared.jobs import DynamoJobRepository, JobStore
 from shared.llm import ChatModel, OpenAIChatModel, RetryPolicy
 from shared.modes import Billing, ModelPair
 from shared.orgs import CachedOrgSettings, DynamoOrgRepository
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 T = TypeVar("T")
+J = TypeVar("J", bound=JobStore)
 logger = logging.getLogger(__name__)
 
 
@@ -195,6 +197,20 @@ class Clients:
             once(lambda: LambdaWork(once(lambda_client))) if settings.dominus_env == "aws" else once(LocalWork)
         )
         return cls(settings, dynamodb, s3, store, engine, settings.has_model_credentials, events=events, work=work)
+
+    def job_store(self, kind: type[J]) -> Lazy[J]:
+        """A function's job store (`kind`, a `shared.jobs.JobStore`) on the jobs table, the data bucket
+        and the upload bucket, made on first use."""
+        settings = self.settings
+        return once(
+            lambda: kind(
+                DynamoJobRepository(self.dynamodb, settings.dominus_jobs_table),
+                self.s3(),
+                settings.dominus_bucket,
+                upload_bucket=settings.dominus_upload_bucket,
+                events=self.events(),
+            )
+        )
 
     def flush(self, timeout_s: float = 2.0) -> None:
         """Write what the invocation recorded (perf records, balance debits) before it is frozen."""

@@ -58,7 +58,7 @@ from shared.docs import form_fields, request_body
 from shared.errors import InvalidInput, NotFound, error_responses
 from shared.forms import MULTIPART_SLACK_BYTES, read_body
 from shared.http import JSON_BODY_ERRORS, JsonRoute, org_id_of, request_id_of
-from shared.jobs import DynamoJobRepository, JobTags
+from shared.jobs import JobTags
 from shared.objects import megabytes
 from shared.runtime import Clients, once
 from shared.uploads import UPLOAD_EXPIRES_S, safe_name
@@ -243,18 +243,7 @@ def geometry_router(
 
 
 def geometry_jobs(clients: Clients) -> JobsProvider:
-    """Jobs on the jobs table, the data bucket and the upload bucket."""
-    settings = clients.settings
-    records = DynamoJobRepository(clients.dynamodb, settings.dominus_jobs_table)
-    return once(
-        lambda: GeometryJobs(
-            records,
-            clients.s3(),
-            settings.dominus_bucket,
-            upload_bucket=settings.dominus_upload_bucket,
-            events=clients.events(),
-        )
-    )
+    return clients.job_store(GeometryJobs)
 
 
 def routers(clients: Clients) -> list[APIRouter]:

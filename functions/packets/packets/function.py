@@ -37,7 +37,6 @@ from shared.errors import UnsupportedMediaType, error_responses
 from shared.events import DoneEvent, ErrorEvent, MetaEvent, ProgressEvent, ResultEvent, StreamEvent
 from shared.forms import read_body
 from shared.http import JSON_BODY_ERRORS, JsonRoute, ai_json, org_id_of, request_id_of
-from shared.jobs import DynamoJobRepository
 from shared.modes import Mode
 from shared.runtime import Clients, once
 from shared.work import WorkQueue
@@ -234,17 +233,7 @@ async def _follow(jobs: PacketJobs, org: str, packet_id: str, request_id: str) -
 
 
 def _jobs(clients: Clients) -> JobsProvider:
-    settings = clients.settings
-    records = DynamoJobRepository(clients.dynamodb, settings.dominus_jobs_table)
-    return once(
-        lambda: PacketJobs(
-            records,
-            clients.s3(),
-            settings.dominus_bucket,
-            upload_bucket=settings.dominus_upload_bucket,
-            events=clients.events(),
-        )
-    )
+    return clients.job_store(PacketJobs)
 
 
 def _templates(clients: Clients) -> Callable[[], TemplateStore]:

@@ -33,7 +33,7 @@ from reports.settings import ReportSettings
 from shared.deployment import FunctionSpec
 from shared.errors import InvalidInput, NotFound, error_responses
 from shared.http import JSON_BODY_ERRORS, JsonRoute, org_id_of, request_id_of, user_of
-from shared.jobs import TAG_PATTERN, DynamoJobRepository
+from shared.jobs import TAG_PATTERN
 from shared.runtime import Clients, once
 
 Env = Literal["local", "aws"]
@@ -199,8 +199,7 @@ def reports_router(jobs: JobsProvider, rules: RulesProvider, env: Env) -> APIRou
 
 def routers(clients: Clients) -> list[APIRouter]:
     settings = clients.settings
-    records = DynamoJobRepository(clients.dynamodb, settings.dominus_jobs_table)
-    jobs = once(lambda: ReportJobs(records, clients.s3(), settings.dominus_bucket, events=clients.events()))
+    jobs = clients.job_store(ReportJobs)
     rules = once(lambda: DynamoRulesStore(clients.dynamodb, settings.dominus_org_table))
     return [reports_router(jobs, rules, settings.dominus_env)]
 

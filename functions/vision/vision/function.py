@@ -26,10 +26,9 @@ from shared.engine import CallContext, Engine
 from shared.errors import InvalidInput, NotFound, error_responses
 from shared.forms import MULTIPART_SLACK_BYTES, form_field, form_tags, parse_multipart, read_body
 from shared.http import JSON_BODY_ERRORS, JsonRoute, org_id_of, parse_json_body, request_id_of
-from shared.jobs import DynamoJobRepository
 from shared.modes import Mode
 from shared.objects import MAX_KEY_LENGTH, megabytes, read_input
-from shared.runtime import Clients, once
+from shared.runtime import Clients
 from shared.uploads import UPLOAD_EXPIRES_S
 from vision.detect import Detected, combined_outcome
 from vision.jobs import NO_JOB, UPLOADS, PhotoTags, VisionJobs
@@ -212,16 +211,7 @@ def vision_router(
 
 
 def vision_jobs(clients: Clients) -> JobsProvider:
-    settings = clients.settings
-    return once(
-        lambda: VisionJobs(
-            DynamoJobRepository(clients.dynamodb, settings.dominus_jobs_table),
-            clients.s3(),
-            settings.dominus_bucket,
-            upload_bucket=settings.dominus_upload_bucket,
-            events=clients.events(),
-        )
-    )
+    return clients.job_store(VisionJobs)
 
 
 def _engine(clients: Clients) -> EngineProvider:
